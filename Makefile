@@ -1,0 +1,56 @@
+# pacerid-tui — every step of a training run, from a terminal.
+# `make run` opens the dashboard on the embedded local provider; `make test` runs the whole suite.
+# The guide's targets (aws-launch … sync-model) are thin wrappers over the same CLI.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/local.yaml
+AWS_CONFIG ?= configs/base.yaml
+CLI := $(BIN)/pacerid-tui
+
+.PHONY: run test lint venv system-deps bench screenshot \
+	aws-launch aws-upload aws-ssh aws-status aws-download aws-terminate export sync-model
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[trainer,dev]'
+	touch $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+run: $(STAMP)
+	$(CLI) --config $(CONFIG)
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check pacerid_tui trainer tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check pacerid_tui trainer tests benchmarks
+	$(BIN)/ruff format --check pacerid_tui trainer tests benchmarks
+	$(BIN)/mypy
+
+aws-launch: $(STAMP)
+	$(CLI) launch --config $(AWS_CONFIG)
+aws-upload: $(STAMP)
+	$(CLI) upload --config $(AWS_CONFIG)
+aws-ssh: $(STAMP)
+	$(CLI) ssh --config $(AWS_CONFIG)
+aws-status: $(STAMP)
+	$(CLI) status --config $(AWS_CONFIG)
+aws-download: $(STAMP)
+	$(CLI) download --config $(AWS_CONFIG)
+aws-terminate: $(STAMP)
+	$(CLI) terminate --config $(AWS_CONFIG)
+export: $(STAMP)
+	$(CLI) export --config $(AWS_CONFIG)
+sync-model: $(STAMP)
+	@test -n "$(VERSION)" || { echo "Give a version: make sync-model VERSION=v1.0.0"; exit 2; }
+	$(CLI) sync-model $(VERSION) --config $(AWS_CONFIG)

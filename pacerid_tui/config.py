@@ -1,0 +1,168 @@
+"""The run configuration: pydantic models of configs/*.yaml.
+
+One file drives both sides. The controller validates all of it here (unknown keys are errors, so
+a typo never silently falls back to a default); the trainer on the host reads the `data`,
+`model`, `training` and `output` sections itself, since it never imports this package.
+Every validation error names the file, the key and the bad value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pacerid_tui.core.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstanceConfig(Section):
+    """Where training runs and what it may cost."""
+
+    provider: Literal["aws", "local"] = "local"
+    """`local` runs an SSH server on 127.0.0.1 (no account, $0); `aws` rents an EC2 instance."""
+    region: str = "us-east-1"
+    """AWS region (ignored by the local provider)."""
+    profile: str | None = None
+    """AWS profile name; default: boto3's standard credential chain."""
+    instance_type: str = "g4dn.xlarge"
+    """EC2 instance type to try first."""
+    fallback_instance_types: list[str] = Field(default_factory=list)
+    """Types to try, in order, when the first has no capacity in any zone."""
+    zones: list[str] = Field(default_factory=list)
+    """Availability zones to consider; default: every zone of the region, cheapest first."""
+    market: Literal["spot", "on-demand"] = "spot"
+    """Spot is billed at the price in force, never above max_price."""
+    max_price: float | None = Field(default=0.30, gt=0.001)
+    """Highest spot price to pay, USD per hour."""
+    on_demand_fallback: bool = False
+    """Fall back to on-demand when no spot capacity is found anywhere."""
+    ami_id: str | None = None
+    """Pin an AMI; default: the newest Deep Learning AMI with PyTorch."""
+    ssh_user: str = "ubuntu"
+    """Login user on the instance."""
+    key_name: str = "pacerid-ml-key"
+    """EC2 key pair name; created when missing."""
+    key_path: str = "~/.ssh/pacerid-ml-key.pem"
+    """Where the private key lives locally (written 0400, never overwritten)."""
+    security_group: str = "pacerid-ml-sg"
+    """Security group allowing SSH from ssh_cidr."""
+    ssh_cidr: str | None = None
+    """CIDR allowed to SSH; default: this machine's public IP as /32."""
+    caller_ip_url: str = "https://checkip.amazonaws.com"
+    """Where to look up this machine's public IP."""
+    root_volume_gb: int = Field(default=100, ge=8)
+    """Root EBS volume size."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """Stop the run when its cost reaches this many dollars."""
+    max_runtime_minutes: int | None = Field(default=None, gt=0)
+    """Power the host off after this long, whatever happens (dead-man switch)."""
+    idle_terminate_minutes: int = Field(default=30, gt=0)
+    """Power off this long after training ended with no controller heartbeat."""
+
+
+class SyntheticConfig(Section):
+    """The synthetic X-ray-like dataset the local provider trains on."""
+
+    classes: int = Field(default=4, ge=2)
+    train_per_class: int = Field(default=60, ge=1)
+    test_per_class: int = Field(default=15, ge=1)
+    seed: int = 0
+
+
+class DataConfig(Section):
+    source: Literal["kaggle", "synthetic", "local"] = "kaggle"
+    """Where the images come from."""
+    dataset: str = "jamesphoward/pacemakers"
+    """Kaggle dataset slug."""
+    local_dir: str | None = None
+    """With source `local`: a folder with Train/ and Test/ to upload."""
+    image_size: int = Field(default=224, ge=16)
+    batch_size: int = Field(default=32, ge=1)
+    num_workers: int = Field(default=4, ge=0)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    excludes: list[str] = Field(default_factory=list)
+    """Extra gitignore-style patterns never uploaded."""
+
+
+class ModelConfig(Section):
+    name: Literal["densenet121", "resnet50", "resnet18", "mobilenet_v3_large", "efficientnet_b0"] = (
+        "densenet121"
+    )
+    pretrained: bool = True
+
+
+class TrainingConfig(Section):
+    epochs: int = Field(default=20, ge=1)
+    learning_rate: float = Field(default=3e-4, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
+    warmup_epochs: int = Field(default=1, ge=0)
+    grad_clip: float | None = Field(default=1.0, gt=0)
+    amp: bool = True
+    compile: bool = False
+    channels_last: bool = True
+    save_every_epoch_checkpoints: bool = True
+    seed: int = 42
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+
+
+class OutputConfig(Section):
+    dir: str = "output"
+    """Results land in <dir>/<run-id>/ on this machine."""
+    model_name: str = "PacerIDClassifier"
+    """Name of the exported Core ML model."""
+    download_epoch_checkpoints: bool = False
+    """Also download every checkpoint_epoch_NNN.pt (latest and best always come)."""
+    ios_models_dir: str = "ios/PacerID/Models"
+    """Where sync-model puts the .mlpackage in the iOS project."""
+
+
+class Config(Section):
+    name: str = "pacerid-ml"
+    instance: InstanceConfig = Field(default_factory=InstanceConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; any problem becomes one ConfigError sentence."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; pass one with --config FILE.") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read it ({err.strerror}).") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}:{line} is not valid YAML; fix the syntax there.") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level.")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(path, err)) from None
+
+
+def describe_validation_error(path: Path, err: ValidationError) -> str:
+    """The first problem, as `file: key: value is wrong — what is expected.`"""
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{path}: unknown key '{key}'; check its spelling (see configs/base.yaml)."
+    value = first.get("input")
+    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    return f"{path}: {key} = {value!r} is invalid: {first['msg'].lower()}{more}."

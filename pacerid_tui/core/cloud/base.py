@@ -1,0 +1,47 @@
+"""The provider protocol: everything above it (lifecycle, CLI, dashboard) is provider-neutral.
+
+Calls are blocking (boto3 is); async callers wrap them in `asyncio.to_thread`. Progress goes to a
+`Report` callback so the core never knows whether a terminal or the dashboard is listening.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from pacerid_tui.core.models import Instance, InstanceSpec, PricePoint
+
+Report = Callable[[str], None]
+"""Receives one human sentence of progress at a time."""
+
+MANAGED_TAG = "pacerid:managed"
+RUN_ID_TAG = "pacerid:run-id"
+NAME_TAG_VALUE = "pacerid-ml-training"
+
+
+def quiet(_message: str) -> None:
+    """A Report that drops everything."""
+
+
+class Provider(Protocol):
+    name: str
+
+    def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
+        """Start an instance for this run, tagged so it can always be found again."""
+        ...
+
+    def describe(self, instance_ids: Sequence[str]) -> dict[str, Instance]:
+        """The current state of these instances, in one batched call; unknown ids are absent."""
+        ...
+
+    def terminate(self, instance_id: str, report: Report = quiet) -> Instance:
+        """Stop billing: end the instance. Idempotent."""
+        ...
+
+    def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:
+        """Price steps in force over [start, end] (first one at or before start)."""
+        ...
+
+    def find_managed(self) -> list[Instance]:
+        """Every live instance this tool created, whether the registry knows it or not."""
+        ...

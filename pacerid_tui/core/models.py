@@ -1,0 +1,113 @@
+"""The plain data the core passes around: frozen dataclasses, no behaviour beyond derived values.
+
+Everything here is JSON-friendly so the registry can store it and `status --json` can print it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class InstanceState(str, Enum):
+    """Provider-neutral instance states (EC2's names; the local provider maps onto them)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    SHUTTING_DOWN = "shutting-down"
+    TERMINATED = "terminated"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_alive(self) -> bool:
+        """True while the instance exists and may be billing."""
+        return self not in (InstanceState.TERMINATED, InstanceState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What to launch. Built from the config's `instance:` section."""
+
+    run_id: str
+    provider: str
+    region: str = "local"
+    instance_type: str = "local"
+    market: str = "spot"
+    max_price: float | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One instance as the provider last described it."""
+
+    instance_id: str
+    provider: str
+    state: InstanceState
+    host: str | None = None
+    port: int = 22
+    user: str = "ubuntu"
+    key_path: str | None = None
+    launched_at: float | None = None
+    ended_at: float | None = None
+    region: str = "local"
+    zone: str | None = None
+    instance_type: str = "local"
+    market: str = "spot"
+    state_reason: str | None = None
+    image_name: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """A spot price in force from `timestamp` on (unix seconds), in USD per hour."""
+
+    timestamp: float
+    price: float
+    zone: str = ""
+
+
+@dataclass(frozen=True)
+class MetricEvent:
+    """One line of the host's metrics.jsonl (see DESIGN.md, host contract)."""
+
+    event: str
+    time: float = 0.0
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    loss: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    images_per_s: float | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> MetricEvent:
+        """Keep the fields we know; the trainer may add more without breaking the controller."""
+        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
+        known.setdefault("event", "unknown")
+        return cls(**known)  # type: ignore[arg-type]
+
+
+@dataclass
+class Run:
+    """A training run the tool knows about: the registry's unit (replaces `.aws_instance`)."""
+
+    run_id: str
+    provider: str
+    config_path: str
+    created_at: float
+    instance: Instance | None = None
+    steps_done: list[str] = field(default_factory=list)
+    epoch: int | None = None
+    epochs: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    downloaded_at: float | None = None
+    cost_usd: float = 0.0

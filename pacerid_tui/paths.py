@@ -1,0 +1,34 @@
+"""Where the tool keeps its own state: the run registry, keys, known_hosts, local instances.
+
+`PACERID_HOME` overrides the platform's state folder; tests point it at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def home() -> Path:
+    """The state folder, created on first use with owner-only permissions."""
+    override = os.environ.get("PACERID_HOME")
+    root = Path(override) if override else Path(platformdirs.user_state_dir("pacerid-tui"))
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def registry_file() -> Path:
+    return home() / "runs.json"
+
+
+def known_hosts_file() -> Path:
+    return home() / "known_hosts"
+
+
+def local_instances_dir() -> Path:
+    """Each local instance: a folder with its keys, server log, pid file and workspace."""
+    path = home() / "local"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
