@@ -24,6 +24,7 @@ def registry_file() -> Path:
 
 
 def known_hosts_file() -> Path:
+    """Host keys pinned per instance id (OpenSSH format, used with HostKeyAlias)."""
     return home() / "known_hosts"
 
 

@@ -1,0 +1,214 @@
+"""The embedded "instance": an SSH server on 127.0.0.1 serving one workspace folder.
+
+Started detached by `LocalProvider.launch` as `python -m pacerid_tui.core.cloud.local_server DIR`,
+so it outlives the dashboard exactly as an EC2 instance would. Commands run under bash with
+HOME set to the workspace, so the host contract's `~/pacerid/<run-id>/…` paths resolve the same
+way as on a real host, and SFTP is rooted at the workspace so relative paths match too.
+
+Every child carries `PACERID_LOCAL_INSTANCE=<id>` in its environment: terminate finds and stops
+them all (training runs detached, in its own session, like it does on a real host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+import asyncssh
+
+from pacerid_tui.core import atomic
+
+PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "KAGGLE_API_ENVIRONMENT")
+"""Parent variables a host would also have. Secrets are never among them."""
+CHUNK = 65536
+
+
+class Instance:
+    """Paths and environment of one local instance."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.id = root.name
+        self.workspace = root / "workspace"
+
+    def child_env(self, term: str | None) -> dict[str, str]:
+        env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("PACERID_")})
+        env.pop("PACERID_HOME", None)
+        env.update(
+            HOME=str(self.workspace),
+            SHELL="/bin/bash",
+            USER=os.environ.get("USER", "pacerid"),
+            PYTHONUNBUFFERED="1",
+            TMUX_TMPDIR=str(self.root / "t"),
+            PACERID_PYTHON=sys.executable,
+            PACERID_LOCAL_INSTANCE=self.id,
+        )
+        env.setdefault("LANG", "C.UTF-8")
+        if term:
+            env["TERM"] = term
+        return env
+
+
+async def _copy(read, write, drain=None) -> None:  # type: ignore[no-untyped-def]
+    while data := await read(CHUNK):
+        write(data)
+        if drain is not None:
+            await drain()
+
+
+async def run_with_pipes(inst: Instance, process: asyncssh.SSHServerProcess[bytes]) -> int:
+    child = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        process.command or "bash",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=inst.workspace,
+        env=inst.child_env(None),
+        start_new_session=True,
+    )
+    assert child.stdin and child.stdout and child.stderr
+
+    async def feed() -> None:
+        try:
+            await _copy(process.stdin.read, child.stdin.write, child.stdin.drain)
+        except (ConnectionError, asyncssh.Error):
+            pass
+        finally:
+            child.stdin.close()
+
+    feeder = asyncio.create_task(feed())
+    try:
+        # Drain both outputs fully before exit(), or the tail of the output is lost.
+        await asyncio.gather(
+            _copy(child.stdout.read, process.stdout.write, process.stdout.drain),
+            _copy(child.stderr.read, process.stderr.write, process.stderr.drain),
+        )
+        return await child.wait()
+    finally:
+        feeder.cancel()
+        if child.returncode is None:  # the client went away: hang up, as sshd does
+            _signal_group(child.pid, signal.SIGHUP)
+
+
+async def run_with_pty(inst: Instance, process: asyncssh.SSHServerProcess[bytes]) -> int:
+    """An interactive shell (or `ssh -t host cmd`) with a real terminal, so tmux attach works."""
+    master, slave = pty.openpty()
+    cols, rows, _, _ = process.get_terminal_size()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows or 24, cols or 80, 0, 0))
+    argv = ["bash", "-c", process.command] if process.command else ["bash", "-l"]
+
+    def controlling_tty() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    child = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=inst.workspace,
+        env=inst.child_env(process.get_terminal_type()),
+        start_new_session=True,
+        preexec_fn=controlling_tty,
+    )
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    output_done = loop.create_future()
+
+    def on_output() -> None:
+        try:
+            data = os.read(master, CHUNK)
+        except OSError:
+            data = b""
+        if data:
+            process.stdout.write(data)
+        elif not output_done.done():
+            loop.remove_reader(master)
+            output_done.set_result(None)
+
+    loop.add_reader(master, on_output)
+
+    async def feed() -> None:
+        while data := await process.stdin.read(CHUNK):
+            os.write(master, data)
+
+    feeder = asyncio.create_task(feed())
+    try:
+        await output_done
+        return await child.wait()
+    finally:
+        feeder.cancel()
+        loop.remove_reader(master)
+        os.close(master)
+        if child.returncode is None:
+            _signal_group(child.pid, signal.SIGHUP)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def serve(root: Path) -> None:
+    inst = Instance(root)
+    inst.workspace.mkdir(parents=True, exist_ok=True)
+    (root / "t").mkdir(exist_ok=True, mode=0o700)
+
+    async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
+        try:
+            if process.get_terminal_type():
+                status = await run_with_pty(inst, process)
+            else:
+                status = await run_with_pipes(inst, process)
+        except (ConnectionError, asyncssh.Error):
+            return
+        process.exit(status if status >= 0 else 128 - status)
+
+    def sftp(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+        return asyncssh.SFTPServer(chan, chroot=str(inst.workspace).encode())
+
+    server = await asyncssh.create_server(
+        None,
+        "127.0.0.1",
+        0,
+        server_host_keys=[str(root / "host_key")],
+        authorized_client_keys=str(root / "client_key.pub"),
+        process_factory=handle,
+        sftp_factory=sftp,
+        encoding=None,
+        allow_scp=False,
+        keepalive_interval=15,
+    )
+    port = server.sockets[0].getsockname()[1]
+    info = {"pid": os.getpid(), "port": port, "started_at": time.time()}
+    atomic.write_text(root / "server.json", json.dumps(info) + "\n")
+    print(f"serving {inst.workspace} on 127.0.0.1:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+
+
+def main() -> None:
+    asyncio.run(serve(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+"""The steps of a run, in order: launch → upload → setup → data → train → download → terminate.
+
+Each step is idempotent and resumable: it reads the run from the registry, does its work on the
+host over SSH, and records itself in `run.steps_done`. The CLI and the dashboard call the same
+methods; what happens is told to a `Listener` (the CLI prints, the dashboard posts messages),
+so this module knows nothing about either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+import asyncssh
+
+from pacerid_tui import paths
+from pacerid_tui.config import Config, load_config
+from pacerid_tui.core import ssh, sync
+from pacerid_tui.core.cloud.base import Provider
+from pacerid_tui.core.cloud.factory import provider_for
+from pacerid_tui.core.credentials import kaggle_credentials
+from pacerid_tui.core.errors import HostError, UsageError
+from pacerid_tui.core.follow import Follower
+from pacerid_tui.core.host import HostPaths, TrainingState, code_files
+from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
+from pacerid_tui.core.registry import Registry
+
+TERMINAL_EVENTS = ("done", "interrupted", "error")
+LIVENESS_POLL_S = 5.0
+"""While following, how often to ask whether the trainer process still lives."""
+
+
+class Listener:
+    """What the lifecycle tells its caller. Override what you need; the rest is dropped."""
+
+    def report(self, run_id: str, message: str) -> None:
+        """One sentence of progress."""
+
+    def lines(self, run_id: str, source: str, lines: list[str]) -> None:
+        """Log lines from the host: source is setup, data or train."""
+
+    def metric(self, run_id: str, event: MetricEvent) -> None:
+        """One metrics.jsonl event from the trainer."""
+
+    def progress(self, run_id: str, step: str, progress: sync.Progress) -> None:
+        """Transfer progress of upload or download."""
+
+    def run_changed(self, run: Run) -> None:
+        """The registry entry of a run changed."""
+
+
+class Lifecycle:
+    def __init__(self, registry: Registry | None = None, listener: Listener | None = None) -> None:
+        self.registry = registry or Registry(paths.registry_file())
+        self.listener = listener or Listener()
+        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, config_path: Path, config: Config) -> Run:
+        run_id = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run = Run(
+            run_id=run_id,
+            provider=config.instance.provider,
+            config_path=str(config_path.resolve()),
+            created_at=time.time(),
+            epochs=config.training.epochs,
+        )
+        self.registry.save(run)
+        self.listener.run_changed(run)
+        return run
+
+    def config_of(self, run: Run) -> Config:
+        return load_config(run.config_path)
+
+    def provider_of(self, run: Run) -> Provider:
+        return provider_for(self.config_of(run).instance)
+
+    def _update(self, run: Run, **changes: object) -> Run:
+        updated = self.registry.update(run.run_id, **changes)
+        self.listener.run_changed(updated)
+        return updated
+
+    def _done(self, run: Run, step: str) -> Run:
+        run = self.registry.get(run.run_id)
+        if step in run.steps_done:
+            return run
+        return self._update(run, steps_done=[*run.steps_done, step])
+
+    def _say(self, run: Run, message: str) -> None:
+        self.listener.report(run.run_id, message)
+
+    # -- launch and terminate -------------------------------------------------------------------
+    async def launch(self, run: Run) -> Run:
+        """Start the run's instance (a no-op when it already has a live one)."""
+        config = self.config_of(run)
+        if config.data.source == "kaggle":
+            kaggle_credentials()  # refuse before spending anything
+        if run.instance and run.instance.state.is_alive:
+            self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
+            return run
+        provider = provider_for(config.instance)
+        spec = InstanceSpec(
+            run_id=run.run_id,
+            provider=config.instance.provider,
+            region=config.instance.region,
+            instance_type=config.instance.instance_type,
+            market=config.instance.market,
+            max_price=config.instance.max_price,
+        )
+        instance = await asyncio.to_thread(
+            provider.launch, spec, lambda message: self._say(run, message)
+        )
+        run = self._update(run, instance=instance)
+        return self._done(run, "launch")
+
+    async def terminate(self, run: Run) -> Run:
+        """End the run's instance; idempotent. The run stays listed, marked terminated."""
+        run = self.registry.get(run.run_id)
+        if run.instance is None:
+            self._say(run, "This run never had an instance.")
+            return run
+        self._drop_connection(run)
+        provider = self.provider_of(run)
+        instance = await asyncio.to_thread(
+            provider.terminate, run.instance.instance_id, lambda m: self._say(run, m)
+        )
+        ssh.forget(instance.instance_id, paths.known_hosts_file())
+        return self._update(run, instance=instance)
+
+    async def refresh(self, runs: list[Run]) -> list[Run]:
+        """Ask each provider, once for all its live runs, how their instances are."""
+        by_provider: dict[str, list[Run]] = {}
+        for run in runs:
+            if run.instance and run.instance.state.is_alive:
+                by_provider.setdefault(run.provider, []).append(run)
+        updated = {run.run_id: run for run in runs}
+        for group in by_provider.values():
+            provider = self.provider_of(group[0])
+            ids = [run.instance.instance_id for run in group if run.instance]
+            found = await asyncio.to_thread(provider.describe, ids)
+            for run in group:
+                assert run.instance is not None
+                now = found.get(run.instance.instance_id)
+                if now is None:
+                    now = replace(run.instance, state=InstanceState.UNKNOWN,
+                                  state_reason="no longer known to the provider")
+                if now != run.instance:
+                    updated[run.run_id] = self._update(run, instance=now)
+        return [updated[run.run_id] for run in runs]
+
+    # -- connections ------------------------------------------------------------------------------
+    async def connection(self, run: Run) -> asyncssh.SSHClientConnection:
+        conn = self._conns.get(run.run_id)
+        if conn is not None and not conn.is_closed():
+            return conn
+        run = self.registry.get(run.run_id)
+        if run.instance is None or not run.instance.state.is_alive:
+            raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
+        target = ssh.Target.of(run.instance, paths.known_hosts_file())
+        conn = await ssh.connect(target, report=lambda m: self._say(run, m))
+        self._conns[run.run_id] = conn
+        return conn
+
+    def _drop_connection(self, run: Run) -> None:
+        conn = self._conns.pop(run.run_id, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    # -- the steps on the host --------------------------------------------------------------------
+    async def upload(self, run: Run) -> sync.SyncStats:
+        """Delta-sync trainer/, configs/ and the run's config (and a local dataset) to the host."""
+        config = self.config_of(run)
+        conn = await self.connection(run)
+        host = HostPaths(run.run_id)
+        files = code_files(Path(run.config_path), config.data.excludes)
+        stats = await sync.upload(
+            conn, files, host.code,
+            on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
+        )
+        self._say(run, f"Upload: {stats.files_sent} of {stats.files_listed} files sent "
+                       f"({stats.bytes_sent / 1e6:.2f} MB), {stats.files_deleted} deleted.")
+        if config.data.source == "local" and config.data.local_dir:
+            data_files = sync.local_tree(Path(config.data.local_dir).expanduser(),
+                                         sync.Excludes(config.data.excludes))
+            data = await sync.upload(
+                conn, data_files, host.data,
+                on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
+            )
+            self._say(run, f"Dataset: {data.files_sent} of {data.files_listed} files sent.")
+        self._done(run, "upload")
+        return stats
+
+    async def _stream_step(self, run: Run, source: str, command: str, stdin: str | None) -> None:
+        conn = await self.connection(run)
+        status = await ssh.stream(
+            conn, command, lambda line: self.listener.lines(run.run_id, source, [line]),
+            input=stdin,
+        )
+        if status != 0:
+            raise HostError(f"The {source} step failed on the host (exit {status}); "
+                            f"its log is in output/{source}.log there and above.")
+
+    async def setup(self, run: Run) -> None:
+        """Run the shipped setup script (idempotent: instant the second time)."""
+        if "upload" not in self.registry.get(run.run_id).steps_done:
+            await self.upload(run)
+        host = HostPaths(run.run_id)
+        self._say(run, "Setting up the host…")
+        await self._stream_step(run, "setup", host.setup_command(), None)
+        self._done(run, "setup")
+
+    async def data(self, run: Run) -> None:
+        """Fetch the dataset on the host: Kaggle (credentials via stdin only) or synthetic."""
+        config = self.config_of(run)
+        host = HostPaths(run.run_id)
+        log = f"{host.shell_root}/output/data.log"
+        if config.data.source == "kaggle":
+            stdin = json.dumps(kaggle_credentials()) + "\n"
+            args = host.trainer_args("download", "--credentials-stdin")
+        elif config.data.source == "synthetic":
+            stdin, args = None, host.trainer_args("synthetic")
+        else:
+            self._say(run, "Dataset uploaded from this machine; nothing to fetch.")
+            self._done(run, "data")
+            return
+        self._say(run, f"Preparing the {config.data.source} dataset on the host…")
+        command = f"mkdir -p {host.shell_root}/output && {host.python(*args)} 2>&1 | tee -a {log}"
+        await self._stream_step(run, "data", f"set -o pipefail; {command}", stdin)
+        self._done(run, "data")
+
+    async def training_state(self, run: Run) -> TrainingState:
+        conn = await self.connection(run)
+        result = await ssh.run(conn, HostPaths(run.run_id).training_state_command())
+        return TrainingState.parse(result.stdout)
+
+    async def train(self, run: Run, resume: str = "auto") -> None:
+        """Start training detached on the host; refuse when it is already running."""
+        state = await self.training_state(run)
+        if state.alive:
+            raise UsageError(
+                f"Training of {run.run_id} is already running (epoch {state.epoch or 0}/"
+                f"{state.epochs or '?'}); follow it with `pacerid-tui logs --follow`."
+            )
+        conn = await self.connection(run)
+        await ssh.run(conn, HostPaths(run.run_id).train_command(resume))
+        self._say(run, "Training started on the host (tmux session `training`).")
+        self._done(run, "train")
+
+    async def follow(self, run: Run, *, stop: asyncio.Event | None = None) -> TrainingState:
+        """Stream train.log and metrics.jsonl until training ends (or `stop` is set)."""
+        host = HostPaths(run.run_id)
+        log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
+        ended = asyncio.Event()
+        latest = TrainingState("not started", True, None, None)
+
+        def on_lines(path: str, lines: list[str]) -> None:
+            if path == log:
+                self.listener.lines(run.run_id, "train", lines)
+                return
+            for line in lines:
+                try:
+                    event = MetricEvent.from_dict(json.loads(line))
+                except (ValueError, TypeError):
+                    continue
+                self._record(run, event)
+                if event.event in TERMINAL_EVENTS:
+                    ended.set()
+
+        async def watch() -> None:
+            nonlocal latest
+            while not ended.is_set():
+                await asyncio.sleep(LIVENESS_POLL_S)
+                try:
+                    latest = await self.training_state(run)
+                except (HostError, OSError, asyncssh.Error):
+                    continue
+                if not latest.alive:
+                    ended.set()
+
+        follower = Follower(lambda: self._fresh_connection(run), [log, metrics], on_lines,
+                            report=lambda m: self._say(run, m))
+        watcher = asyncio.create_task(watch())
+        try:
+            await follower.run(lambda: ended.is_set() or (stop is not None and stop.is_set()))
+        finally:
+            watcher.cancel()
+        return latest
+
+    async def _fresh_connection(self, run: Run) -> asyncssh.SSHClientConnection:
+        target = ssh.Target.of(self._live_instance(run), paths.known_hosts_file())
+        return await ssh.connect(target, report=lambda m: self._say(run, m))
+
+    def _live_instance(self, run: Run) -> Instance:
+        instance = self.registry.get(run.run_id).instance
+        if instance is None or not instance.state.is_alive:
+            raise HostError(f"Run {run.run_id} has no running instance.")
+        return instance
+
+    def _record(self, run: Run, event: MetricEvent) -> None:
+        self.listener.metric(run.run_id, event)
+        if event.event == "epoch":
+            self._update(run, epoch=event.epoch, epochs=event.epochs or run.epochs,
+                         train_loss=event.train_loss, val_loss=event.val_loss,
+                         val_acc=event.val_acc)
+
+    def results_dir(self, run: Run) -> Path:
+        config = self.config_of(run)
+        return Path(config.output.dir).expanduser() / run.run_id
+
+    async def download(self, run: Run) -> sync.SyncStats:
+        """Fetch output/ (new or changed files only); epoch checkpoints only when configured."""
+        config = self.config_of(run)
+        conn = await self.connection(run)
+        keep_epochs = config.output.download_epoch_checkpoints
+
+        def wanted(rel: str) -> bool:
+            return keep_epochs or not PurePosixPath(rel).name.startswith("checkpoint_epoch_")
+
+        target = self.results_dir(run)
+        stats = await sync.download(
+            conn, HostPaths(run.run_id).output, target, wanted=wanted,
+            on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
+        )
+        self._say(run, f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
+                       f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.")
+        self._update(self._done(run, "download"), downloaded_at=time.time())
+        return stats
+
+    async def run_all(self, run: Run) -> Run:
+        """Every step in order, skipping what is done; ends with results downloaded."""
+        run = await self.launch(run)
+        await self.upload(run)
+        await self.setup(run)
+        await self.data(run)
+        state = await self.training_state(run)
+        if not state.alive and state.phase != "done":
+            await self.train(run)
+        await self.follow(run)
+        await self.download(run)
+        return self.registry.get(run.run_id)
