@@ -92,7 +92,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ExportInputError(f"{path}: no such checkpoint file.")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": noise here
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ExportInputError(f"{path} is not a readable PyTorch checkpoint ({reason}).") from None
@@ -299,12 +301,12 @@ def export(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
     """The whole export; returns the JSON-able result."""
     started = time.monotonic()
     path = Path(args.checkpoint).resolve()
-    log(f"reading {path}")
     ckpt = load_checkpoint(path)
-    sha256 = sha256_file(path)
     model = restore_model(ckpt, path)
+    sha256 = sha256_file(path)
     size, labels = ckpt["image_size"], list(ckpt["class_names"])
-    log(f"{ckpt['arch']}, {len(labels)} classes, {size}px; tracing with preprocessing inside")
+    log(f"{path.name}: {ckpt['arch']}, {len(labels)} classes, {size}px, epoch {ckpt.get('epoch')}")
+    log("tracing the model with its preprocessing inside")
     traced = trace(model, size)
     worst = check_preprocessing(traced, model, size)
     log(f"preprocessing check passed (max |Δp| {worst:.2g}); converting to Core ML (FP16, iOS 16)")
