@@ -1,0 +1,226 @@
+"""The AWS provider: EC2 spot instances on the newest Deep Learning AMI, driven by `instance:`.
+
+This class only sequences the steps; each lives in a small aws_* module: clients and error
+sentences (aws_session), image (aws_ami), key pair (aws_keypair), security group
+(aws_firewall), the launch plan and request (aws_launch), prices (aws_prices) and reading
+instances (aws_instances). Calls block; async callers use `asyncio.to_thread`. Every instance is
+tagged at launch and every query filters on the tags, so nothing depends on local state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pacerid_tui.config import InstanceConfig
+from pacerid_tui.core.cloud.aws_ami import find_image
+from pacerid_tui.core.cloud.aws_firewall import allowed_cidr, ensure_security_group, ssh_warning
+from pacerid_tui.core.cloud.aws_instances import host_key_fingerprints, to_instance
+from pacerid_tui.core.cloud.aws_keypair import ensure_key_pair
+from pacerid_tui.core.cloud.aws_launch import (
+    ON_DEMAND,
+    SPOT,
+    describe_attempt,
+    launch_first_available,
+    plan_attempts,
+    run_request,
+)
+from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
+from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
+from pacerid_tui.core.cloud.base import MANAGED_TAG, Report, quiet
+from pacerid_tui.core.errors import ProviderError
+from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
+
+POLL_INTERVAL_S = 5.0
+"""Seconds between state checks while waiting: EC2 moves in steps of seconds, and faster
+polling would spend the account's DescribeInstances rate limit for nothing."""
+
+RUNNING_TIMEOUT_S = 600
+"""A g4dn instance is usually running within a minute; after ten it is not coming."""
+
+TERMINATE_TIMEOUT_S = 300
+"""Terminating takes 30–90 s; five minutes covers a slow shutdown of a busy instance."""
+
+ALIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+class AwsProvider:
+    """The Provider protocol on EC2 (see base.py), plus live zone prices and host keys."""
+
+    name = "aws"
+
+    def __init__(self, config: InstanceConfig, *, endpoint_url: str | None = None) -> None:
+        self.config = config
+        self.clients = AwsClients(config.region, config.profile, endpoint_url)
+
+    def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
+        """Image, key, firewall, then the first zone/type/market with room; waits for running."""
+        config = self.config
+        ec2 = self.clients.ec2
+        image = find_image(ec2, config.region, config.ami_id)
+        report(f"Image: {image.name} ({image.image_id}).")
+        key = ensure_key_pair(ec2, config, report)
+        warning = ssh_warning(config)
+        if warning:
+            report(f"Warning: {warning}")
+        group_id = ensure_security_group(ec2, config, allowed_cidr(config), report)
+        types = [config.instance_type, *config.fallback_instance_types]
+        wants_spot = config.market == SPOT
+        prices = current_prices(ec2, types, time.time()) if wants_spot else {}
+        plan = plan_attempts(
+            types, config.zones or self.zones(), prices, config.market, config.on_demand_fallback
+        )
+        raw, attempt = launch_first_available(
+            self.clients.launch,
+            plan,
+            lambda attempt: run_request(attempt, image, key.name, group_id, config, spec.run_id),
+            config.max_price,
+            report,
+        )
+        instance_id = raw["InstanceId"]
+        report(f"Launched {instance_id}: {describe_attempt(attempt)}.")
+        if wants_spot and attempt.market == ON_DEMAND:
+            report("Warning: no spot capacity anywhere; this instance is billed on-demand.")
+        running = self._wait(instance_id, InstanceState.RUNNING, RUNNING_TIMEOUT_S, report)
+        if running is None:
+            self.terminate(instance_id, report)
+            raise ProviderError(
+                f"Instance {instance_id} was not running after {RUNNING_TIMEOUT_S} s, so it was "
+                "terminated; launch again (or try another zone with instance.zones)."
+            )
+        report(f"{instance_id} is running at {running.host}.")
+        return running
+
+    def describe(self, instance_ids: Sequence[str]) -> dict[str, Instance]:
+        """The current state of these instances in one call; ids EC2 no longer knows are absent."""
+        ids = list(dict.fromkeys(instance_ids))
+        if not ids:
+            return {}
+        found = self._instances([{"Name": "instance-id", "Values": ids}])
+        return {instance.instance_id: instance for instance in found}
+
+    def terminate(self, instance_id: str, report: Report = quiet) -> Instance:
+        """Terminate and wait until EC2 says `terminated`; an unknown id counts as done."""
+        report(f"Terminating {instance_id}…")
+        try:
+            self.clients.ec2.terminate_instances(InstanceIds=[instance_id])
+        except ClientError as err:
+            if error_code(err) != "InvalidInstanceID.NotFound":
+                raise user_error(err, f"terminate {instance_id}") from err
+            report(f"{instance_id} no longer exists; nothing is billing.")
+            return self._gone(instance_id)
+        except BotoCoreError as err:
+            raise user_error(err, f"terminate {instance_id}") from err
+        ended = self._wait(instance_id, InstanceState.TERMINATED, TERMINATE_TIMEOUT_S, report)
+        if ended is None:
+            raise ProviderError(
+                f"{instance_id} is still shutting down after {TERMINATE_TIMEOUT_S} s; "
+                "AWS is ending it, check again with `status`."
+            )
+        report(f"{instance_id} is terminated; billing has stopped.")
+        return ended
+
+    def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:
+        """Spot steps of the instance's zone over [start, end]; on-demand: one flat point.
+
+        Empty when the price is unknown (an on-demand type missing from the bundled table).
+        """
+        if instance.market == ON_DEMAND:
+            rate = on_demand_price(instance.region, instance.instance_type)
+            return [] if rate is None else [PricePoint(start, rate, instance.zone or "")]
+        if instance.zone is None:
+            return []
+        return spot_history(self.clients.ec2, instance.instance_type, instance.zone, start, end)
+
+    def find_managed(self) -> list[Instance]:
+        """Every live instance tagged as ours in the region, known to the registry or not."""
+        return self._instances(
+            [
+                {"Name": f"tag:{MANAGED_TAG}", "Values": ["true"]},
+                {"Name": "instance-state-name", "Values": ALIVE_STATES},
+            ]
+        )
+
+    def zone_prices(self) -> dict[str, float]:
+        """The spot price in force now for the configured type, by zone (configured zones only)."""
+        kind = self.config.instance_type
+        prices = current_prices(self.clients.ec2, [kind], time.time()).get(kind, {})
+        if self.config.zones:
+            prices = {zone: price for zone, price in prices.items() if zone in self.config.zones}
+        return dict(sorted(prices.items()))
+
+    def host_key_fingerprints(self, instance_id: str) -> list[str]:
+        """SHA256 host key fingerprints from the boot console; empty until cloud-init prints."""
+        with aws_errors(f"read the console of {instance_id}"):
+            answer = self.clients.ec2.get_console_output(InstanceId=instance_id)
+        return host_key_fingerprints(answer.get("Output") or "")
+
+    def ssh_warning(self) -> str | None:
+        """A warning to keep on screen when the config opens SSH to the whole internet."""
+        return ssh_warning(self.config)
+
+    def zones(self) -> list[str]:
+        """The region's available zones (local and wavelength zones left out)."""
+        with aws_errors("list availability zones"):
+            answer = self.clients.ec2.describe_availability_zones(
+                Filters=[{"Name": "state", "Values": ["available"]}]
+            )
+        return [
+            zone["ZoneName"]
+            for zone in answer.get("AvailabilityZones", [])
+            if zone.get("ZoneType", "availability-zone") == "availability-zone"
+        ]
+
+    def _instances(self, filters: list[Any]) -> list[Instance]:
+        found: list[Instance] = []
+        with aws_errors("describe instances"):
+            pages = self.clients.ec2.get_paginator("describe_instances").paginate(Filters=filters)
+            for page in pages:
+                for reservation in page.get("Reservations", []):
+                    for raw in reservation.get("Instances", []):
+                        found.append(to_instance(raw, self.config))
+        return found
+
+    def _gone(self, instance_id: str) -> Instance:
+        return Instance(
+            instance_id=instance_id,
+            provider=self.name,
+            state=InstanceState.TERMINATED,
+            user=self.config.ssh_user,
+            region=self.config.region,
+        )
+
+    def _wait(
+        self, instance_id: str, target: InstanceState, timeout_s: float, report: Report
+    ) -> Instance | None:
+        """Poll until the instance is in `target`; None on timeout.
+
+        Right after launch EC2 may not list the instance yet, so absence means "wait" there;
+        while terminating, absence means it is long gone.
+        """
+        deadline = time.monotonic() + timeout_s
+        seen: InstanceState | None = None
+        while True:
+            instance = self.describe([instance_id]).get(instance_id)
+            if instance is None and target is InstanceState.TERMINATED:
+                return self._gone(instance_id)
+            if instance is not None:
+                if instance.state is target:
+                    return instance
+                if target is InstanceState.RUNNING and instance.state in (
+                    InstanceState.SHUTTING_DOWN,
+                    InstanceState.TERMINATED,
+                ):
+                    raise ProviderError(
+                        f"Instance {instance_id} ended before it ran "
+                        f"({instance.state_reason or instance.state.value}); launch again."
+                    )
+                if instance.state is not seen:
+                    report(f"{instance_id} is {instance.state.value}…")
+                    seen = instance.state
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(POLL_INTERVAL_S)

@@ -1,0 +1,154 @@
+"""boto3 clients for the AWS provider, and the one place AWS failures become user sentences.
+
+Two EC2 clients share a session: `ec2` retries throttling and server errors with backoff (the
+standard retry mode; it never retries a client error such as a bad parameter), while `launch` is
+fail-fast, because EC2 answers a full zone with a 5xx `InsufficientInstanceCapacity` that a retry
+would only repeat — the next zone or instance type is the useful retry (see aws_launch.py).
+boto3 clients are thread-safe once built; building them is not, hence the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
+
+from pacerid_tui.core.errors import CredentialsError, PaceridError, ProviderError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+API_ATTEMPTS = 5
+"""Total tries for ordinary calls: rides out a few seconds of throttling (standard mode backs off
+exponentially with jitter, up to 20 s a wait) without hanging a status refresh for minutes."""
+
+LAUNCH_ATTEMPTS = 1
+"""run_instances is tried once: a capacity error moves on to the next zone or type at once."""
+
+CONNECT_TIMEOUT_S = 10
+"""Seconds to open a connection; a dead network should fail within one status refresh."""
+
+READ_TIMEOUT_S = 30
+"""Seconds to wait for an answer; EC2 answers describe calls in well under a second."""
+
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+REJECTED_CODES = frozenset(
+    {"AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"}
+)
+
+NO_CREDENTIALS = (
+    "No AWS credentials found; run `aws configure` (or `aws sso login`), "
+    "or set AWS_PROFILE or instance.profile to a configured profile."
+)
+EXPIRED = "The AWS credentials have expired; refresh them (for SSO: `aws sso login`) and retry."
+REJECTED = (
+    "AWS rejected the credentials; check them with `aws sts get-caller-identity` "
+    "and fix them with `aws configure`."
+)
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Message", "")).rstrip(".")
+
+
+def user_error(err: Exception, action: str) -> PaceridError:
+    """The one sentence a user sees when AWS fails while we `action` (e.g. "launch an instance")."""
+    if isinstance(err, PaceridError):
+        return err
+    if isinstance(err, ProfileNotFound):
+        profile = err.kwargs.get("profile", "?")
+        return CredentialsError(
+            f"AWS profile '{profile}' is not configured; add it with "
+            f"`aws configure --profile {profile}` or fix instance.profile."
+        )
+    if isinstance(err, NoCredentialsError | PartialCredentialsError):
+        return CredentialsError(NO_CREDENTIALS)
+    if isinstance(err, SSOError | TokenRetrievalError):
+        return CredentialsError(EXPIRED)
+    if isinstance(err, NoRegionError):
+        return CredentialsError("No AWS region set; set instance.region in the config.")
+    if isinstance(err, ClientError):
+        code = error_code(err)
+        if code in EXPIRED_CODES:
+            return CredentialsError(EXPIRED)
+        if code in REJECTED_CODES:
+            return CredentialsError(REJECTED)
+        if code == "UnauthorizedOperation":
+            return ProviderError(
+                f"These AWS credentials may not {action}; grant the EC2 permission to the user."
+            )
+        return ProviderError(f"AWS refused to {action}: {error_message(err)} ({code}).")
+    if isinstance(err, ConnectionError):
+        return ProviderError(f"Cannot reach AWS to {action}; check the network and retry.")
+    return ProviderError(f"AWS call failed while trying to {action}: {err}.")
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Turn any botocore failure inside the block into a PaceridError sentence."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as err:
+        raise user_error(err, action) from err
+
+
+class AwsClients:
+    """The session and EC2 clients for one region and profile, built on first use."""
+
+    def __init__(self, region: str, profile: str | None, endpoint_url: str | None) -> None:
+        self.region = region
+        self.profile = profile
+        self.endpoint_url = endpoint_url
+        self._lock = threading.Lock()
+        self._session: boto3.Session | None = None
+        self._ec2: EC2Client | None = None
+        self._launch: EC2Client | None = None
+
+    def _client(self, attempts: int) -> EC2Client:
+        with aws_errors("open a session"):
+            if self._session is None:
+                self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            config = Config(
+                retries={"mode": "standard", "total_max_attempts": attempts},
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+            )
+            options: dict[str, Any] = {"config": config}
+            if self.endpoint_url:
+                options["endpoint_url"] = self.endpoint_url
+            return self._session.client("ec2", **options)
+
+    @property
+    def ec2(self) -> EC2Client:
+        """For everything but run_instances: retries throttling and server errors."""
+        with self._lock:
+            if self._ec2 is None:
+                self._ec2 = self._client(API_ATTEMPTS)
+            return self._ec2
+
+    @property
+    def launch(self) -> EC2Client:
+        """For run_instances only: one try, so capacity errors fail over at once."""
+        with self._lock:
+            if self._launch is None:
+                self._launch = self._client(LAUNCH_ATTEMPTS)
+            return self._launch

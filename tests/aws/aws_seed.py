@@ -1,0 +1,64 @@
+"""What the AWS tests seed and share: moto's Deep Learning AMIs, the region, a recording Report.
+
+A plainly named module rather than conftest, so test files import it without depending on which
+conftest pytest loaded last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REGION = "us-east-1"
+CALLER_IP = "203.0.113.7"
+DLAMI_OWNER = "898082745236"
+
+
+def dlami(ami_id: str, name: str, created: str, state: str = "available") -> dict[str, Any]:
+    return {
+        "ami_id": ami_id,
+        "name": name,
+        "description": name,
+        "owner_id": DLAMI_OWNER,
+        "public": True,
+        "virtualization_type": "hvm",
+        "architecture": "x86_64",
+        "state": state,
+        "platform": None,
+        "image_type": "machine",
+        "hypervisor": "xen",
+        "root_device_name": "/dev/sda1",
+        "root_device_type": "ebs",
+        "sriov": "simple",
+        "creation_date": created,
+    }
+
+
+PYTORCH_2204 = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.{v} (Ubuntu 22.04) {d}"
+PYTORCH_2404 = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.{v} (Ubuntu 24.04) {d}"
+BASE_2204 = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) {d}"
+
+AMIS = [
+    dlami("ami-0a1b2c3d4e5f60001", PYTORCH_2204.format(v=3, d="20240101"), "2024-01-01T10:00:00Z"),
+    dlami("ami-0a1b2c3d4e5f60002", PYTORCH_2204.format(v=5, d="20240612"), "2024-06-12T10:00:00Z"),
+    dlami("ami-0a1b2c3d4e5f60003", PYTORCH_2204.format(v=3, d="20240301"), "2024-03-01T10:00:00Z"),
+    dlami(
+        "ami-0a1b2c3d4e5f60004",
+        PYTORCH_2204.format(v=6, d="20240901"),
+        "2024-09-01T10:00:00Z",
+        state="pending",
+    ),
+    dlami("ami-0a1b2c3d4e5f60005", PYTORCH_2404.format(v=7, d="20250520"), "2025-05-20T10:00:00Z"),
+    dlami("ami-0a1b2c3d4e5f60006", PYTORCH_2404.format(v=6, d="20250101"), "2025-01-01T10:00:00Z"),
+    dlami("ami-0a1b2c3d4e5f60007", BASE_2204.format(d="20250301"), "2025-03-01T10:00:00Z"),
+    dlami("ami-0a1b2c3d4e5f60008", "ubuntu/images/hvm-ssd/ubuntu-jammy", "2025-06-01T10:00:00Z"),
+]
+NEWEST_PYTORCH_2204 = "ami-0a1b2c3d4e5f60002"
+NEWEST_PYTORCH_2404 = "ami-0a1b2c3d4e5f60005"
+BASE_AMI = "ami-0a1b2c3d4e5f60007"
+
+
+class Reports(list[str]):
+    """A Report that keeps every sentence."""
+
+    def __call__(self, message: str) -> None:
+        self.append(message)

@@ -1,0 +1,157 @@
+"""Fixtures for the AWS provider tests: a real moto server, a caller-IP stand-in, fake keys.
+
+moto reads MOTO_AMIS_PATH when it is first imported, so the server runs in a child process with
+the variable set: this test process never imports moto, and other test folders see none of its
+globals. The server is reset before every test. Nothing leaves 127.0.0.1: boto3 gets fake
+credentials, no config files and no instance-metadata look-ups.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_seed import AMIS, CALLER_IP, REGION, Reports
+from botocore.config import Config
+
+from pacerid_tui.config import InstanceConfig
+from pacerid_tui.core.cloud.aws import AwsProvider
+
+SERVER = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    amis = tmp_path_factory.mktemp("moto") / "amis.json"
+    amis.write_text(json.dumps(AMIS))
+    env = {
+        **os.environ,
+        "MOTO_AMIS_PATH": str(amis),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert server.stdout is not None and server.stdin is not None
+    port = int(server.stdout.readline())
+    yield f"http://127.0.0.1:{port}"
+    server.stdin.close()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A fresh moto account and an environment where boto3 finds only fake credentials."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return moto_url
+
+
+class CallerIpHandler(BaseHTTPRequestHandler):
+    """checkip.amazonaws.com's behaviour: the address and a newline; /fail and /junk misbehave."""
+
+    def do_GET(self) -> None:
+        if self.path == "/fail":
+            self.send_error(503)
+            return
+        body = b"not an address\n" if self.path == "/junk" else f"{CALLER_IP}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture(scope="session")
+def caller_ip_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CallerIpHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def key_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "ssh"
+    path.mkdir(mode=0o700)
+    return path
+
+
+@pytest.fixture
+def make_config(key_dir: Path, caller_ip_url: str) -> Callable[..., InstanceConfig]:
+    def make(**overrides: Any) -> InstanceConfig:
+        values: dict[str, Any] = {
+            "provider": "aws",
+            "region": REGION,
+            "key_path": str(key_dir / "pacerid-ml-key.pem"),
+            "caller_ip_url": caller_ip_url,
+        }
+        values.update(overrides)
+        return InstanceConfig(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_provider(
+    aws_env: str, make_config: Callable[..., InstanceConfig]
+) -> Callable[..., AwsProvider]:
+    def make(**overrides: Any) -> AwsProvider:
+        return AwsProvider(make_config(**overrides), endpoint_url=aws_env)
+
+    return make
+
+
+@pytest.fixture
+def ec2(aws_env: str) -> Any:
+    """A plain client for looking at what the provider did, the way a person would."""
+    return boto3.client(
+        "ec2",
+        region_name=REGION,
+        endpoint_url=aws_env,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.fixture
+def reports() -> Reports:
+    return Reports()
