@@ -5,7 +5,9 @@ and bad checkpoints are refused with exit 2 and one sentence."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import coremltools as ct
@@ -19,7 +21,9 @@ from trainer.export import (
     check_preprocessing,
     main,
     restore_model,
+    save_replacing,
     spec_labels,
+    verify_package,
 )
 from trainer.model import IMAGENET_MEAN, IMAGENET_STD, build_model
 
@@ -68,12 +72,20 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def test_export_writes_a_package_whose_spec_matches_the_checkpoint(checkpoint, tmp_path, capsys):
-    out = tmp_path / "coreml"
-    code = main(["--checkpoint", str(checkpoint), "--out", str(out), "--version", "v1.2.3"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    result = json.loads(captured.out.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory) -> tuple[dict, Path]:
+    """Export once for the module: (the JSON result line, the output folder)."""
+    out = tmp_path_factory.mktemp("coreml")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(["--checkpoint", str(checkpoint), "--out", str(out), "--version", "v1.2.3"])
+    assert code == 0, stderr.getvalue()
+    [line] = stdout.getvalue().splitlines()
+    return json.loads(line), out
+
+
+def test_export_writes_a_package_whose_spec_matches_the_checkpoint(checkpoint, exported):
+    result, out = exported
     package = out / "PacerIDClassifier.mlpackage"
     assert result["package"] == str(package) and package.is_dir()
     assert [p.name for p in out.iterdir()] == [package.name]  # no staging copy left behind
@@ -100,6 +112,23 @@ def test_export_writes_a_package_whose_spec_matches_the_checkpoint(checkpoint, t
     assert json.loads(meta.userDefined["pacerid.labels"]) == LABELS
     assert float(meta.userDefined["pacerid.metrics.val_acc"]) == pytest.approx(0.34)
     assert meta.userDefined["pacerid.exported_at"]
+
+
+def test_a_package_failing_its_checks_never_replaces_the_previous_one(exported):
+    result, out = exported
+    package = Path(result["package"])
+    spec = ct.models.MLModel(str(package), skip_model_load=True)
+    meta = {k: v for k, v in spec.user_defined_metadata.items() if k.startswith("pacerid.")}
+    assert verify_package(package, LABELS, SIZE, meta)
+    before = {p: p.read_bytes() for p in package.rglob("*") if p.is_file()}
+
+    wrong = [LABELS[1], LABELS[0], LABELS[2]]
+    with pytest.raises(ExportCheckError, match="failed its spec checks: labels"):
+        save_replacing(spec, package, lambda staged: verify_package(staged, wrong, SIZE, meta))
+    with pytest.raises(ExportCheckError, match="image_size"):
+        verify_package(package, LABELS, SIZE * 2, meta)
+    assert {p: p.read_bytes() for p in package.rglob("*") if p.is_file()} == before
+    assert [p.name for p in out.iterdir()] == [package.name]
 
 
 def test_preprocessing_check_passes_for_the_exported_wrapper(checkpoint):
