@@ -91,9 +91,9 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    name: Literal["densenet121", "resnet50", "resnet18", "mobilenet_v3_large", "efficientnet_b0"] = (
-        "densenet121"
-    )
+    name: Literal[
+        "densenet121", "resnet50", "resnet18", "mobilenet_v3_large", "efficientnet_b0"
+    ] = "densenet121"
     pretrained: bool = True
 
 

@@ -33,7 +33,9 @@ def kaggle_credentials() -> dict[str, str]:
     except FileNotFoundError:
         raise CredentialsError(HOW_TO) from None
     except (OSError, ValueError):
-        raise CredentialsError(f"{path} is not valid JSON; download a new token from Kaggle.")
+        raise CredentialsError(
+            f"{path} is not valid JSON; download a new token from Kaggle."
+        ) from None
     if isinstance(raw, dict) and raw.get("username") and raw.get("key"):
         return {"username": str(raw["username"]), "key": str(raw["key"])}
     raise CredentialsError(f"{path} lacks 'username' or 'key'; download a new token from Kaggle.")

@@ -51,6 +51,7 @@ class Follower:
         while True:
             try:
                 conn = await self.connect()
+                backoff = 0.5
                 try:
                     await self._follow(conn, finished)
                     return
@@ -62,7 +63,9 @@ class Follower:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    async def _follow(self, conn: asyncssh.SSHClientConnection, finished: Callable[[], bool]) -> None:
+    async def _follow(
+        self, conn: asyncssh.SSHClientConnection, finished: Callable[[], bool]
+    ) -> None:
         async with conn.start_sftp_client() as sftp:
             handles: dict[str, asyncssh.SFTPClientFile] = {}
             try:

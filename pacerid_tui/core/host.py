@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.sync import Excludes, local_tree
 
 TRAINING_SESSION = "training"
@@ -61,7 +62,9 @@ class HostPaths:
 
     def train_command(self, resume: str = "auto") -> str:
         """Start training detached: in tmux session `training` where tmux exists, else setsid."""
-        inner = self.python(*self.trainer_args("train", "--output", "../output", "--resume", resume))
+        inner = self.python(
+            *self.trainer_args("train", "--output", "../output", "--resume", resume)
+        )
         out = f"{self.shell_root}/output"
         return (
             f"mkdir -p {out} && if command -v tmux >/dev/null 2>&1; then "
@@ -98,15 +101,18 @@ class TrainingState:
         except ValueError:
             status = {}
         alive = "alive" in rest.split() or "session" in rest.split()
-        return cls(status.get("phase", "not started"), alive, status.get("epoch"),
-                   status.get("epochs"))
+        return cls(
+            status.get("phase", "not started"), alive, status.get("epoch"), status.get("epochs")
+        )
 
 
 def trainer_dir() -> Path:
     """The bundled trainer package, wherever pacerid-tui is installed (not imported: no torch)."""
     spec = importlib.util.find_spec("trainer")
     if spec is None or spec.origin is None:
-        raise RuntimeError("The bundled trainer package is missing from this installation.")
+        raise PaceridError(
+            "The bundled trainer package is missing; reinstall pacerid-tui (make venv)."
+        )
     return Path(spec.origin).parent
 
 

@@ -28,6 +28,8 @@ from pacerid_tui.core.follow import Follower
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
 from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.status import PriceCache, RunStatus
+from pacerid_tui.core.status import rows as status_rows
 
 TERMINAL_EVENTS = ("done", "interrupted", "error")
 LIVENESS_POLL_S = 5.0
@@ -58,6 +60,8 @@ class Lifecycle:
         self.registry = registry or Registry(paths.registry_file())
         self.listener = listener or Listener()
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self._providers: dict[str, Provider] = {}
+        self.prices = PriceCache()
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, config_path: Path, config: Config) -> Run:
@@ -77,7 +81,15 @@ class Lifecycle:
         return load_config(run.config_path)
 
     def provider_of(self, run: Run) -> Provider:
-        return provider_for(self.config_of(run).instance)
+        """The run's provider, built once per config file (boto3 clients are not free)."""
+        if run.config_path not in self._providers:
+            self._providers[run.config_path] = provider_for(self.config_of(run).instance)
+        return self._providers[run.config_path]
+
+    async def statuses(self, runs: list[Run], now: float | None = None) -> list[RunStatus]:
+        """Table rows (state, uptime, price, cost) for these runs."""
+        providers = {run.run_id: self.provider_of(run) for run in runs if run.instance}
+        return await status_rows(runs, providers, self.prices, now)
 
     def _update(self, run: Run, **changes: object) -> Run:
         updated = self.registry.update(run.run_id, **changes)
@@ -102,7 +114,7 @@ class Lifecycle:
         if run.instance and run.instance.state.is_alive:
             self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
             return run
-        provider = provider_for(config.instance)
+        provider = self.provider_of(run)
         spec = InstanceSpec(
             run_id=run.run_id,
             provider=config.instance.provider,
@@ -146,8 +158,11 @@ class Lifecycle:
                 assert run.instance is not None
                 now = found.get(run.instance.instance_id)
                 if now is None:
-                    now = replace(run.instance, state=InstanceState.UNKNOWN,
-                                  state_reason="no longer known to the provider")
+                    now = replace(
+                        run.instance,
+                        state=InstanceState.UNKNOWN,
+                        state_reason="no longer known to the provider",
+                    )
                 if now != run.instance:
                     updated[run.run_id] = self._update(run, instance=now)
         return [updated[run.run_id] for run in runs]
@@ -183,16 +198,24 @@ class Lifecycle:
         host = HostPaths(run.run_id)
         files = code_files(Path(run.config_path), config.data.excludes)
         stats = await sync.upload(
-            conn, files, host.code,
+            conn,
+            files,
+            host.code,
             on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
         )
-        self._say(run, f"Upload: {stats.files_sent} of {stats.files_listed} files sent "
-                       f"({stats.bytes_sent / 1e6:.2f} MB), {stats.files_deleted} deleted.")
+        self._say(
+            run,
+            f"Upload: {stats.files_sent} of {stats.files_listed} files sent "
+            f"({stats.bytes_sent / 1e6:.2f} MB), {stats.files_deleted} deleted.",
+        )
         if config.data.source == "local" and config.data.local_dir:
-            data_files = sync.local_tree(Path(config.data.local_dir).expanduser(),
-                                         sync.Excludes(config.data.excludes))
+            data_files = sync.local_tree(
+                Path(config.data.local_dir).expanduser(), sync.Excludes(config.data.excludes)
+            )
             data = await sync.upload(
-                conn, data_files, host.data,
+                conn,
+                data_files,
+                host.data,
                 on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
             )
             self._say(run, f"Dataset: {data.files_sent} of {data.files_listed} files sent.")
@@ -202,12 +225,16 @@ class Lifecycle:
     async def _stream_step(self, run: Run, source: str, command: str, stdin: str | None) -> None:
         conn = await self.connection(run)
         status = await ssh.stream(
-            conn, command, lambda line: self.listener.lines(run.run_id, source, [line]),
+            conn,
+            command,
+            lambda line: self.listener.lines(run.run_id, source, [line]),
             input=stdin,
         )
         if status != 0:
-            raise HostError(f"The {source} step failed on the host (exit {status}); "
-                            f"its log is in output/{source}.log there and above.")
+            raise HostError(
+                f"The {source} step failed on the host (exit {status}); "
+                f"its log is in output/{source}.log there and above."
+            )
 
     async def setup(self, run: Run) -> None:
         """Run the shipped setup script (idempotent: instant the second time)."""
@@ -286,8 +313,12 @@ class Lifecycle:
                 if not latest.alive:
                     ended.set()
 
-        follower = Follower(lambda: self._fresh_connection(run), [log, metrics], on_lines,
-                            report=lambda m: self._say(run, m))
+        follower = Follower(
+            lambda: self._fresh_connection(run),
+            [log, metrics],
+            on_lines,
+            report=lambda m: self._say(run, m),
+        )
         watcher = asyncio.create_task(watch())
         try:
             await follower.run(lambda: ended.is_set() or (stop is not None and stop.is_set()))
@@ -308,9 +339,14 @@ class Lifecycle:
     def _record(self, run: Run, event: MetricEvent) -> None:
         self.listener.metric(run.run_id, event)
         if event.event == "epoch":
-            self._update(run, epoch=event.epoch, epochs=event.epochs or run.epochs,
-                         train_loss=event.train_loss, val_loss=event.val_loss,
-                         val_acc=event.val_acc)
+            self._update(
+                run,
+                epoch=event.epoch,
+                epochs=event.epochs or run.epochs,
+                train_loss=event.train_loss,
+                val_loss=event.val_loss,
+                val_acc=event.val_acc,
+            )
 
     def results_dir(self, run: Run) -> Path:
         config = self.config_of(run)
@@ -327,11 +363,17 @@ class Lifecycle:
 
         target = self.results_dir(run)
         stats = await sync.download(
-            conn, HostPaths(run.run_id).output, target, wanted=wanted,
+            conn,
+            HostPaths(run.run_id).output,
+            target,
+            wanted=wanted,
             on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
         )
-        self._say(run, f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
-                       f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.")
+        self._say(
+            run,
+            f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
+            f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.",
+        )
         self._update(self._done(run, "download"), downloaded_at=time.time())
         return stats
 

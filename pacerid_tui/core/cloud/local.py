@@ -13,6 +13,7 @@ checks the pid, so any later process finds the instance again. Cost is $0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -156,11 +158,12 @@ class LocalProvider:
         )
 
 
-def _read_json(path: Path) -> dict | None:  # type: ignore[type-arg]
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        raw = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
+    return raw if isinstance(raw, dict) else None
 
 
 def _alive(pid: int) -> bool:
@@ -188,10 +191,8 @@ def _processes_of(instance_id: str) -> Iterator[int]:
 
 
 def _kill(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _stop(pid: int) -> None:

@@ -12,6 +12,7 @@ them all (training runs detached, in its own session, like it does on a real hos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -59,7 +60,7 @@ class Instance:
         return env
 
 
-async def _copy(read, write, drain=None) -> None:  # type: ignore[no-untyped-def]
+async def _copy(read, write, drain=None) -> None:  # type: ignore[no-untyped-def,unused-ignore]
     while data := await read(CHUNK):
         write(data)
         if drain is not None:
@@ -79,14 +80,15 @@ async def run_with_pipes(inst: Instance, process: asyncssh.SSHServerProcess[byte
         start_new_session=True,
     )
     assert child.stdin and child.stdout and child.stderr
+    stdin = child.stdin
 
     async def feed() -> None:
         try:
-            await _copy(process.stdin.read, child.stdin.write, child.stdin.drain)
+            await _copy(process.stdin.read, stdin.write, stdin.drain)
         except (ConnectionError, asyncssh.Error):
             pass
         finally:
-            child.stdin.close()
+            stdin.close()
 
     feeder = asyncio.create_task(feed())
     try:
@@ -156,10 +158,8 @@ async def run_with_pty(inst: Instance, process: asyncssh.SSHServerProcess[bytes]
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 async def serve(root: Path) -> None:

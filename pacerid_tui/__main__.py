@@ -1,0 +1,84 @@
+"""`pacerid-tui`: no subcommand opens the dashboard; every lifecycle step is also a subcommand.
+
+Errors meant for users print one sentence and exit with the error's code (2 for usage errors);
+tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from pacerid_tui.cli import commands
+from pacerid_tui.core.errors import PaceridError
+
+DEFAULT_CONFIG = "configs/local.yaml"
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help=f"run config (default: {DEFAULT_CONFIG})")
+    common.add_argument("--run", help="run id or a prefix of it (default: the most recent run)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    top = argparse.ArgumentParser(
+        prog="pacerid-tui",
+        parents=[common],
+        description="Train the PacerID classifier on a spot GPU (or this machine) from one "
+        "terminal. Without a command, opens the dashboard.",
+    )
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help, description=help)
+
+    add("dashboard", "open the dashboard (the default)")
+    add("launch", "create a run and start its instance")
+    add("upload", "sync trainer/ and configs/ to the host (only what changed)")
+    add("setup", "prepare the host's Python (idempotent)")
+    add("data", "fetch the dataset on the host (Kaggle or synthetic)")
+    train = add("train", "start training detached on the host")
+    train.add_argument("--follow", action="store_true", help="stream the log until it ends")
+    train.add_argument("--resume", default="auto", help="auto (default), none, or a checkpoint")
+    logs = add("logs", "show the training log")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep streaming")
+    add("download", "fetch results (new or changed files only)")
+    add("terminate", "terminate the run's instance (stops billing)")
+    add("all", "every step from launch to download, then terminate")
+    status = add("status", "list runs with state, uptime and cost")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    shell = add("ssh", "open a shell on the host (or run a command there)")
+    shell.add_argument("remote", nargs=argparse.REMAINDER, help="command to run instead")
+    export = add("export", "convert a downloaded run's model to Core ML")
+    export.add_argument("--checkpoint", type=Path, help="default: best, else latest")
+    sync_model = add("sync-model", "copy the exported model into the iOS app")
+    sync_model.add_argument("version", help="vMAJOR.MINOR.PATCH")
+    sync_model.add_argument("--force", action="store_true", help="overwrite or downgrade")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command or "dashboard"
+    try:
+        if command == "dashboard":
+            from pacerid_tui.ui.app import run_dashboard
+
+            return run_dashboard(args)
+        return asyncio.run(commands.dispatch(command, args))
+    except PaceridError as err:
+        if args.debug:
+            raise
+        print(f"pacerid-tui: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(
+            "pacerid-tui: interrupted; the instance keeps running (see `status`).", file=sys.stderr
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

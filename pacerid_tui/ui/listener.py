@@ -1,0 +1,32 @@
+"""Turns the lifecycle's callbacks into Textual messages (post_message is thread-safe)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+
+from pacerid_tui.core.lifecycle import Listener
+from pacerid_tui.core.models import MetricEvent, Run
+from pacerid_tui.core.sync import Progress
+from pacerid_tui.ui import messages
+
+
+class AppListener(Listener):
+    def __init__(self, app: App[Any]) -> None:
+        self.app = app
+
+    def report(self, run_id: str, message: str) -> None:
+        self.app.post_message(messages.Reported(run_id, message))
+
+    def lines(self, run_id: str, source: str, lines: list[str]) -> None:
+        self.app.post_message(messages.LinesReceived(run_id, source, lines))
+
+    def metric(self, run_id: str, event: MetricEvent) -> None:
+        self.app.post_message(messages.MetricReceived(run_id, event))
+
+    def progress(self, run_id: str, step: str, progress: Progress) -> None:
+        self.app.post_message(messages.TransferProgressed(run_id, step, progress))
+
+    def run_changed(self, run: Run) -> None:
+        self.app.post_message(messages.RunChanged(run))

@@ -1,0 +1,65 @@
+"""Every run the tool knows, one row each, updated in place so the cursor never jumps."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from pacerid_tui.core.status import RunStatus
+
+COLUMNS = ("Run", "Provider", "Type", "Zone", "State", "Uptime", "Price/h", "Cost", "Epoch")
+
+
+def uptime_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def cells(row: RunStatus) -> tuple[str, ...]:
+    state = row.state + (f" ({row.state_reason})" if row.state_reason else "")
+    return (
+        row.run_id,
+        row.provider,
+        row.instance_type or "-",
+        row.zone or "-",
+        state,
+        uptime_text(row.uptime_s),
+        f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
+        f"${row.cost_usd:.4f}",
+        f"{row.epoch or 0}/{row.epochs or '?'}",
+    )
+
+
+class RunsTable(DataTable[str]):
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for name in COLUMNS:
+            self.add_column(name, key=name)
+
+    def show(self, rows: list[RunStatus]) -> None:
+        wanted = {row.run_id for row in rows}
+        for key in list(self.rows):
+            if key.value not in wanted:
+                self.remove_row(key)
+        for row in rows:
+            values = cells(row)
+            if row.run_id in {key.value for key in self.rows}:
+                for column, value in zip(COLUMNS, values, strict=True):
+                    self.update_cell(row.run_id, column, value)
+            else:
+                self.add_row(*values, key=row.run_id)
+
+    @property
+    def selected_run_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return key.value
+
+    def select(self, run_id: str) -> None:
+        for index, key in enumerate(self.rows):
+            if key.value == run_id:
+                self.move_cursor(row=index)

@@ -1,0 +1,125 @@
+"""Shared fixtures: an isolated state folder per test, no way out to the real cloud, and the two
+SSH servers every remote operation is tested against (the embedded one and a real OpenSSH sshd).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pacerid_tui.core.cloud.local import LocalProvider
+from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own state folder; nothing can reach AWS, IMDS or Kaggle for real."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PACERID_HOME", str(home))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
+    return home
+
+
+@pytest.fixture
+def local_instance(isolated: Path) -> Iterator[Instance]:
+    provider = LocalProvider()
+    instance = provider.launch(
+        InstanceSpec(run_id=f"test-{secrets.token_hex(3)}", provider="local")
+    )
+    yield instance
+    provider.terminate(instance.instance_id)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sshd_binary() -> str:
+    found = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(found):
+        pytest.fail("OpenSSH sshd is missing; `make test` installs it (scripts/system-deps.sh).")
+    return found
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """A real OpenSSH sshd on 127.0.0.1 with its own config, host key and authorized key."""
+    root = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True
+        )
+    os.chmod(root / "client_key", 0o400)
+    (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+    os.chmod(root / "authorized_keys", 0o600)
+    port = free_port()
+    sftp = "internal-sftp"
+    (root / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
+        f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {root / 'sshd.pid'}\n"
+        "UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        f"PermitRootLogin prohibit-password\nSubsystem sftp {sftp}\nLogLevel ERROR\n"
+        "MaxStartups 100\nMaxSessions 50\n"
+    )
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
+    process = subprocess.Popen(
+        [sshd_binary(), "-D", "-e", "-f", str(root / "sshd_config")],
+        stderr=open(root / "sshd.log", "wb"),
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"sshd did not start: {(root / 'sshd.log').read_text()}")
+            time.sleep(0.05)
+    yield Instance(
+        instance_id=f"sshd-{secrets.token_hex(3)}",
+        provider="sshd",
+        state=InstanceState.RUNNING,
+        host="127.0.0.1",
+        port=port,
+        user=getpass.getuser(),
+        key_path=str(root / "client_key"),
+    )
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(params=["embedded", "openssh"])
+def host(request: pytest.FixtureRequest) -> Instance:
+    """Each remote-operation test runs against both servers."""
+    if request.param == "embedded":
+        return request.getfixturevalue("local_instance")  # type: ignore[no-any-return]
+    return request.getfixturevalue("sshd")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def remote_dir(host: Instance) -> Iterator[str]:
+    """A fresh folder under the host's home, removed afterwards (sshd's home is the real one)."""
+    name = f"pacerid-test-{secrets.token_hex(4)}"
+    yield name
+    if host.provider == "sshd":
+        shutil.rmtree(Path.home() / name, ignore_errors=True)

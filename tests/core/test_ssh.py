@@ -1,0 +1,109 @@
+"""Connecting: host keys pinned per instance, a changed key refused, a late host waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+
+import asyncssh
+import pytest
+
+from pacerid_tui import paths
+from pacerid_tui.core import ssh
+from pacerid_tui.core.errors import HostError, HostKeyMismatch
+from pacerid_tui.core.models import Instance
+from tests.conftest import free_port
+
+
+def target(instance: Instance) -> ssh.Target:
+    return ssh.Target.of(instance, paths.known_hosts_file())
+
+
+async def test_first_connect_pins_the_key_and_later_connects_check_it(host: Instance) -> None:
+    conn = await ssh.connect(target(host))
+    result = await ssh.run(conn, "echo hello; echo oops >&2")
+    conn.close()
+    assert (result.exit_status, result.stdout, result.stderr) == (0, "hello\n", "oops\n")
+    pinned = paths.known_hosts_file().read_text().split()
+    assert pinned[0] == host.instance_id and pinned[1] == "ssh-ed25519"
+    again = await ssh.connect(target(host))
+    again.close()
+    assert paths.known_hosts_file().read_text().count(host.instance_id) == 1
+
+
+async def test_a_changed_host_key_is_refused(host: Instance) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()
+    paths.known_hosts_file().write_text(f"{host.instance_id} {other[0]} {other[1]}\n")
+    with pytest.raises(HostKeyMismatch, match="changed since first connect"):
+        await ssh.connect(target(host), deadline_s=5)
+
+
+async def test_a_failing_command_raises_with_its_stderr(host: Instance) -> None:
+    conn = await ssh.connect(target(host))
+    with pytest.raises(HostError, match="no-such-thing"):
+        await ssh.run(conn, "ls /no-such-thing")
+    conn.close()
+
+
+async def test_stdin_reaches_the_command(host: Instance) -> None:
+    conn = await ssh.connect(target(host))
+    result = await ssh.run(conn, "cat", input="secret-free data\n")
+    conn.close()
+    assert result.stdout == "secret-free data\n"
+
+
+async def test_a_host_that_comes_up_late_is_waited_for(local_instance: Instance) -> None:
+    """Connections to a closed port are retried until a server answers there."""
+    port = free_port()
+    late = dataclasses.replace(local_instance, port=port)
+    messages: list[str] = []
+
+    async def open_late() -> asyncio.AbstractServer:
+        await asyncio.sleep(1.5)
+
+        # Forward the late port to the real server, as a booting host's sshd would appear.
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", local_instance.port)
+
+            async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+                dst.close()
+
+            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+
+        return await asyncio.start_server(pipe, "127.0.0.1", port)
+
+    opener = asyncio.create_task(open_late())
+    conn = await ssh.connect(
+        ssh.Target.of(late, paths.known_hosts_file()), deadline_s=30, report=messages.append
+    )
+    result = await ssh.run(conn, "echo up")
+    conn.close()
+    (await opener).close()
+    assert result.stdout == "up\n"
+    assert any("connection refused" in message for message in messages)
+
+
+async def test_a_dead_host_gives_up_with_one_sentence(local_instance: Instance) -> None:
+    dead = dataclasses.replace(local_instance, port=free_port())
+    with pytest.raises(HostError, match=r"Cannot reach .*\(connection refused\)"):
+        await ssh.connect(ssh.Target.of(dead, paths.known_hosts_file()), deadline_s=1.5)
+
+
+async def test_system_ssh_command_line_works_non_interactively(host: Instance) -> None:
+    conn = await ssh.connect(target(host))  # pins the key, as upload does before `ssh`
+    conn.close()
+    argv = target(host).ssh_argv("echo", "via-openssh-client")
+    assert argv[:3] == ["ssh", "-i", host.key_path]
+    assert f"HostKeyAlias={host.instance_id}" in argv
+    assert "StrictHostKeyChecking=yes" in argv
+    assert f"UserKnownHostsFile={paths.known_hosts_file()}" in argv
+    assert argv[-3] == f"{host.user}@127.0.0.1"
+    done = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", *argv[1:]], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "via-openssh-client"

@@ -1,0 +1,104 @@
+"""Delta sync against both servers: identical first upload, no-op re-upload, deltas, deletes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from pacerid_tui import paths
+from pacerid_tui.core import ssh, sync
+from pacerid_tui.core.models import Instance
+
+
+@pytest.fixture
+async def conn(host: Instance) -> asyncssh.SSHClientConnection:
+    connection = await ssh.connect(ssh.Target.of(host, paths.known_hosts_file()))
+    yield connection
+    connection.close()
+
+
+def make_tree(root: Path) -> None:
+    for index in range(30):
+        path = root / f"pkg{index % 3}" / f"mod{index}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(1000 + index * 37))
+    (root / "big.bin").write_bytes(secrets.token_bytes(3_000_000))
+    for junk in ("__pycache__/x.pyc", ".git/HEAD", "data/img.png", "notes.tmp", "keep/model.pt"):
+        (root / junk).parent.mkdir(parents=True, exist_ok=True)
+        (root / junk).write_text("must not be sent")
+
+
+async def remote_digest(conn: asyncssh.SSHClientConnection, root: str) -> dict[str, str]:
+    result = await ssh.run(conn, f"cd {root} && find . -type f -exec sha256sum {{}} +")
+    return {line.split()[1][2:]: line.split()[0] for line in result.stdout.splitlines()}
+
+
+def local_digest(files: dict[str, Path]) -> dict[str, str]:
+    import hashlib
+
+    return {rel: hashlib.sha256(path.read_bytes()).hexdigest() for rel, path in files.items()}
+
+
+async def test_upload_sends_deltas_and_mirrors_deletes(
+    conn: asyncssh.SSHClientConnection, remote_dir: str, tmp_path: Path
+) -> None:
+    tmp_path = tmp_path / "src"
+    make_tree(tmp_path)
+    excludes = sync.Excludes([*sync.DEFAULT_EXCLUDES, "*.tmp"])
+    files = sync.local_tree(tmp_path, excludes)
+    assert not {"__pycache__/x.pyc", ".git/HEAD", "data/img.png", "notes.tmp", "keep/model.pt"} & (
+        set(files)
+    )
+    seen: list[sync.Progress] = []
+    first = await sync.upload(conn, files, remote_dir, on_progress=seen.append)
+    assert (first.files_sent, first.files_deleted) == (31, 0)
+    assert await remote_digest(conn, remote_dir) == local_digest(files)
+    assert seen[-1].bytes_done == seen[-1].bytes_total == first.bytes_sent > 3_000_000
+
+    again = await sync.upload(conn, files, remote_dir)
+    assert (again.files_sent, again.bytes_sent, again.files_deleted) == (0, 0, 0)
+
+    changed = tmp_path / "pkg1" / "mod4.py"
+    changed.write_bytes(b"new content")
+    os.utime(changed, (1_700_000_000, 1_700_000_000))
+    (tmp_path / "pkg2" / "mod5.py").unlink()
+    files = sync.local_tree(tmp_path, excludes)
+    delta = await sync.upload(conn, files, remote_dir)
+    assert (delta.files_sent, delta.bytes_sent, delta.files_deleted) == (1, 11, 1)
+    assert await remote_digest(conn, remote_dir) == local_digest(files)
+
+
+async def test_download_fetches_only_new_or_changed_files(
+    conn: asyncssh.SSHClientConnection, remote_dir: str, tmp_path: Path
+) -> None:
+    await ssh.run(
+        conn,
+        f"mkdir -p {remote_dir}/sub && cd {remote_dir} && "
+        "head -c 500000 /dev/urandom > a.bin && echo one > sub/b.txt && "
+        "echo skip > checkpoint_epoch_001.pt",
+    )
+    tmp_path = tmp_path / "results"
+    wanted = lambda rel: not rel.startswith("checkpoint_epoch_")  # noqa: E731
+    first = await sync.download(conn, remote_dir, tmp_path, wanted=wanted)
+    assert (first.files_sent, first.bytes_sent) == (2, 500_004)
+    assert (tmp_path / "sub" / "b.txt").read_text() == "one\n"
+    assert not (tmp_path / "checkpoint_epoch_001.pt").exists()
+    assert not list(tmp_path.rglob(".*.part"))
+    assert (await sync.download(conn, remote_dir, tmp_path, wanted=wanted)).files_sent == 0
+    await ssh.run(conn, f"echo two-two > {remote_dir}/sub/b.txt")
+    again = await sync.download(conn, remote_dir, tmp_path, wanted=wanted)
+    assert again.files_sent == 1
+    assert (tmp_path / "sub" / "b.txt").read_text() == "two-two\n"
+
+
+def test_excludes_follow_gitignore_shapes() -> None:
+    ex = sync.Excludes(["build/", "*.log", "docs/private", "secret.txt"])
+    assert ex.excluded("build", True) and not ex.excluded("build", False)
+    assert ex.excluded("a/b/run.log", False)
+    assert ex.excluded("docs/private", True) and not ex.excluded("x/docs/private", True)
+    assert ex.excluded("deep/secret.txt", False)
+    assert not ex.excluded("src/main.py", False)
