@@ -124,6 +124,8 @@ def check_sync(manifest: ModelManifest | None, dest: Path, version: str, sha256:
         return f"{dest} exists but has no {MANIFEST_NAME}, so its version is unknown"
     if manifest is None:
         return None
+    if manifest.package != dest.name:
+        return f"{dest.parent} holds {manifest.package} ({manifest.version}), not {dest.name}"
     if dest.exists() and package_sha256(dest) != manifest.sha256:
         return f"{dest} was changed since {manifest.version} was synced (sha256 differs)"
     if parse_version(version) < parse_version(manifest.version):

@@ -157,6 +157,18 @@ def test_package_without_manifest_or_edited_by_hand_needs_force(tmp_path, models
     assert snapshot(models_dir) == before
 
 
+def test_a_differently_named_model_needs_force(tmp_path, models_dir):
+    sync(make_package(tmp_path / "old", b"weights-1"), "v1.0.0", models_dir)
+    other = make_package(tmp_path / "new", b"weights-2").rename(
+        tmp_path / "new" / "Other.mlpackage"
+    )
+    before = snapshot(models_dir)
+    with pytest.raises(UsageError, match=rf"holds {NAME} \(v1.0.0\), not Other.mlpackage"):
+        sync(other, "v2.0.0", models_dir)
+    assert snapshot(models_dir) == before
+    assert sync(other, "v2.0.0", models_dir, force=True).manifest.package == "Other.mlpackage"
+
+
 def test_unreadable_manifest_is_refused_unless_forced(tmp_path, models_dir):
     (models_dir / MANIFEST_NAME).write_text("{not json")
     package = make_package(tmp_path / "export", b"weights-1")
