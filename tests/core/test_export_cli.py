@@ -91,11 +91,6 @@ async def test_unusable_checkpoint_is_a_usage_error_and_writes_nothing(tmp_path)
     assert not (tmp_path / "out").exists()
 
 
-async def test_a_bad_argument_is_a_usage_error(checkpoint, tmp_path):
-    with pytest.raises(UsageError, match="model-name"):
-        await export_model(checkpoint, tmp_path, model_name="Pacer ID")
-
-
 def test_read_export_without_an_export_says_what_to_do(tmp_path):
     with pytest.raises(UsageError, match="pacerid-tui export"):
         read_export(tmp_path)
