@@ -11,7 +11,8 @@ AWS_CONFIG ?= configs/base.yaml
 CLI := $(BIN)/pacerid-tui
 
 .PHONY: run test lint venv system-deps bench screenshot \
-	aws-launch aws-upload aws-ssh aws-status aws-download aws-terminate export sync-model
+	aws-launch aws-upload aws-setup aws-data aws-train aws-logs aws-ssh aws-status \
+	aws-download aws-terminate export sync-model
 
 venv: $(STAMP)
 
@@ -41,6 +42,14 @@ aws-launch: $(STAMP)
 	$(CLI) launch --config $(AWS_CONFIG)
 aws-upload: $(STAMP)
 	$(CLI) upload --config $(AWS_CONFIG)
+aws-setup: $(STAMP)
+	$(CLI) setup --config $(AWS_CONFIG)
+aws-data: $(STAMP)
+	$(CLI) data --config $(AWS_CONFIG)
+aws-train: $(STAMP)
+	$(CLI) train --follow --config $(AWS_CONFIG)
+aws-logs: $(STAMP)
+	$(CLI) logs --follow --config $(AWS_CONFIG)
 aws-ssh: $(STAMP)
 	$(CLI) ssh --config $(AWS_CONFIG)
 aws-status: $(STAMP)

@@ -82,10 +82,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
-    process = subprocess.Popen(
-        [sshd_binary(), "-D", "-e", "-f", str(root / "sshd_config")],
-        stderr=open(root / "sshd.log", "wb"),
-    )
+    with open(root / "sshd.log", "wb") as log:
+        process = subprocess.Popen(
+            [sshd_binary(), "-D", "-e", "-f", str(root / "sshd_config")], stderr=log
+        )
     deadline = time.monotonic() + 10
     while True:
         try:

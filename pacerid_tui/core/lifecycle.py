@@ -65,6 +65,9 @@ class Lifecycle:
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, config_path: Path, config: Config) -> Run:
+        """Register a new run; refuses (before anything is spent) when Kaggle data has no key."""
+        if config.data.source == "kaggle":
+            kaggle_credentials()
         run_id = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         run = Run(
             run_id=run_id,

@@ -1,0 +1,116 @@
+"""The whole lifecycle through the real `pacerid-tui` program on the embedded local provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_config(tmp_path: Path, epochs: int = 2) -> Path:
+    config = yaml.safe_load((REPO / "configs" / "local.yaml").read_text())
+    config["data"]["image_size"] = 32
+    config["data"]["synthetic"].update(train_per_class=24, test_per_class=8)
+    config["training"]["epochs"] = epochs
+    config["output"]["dir"] = str(tmp_path / "results")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pacerid_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ.copy(),
+        cwd=REPO,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_launch_to_terminate(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    run_id = cli("launch", "--config", str(config)).stdout.strip()
+    assert run_id.startswith("pacerid-local-")
+    upload = cli("upload", "--run", run_id)
+    assert "files sent" in upload.stderr
+    assert "Upload: 0 of" in cli("upload", "--run", run_id).stderr  # nothing changed
+    cli("setup", "--run", run_id)
+    assert "Setup already done" in cli("setup", "--run", run_id).stdout
+    cli("data", "--run", run_id)
+    cli("train", "--run", run_id)  # returns at once: training runs detached, this SSH closes
+    refused = cli("train", "--run", run_id, check=False)
+    assert refused.returncode == 2
+    assert "already running" in refused.stderr and "Traceback" not in refused.stderr
+    followed = cli("logs", "--follow", "--run", run_id)
+    assert "Epoch 2/2" in followed.stdout
+    cli("download", "--run", run_id)
+    results = tmp_path / "results" / run_id
+    events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    assert events[-1]["event"] == "done"
+    assert (results / "checkpoint_best.pt").stat().st_size > 0
+    assert not list(results.glob("checkpoint_epoch_*"))  # only when configured
+
+    status = json.loads(cli("status", "--json").stdout)
+    assert [(row["run_id"], row["state"], row["epoch"]) for row in status] == [
+        (run_id, "running", 2)
+    ]
+    assert status[0]["cost_usd"] == 0.0
+    cli("terminate", "--run", run_id)
+    status = json.loads(cli("status", "--json").stdout)
+    assert status[0]["state"] == "terminated"
+    home = Path(os.environ["PACERID_HOME"])
+    instance_id = status[0]["instance_id"]
+    assert not (home / "local" / instance_id / "workspace").exists()
+    leftovers = subprocess.run(["pgrep", "-f", instance_id], capture_output=True, text=True)
+    assert leftovers.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("training:\n  epochs: zero\n", "training.epochs = 'zero' is invalid"),
+        ("trainig:\n  epochs: 3\n", "unknown key 'trainig'"),
+        ("data: [unclosed\n", "is not valid YAML"),
+    ],
+)
+def test_a_broken_config_is_one_sentence_and_exit_2(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(content)
+    done = cli("launch", "--config", str(path), check=False)
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert str(path) in done.stderr
+
+
+def test_commands_without_runs_say_what_to_do() -> None:
+    done = cli("upload", check=False)
+    assert done.returncode == 2
+    assert "No runs yet" in done.stderr
+
+
+def test_kaggle_data_without_credentials_refuses_before_launching(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "configs" / "local.yaml").read_text())
+    config["data"]["source"] = "kaggle"
+    path = tmp_path / "kaggle.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = cli("launch", "--config", str(path), check=False)
+    assert done.returncode == 2
+    assert "Kaggle credentials are missing" in done.stderr
+    home = Path(os.environ["PACERID_HOME"])
+    assert not list((home / "local").glob("local-*"))
