@@ -1,4 +1,4 @@
-"""What the AWS tests seed and share: moto's Deep Learning AMIs, the region, a recording Report.
+"""What the AWS tests share: moto's Deep Learning AMIs, a recording Report, EC2 error answers.
 
 A plainly named module rather than conftest, so test files import it without depending on which
 conftest pytest loaded last.
@@ -6,7 +6,10 @@ conftest pytest loaded last.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 REGION = "us-east-1"
 CALLER_IP = "203.0.113.7"
@@ -62,3 +65,24 @@ class Reports(list[str]):
 
     def __call__(self, message: str) -> None:
         self.append(message)
+
+
+ERROR_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>
+<RequestID>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestID></Response>"""
+
+
+class Body:
+    """The raw body botocore reads an HTTP answer from."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def error_response(url: str, status: int, code: str, message: str) -> AWSResponse:
+    """EC2's own error answer, for a botocore `before-send` hook to return instead of sending."""
+    body = ERROR_XML.format(code=code, message=message).encode()
+    return AWSResponse(url, status, HTTPHeaders(), Body(body))

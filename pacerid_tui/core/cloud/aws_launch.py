@@ -193,9 +193,14 @@ def launch_first_available(
 
 def no_capacity_message(plan: Sequence[Attempt]) -> str:
     kinds = ", ".join(dict.fromkeys(attempt.instance_type for attempt in plan)) or "no type"
-    markets = " or ".join(dict.fromkeys(attempt.market for attempt in plan)) or "any market"
+    markets = list(dict.fromkeys(attempt.market for attempt in plan)) or [SPOT]
+    advice = ["retry later", "add instance.fallback_instance_types"]
+    if SPOT in markets:
+        advice.append("raise instance.max_price")
+    advice.append("try another instance.region")
+    if ON_DEMAND not in markets:
+        advice.append("set instance.on_demand_fallback: true")
     return (
-        f"No {markets} capacity for {kinds} in any zone tried; retry later, add "
-        "instance.fallback_instance_types, raise instance.max_price, try another "
-        "instance.region, or set instance.on_demand_fallback: true."
+        f"No {' or '.join(markets)} capacity for {kinds} in any zone tried; "
+        f"{', '.join(advice[:-1])}, or {advice[-1]}."
     )

@@ -1,0 +1,125 @@
+"""Launching against moto: the request EC2 receives, and what EC2 then says about the instance."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+from typing import Any
+
+from aws_seed import CALLER_IP, NEWEST_PYTORCH_2204, Reports
+
+from pacerid_tui.core.cloud.aws_ami import Image
+from pacerid_tui.core.cloud.aws_launch import Attempt, run_request
+from pacerid_tui.core.models import InstanceSpec, InstanceState
+
+
+def record_requests(provider: Any) -> list[dict[str, Any]]:
+    """Every RunInstances request as the provider built it (botocore's own event hook)."""
+    requests: list[dict[str, Any]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        requests.append(dict(params))
+
+    provider.clients.launch.meta.events.register("before-parameter-build.ec2.RunInstances", keep)
+    return requests
+
+
+def test_launch_requests_a_tagged_one_time_spot_instance(
+    make_provider: Any, ec2: Any, key_dir: Path, reports: Reports
+) -> None:
+    provider = make_provider(root_volume_gb=120, max_price=0.3, zones=["us-east-1b"])
+    requests = record_requests(provider)
+    instance = provider.launch(InstanceSpec(run_id="run-42", provider="aws"), reports)
+
+    [request] = requests
+    assert request["InstanceMarketOptions"] == {
+        "MarketType": "spot",
+        "SpotOptions": {
+            "MaxPrice": "0.3000",
+            "SpotInstanceType": "one-time",
+            "InstanceInterruptionBehavior": "terminate",
+        },
+    }
+    assert request["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert request["MetadataOptions"]["HttpTokens"] == "required"
+    assert "UserData" not in request
+
+    assert instance.state is InstanceState.RUNNING
+    assert instance.market == "spot"
+    assert instance.zone == "us-east-1b"
+    assert instance.instance_type == "g4dn.xlarge"
+    assert instance.host and instance.port == 22 and instance.user == "ubuntu"
+    assert instance.key_path == str(key_dir / "pacerid-ml-key.pem")
+    assert instance.image_name and instance.image_name.endswith("(Ubuntu 22.04) 20240612")
+    assert instance.run_id == "run-42"
+    assert instance.launched_at is not None and instance.ended_at is None
+
+    raw = ec2.describe_instances(InstanceIds=[instance.instance_id])["Reservations"][0][
+        "Instances"
+    ][0]
+    assert raw["InstanceLifecycle"] == "spot"
+    assert raw["ImageId"] == NEWEST_PYTORCH_2204
+    assert raw["KeyName"] == "pacerid-ml-key"
+    assert [group["GroupName"] for group in raw["SecurityGroups"]] == ["pacerid-ml-sg"]
+    tags = {tag["Key"]: tag["Value"] for tag in raw["Tags"]}
+    assert tags["Name"] == "pacerid-ml-training"
+    assert tags["pacerid:run-id"] == "run-42"
+    assert tags["pacerid:managed"] == "true"
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=instance.instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+
+    [volume] = ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance.instance_id]}]
+    )["Volumes"]
+    assert volume["Size"] == 120
+    assert volume["VolumeType"] == "gp3"
+    volume_tags = {tag["Key"]: tag["Value"] for tag in volume["Tags"]}
+    assert volume_tags == {
+        "Name": "pacerid-ml-training",
+        "pacerid:run-id": "run-42",
+        "pacerid:managed": "true",
+    }
+
+    assert stat.S_IMODE((key_dir / "pacerid-ml-key.pem").stat().st_mode) == 0o400
+    assert f"Security group pacerid-ml-sg allows SSH from {CALLER_IP}/32." in reports
+    assert reports[0].startswith("Image: Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.5")
+    assert reports[-1] == f"{instance.instance_id} is running at {instance.host}."
+
+
+def test_max_runtime_arms_a_shutdown_timer_at_first_boot(make_provider: Any, ec2: Any) -> None:
+    provider = make_provider(max_runtime_minutes=240)
+    instance = provider.launch(InstanceSpec(run_id="r", provider="aws"))
+    data = ec2.describe_instance_attribute(InstanceId=instance.instance_id, Attribute="userData")
+    script = base64.b64decode(data["UserData"]["Value"]).decode()
+    assert script.startswith("#!/bin/sh\nshutdown -h +240 ")
+
+
+def test_on_demand_request_has_no_market_options(make_config: Any) -> None:
+    image = Image("ami-1", "DLAMI", "/dev/xvda", "2025-01-01")
+    request = run_request(
+        Attempt("g4dn.xlarge", "us-east-1a", "on-demand"),
+        image,
+        "key",
+        "sg-1",
+        make_config(),
+        "r",
+    )
+    assert "InstanceMarketOptions" not in request
+    assert request["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
+    assert request["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 100
+
+
+def test_no_max_price_leaves_the_cap_to_aws(make_config: Any) -> None:
+    image = Image("ami-1", "DLAMI", "/dev/sda1", "2025-01-01")
+    request = run_request(
+        Attempt("g4dn.xlarge", "us-east-1a", "spot"),
+        image,
+        "k",
+        "sg",
+        make_config(max_price=None),
+        "r",
+    )
+    assert "MaxPrice" not in request["InstanceMarketOptions"]["SpotOptions"]
