@@ -1,6 +1,7 @@
-"""The controller side of export: the real `python -m trainer export` child, its progress lines,
-its JSON result as an ExportResult, its failures as one-sentence errors; then the exported
-package synced into an iOS models folder, manifest and all."""
+"""The controller side of export, end to end: the real trainer trains one epoch on CPU, the real
+`python -m trainer export` child converts it, its progress lines and JSON result come back as
+an ExportResult, failures as one-sentence errors; then the package is synced into an iOS
+models folder, manifest and all."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.export import (
@@ -21,33 +23,32 @@ from pacerid_tui.core.export import (
 )
 from pacerid_tui.core.ios import package_sha256, read_manifest, sync_model
 
-LABELS = ("DYN-device03", "ACM-device00", "BTX-device02")  # deliberately not sorted
-MAKE_CHECKPOINT = """
-import sys, torch
-from trainer.model import build_model
-model = build_model("resnet18", 3)
-torch.save({
-    "format_version": 1, "epoch": 1, "step": 4, "arch": "resnet18", "num_classes": 3,
-    "class_names": sys.argv[2:], "image_size": 32, "model_state": model.state_dict(),
-    "optimizer_state": {}, "scheduler_state": {}, "scaler_state": {}, "best_val_acc": 0.5,
-    "config": {}, "metrics": {"train_loss": 1.0, "val_loss": 1.05, "val_acc": 0.5},
-}, sys.argv[1])
+TINY_RUN = """
+data: {source: synthetic, image_size: 32, batch_size: 8, num_workers: 0,
+       synthetic: {classes: 3, train_per_class: 8, test_per_class: 2, seed: 0}}
+model: {name: resnet18, pretrained: false}
+training: {epochs: 1, seed: 0, device: cpu, amp: false, channels_last: false}
 """
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(TRAINER_ROOT))
-    return subprocess.run(
-        [sys.executable, *args], env=env, capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """Written by a child so this test process stays free of torch, like the controller."""
-    path = tmp_path_factory.mktemp("results") / "checkpoint_best.pt"
-    run_python("-c", MAKE_CHECKPOINT, str(path), *LABELS)
-    return path
+    """One epoch of the real trainer, on CPU, on tiny synthetic X-rays."""
+    root = tmp_path_factory.mktemp("run")
+    (root / "tiny.yaml").write_text(TINY_RUN)
+    for command in ("synthetic", "train"):
+        run_python(
+            *("-m", "trainer", command, "--config", str(root / "tiny.yaml")),
+            *("--data", str(root / "data"), "--output", str(root / "output")),
+        )
+    return root / "output" / "checkpoint_best.pt"
 
 
 async def test_export_in_a_child_then_sync_into_the_ios_app(checkpoint, tmp_path):
@@ -55,10 +56,12 @@ async def test_export_in_a_child_then_sync_into_the_ios_app(checkpoint, tmp_path
     out = tmp_path / "coreml"
     result = await export_model(checkpoint, out, version="v0.1.0", report=progress.append)
 
+    trained = torch.load(checkpoint, weights_only=True)
+    labels = tuple(trained["class_names"])
     assert result.package == out / "PacerIDClassifier.mlpackage" and result.package.is_dir()
-    assert result.labels == LABELS and result.image_size == 32 and result.arch == "resnet18"
+    assert result.labels == labels and result.image_size == 32 and result.arch == "resnet18"
     assert result.version == "v0.1.0" and result.epoch == 1
-    assert result.metrics == {"train_loss": 1.0, "val_loss": 1.05, "val_acc": 0.5}
+    assert result.metrics["val_acc"] == trained["metrics"]["val_acc"]
     assert {"preprocessing", "labels", "image_size", "float16", "ios16"} <= set(result.checks)
     assert any("converting to Core ML" in line for line in progress)
     assert not any("%|" in line for line in progress)  # no tqdm bars in the dashboard's log
@@ -77,7 +80,7 @@ async def test_export_in_a_child_then_sync_into_the_ios_app(checkpoint, tmp_path
     manifest = read_manifest(app / "Models")
     assert manifest == synced.manifest
     assert manifest.sha256 == package_sha256(app / "Models" / "PacerIDClassifier.mlpackage")
-    assert manifest.labels == LABELS and manifest.source_run == "local-0001"
+    assert manifest.labels == labels and manifest.source_run == "local-0001"
 
 
 async def test_unusable_checkpoint_is_a_usage_error_and_writes_nothing(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 import torch
 from coremltools.proto import FeatureTypes_pb2
 
+from trainer.augment import prepare_eval
 from trainer.export import (
     ExportCheckError,
     Preprocessed,
@@ -135,6 +136,16 @@ def test_preprocessing_check_passes_for_the_exported_wrapper(checkpoint):
     ckpt = torch.load(checkpoint, weights_only=True)
     model = restore_model(ckpt, checkpoint)
     assert check_preprocessing(Preprocessed(model).eval(), model, SIZE) < 1e-4
+
+
+def test_exported_preprocessing_is_what_the_trainer_evaluates_with(checkpoint):
+    """Raw pixels through the export wrapper == the trainer's eval pipeline, then softmax."""
+    model = restore_model(torch.load(checkpoint, weights_only=True), checkpoint)
+    pixels = torch.randint(0, 256, (4, SIZE, SIZE, 3), dtype=torch.uint8)  # NHWC, as loaded
+    with torch.no_grad():
+        trained = torch.softmax(model(prepare_eval(pixels, channels_last=False)), dim=1)
+        exported = Preprocessed(model).eval()(pixels.permute(0, 3, 1, 2).float())
+    torch.testing.assert_close(exported, trained, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
