@@ -86,3 +86,26 @@ def error_response(url: str, status: int, code: str, message: str) -> AWSRespons
     """EC2's own error answer, for a botocore `before-send` hook to return instead of sending."""
     body = ERROR_XML.format(code=code, message=message).encode()
     return AWSResponse(url, status, HTTPHeaders(), Body(body))
+
+
+INSTANCES_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+<requestId>8f7724cf-496f-496e-8fe3-example</requestId><reservationSet>{reservation}</reservationSet>
+</DescribeInstancesResponse>"""
+
+RESERVATION_XML = """<item><reservationId>r-0123456789abcdef0</reservationId>
+<ownerId>123456789012</ownerId><instancesSet><item><instanceId>{instance_id}</instanceId>
+<instanceType>g4dn.xlarge</instanceType><instanceState><code>0</code><name>{state}</name>
+</instanceState><stateReason><code>{reason}</code><message>{reason}</message></stateReason>
+<instanceLifecycle>spot</instanceLifecycle></item></instancesSet></item>"""
+
+
+def instances_response(url: str, instance_id: str | None, state: str, reason: str) -> AWSResponse:
+    """DescribeInstances as EC2 answers it: one instance in `state`, or none at all."""
+    reservation = (
+        RESERVATION_XML.format(instance_id=instance_id, state=state, reason=reason)
+        if instance_id
+        else ""
+    )
+    body = INSTANCES_XML.format(reservation=reservation).encode()
+    return AWSResponse(url, 200, HTTPHeaders(), Body(body))

@@ -36,7 +36,7 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
     assert request["InstanceMarketOptions"] == {
         "MarketType": "spot",
         "SpotOptions": {
-            "MaxPrice": "0.3000",
+            "MaxPrice": "0.3",
             "SpotInstanceType": "one-time",
             "InstanceInterruptionBehavior": "terminate",
         },

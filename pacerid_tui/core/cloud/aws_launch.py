@@ -68,7 +68,10 @@ def plan_attempts(
     market: str,
     on_demand_fallback: bool,
 ) -> list[Attempt]:
-    """Every (type, zone, market) to try, in order; `prices` is type → zone → spot price."""
+    """Every (type, zone, market) to try, in order; `prices` is type → zone → spot price.
+
+    On-demand attempts keep the spot order too: a zone with cheap spot has capacity to spare.
+    """
     markets = [market] if market == ON_DEMAND or not on_demand_fallback else [SPOT, ON_DEMAND]
     plan: list[Attempt] = []
     for kind in markets:
@@ -134,7 +137,7 @@ def run_request(
             "InstanceInterruptionBehavior": "terminate",
         }
         if config.max_price is not None:
-            spot_options["MaxPrice"] = f"{config.max_price:.4f}"
+            spot_options["MaxPrice"] = f"{config.max_price:g}"
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot_options}
     if config.max_runtime_minutes is not None:
         request["UserData"] = shutdown_script(config.max_runtime_minutes)
