@@ -5,6 +5,7 @@ models folder, manifest and all."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -92,6 +93,35 @@ async def test_unusable_checkpoint_is_a_usage_error_and_writes_nothing(tmp_path)
     assert err.value.exit_code == 2
     assert str(bad) in str(err.value) and len(progress) == 1
     assert not (tmp_path / "out").exists()
+
+
+def exporters() -> list[int]:
+    """Pids of this process's `trainer export` children (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"trainer\x00export" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_cancelling_kills_the_child_and_publishes_nothing(checkpoint, tmp_path):
+    started = asyncio.Event()
+    task = asyncio.create_task(
+        export_model(checkpoint, tmp_path / "out", report=lambda _line: started.set())
+    )
+    await asyncio.wait_for(started.wait(), timeout=120)
+    [child] = exporters()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not Path(f"/proc/{child}").exists()  # killed and reaped, not waited for
+    assert not (tmp_path / "out" / "PacerIDClassifier.mlpackage").exists()
+    assert not (tmp_path / "out" / RESULT_NAME).exists()
 
 
 def test_read_export_without_an_export_says_what_to_do(tmp_path):
