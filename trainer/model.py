@@ -13,7 +13,7 @@ import logging
 from torch import nn
 from torchvision import models
 
-ARCHITECTURES = ("densenet121", "resnet50", "resnet18", "mobilenet_v3_large", "efficientnet_b0")
+from trainer.config import ARCHITECTURES
 
 # Inputs are normalised with these on the device during training; the exporter bakes them in.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -1,0 +1,105 @@
+"""Checkpoint files: written atomically, read defensively.
+
+A spot host can vanish mid-write, so every file is written to a temporary name and moved into
+place with `os.replace`; a reader sees the old file or the new one, never half of one. Even so,
+a disk can fill up or a copy can be cut short, so resuming tries `checkpoint_latest.pt` first
+and falls back to the newest epoch checkpoint that loads, saying which one it took.
+The dict layout (FORMAT_VERSION) is shared with trainer/export.py and the controller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.errors import TrainerError
+
+FORMAT_VERSION = 1
+LATEST = "checkpoint_latest.pt"
+BEST = "checkpoint_best.pt"
+FINAL = "model_final.pt"
+REQUIRED_KEYS = (
+    "format_version",
+    "epoch",
+    "step",
+    "arch",
+    "num_classes",
+    "class_names",
+    "image_size",
+    "model_state",
+    "optimizer_state",
+    "scheduler_state",
+    "scaler_state",
+    "best_val_acc",
+    "config",
+    "metrics",
+    "rng",
+)
+EPOCH_PATTERN = re.compile(r"checkpoint_epoch_(\d{3,})\.pt")
+
+log = logging.getLogger(__name__)
+
+
+def epoch_name(epoch: int) -> str:
+    """`checkpoint_epoch_NNN.pt` for the 1-based epoch just completed."""
+    return f"checkpoint_epoch_{epoch:03d}.pt"
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A checkpoint dict, or TrainerError naming the file and what is wrong with it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainerError(f"{path} does not exist.") from None
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        raise TrainerError(f"{path} is unreadable ({type(err).__name__}).") from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise TrainerError(f"{path} is not a format-{FORMAT_VERSION} pacerid checkpoint.")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise TrainerError(f"{path} lacks {', '.join(missing)}.")
+    return state
+
+
+def find_resume(output_dir: Path, resume: str) -> dict[str, Any] | None:
+    """The checkpoint to resume from: --resume none|auto|PATH."""
+    if resume == "none":
+        return None
+    if resume != "auto":
+        return load(Path(resume))
+    candidates = [output_dir / LATEST, *newest_epoch_files(output_dir)]
+    existing = [path for path in candidates if path.exists()]
+    for path in existing:
+        try:
+            state = load(path)
+        except TrainerError as err:
+            log.warning("%s Trying an older checkpoint.", err)
+            continue
+        if path != existing[0]:
+            log.warning("Resuming from %s instead of %s.", path.name, existing[0].name)
+        return state
+    if existing:
+        log.warning("No checkpoint in %s could be read; starting from scratch.", output_dir)
+    return None
+
+
+def newest_epoch_files(output_dir: Path) -> list[Path]:
+    if not output_dir.is_dir():
+        return []
+    found = [
+        (int(match.group(1)), path)
+        for path in output_dir.iterdir()
+        if (match := EPOCH_PATTERN.fullmatch(path.name))
+    ]
+    return [path for _, path in sorted(found, reverse=True)]

@@ -1,0 +1,157 @@
+"""The `download` command: the Kaggle dataset into DATA/Train and DATA/Test.
+
+Kaggle archives come with whatever top folder and case their author chose (`Train/`,
+`pacemakers/train/`, `data/TEST/`…), so the archive is unpacked aside, the train and test
+folders are found at any depth, and moved into the ImageFolder layout the trainer reads, after
+checking both hold the same classes. The `kaggle` package is imported only here and with
+stdout redirected: at import it authenticates and prints a banner when it finds no key.
+Credentials arrive on stdin (--credentials-stdin) and live only in this process's environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any, TextIO
+
+from trainer.data import IMAGE_SUFFIXES, check_classes, list_split
+from trainer.errors import TrainerError, UsageError
+
+MARKER = ".download.json"
+
+log = logging.getLogger(__name__)
+
+
+def download(dataset: str, data_dir: Path, credentials: TextIO | None) -> None:
+    """Fetch and normalise `dataset` into data_dir unless the marker says it is there."""
+    marker = data_dir / MARKER
+    if marker.exists() and (data_dir / "Train").is_dir() and (data_dir / "Test").is_dir():
+        previous = json.loads(marker.read_text())
+        if previous.get("dataset") == dataset:
+            log.info("Dataset %s already in %s: %s.", dataset, data_dir, counts(previous))
+            return
+    if credentials is not None:
+        username, key = read_credentials(credentials)
+        os.environ["KAGGLE_USERNAME"] = username
+        os.environ["KAGGLE_KEY"] = key
+    staging = data_dir / ".download"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    log.info("Downloading Kaggle dataset %s…", dataset)
+    archive = fetch(dataset, staging)
+    summary = normalise(archive, data_dir, staging)
+    shutil.rmtree(staging, ignore_errors=True)
+    marker.write_text(json.dumps({"dataset": dataset, **summary}))
+    log.info("Dataset %s ready in %s: %s.", dataset, data_dir, counts(summary))
+
+
+def counts(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary['classes']} classes, {summary['train']} training and "
+        f"{summary['test']} test images"
+    )
+
+
+def read_credentials(stream: TextIO) -> tuple[str, str]:
+    """{"username": …, "key": …} from stdin; the values are never logged or written."""
+    problem = UsageError(
+        '--credentials-stdin expects one JSON object {"username": "...", "key": "..."} on stdin.'
+    )
+    try:
+        data = json.loads(stream.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise problem from None
+    if not isinstance(data, dict):
+        raise problem
+    username, key = data.get("username"), data.get("key")
+    if not (isinstance(username, str) and username and isinstance(key, str) and key):
+        raise problem
+    return username, key
+
+
+def fetch(dataset: str, folder: Path) -> Path:
+    """The dataset's zip file, downloaded by the official client into `folder`."""
+    chatter = io.StringIO()
+    with contextlib.redirect_stdout(chatter):
+        try:
+            from kaggle.api.kaggle_api_extended import KaggleApi
+        except ImportError:
+            raise TrainerError(
+                "the kaggle package is not installed; pip install -r trainer/requirements.txt."
+            ) from None
+        api = KaggleApi()
+        try:
+            api.authenticate()
+        except SystemExit:
+            raise TrainerError(
+                "no Kaggle credentials found; pass them with --credentials-stdin "
+                "or set KAGGLE_USERNAME and KAGGLE_KEY."
+            ) from None
+        try:
+            api.dataset_download_files(dataset, path=str(folder), quiet=True, unzip=False)
+        except Exception as err:  # the client raises requests' and its own error types
+            raise TrainerError(describe_failure(dataset, err)) from None
+    archives = sorted(folder.glob("*.zip"))
+    if not archives:
+        raise TrainerError(f"Kaggle returned no zip archive for {dataset}.")
+    return archives[0]
+
+
+def describe_failure(dataset: str, err: Exception) -> str:
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if status in (401, 403):
+        return f"Kaggle refused the credentials (HTTP {status}); check the username and key."
+    if status == 404:
+        return f"Kaggle has no dataset '{dataset}' (HTTP 404); check data.dataset in the config."
+    if status is not None:
+        return f"Kaggle answered HTTP {status} for {dataset}; try again later."
+    return f"could not download {dataset} from Kaggle ({type(err).__name__}: {err})."
+
+
+def normalise(archive: Path, data_dir: Path, staging: Path) -> dict[str, int]:
+    """Unpack `archive` and move its train/test folders to data_dir/Train and data_dir/Test."""
+    unpacked = staging / "unpacked"
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(unpacked)  # zipfile drops absolute paths and `..` parts
+    except zipfile.BadZipFile:
+        raise TrainerError(f"the downloaded archive {archive.name} is not a valid zip.") from None
+    found = {name: find_split(unpacked, name) for name in ("Train", "Test")}
+    listings = {name: list_split(folder) for name, folder in found.items()}
+    check_classes(listings["Train"], listings["Test"])
+    for name, folder in found.items():
+        shutil.rmtree(data_dir / name, ignore_errors=True)
+        folder.rename(data_dir / name)
+    shutil.rmtree(data_dir / ".cache", ignore_errors=True)  # decoded images of older files
+    return {
+        "classes": len(listings["Train"].classes),
+        "train": len(listings["Train"].files),
+        "test": len(listings["Test"].files),
+    }
+
+
+def find_split(root: Path, name: str) -> Path:
+    """The shallowest folder called `name` (any case) whose sub-folders hold images."""
+    candidates = sorted(
+        (p for p in root.rglob("*") if p.is_dir() and p.name.lower() == name.lower()),
+        key=lambda p: (len(p.parts), str(p)),
+    )
+    for folder in candidates:
+        if "__MACOSX" in folder.parts:
+            continue
+        if any(
+            image.suffix.lower() in IMAGE_SUFFIXES
+            for sub in folder.iterdir()
+            if sub.is_dir()
+            for image in sub.iterdir()
+        ):
+            return folder
+    raise TrainerError(
+        f"the archive has no {name.lower()}/ folder with one sub-folder of images per class."
+    )

@@ -1,0 +1,206 @@
+"""The training step and the evaluation pass, and everything they need set up.
+
+timm's habits: AMP only on CUDA (bf16 where the GPU has it, else fp16 with a loss scaler),
+`channels_last`, optional `torch.compile`, AdamW with linear warm-up then cosine decay stepped
+per batch, label smoothing, gradient clipping. Every random draw that shapes an epoch (the
+sample order, the augmentation, dropout) is derived from (seed, epoch, step), so stopping
+anywhere and resuming replays exactly the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler, TensorDataset
+
+from trainer.augment import augment, prepare_eval
+from trainer.config import TrainerConfig
+from trainer.data import Split, batches
+from trainer.distributed import Context, sum_across
+from trainer.model import build_model
+
+PRECISE_BN_IMAGES = 2048  # enough for stable averages; a fraction of an epoch on the real set
+
+
+@dataclass
+class Engine:
+    model: nn.Module  # the bare module: its state_dict has no DDP/compile prefixes
+    net: nn.Module  # what the step calls: possibly compiled and DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    autocast: Callable[[], contextlib.AbstractContextManager[None]]
+    config: TrainerConfig
+    context: Context
+    steps_per_epoch: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    accuracy: float
+    top5: float
+    confusion: torch.Tensor  # [true, predicted] counts
+
+
+def steps_per_epoch(images: int, batch_size: int, world_size: int) -> int:
+    """Full batches per process (the last partial one is dropped; BatchNorm dislikes tiny ones)."""
+    per_process = math.ceil(images / world_size)
+    return max(1, per_process // batch_size)
+
+
+def build_engine(
+    config: TrainerConfig, num_classes: int, context: Context, train_images: int
+) -> Engine:
+    training = config.training
+    cuda = context.device.type == "cuda"
+    torch.manual_seed(training.seed)  # the initial weights
+    model = build_model(config.model.name, num_classes, config.model.pretrained)
+    memory_format = torch.channels_last if training.channels_last else torch.contiguous_format
+    model = model.to(context.device).to(memory_format=memory_format)
+    net: nn.Module = model
+    if training.compile:
+        net = torch.compile(model)  # type: ignore[assignment]
+    if context.world_size > 1:
+        net = DistributedDataParallel(net, device_ids=[context.device.index] if cuda else None)
+    steps = steps_per_epoch(train_images, config.data.batch_size, context.world_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(training.warmup_epochs * steps, training.epochs * steps)
+    )
+    amp_dtype = None
+    if cuda and training.amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    def autocast() -> contextlib.AbstractContextManager[None]:
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=amp_dtype)
+
+    return Engine(model, net, optimizer, scheduler, scaler, autocast, config, context, steps)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """LR factor for optimizer step i: linear ramp over warm-up, then half a cosine to zero."""
+    warmup_steps = min(warmup_steps, total_steps - 1)
+
+    def factor(i: int) -> float:
+        if i < warmup_steps:
+            return (i + 1) / warmup_steps
+        progress = (i - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from (seed, epoch, step, rank…): independent streams, no arithmetic clashes."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def epoch_order(engine: Engine, split: Split, epoch: int) -> torch.Tensor:
+    """This process's sample order for 0-based `epoch`, trimmed to whole batches."""
+    context = engine.context
+    sampler: DistributedSampler[tuple[torch.Tensor, ...]] = DistributedSampler(
+        TensorDataset(split.labels),
+        num_replicas=context.world_size,
+        rank=context.rank,
+        shuffle=True,
+        seed=engine.config.training.seed,
+    )
+    sampler.set_epoch(epoch)
+    order = torch.tensor(list(sampler), dtype=torch.int64)
+    return order[: engine.steps_per_epoch * engine.config.data.batch_size]
+
+
+def train_steps(
+    engine: Engine, split: Split, epoch: int, first_step: int
+) -> Iterator[tuple[int, torch.Tensor, int]]:
+    """Run 0-based `epoch` from `first_step`; yield (step, loss, images) after each step."""
+    config, context = engine.config, engine.context
+    batch_size = config.data.batch_size
+    order = epoch_order(engine, split, epoch)[first_step * batch_size :]
+    engine.net.train()
+    loader = batches(split, order, batch_size, context.device)
+    for step, (images, labels) in enumerate(loader, start=first_step):
+        seed = config.training.seed
+        torch.manual_seed(derived_seed(seed, epoch, step, context.rank, 1))  # dropout
+        generator = torch.Generator().manual_seed(derived_seed(seed, epoch, step, context.rank))
+        inputs = augment(images, generator, config.training.channels_last)
+        with engine.autocast():
+            loss = F.cross_entropy(
+                engine.net(inputs), labels, label_smoothing=config.training.label_smoothing
+            )
+        engine.optimizer.zero_grad(set_to_none=True)
+        engine.scaler.scale(loss).backward()
+        if config.training.grad_clip is not None:
+            engine.scaler.unscale_(engine.optimizer)
+            nn.utils.clip_grad_norm_(engine.model.parameters(), config.training.grad_clip)
+        engine.scaler.step(engine.optimizer)
+        engine.scaler.update()
+        engine.scheduler.step()
+        yield step, loss.detach(), len(labels)
+
+
+@torch.no_grad()
+def refresh_batchnorm(engine: Engine, split: Split) -> None:
+    """Re-estimate BatchNorm statistics with the final weights of the epoch ("precise BN").
+
+    The running averages trail the weights by many steps; early in training, at a high learning
+    rate, that lag alone can make evaluation look like chance. A forward pass over (part of)
+    the training set, un-augmented like the evaluation inputs, replaces them with exact averages.
+    """
+    norms = [m for m in engine.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    context, batch_size = engine.context, engine.config.data.batch_size
+    count = min(len(split.labels), PRECISE_BN_IMAGES)
+    order = torch.arange(context.rank, count, context.world_size)
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches below
+    engine.model.train()
+    for images, _ in batches(split, order, batch_size, context.device):
+        if len(images) > 1:
+            with engine.autocast():
+                engine.model(prepare_eval(images, engine.config.training.channels_last))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+
+
+@torch.no_grad()
+def evaluate(engine: Engine, split: Split, num_classes: int) -> Evaluation:
+    """Loss (plain cross-entropy), top-1, top-5 and the confusion matrix over all processes."""
+    context = engine.context
+    order = torch.arange(context.rank, len(split.labels), context.world_size)
+    engine.model.eval()
+    totals = torch.zeros(3, dtype=torch.float64, device=context.device)  # loss, top1, top5
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=context.device)
+    top_k = min(5, num_classes)
+    channels_last = engine.config.training.channels_last
+    for images, labels in batches(split, order, engine.config.data.batch_size, context.device):
+        with engine.autocast():
+            logits = engine.model(prepare_eval(images, channels_last)).float()
+        predicted = logits.argmax(dim=1)
+        totals[0] += F.cross_entropy(logits, labels, reduction="sum").double()
+        totals[1] += (predicted == labels).sum()
+        totals[2] += (logits.topk(top_k, dim=1).indices == labels[:, None]).any(dim=1).sum()
+        confusion += torch.bincount(labels * num_classes + predicted, minlength=confusion.numel())
+    sum_across(context, totals)
+    sum_across(context, confusion)
+    count = len(split.labels)
+    loss, top1, top5 = (totals / count).tolist()
+    return Evaluation(loss, top1, top5, confusion.view(num_classes, num_classes).cpu())
