@@ -117,7 +117,7 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     elif command == "export":
         from pacerid_tui.cli.model import export
 
-        export(lifecycle, run, args.checkpoint)
+        await export(lifecycle, run, args.checkpoint)
     elif command == "sync-model":
         from pacerid_tui.cli.model import sync_model
 

@@ -20,6 +20,8 @@ def tiny_config(tmp_path: Path, epochs: int = 2) -> Path:
     config["data"]["synthetic"].update(train_per_class=24, test_per_class=8)
     config["training"]["epochs"] = epochs
     config["output"]["dir"] = str(tmp_path / "results")
+    config["output"]["ios_models_dir"] = str(tmp_path / "ios" / "Models")
+    (tmp_path / "ios").mkdir(exist_ok=True)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -62,6 +64,15 @@ def test_launch_to_terminate(tmp_path: Path) -> None:
     assert events[-1]["event"] == "done"
     assert (results / "checkpoint_best.pt").stat().st_size > 0
     assert not list(results.glob("checkpoint_epoch_*"))  # only when configured
+
+    exported = cli("export", "--run", run_id)
+    assert "Exported" in exported.stderr
+    assert (results / "coreml" / "PacerIDClassifier.mlpackage").is_dir()
+    cli("sync-model", "v1.0.0", "--run", run_id)
+    manifest = json.loads((tmp_path / "ios" / "Models" / "model-manifest.json").read_text())
+    assert (manifest["version"], manifest["source_run"]) == ("v1.0.0", run_id)
+    lower = cli("sync-model", "v0.9.0", "--run", run_id, check=False)
+    assert lower.returncode == 2 and "Traceback" not in lower.stderr
 
     status = json.loads(cli("status", "--json").stdout)
     assert [(row["run_id"], row["state"], row["epoch"]) for row in status] == [

@@ -92,12 +92,11 @@ class LocalProvider:
             return self._describe_one(folder)
         report(f"Terminating local instance {instance_id}…")
         info = _read_json(folder / "server.json")
-        if shutil.which("tmux"):
+        socket = folder / "t" / f"tmux-{os.getuid()}" / "default"
+        if shutil.which("tmux") and socket.exists():
+            # The instance's own tmux server, by socket: never $TMUX, which may be the user's.
             subprocess.run(
-                ["tmux", "kill-server"],
-                env={**os.environ, "TMUX_TMPDIR": str(folder / "t")},
-                capture_output=True,
-                check=False,
+                ["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False
             )
         for pid in _processes_of(instance_id):
             _kill(pid, signal.SIGKILL)

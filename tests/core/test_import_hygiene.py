@@ -1,0 +1,39 @@
+"""The core never imports the UI libraries; the dashboard never imports torch or coremltools."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import pacerid_tui.core
+
+
+def imported_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {name.split(".")[0] for name in out.stdout.split()}
+
+
+def test_core_modules_import_neither_textual_nor_rich() -> None:
+    names = [m.name for m in pkgutil.walk_packages(pacerid_tui.core.__path__, "pacerid_tui.core.")]
+    assert "pacerid_tui.core.lifecycle" in names
+    loaded = imported_after("; ".join(f"import {name}" for name in names))
+    assert not {"textual", "rich"} & loaded
+
+
+def test_the_dashboard_starts_without_torch_or_coremltools() -> None:
+    loaded = imported_after("import pacerid_tui.__main__, pacerid_tui.ui.app")
+    assert "textual" in loaded
+    assert not {"torch", "coremltools", "torchvision"} & loaded
+
+
+def test_the_trainer_never_imports_pacerid_tui() -> None:
+    code = (
+        "import sys, pkgutil, importlib, trainer; "
+        "[importlib.import_module(m.name) for m in pkgutil.iter_modules(trainer.__path__, "
+        "'trainer.') if m.name != 'trainer.__main__']; "
+        "print(any(n.startswith('pacerid_tui') for n in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

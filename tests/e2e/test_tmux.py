@@ -1,0 +1,87 @@
+"""A person at a terminal: the real program in tmux, keys typed, the screen read back."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli_local import REPO, tiny_config
+
+
+class Terminal:
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.socket = f"pacerid-test-{secrets.token_hex(3)}"
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                self.socket,
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "170",
+                "-y",
+                "48",
+                command,
+            ],
+            check=True,
+            env=env,
+            cwd=REPO,
+        )
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "t", *keys], check=True)
+
+    def screen(self) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "t"],
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.5)
+        pytest.fail(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    if not shutil.which("tmux"):
+        pytest.fail("tmux is missing; `make test` installs it (scripts/system-deps.sh).")
+    config = tiny_config(tmp_path)
+    env = {**os.environ, "TERM": "xterm-256color"}
+    # The command `make run` runs, with a quick config.
+    term = Terminal(f"{sys.executable} -m pacerid_tui --config {config}", env)
+    yield term
+    term.close()
+
+
+def test_run_all_then_terminate_with_one_key(terminal: Terminal) -> None:
+    terminal.wait_for("Run all", timeout=30)
+    terminal.keys("a")
+    screen = terminal.wait_for("Epoch 2/2", timeout=240)  # the streamed log
+    screen = terminal.wait_for("run all: done", timeout=120)
+    assert "2/2" in screen  # the table's epoch column
+    assert "train loss" in screen  # the chart's legend
+    terminal.keys("x")
+    screen = terminal.wait_for("terminated", timeout=60)
+    terminal.keys("q")

@@ -1,0 +1,91 @@
+"""The real dashboard driven through Textual's pilot on the local provider."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Log
+
+from pacerid_tui import paths
+from pacerid_tui.core.registry import Registry
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from tests.e2e.test_cli_local import tiny_config
+
+
+async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the dashboard"
+        await pilot.pause(0.1)
+
+
+def states(app: PaceridApp) -> list[str]:
+    return [row.state for row in app.rows.values()]
+
+
+async def test_launch_then_terminate_with_one_key(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: states(app) == ["running"])
+        await pilot.press("x")  # nothing trained yet: no confirmation needed
+        await wait_for(pilot, lambda: states(app) == ["terminated"])
+    run = Registry(paths.registry_file()).get()
+    assert run.instance is not None and run.instance.state.value == "terminated"
+
+
+async def test_terminate_asks_first_when_results_would_be_lost(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: states(app) == ["running"])
+        registry = Registry(paths.registry_file())
+        run = registry.get()
+        registry.update(run.run_id, steps_done=[*run.steps_done, "train"])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTerminate))
+        await pilot.press("escape")
+        await pilot.pause(1.0)
+        assert states(app) == ["running"]
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTerminate))
+        await pilot.click("#terminate")
+        await wait_for(pilot, lambda: states(app) == ["terminated"])
+
+
+async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("a")
+        await wait_for(
+            pilot, lambda: app.rows and next(iter(app.rows.values())).epoch == 2, timeout=240
+        )
+        run_id = next(iter(app.rows))
+        await wait_for(
+            pilot,
+            lambda: "download" in Registry(paths.registry_file()).get(run_id).steps_done,
+            timeout=60,
+        )
+        assert [e.epoch for e in app.epochs[run_id]] == [1, 2]
+        log_text = "\n".join(app.query_one(Log).lines)
+        assert "Epoch 1/2" in log_text and "Epoch 2/2" in log_text
+        await pilot.press("x")  # results are downloaded: terminates at once
+        await wait_for(pilot, lambda: states(app) == ["terminated"])
+    assert (tmp_path / "results" / run_id / "checkpoint_best.pt").exists()
+
+
+async def test_a_restarted_dashboard_finds_the_running_instance(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    first = PaceridApp(config, refresh_s=0.5)
+    async with first.run_test(size=(160, 45)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: states(first) == ["running"])
+    second = PaceridApp(config, refresh_s=0.5)
+    async with second.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: states(second) == ["running"])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: states(second) == ["terminated"])
