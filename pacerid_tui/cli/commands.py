@@ -95,6 +95,13 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         return 0
     if command == "status":
         return await status(lifecycle, args)
+    if command == "adopt":
+        run = await lifecycle.adopt(args.instance, config_path(args))
+        print(run.run_id)
+        return 0
+    if command == "terminate" and args.instance:
+        await lifecycle.terminate_instance(args.instance, load_config(config_path(args)))
+        return 0
     run = pick_run(lifecycle, args)
     if command == "upload":
         await lifecycle.upload(run)
@@ -150,13 +157,34 @@ def open_ssh(lifecycle: Lifecycle, run: Run, remote: list[str]) -> int:
 async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     runs = await lifecycle.refresh(lifecycle.registry.runs())
     rows = await lifecycle.statuses(runs, now=time.time())
+    unknown = await lifecycle.orphans(load_config(config_path(args)))
     if args.json:
-        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+        body = {
+            "runs": [dataclasses.asdict(row) for row in rows],
+            "unknown_instances": [
+                {
+                    "instance_id": i.instance_id,
+                    "provider": i.provider,
+                    "state": i.state.value,
+                    "launched_at": i.launched_at,
+                    "run_id": i.run_id,
+                }
+                for i in unknown
+            ],
+        }
+        print(json.dumps(body, indent=2))
         return 0
-    if not rows:
+    if rows:
+        print(format_table(rows))
+    else:
         print("No runs yet. Start one: pacerid-tui launch --config configs/local.yaml")
-        return 0
-    print(format_table(rows))
+    for instance in unknown:
+        print(
+            f"\nUnknown instance of ours: {instance.instance_id} ({instance.provider}, "
+            f"{instance.state.value}, run {instance.run_id or '?'}), still billing. "
+            f"Adopt it: pacerid-tui adopt {instance.instance_id}; or end it: "
+            f"pacerid-tui terminate --instance {instance.instance_id}"
+        )
     return 0
 
 

@@ -78,7 +78,7 @@ def row(run: Run, history: list[PricePoint], now: float) -> RunStatus:
         state_reason=inst.state_reason if inst else None,
         uptime_s=uptime,
         price_per_hour=price,
-        cost_usd=round(run.cost_usd + spent, 6),
+        cost_usd=run.cost_usd + spent,
         epoch=run.epoch,
         epochs=run.epochs,
         val_acc=run.val_acc,

@@ -74,13 +74,13 @@ def test_launch_to_terminate(tmp_path: Path) -> None:
     lower = cli("sync-model", "v0.9.0", "--run", run_id, check=False)
     assert lower.returncode == 2 and "Traceback" not in lower.stderr
 
-    status = json.loads(cli("status", "--json").stdout)
+    status = json.loads(cli("status", "--json").stdout)["runs"]
     assert [(row["run_id"], row["state"], row["epoch"]) for row in status] == [
         (run_id, "running", 2)
     ]
     assert status[0]["cost_usd"] == 0.0
     cli("terminate", "--run", run_id)
-    status = json.loads(cli("status", "--json").stdout)
+    status = json.loads(cli("status", "--json").stdout)["runs"]
     assert status[0]["state"] == "terminated"
     home = Path(os.environ["PACERID_HOME"])
     instance_id = status[0]["instance_id"]
@@ -125,3 +125,21 @@ def test_kaggle_data_without_credentials_refuses_before_launching(tmp_path: Path
     assert "Kaggle credentials are missing" in done.stderr
     home = Path(os.environ["PACERID_HOME"])
     assert not list((home / "local").glob("local-*"))
+
+
+def test_an_instance_the_registry_forgot_is_listed_adoptable_and_terminable(tmp_path: Path) -> None:
+    config = str(tiny_config(tmp_path))
+    cli("launch", "--config", config)
+    cli("launch", "--config", config)
+    home = Path(os.environ["PACERID_HOME"])
+    (home / "runs.json").unlink()  # the registry is lost; the instances are not
+    unknown = json.loads(cli("status", "--json", "--config", config).stdout)["unknown_instances"]
+    assert len(unknown) == 2 and {u["state"] for u in unknown} == {"running"}
+    assert "Adopt it" in cli("status", "--config", config).stdout
+    adopted = cli("adopt", unknown[0]["instance_id"], "--config", config).stdout.strip()
+    assert adopted == unknown[0]["run_id"]
+    cli("terminate", "--instance", unknown[1]["instance_id"], "--config", config)
+    after = json.loads(cli("status", "--json", "--config", config).stdout)
+    assert after["unknown_instances"] == []
+    assert [(r["run_id"], r["state"]) for r in after["runs"]] == [(adopted, "running")]
+    cli("terminate", "--run", adopted)

@@ -1,0 +1,87 @@
+"""The guide's aws-launch / aws-status / aws-terminate, through the real program, on moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from aws_seed import REGION
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def aws_config(tmp_path: Path, aws_env: str, caller_ip_url: str, key_dir: Path) -> Path:
+    config = yaml.safe_load((REPO / "configs" / "base.yaml").read_text())
+    config["instance"].update(
+        region=REGION, key_path=str(key_dir / "pacerid-ml-key.pem"), caller_ip_url=caller_ip_url
+    )
+    config["data"]["source"] = "synthetic"
+    path = tmp_path / "aws.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(endpoint: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    done = subprocess.run(
+        [sys.executable, "-m", "pacerid_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_launch_status_terminate_on_spot(aws_env: str, aws_config: Path) -> None:
+    config = str(aws_config)
+    launched = cli(aws_env, "launch", "--config", config)
+    run_id = launched.stdout.strip()
+    assert "spot" in launched.stderr.lower()
+    status = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
+    [row] = status["runs"]
+    assert (row["run_id"], row["provider"], row["state"]) == (run_id, "aws", "running")
+    assert row["instance_type"] == "g4dn.xlarge" and row["zone"].startswith(REGION)
+    assert row["price_per_hour"] is not None and row["price_per_hour"] > 0
+    # Per-second billing with a 60 s minimum: a fresh instance already costs one minute.
+    assert row["cost_usd"] == pytest.approx(row["price_per_hour"] / 60, rel=0.05)
+    assert status["unknown_instances"] == []
+    table = cli(aws_env, "status", "--config", config).stdout
+    assert run_id in table and "g4dn.xlarge" in table
+    cli(aws_env, "terminate", "--config", config)
+    status = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
+    assert status["runs"][0]["state"] == "terminated"
+
+
+def test_an_aws_instance_the_registry_forgot_is_found_by_tag(
+    aws_env: str, aws_config: Path
+) -> None:
+    config = str(aws_config)
+    cli(aws_env, "launch", "--config", config)
+    (Path(os.environ["PACERID_HOME"]) / "runs.json").unlink()
+    unknown = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)[
+        "unknown_instances"
+    ]
+    assert [u["provider"] for u in unknown] == ["aws"]
+    cli(aws_env, "terminate", "--instance", unknown[0]["instance_id"], "--config", config)
+    after = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
+    assert after["unknown_instances"] == []
+
+
+def test_missing_aws_credentials_is_one_sentence(
+    aws_env: str, aws_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    done = cli(aws_env, "launch", "--config", str(aws_config), check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
