@@ -60,9 +60,9 @@ class InstanceConfig(Section):
     """Root EBS volume size."""
     budget_usd: float | None = Field(default=None, gt=0)
     """Stop the run when its cost reaches this many dollars."""
-    max_runtime_minutes: int | None = Field(default=None, gt=0)
+    max_runtime_minutes: float | None = Field(default=None, gt=0)
     """Power the host off after this long, whatever happens (dead-man switch)."""
-    idle_terminate_minutes: int = Field(default=30, gt=0)
+    idle_terminate_minutes: float = Field(default=30, gt=0)
     """Power off this long after training ended with no controller heartbeat."""
 
 

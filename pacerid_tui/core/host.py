@@ -75,9 +75,13 @@ class HostPaths:
         )
 
     def training_state_command(self) -> str:
-        """Prints status.json (or {}), then `alive` when the trainer's process still runs."""
+        """Prints status.json (or {}), then `alive` when the trainer's process still runs.
+
+        Also touches the heartbeat the host's watchdog waits for: asking is watching.
+        """
         status = f"{self.shell_root}/output/status.json"
         return (
+            f"touch {self.shell_root}/heartbeat 2>/dev/null; "
             f"cat {status} 2>/dev/null || echo '{{}}'; echo; "
             f"pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p' {status} 2>/dev/null); "
             '{ [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } && echo alive; '

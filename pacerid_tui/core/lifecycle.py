@@ -55,6 +55,19 @@ class Listener:
         """The registry entry of a run changed."""
 
 
+def watchdog_settings(config: Config, instance: Instance) -> dict[str, float | None]:
+    """What the host's dead-man switch enforces (trainer/watchdog.py reads it)."""
+    limits = config.instance
+    return {
+        "launched_at": instance.launched_at,
+        "max_runtime_s": limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
+        "idle_s": limits.idle_terminate_minutes * 60,
+        "budget_usd": limits.budget_usd,
+        # An upper bound: spot never bills above max_price.
+        "price_per_hour": limits.max_price,
+    }
+
+
 class Lifecycle:
     def __init__(self, registry: Registry | None = None, listener: Listener | None = None) -> None:
         self.registry = registry or Registry(paths.registry_file())
@@ -291,6 +304,13 @@ class Lifecycle:
         if "upload" not in self.registry.get(run.run_id).steps_done:
             await self.upload(run)
         host = HostPaths(run.run_id)
+        settings = watchdog_settings(self.config_of(run), self._live_instance(run))
+        conn = await self.connection(run)
+        await ssh.run(
+            conn,
+            f"mkdir -p {host.shell_root} && cat > {host.shell_root}/watchdog.json",
+            input=json.dumps(settings) + "\n",
+        )
         self._say(run, "Setting up the host…")
         await self._stream_step(run, "setup", host.setup_command(), None)
         self._done(run, "setup")

@@ -10,6 +10,7 @@ The plan is a pure function so the order is tested without AWS.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,10 +84,11 @@ def plan_attempts(
     return plan
 
 
-def shutdown_script(minutes: int) -> str:
+def shutdown_script(minutes: float) -> str:
     """First-boot user data: the dead-man switch. With shutdown behaviour `terminate`, powering
     off ends the instance and its billing even if this machine is gone."""
-    return f"#!/bin/sh\nshutdown -h +{minutes} 'pacerid: instance.max_runtime_minutes reached'\n"
+    whole = max(math.ceil(minutes), 1)  # shutdown takes whole minutes; never earlier than asked
+    return f"#!/bin/sh\nshutdown -h +{whole} 'pacerid: instance.max_runtime_minutes reached'\n"
 
 
 def run_request(

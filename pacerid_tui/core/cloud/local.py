@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import asyncssh
 from pacerid_tui import paths
 from pacerid_tui.core import atomic
 from pacerid_tui.core.cloud.base import Report, quiet
+from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.errors import ProviderError
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
 
@@ -98,7 +99,7 @@ class LocalProvider:
             subprocess.run(
                 ["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False
             )
-        for pid in _processes_of(instance_id):
+        for pid in processes_of(instance_id):
             _kill(pid, signal.SIGKILL)
         if info:
             _stop(int(info["pid"]))
@@ -172,21 +173,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _processes_of(instance_id: str) -> Iterator[int]:
-    """Every process started inside this instance (they carry its id in their environment)."""
-    marker = f"PACERID_LOCAL_INSTANCE={instance_id}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and b"local_server" not in cmdline:
-            yield int(entry.name)
 
 
 def _kill(pid: int, sig: int) -> None:

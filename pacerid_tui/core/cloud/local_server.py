@@ -22,6 +22,7 @@ import struct
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
@@ -53,6 +54,7 @@ class Instance:
             TMUX_TMPDIR=str(self.root / "t"),
             PACERID_PYTHON=sys.executable,
             PACERID_LOCAL_INSTANCE=self.id,
+            PACERID_SERVER_PID=str(os.getpid()),
         )
         env.setdefault("LANG", "C.UTF-8")
         if term:
@@ -203,7 +205,26 @@ async def serve(root: Path) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close()
+    # Powering off stops everything that ran on the "machine", as it would on EC2.
+    for pid in processes_of(inst.id):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     await server.wait_closed()
+
+
+def processes_of(instance_id: str) -> Iterator[int]:
+    """Every process started inside this instance (they carry its id in their environment)."""
+    marker = f"PACERID_LOCAL_INSTANCE={instance_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and b"local_server" not in cmdline:
+            yield int(entry.name)
 
 
 def main() -> None:

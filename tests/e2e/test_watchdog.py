@@ -1,0 +1,82 @@
+"""The host's dead-man switch on the local provider: with no controller left, the host stops."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pacerid_tui.config import load_config
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import InstanceState, Run
+from tests.e2e.test_cli_local import tiny_config
+
+
+@pytest.fixture(autouse=True)
+def fast_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PACERID_WATCHDOG_POLL_S", "0.3")  # reaches the host: PACERID_* pass
+
+
+def config_with(tmp_path: Path, **instance: Any) -> Path:
+    path = tiny_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["instance"].update(instance)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+async def started(path: Path) -> tuple[Lifecycle, Run]:
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    await lifecycle.setup(run)
+    return lifecycle, run
+
+
+async def wait_until_stopped(lifecycle: Lifecycle, run: Run, timeout: float) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+        if run.instance and run.instance.state == InstanceState.TERMINATED:
+            return run
+        time.sleep(0.3)
+    raise AssertionError("the watchdog never powered the host off")
+
+
+def poweroff_reason(run: Run) -> str:
+    assert run.instance and run.instance.key_path
+    workspace = Path(run.instance.key_path).parent / "workspace"
+    return (workspace / "pacerid" / run.run_id / "output" / "poweroff.json").read_text()
+
+
+async def test_max_runtime_powers_off(tmp_path: Path) -> None:
+    lifecycle, run = await started(config_with(tmp_path, max_runtime_minutes=0.1))
+    lifecycle.close()  # the controller is gone
+    run = await wait_until_stopped(lifecycle, run, timeout=30)
+    assert run.instance is not None
+    assert "powered off" in (run.instance.state_reason or "")
+    assert "max runtime" in poweroff_reason(run)
+
+
+async def test_the_host_side_budget_bound_powers_off(tmp_path: Path) -> None:
+    # Upper bound: $0.30/h × elapsed ≥ $0.0005 after 6 s.
+    lifecycle, run = await started(config_with(tmp_path, budget_usd=0.0005, max_price=0.30))
+    lifecycle.close()
+    run = await wait_until_stopped(lifecycle, run, timeout=40)
+    assert "budget" in poweroff_reason(run)
+
+
+async def test_idle_after_training_ends_powers_off(tmp_path: Path) -> None:
+    lifecycle, run = await started(config_with(tmp_path, idle_terminate_minutes=0.25))
+    await lifecycle.data(run)
+    await lifecycle.train(run)
+    await lifecycle.follow(run)  # heartbeats while it watches; returns when training is done
+    lifecycle.close()
+    ended = time.monotonic()
+    [alive] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+    assert alive.instance and alive.instance.state == InstanceState.RUNNING
+    run = await wait_until_stopped(lifecycle, run, timeout=60)
+    assert time.monotonic() - ended >= 5  # not before the idle limit (15 s after training end)
+    assert "no controller heartbeat" in poweroff_reason(run)
