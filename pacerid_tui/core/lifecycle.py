@@ -23,7 +23,7 @@ from pacerid_tui.core import ssh, sync
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
-from pacerid_tui.core.errors import HostError, UsageError
+from pacerid_tui.core.errors import HostError, PaceridError, UsageError
 from pacerid_tui.core.follow import Follower
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
@@ -32,6 +32,9 @@ from pacerid_tui.core.status import PriceCache, RunStatus
 from pacerid_tui.core.status import rows as status_rows
 
 TERMINAL_EVENTS = ("done", "interrupted", "error")
+BUDGET_WARN_SHARE = 0.8
+BUDGET_DOWNLOAD_S = 300.0
+"""How long a budget stop may spend saving results before it terminates regardless."""
 LIVENESS_POLL_S = 5.0
 """While following, how often to ask whether the trainer process still lives."""
 
@@ -54,6 +57,10 @@ class Listener:
     def run_changed(self, run: Run) -> None:
         """The registry entry of a run changed."""
 
+    def alert(self, run_id: str, message: str) -> None:
+        """Something the user must notice (budget warnings, stops); by default a report."""
+        self.report(run_id, message)
+
 
 def watchdog_settings(config: Config, instance: Instance) -> dict[str, float | None]:
     """What the host's dead-man switch enforces (trainer/watchdog.py reads it)."""
@@ -73,6 +80,7 @@ class Lifecycle:
         self.registry = registry or Registry(paths.registry_file())
         self.listener = listener or Listener()
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self._budget_warned: set[str] = set()
         self._providers: dict[str, Provider] = {}
         self.prices = PriceCache()
 
@@ -105,7 +113,40 @@ class Lifecycle:
     async def statuses(self, runs: list[Run], now: float | None = None) -> list[RunStatus]:
         """Table rows (state, uptime, price, cost) for these runs."""
         providers = {run.run_id: self.provider_of(run) for run in runs if run.instance}
-        return await status_rows(runs, providers, self.prices, now)
+        rows = await status_rows(runs, providers, self.prices, now)
+        for row in rows:
+            await self._enforce_budget(row)
+        return rows
+
+    async def _enforce_budget(self, row: RunStatus) -> None:
+        """At 80 % of the budget warn; at 100 % save what training made, then terminate."""
+        run = self.registry.get(row.run_id)
+        if run.instance is None or not run.instance.state.is_alive:
+            return
+        budget = self.config_of(run).instance.budget_usd
+        if not budget or row.cost_usd < BUDGET_WARN_SHARE * budget:
+            return
+        if row.cost_usd < budget:
+            if run.run_id not in self._budget_warned:
+                self._budget_warned.add(run.run_id)
+                self.listener.alert(
+                    run.run_id,
+                    f"{run.run_id} has spent ${row.cost_usd:.2f}, "
+                    f"{row.cost_usd / budget:.0%} of its ${budget:.2f} budget.",
+                )
+            return
+        self.listener.alert(
+            run.run_id,
+            f"{run.run_id} reached its ${budget:.2f} budget; saving results, then terminating.",
+        )
+        if "train" in run.steps_done:
+            try:
+                await asyncio.wait_for(self.download(run), BUDGET_DOWNLOAD_S)
+            except (PaceridError, OSError, asyncssh.Error, asyncio.TimeoutError) as err:
+                self.listener.alert(run.run_id, f"Could not download before the budget stop: {err}")
+        run = await self.terminate(run)
+        if run.instance is not None:
+            self._update(run, instance=replace(run.instance, state_reason="budget reached"))
 
     def _update(self, run: Run, **changes: object) -> Run:
         updated = self.registry.update(run.run_id, **changes)

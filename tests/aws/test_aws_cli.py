@@ -85,3 +85,17 @@ def test_missing_aws_credentials_is_one_sentence(
     done = cli(aws_env, "launch", "--config", str(aws_config), check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_a_run_past_its_budget_is_terminated_by_the_controller(
+    aws_env: str, aws_config: Path
+) -> None:
+    raw = yaml.safe_load(aws_config.read_text())
+    raw["instance"]["budget_usd"] = 1e-8  # below moto's price for the billed first minute
+    aws_config.write_text(yaml.safe_dump(raw))
+    config = str(aws_config)
+    cli(aws_env, "launch", "--config", config)
+    checked = cli(aws_env, "status", "--json", "--config", config)
+    assert "reached its $0.00 budget" in checked.stderr
+    [row] = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)["runs"]
+    assert (row["state"], row["state_reason"]) == ("terminated", "budget reached")
