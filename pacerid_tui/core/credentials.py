@@ -19,13 +19,10 @@ HOW_TO = (
 
 
 def kaggle_credentials() -> dict[str, str]:
-    """{"username", "key"} or {"api_token"}; CredentialsError with what to do when none."""
+    """{"username", "key"}; CredentialsError saying what to do when there are none."""
     username, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
     if username and key:
         return {"username": username, "key": key}
-    token = os.environ.get("KAGGLE_API_TOKEN")
-    if token:
-        return {"api_token": token}
     folder = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
     path = folder / "kaggle.json"
     try:
