@@ -26,20 +26,11 @@ import torch
 from PIL import Image
 
 from trainer.errors import TrainerError
+from trainer.layout import Listing
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CACHE_VERSION = 1
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One ImageFolder split: class names in index order, files and their labels."""
-
-    classes: list[str]
-    files: list[Path]
-    labels: list[int]
 
 
 @dataclass(frozen=True)
@@ -49,39 +40,6 @@ class Split:
     images: np.ndarray
     labels: torch.Tensor
     skipped: list[str]
-
-
-def split_dir(data_dir: Path, name: str) -> Path:
-    """data_dir/<name>, matched case-insensitively (Train, train, TRAIN)."""
-    if data_dir.is_dir():
-        for child in sorted(data_dir.iterdir()):
-            if child.is_dir() and child.name.lower() == name.lower():
-                return child
-    raise TrainerError(f"{data_dir} has no {name}/ folder; fetch or generate the dataset first.")
-
-
-def list_split(folder: Path) -> Listing:
-    """Classes are the sub-folders (sorted, like torchvision's ImageFolder)."""
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        found = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        files += found
-        labels += [label] * len(found)
-    if not files:
-        raise TrainerError(f"{folder} holds no images in class sub-folders.")
-    return Listing(classes, files, labels)
-
-
-def check_classes(train: Listing, test: Listing) -> None:
-    if train.classes != test.classes:
-        only_train = sorted(set(train.classes) - set(test.classes))
-        only_test = sorted(set(test.classes) - set(train.classes))
-        raise TrainerError(
-            "Train and Test have different classes "
-            f"(only in Train: {only_train or 'none'}; only in Test: {only_test or 'none'}); "
-            "fix the dataset folders."
-        )
 
 
 def load_split(listing: Listing, cache_dir: Path, size: int, workers: int) -> Split:

@@ -20,8 +20,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from trainer.data import IMAGE_SUFFIXES, check_classes, list_split
 from trainer.errors import TrainerError, UsageError
+from trainer.layout import IMAGE_SUFFIXES, check_classes, list_split
 
 MARKER = ".download.json"
 
@@ -76,11 +76,17 @@ def read_credentials(stream: TextIO) -> tuple[str, str]:
 
 
 def fetch(dataset: str, folder: Path) -> Path:
-    """The dataset's zip file, downloaded by the official client into `folder`."""
-    chatter = io.StringIO()
-    with contextlib.redirect_stdout(chatter):
+    """The dataset's zip file, downloaded by Kaggle's own client into `folder`.
+
+    `KaggleApi` finds the credentials (environment, kaggle.json or an access token) and does
+    the streamed, retried file download; the RPC goes through kagglesdk's `KaggleClient`, which
+    honours KAGGLE_API_ENVIRONMENT (kaggle 2.x's `KaggleApi` always picks production).
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
         try:
             from kaggle.api.kaggle_api_extended import KaggleApi
+            from kagglesdk import KaggleClient
+            from kagglesdk.datasets.types.dataset_api_service import ApiDownloadDatasetRequest
         except ImportError:
             raise TrainerError(
                 "the kaggle package is not installed; pip install -r trainer/requirements.txt."
@@ -93,14 +99,31 @@ def fetch(dataset: str, folder: Path) -> Path:
                 "no Kaggle credentials found; pass them with --credentials-stdin "
                 "or set KAGGLE_USERNAME and KAGGLE_KEY."
             ) from None
+        owner, slug, version = dataset_parts(dataset)
+        request = ApiDownloadDatasetRequest()
+        request.owner_slug, request.dataset_slug = owner, slug
+        request.dataset_version_number = version
+        archive = folder / f"{slug}.zip"
+        values = api.config_values
         try:
-            api.dataset_download_files(dataset, path=str(folder), quiet=True, unzip=False)
+            with KaggleClient(
+                username=values.get(api.CONFIG_NAME_USER),
+                password=values.get(api.CONFIG_NAME_KEY),
+                api_token=values.get(api.CONFIG_NAME_TOKEN),
+            ) as client:
+                response = client.datasets.dataset_api_client.download_dataset(request)
+                api.download_file(response, str(archive), client.http_client(), quiet=True)
         except Exception as err:  # the client raises requests' and its own error types
             raise TrainerError(describe_failure(dataset, err)) from None
-    archives = sorted(folder.glob("*.zip"))
-    if not archives:
-        raise TrainerError(f"Kaggle returned no zip archive for {dataset}.")
-    return archives[0]
+    return archive
+
+
+def dataset_parts(dataset: str) -> tuple[str, str, int | None]:
+    """owner/name or owner/name/version."""
+    parts = dataset.split("/")
+    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and not parts[2].isdigit()):
+        raise UsageError(f"data.dataset = {dataset!r} is invalid; write it as owner/name.")
+    return parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None
 
 
 def describe_failure(dataset: str, err: Exception) -> str:

@@ -20,7 +20,7 @@ import yaml
 
 from trainer import checkpoint, distributed
 from trainer.config import TrainerConfig, as_dict
-from trainer.data import Split, check_classes, list_split, load_split, split_dir
+from trainer.data import Split, load_split
 from trainer.distributed import Context, sum_across
 from trainer.engine import (
     Engine,
@@ -32,6 +32,7 @@ from trainer.engine import (
 )
 from trainer.errors import EXIT_INTERRUPTED, EXIT_OK, TrainerError
 from trainer.interrupt import StopFlag, catch_signals, metadata_url, watch_spot_notice
+from trainer.layout import check_classes, list_split, split_dir
 from trainer.metrics import Recorder, add_log_file, write_json_atomic
 from trainer.report import PNG_NAME, build_report, draw_confusion
 from trainer.synthetic import ensure_synthetic
