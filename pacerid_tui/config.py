@@ -64,6 +64,8 @@ class InstanceConfig(Section):
     """Power the host off after this long, whatever happens (dead-man switch)."""
     idle_terminate_minutes: float = Field(default=30, gt=0)
     """Power off this long after training ended with no controller heartbeat."""
+    max_recoveries: int = Field(default=3, ge=0)
+    """Replacement instances launched per run after spot interruptions (0: never recover)."""
 
 
 class SyntheticConfig(Section):
@@ -117,6 +119,8 @@ class OutputConfig(Section):
     """Results land in <dir>/<run-id>/ on this machine."""
     model_name: str = "PacerIDClassifier"
     """Name of the exported Core ML model."""
+    download_during_training: bool = True
+    """Fetch each new latest/best checkpoint and the metrics as epochs finish."""
     download_epoch_checkpoints: bool = False
     """Also download every checkpoint_epoch_NNN.pt (latest and best always come)."""
     ios_models_dir: str = "ios/PacerID/Models"

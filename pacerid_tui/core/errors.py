@@ -44,3 +44,7 @@ class ProviderError(PaceridError):
 
 class CapacityError(ProviderError):
     """No capacity (or price too low) for this zone/instance type; the caller may try the next."""
+
+
+class InstanceGone(ProviderError):
+    """The instance ended under us (spot interruption, power-off): the host will not come back."""

@@ -23,10 +23,11 @@ from pacerid_tui.core import ssh, sync
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
-from pacerid_tui.core.errors import HostError, PaceridError, UsageError
+from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
 from pacerid_tui.core.follow import Follower
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
+from pacerid_tui.core.recovery import recover
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import PriceCache, RunStatus
 from pacerid_tui.core.status import rows as status_rows
@@ -34,6 +35,8 @@ from pacerid_tui.core.status import rows as status_rows
 TERMINAL_EVENTS = ("done", "interrupted", "error")
 BUDGET_WARN_SHARE = 0.8
 BUDGET_DOWNLOAD_S = 300.0
+RECONNECT_DEADLINE_S = 60.0
+"""While following, how long one reconnect tries before asking the provider if the host lives."""
 """How long a budget stop may spend saving results before it terminates regardless."""
 LIVENESS_POLL_S = 5.0
 """While following, how often to ask whether the trainer process still lives."""
@@ -389,18 +392,30 @@ class Lifecycle:
                 f"{state.epochs or '?'}); follow it with `pacerid-tui logs --follow`."
             )
         conn = await self.connection(run)
+        host_now = float((await ssh.run(conn, "date +%s")).stdout.strip() or 0)
+        self._update(run, training_started_at=host_now)
         await ssh.run(conn, HostPaths(run.run_id).train_command(resume))
         self._say(run, "Training started on the host (tmux session `training`).")
         self._done(run, "train")
 
-    async def follow(self, run: Run, *, stop: asyncio.Event | None = None) -> TrainingState:
-        """Stream train.log and metrics.jsonl until training ends (or `stop` is set)."""
+    async def follow(self, run: Run, *, stop: asyncio.Event | None = None) -> str:
+        """Stream train.log and metrics.jsonl until training ends; how it ended.
+
+        Returns the last event ("done", "interrupted", "error"), "stopped" when the trainer died
+        without one, "gone" when the instance itself ended, or "cancelled" when `stop` was set.
+        Each new epoch's checkpoints are downloaded in the background meanwhile (configurable),
+        so results are never only on the host.
+        """
         host = HostPaths(run.run_id)
         log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
         ended = asyncio.Event()
-        latest = TrainingState("not started", True, None, None)
+        outcome = "cancelled"
+        background = self.config_of(run).output.download_during_training
+        started_at = self.registry.get(run.run_id).training_started_at or 0.0
+        saving: asyncio.Task[object] | None = None
 
         def on_lines(path: str, lines: list[str]) -> None:
+            nonlocal outcome, saving
             if path == log:
                 self.listener.lines(run.run_id, "train", lines)
                 return
@@ -410,18 +425,23 @@ class Lifecycle:
                 except (ValueError, TypeError):
                     continue
                 self._record(run, event)
-                if event.event in TERMINAL_EVENTS:
+                if event.event in TERMINAL_EVENTS and event.time >= started_at:
+                    outcome = event.event
                     ended.set()
+                elif event.event == "epoch" and background and (saving is None or saving.done()):
+                    saving = asyncio.create_task(self._quiet_download(run))
 
         async def watch() -> None:
-            nonlocal latest
+            nonlocal outcome
             while not ended.is_set():
                 await asyncio.sleep(LIVENESS_POLL_S)
                 try:
-                    latest = await self.training_state(run)
-                except (HostError, OSError, asyncssh.Error):
+                    state = await self.training_state(run)
+                except (HostError, OSError, asyncssh.Error, InstanceGone):
                     continue
-                if not latest.alive:
+                if not state.alive and not ended.is_set():
+                    await asyncio.sleep(1.0)  # let the follower read the trainer's last lines
+                    outcome = "stopped" if outcome == "cancelled" else outcome
                     ended.set()
 
         follower = Follower(
@@ -433,18 +453,37 @@ class Lifecycle:
         watcher = asyncio.create_task(watch())
         try:
             await follower.run(lambda: ended.is_set() or (stop is not None and stop.is_set()))
+        except InstanceGone as gone:
+            self._say(run, str(gone))
+            return "gone"
         finally:
             watcher.cancel()
-        return latest
+            if saving is not None:
+                await asyncio.gather(saving, return_exceptions=True)
+        return outcome
+
+    async def _quiet_download(self, run: Run) -> None:
+        try:
+            await self.download(run)
+        except (PaceridError, OSError, asyncssh.Error) as err:
+            self._say(run, f"Background download failed ({err}); will try again next epoch.")
 
     async def _fresh_connection(self, run: Run) -> asyncssh.SSHClientConnection:
-        target = ssh.Target.of(self._live_instance(run), paths.known_hosts_file())
-        return await ssh.connect(target, report=lambda m: self._say(run, m))
+        """A new connection for the follower; InstanceGone once the provider says it ended."""
+        instance = self._live_instance(run)
+        [run] = await self.refresh([self.registry.get(run.run_id)])
+        if run.instance is None or not run.instance.state.is_alive:
+            reason = run.instance.state_reason if run.instance else None
+            raise InstanceGone(f"Instance {instance.instance_id} ended ({reason or 'gone'}).")
+        target = ssh.Target.of(run.instance, paths.known_hosts_file())
+        return await ssh.connect(
+            target, deadline_s=RECONNECT_DEADLINE_S, report=lambda m: self._say(run, m)
+        )
 
     def _live_instance(self, run: Run) -> Instance:
         instance = self.registry.get(run.run_id).instance
         if instance is None or not instance.state.is_alive:
-            raise HostError(f"Run {run.run_id} has no running instance.")
+            raise InstanceGone(f"Run {run.run_id} has no running instance.")
         return instance
 
     def _record(self, run: Run, event: MetricEvent) -> None:
@@ -497,6 +536,9 @@ class Lifecycle:
         state = await self.training_state(run)
         if not state.alive and state.phase != "done":
             await self.train(run)
-        await self.follow(run)
+        outcome = await self.follow(run)
+        while outcome in ("interrupted", "gone"):
+            run = await recover(self, self.registry.get(run.run_id), outcome)
+            outcome = await self.follow(run)
         await self.download(run)
         return self.registry.get(run.run_id)

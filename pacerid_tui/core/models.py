@@ -111,3 +111,9 @@ class Run:
     val_acc: float | None = None
     downloaded_at: float | None = None
     cost_usd: float = 0.0
+    """What earlier instances of this run cost (after recoveries); the current one is added live."""
+    training_started_at: float | None = None
+    """Host clock when training was last started: older end events belong to earlier attempts."""
+    interruptions: list[str] = field(default_factory=list)
+    """One line per interruption survived: when, which instance, why."""
+    previous_instances: list[str] = field(default_factory=list)

@@ -1,0 +1,83 @@
+"""Managed recovery from a spot interruption: the run moves to a new instance and goes on.
+
+The run keeps its identity: the old instance's cost is added to `run.cost_usd`, the interruption
+is listed, and the new host gets the code, the data, the latest checkpoint and the metrics and
+log so far, so training resumes after the last finished epoch and the loss curve continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from pacerid_tui.core import cost
+from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.host import HostPaths
+from pacerid_tui.core.models import Run
+
+if TYPE_CHECKING:
+    from pacerid_tui.core.lifecycle import Lifecycle
+
+SAVE_TIMEOUT_S = 120.0
+"""A spot host has two minutes after its notice: saving from it is worth that long at most."""
+CARRIED_OVER = ("checkpoint_latest.pt", "checkpoint_best.pt", "metrics.jsonl", "train.log")
+
+
+async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
+    config = lifecycle.config_of(run)
+    if len(run.interruptions) >= config.instance.max_recoveries:
+        raise PaceridError(
+            f"{run.run_id} was interrupted {len(run.interruptions)} times, the limit "
+            "(instance.max_recoveries); resume it yourself with `pacerid-tui all` or raise it."
+        )
+    old = run.instance
+    assert old is not None
+    lifecycle.listener.alert(
+        run.run_id,
+        f"{run.run_id}: training {why} on {old.instance_id}; recovering on a new instance.",
+    )
+    if old.state.is_alive:
+        try:
+            await asyncio.wait_for(lifecycle.download(run), SAVE_TIMEOUT_S)
+        except (PaceridError, OSError, asyncssh.Error, asyncio.TimeoutError) as err:
+            lifecycle.listener.report(run.run_id, f"Could not save from the old host: {err}")
+        run = await lifecycle.terminate(run)
+        old = run.instance or old
+    now = time.time()
+    history = await lifecycle.prices.history(lifecycle.provider_of(run), old, now)
+    spent = cost.cost_usd(history, old.launched_at or now, old.ended_at or now)
+    note = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {old.instance_id}: {why}"
+    run = lifecycle.registry.update(
+        run.run_id,
+        cost_usd=run.cost_usd + spent,
+        interruptions=[*run.interruptions, note],
+        previous_instances=[*run.previous_instances, old.instance_id],
+        instance=None,
+        steps_done=[],
+    )
+    run = await lifecycle.launch(run)
+    await lifecycle.upload(run)
+    await lifecycle.setup(run)
+    await lifecycle.data(run)
+    await carry_over(lifecycle, run)
+    await lifecycle.train(run)
+    return lifecycle.registry.get(run.run_id)
+
+
+async def carry_over(lifecycle: Lifecycle, run: Run) -> None:
+    """Put the saved checkpoints, metrics and log on the new host, where the trainer resumes."""
+    results = lifecycle.results_dir(run)
+    files = [results / name for name in CARRIED_OVER if (results / name).exists()]
+    if not any(path.name == "checkpoint_latest.pt" for path in files):
+        lifecycle.listener.report(run.run_id, "No checkpoint was saved; training starts over.")
+    output = HostPaths(run.run_id).output
+    conn = await lifecycle.connection(run)
+    async with conn.start_sftp_client() as sftp:
+        await sftp.makedirs(output, exist_ok=True)
+        for path in files:
+            await sftp.put(str(path), f"{output}/{Path(path).name}", preserve=True)
+    lifecycle.listener.report(run.run_id, f"Carried {len(files)} files over to the new host.")
