@@ -282,10 +282,22 @@ class Lifecycle:
         run = self.registry.get(run.run_id)
         if run.instance is None or not run.instance.state.is_alive:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
-        target = ssh.Target.of(run.instance, paths.known_hosts_file())
+        target = await self._target(run, run.instance)
         conn = await ssh.connect(target, report=lambda m: self._say(run, m))
         self._conns[run.run_id] = conn
         return conn
+
+    async def _target(self, run: Run, instance: Instance) -> ssh.Target:
+        """How to reach the host; before the first pin, the fingerprints its console printed."""
+        target = ssh.Target.of(instance, paths.known_hosts_file())
+        lookup = getattr(self.provider_of(run), "host_key_fingerprints", None)
+        if ssh.is_pinned(target) or lookup is None:
+            return target
+        try:
+            printed = await asyncio.to_thread(lookup, instance.instance_id)
+        except PaceridError:
+            printed = []
+        return replace(target, fingerprints=tuple(printed))
 
     def _drop_connection(self, run: Run) -> None:
         conn = self._conns.pop(run.run_id, None)
@@ -475,7 +487,7 @@ class Lifecycle:
         if run.instance is None or not run.instance.state.is_alive:
             reason = run.instance.state_reason if run.instance else None
             raise InstanceGone(f"Instance {instance.instance_id} ended ({reason or 'gone'}).")
-        target = ssh.Target.of(run.instance, paths.known_hosts_file())
+        target = await self._target(run, run.instance)
         return await ssh.connect(
             target, deadline_s=RECONNECT_DEADLINE_S, report=lambda m: self._say(run, m)
         )

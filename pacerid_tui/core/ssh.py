@@ -42,9 +42,13 @@ class Target:
     alias: str
     """The instance id: the name the host key is pinned under."""
     known_hosts: Path
+    fingerprints: tuple[str, ...] = ()
+    """SHA256 fingerprints the host printed at boot (EC2 console); checked before first pin."""
 
     @classmethod
-    def of(cls, instance: Instance, known_hosts: Path) -> Target:
+    def of(
+        cls, instance: Instance, known_hosts: Path, fingerprints: tuple[str, ...] = ()
+    ) -> Target:
         if not instance.host or not instance.key_path:
             raise HostError(
                 f"Instance {instance.instance_id} has no address yet; wait for it to be running."
@@ -56,6 +60,7 @@ class Target:
             instance.key_path,
             instance.instance_id,
             known_hosts,
+            fingerprints,
         )
 
     def ssh_argv(self, *command: str) -> list[str]:
@@ -88,7 +93,7 @@ class Result:
     stderr: str
 
 
-def _pinned(target: Target) -> bool:
+def is_pinned(target: Target) -> bool:
     try:
         lines = target.known_hosts.read_text().splitlines()
     except FileNotFoundError:
@@ -119,7 +124,7 @@ def forget(alias: str, known_hosts: Path) -> None:
 
 async def connect_once(target: Target) -> asyncssh.SSHClientConnection:
     """One attempt: pinned key if we have one, else trust on first use and pin it."""
-    pinned = _pinned(target)
+    pinned = is_pinned(target)
     try:
         conn = await asyncssh.connect(
             target.host,
@@ -143,6 +148,12 @@ async def connect_once(target: Target) -> asyncssh.SSHClientConnection:
     if not pinned:
         key = conn.get_server_host_key()
         if key is not None:
+            if target.fingerprints and key.get_fingerprint("sha256") not in target.fingerprints:
+                conn.close()
+                raise HostKeyMismatch(
+                    f"{target.alias} ({target.host}) presented a host key that its boot console "
+                    "did not print: someone may be intercepting the connection; terminate it."
+                )
             _pin(target, key)
     return conn
 

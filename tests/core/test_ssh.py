@@ -107,3 +107,19 @@ async def test_system_ssh_command_line_works_non_interactively(host: Instance) -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "via-openssh-client"
+
+
+async def test_boot_console_fingerprints_are_checked_before_the_first_pin(host: Instance) -> None:
+    wrong = dataclasses.replace(target(host), fingerprints=("SHA256:not-this-key",))
+    with pytest.raises(HostKeyMismatch, match="did not print"):
+        await ssh.connect(wrong, deadline_s=5)
+    assert not ssh.is_pinned(target(host))
+    probe = await ssh.connect_once(target(host))
+    key = probe.get_server_host_key()
+    probe.close()
+    assert key is not None
+    paths.known_hosts_file().unlink()
+    right = dataclasses.replace(target(host), fingerprints=(key.get_fingerprint("sha256"),))
+    conn = await ssh.connect(right)
+    conn.close()
+    assert ssh.is_pinned(target(host))
