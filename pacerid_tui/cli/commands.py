@@ -10,14 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core import ssh, sync
 from pacerid_tui.core.errors import UsageError
+from pacerid_tui.core.host import INTERRUPTED_EXIT
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.status import row as status_row
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
 
@@ -112,9 +117,11 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     elif command == "train":
         await lifecycle.train(run, resume=args.resume)
         if args.follow:
-            await lifecycle.follow(run)
+            return ended(await lifecycle.follow(run))
     elif command == "logs":
-        await logs(lifecycle, run, follow=args.follow)
+        if args.follow:
+            return ended(await lifecycle.follow(run))
+        await logs(lifecycle, run)
     elif command == "download":
         await lifecycle.download(run)
     elif command == "terminate":
@@ -132,10 +139,22 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     return 0
 
 
-async def logs(lifecycle: Lifecycle, run: Run, *, follow: bool) -> None:
-    if follow:
-        await lifecycle.follow(run)
-        return
+def ended(outcome: str) -> int:
+    """Exit code of a follow: 0 when training finished well."""
+    if outcome == "done":
+        return 0
+    reasons = {
+        "interrupted": "training was interrupted (spot notice or SIGTERM); `pacerid-tui train` "
+        "resumes it from the latest checkpoint",
+        "error": "training failed; the log above says why",
+        "stopped": "the trainer stopped without finishing; the log above says why",
+        "gone": "the instance ended; `pacerid-tui all` recovers on a new one",
+    }
+    print(f"pacerid-tui: {reasons.get(outcome, outcome)}.", file=sys.stderr)
+    return INTERRUPTED_EXIT if outcome == "interrupted" else 1
+
+
+async def logs(lifecycle: Lifecycle, run: Run) -> None:
     conn = await lifecycle.connection(run)
     log = f"pacerid/{run.run_id}/output/train.log"
     result = await ssh.run(conn, f"cat {ssh.quote(log)} 2>/dev/null || true")
@@ -155,45 +174,56 @@ def open_ssh(lifecycle: Lifecycle, run: Run, remote: list[str]) -> int:
 
 
 async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
+    """Every run, plus any live instance of ours that no run knows (it may be billing)."""
+    now = time.time()
     runs = await lifecycle.refresh(lifecycle.registry.runs())
-    rows = await lifecycle.statuses(runs, now=time.time())
-    unknown = await lifecycle.orphans(load_config(config_path(args)))
+    rows = await lifecycle.statuses(runs, now=now)
+    unknown = [
+        status_row(Run(i.run_id or "?", i.provider, "", i.launched_at or now, instance=i), [], now)
+        for i in await lifecycle.orphans(load_config(config_path(args)))
+    ]
     if args.json:
-        body = {
-            "runs": [dataclasses.asdict(row) for row in rows],
-            "unknown_instances": [
-                {
-                    "instance_id": i.instance_id,
-                    "provider": i.provider,
-                    "state": i.state.value,
-                    "launched_at": i.launched_at,
-                    "run_id": i.run_id,
-                }
-                for i in unknown
-            ],
-        }
-        print(json.dumps(body, indent=2))
+        listed = [{**dataclasses.asdict(row), "known": True} for row in rows]
+        listed += [{**dataclasses.asdict(row), "known": False} for row in unknown]
+        print(json.dumps(listed, indent=2))
         return 0
+    console = Console() if sys.stdout.isatty() else Console(width=240)  # pipes: never truncate
     if rows:
-        print(format_table(rows))
+        console.print(table(rows, "Runs"))
     else:
-        print("No runs yet. Start one: pacerid-tui launch --config configs/local.yaml")
-    for instance in unknown:
-        print(
-            f"\nUnknown instance of ours: {instance.instance_id} ({instance.provider}, "
-            f"{instance.state.value}, run {instance.run_id or '?'}), still billing. "
-            f"Adopt it: pacerid-tui adopt {instance.instance_id}; or end it: "
-            f"pacerid-tui terminate --instance {instance.instance_id}"
+        console.print("No runs yet. Start one: pacerid-tui launch --config configs/local.yaml")
+    if unknown:
+        console.print(table(unknown, "Unknown instances of ours (may be billing)"))
+        console.print(
+            "Adopt one: [b]pacerid-tui adopt ID[/b]; or end it: "
+            "[b]pacerid-tui terminate --instance ID[/b]"
         )
     return 0
 
 
-def format_table(rows: list[RunStatus]) -> str:
-    header = ("RUN", "PROVIDER", "TYPE", "ZONE", "STATE", "UPTIME", "PRICE/H", "COST", "EPOCH")
-    body = [
-        (
+def table(rows: list[RunStatus], title: str) -> Table:
+    grid = Table(title=title, title_justify="left")
+    for name in (
+        "Run",
+        "Provider",
+        "Instance",
+        "Type",
+        "Zone",
+        "State",
+        "Uptime",
+        "Price/h",
+        "Cost",
+        "Epoch",
+        "Val acc",
+    ):
+        grid.add_column(
+            name, justify="right" if name in ("Price/h", "Cost") else "left", no_wrap=name == "Run"
+        )
+    for row in rows:
+        grid.add_row(
             row.run_id,
             row.provider,
+            row.instance_id or "-",
             row.instance_type or "-",
             row.zone or "-",
             row.state + (f" ({row.state_reason})" if row.state_reason else ""),
@@ -201,14 +231,9 @@ def format_table(rows: list[RunStatus]) -> str:
             f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
             f"${row.cost_usd:.4f}",
             f"{row.epoch or 0}/{row.epochs or '?'}",
+            f"{row.val_acc:.1%}" if row.val_acc is not None else "-",
         )
-        for row in rows
-    ]
-    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False))
-        for line in [header, *body]
-    ).rstrip()
+    return grid
 
 
 def _duration(seconds: float | None) -> str:

@@ -35,6 +35,7 @@ class RunStatus:
     epochs: int | None
     val_acc: float | None
     steps_done: list[str]
+    train_loss: float | None = None
 
 
 class PriceCache:
@@ -81,6 +82,7 @@ def row(run: Run, history: list[PricePoint], now: float) -> RunStatus:
         cost_usd=run.cost_usd + spent,
         epoch=run.epoch,
         epochs=run.epochs,
+        train_loss=run.train_loss,
         val_acc=run.val_acc,
         steps_done=list(run.steps_done),
     )

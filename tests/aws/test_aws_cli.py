@@ -48,18 +48,17 @@ def test_launch_status_terminate_on_spot(aws_env: str, aws_config: Path) -> None
     run_id = launched.stdout.strip()
     assert "spot" in launched.stderr.lower()
     status = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
-    [row] = status["runs"]
+    [row] = status
     assert (row["run_id"], row["provider"], row["state"]) == (run_id, "aws", "running")
     assert row["instance_type"] == "g4dn.xlarge" and row["zone"].startswith(REGION)
     assert row["price_per_hour"] is not None and row["price_per_hour"] > 0
     # Per-second billing with a 60 s minimum: a fresh instance already costs one minute.
     assert row["cost_usd"] == pytest.approx(row["price_per_hour"] / 60, rel=0.05)
-    assert status["unknown_instances"] == []
     table = cli(aws_env, "status", "--config", config).stdout
     assert run_id in table and "g4dn.xlarge" in table
     cli(aws_env, "terminate", "--config", config)
     status = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
-    assert status["runs"][0]["state"] == "terminated"
+    assert status[0]["state"] == "terminated"
 
 
 def test_an_aws_instance_the_registry_forgot_is_found_by_tag(
@@ -68,13 +67,11 @@ def test_an_aws_instance_the_registry_forgot_is_found_by_tag(
     config = str(aws_config)
     cli(aws_env, "launch", "--config", config)
     (Path(os.environ["PACERID_HOME"]) / "runs.json").unlink()
-    unknown = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)[
-        "unknown_instances"
-    ]
-    assert [u["provider"] for u in unknown] == ["aws"]
+    unknown = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
+    assert [(u["provider"], u["known"]) for u in unknown] == [("aws", False)]
     cli(aws_env, "terminate", "--instance", unknown[0]["instance_id"], "--config", config)
     after = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
-    assert after["unknown_instances"] == []
+    assert after == []
 
 
 def test_missing_aws_credentials_is_one_sentence(
@@ -97,5 +94,5 @@ def test_a_run_past_its_budget_is_terminated_by_the_controller(
     cli(aws_env, "launch", "--config", config)
     checked = cli(aws_env, "status", "--json", "--config", config)
     assert "reached its $0.00 budget" in checked.stderr
-    [row] = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)["runs"]
+    [row] = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
     assert (row["state"], row["state_reason"]) == ("terminated", "budget reached")

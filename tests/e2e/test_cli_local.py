@@ -55,6 +55,22 @@ def test_launch_to_terminate(tmp_path: Path) -> None:
     refused = cli("train", "--run", run_id, check=False)
     assert refused.returncode == 2
     assert "already running" in refused.stderr and "Traceback" not in refused.stderr
+    # A controller killed mid-training (kill -9) does not stop training; a new one follows it.
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "pacerid_tui", "logs", "-f", "--run", run_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert watcher.stdout is not None
+    seen = []
+    for line in watcher.stdout:  # live lines while training runs
+        seen.append(line)
+        if "Training resnet18" in line:
+            break
+    watcher.kill()  # SIGKILL: no cleanup of any kind
+    watcher.wait()
+    assert not any("Done:" in line for line in seen)
     followed = cli("logs", "--follow", "--run", run_id)
     assert "Epoch 2/2" in followed.stdout
     cli("download", "--run", run_id)
@@ -74,13 +90,13 @@ def test_launch_to_terminate(tmp_path: Path) -> None:
     lower = cli("sync-model", "v0.9.0", "--run", run_id, check=False)
     assert lower.returncode == 2 and "Traceback" not in lower.stderr
 
-    status = json.loads(cli("status", "--json").stdout)["runs"]
+    status = json.loads(cli("status", "--json").stdout)
     assert [(row["run_id"], row["state"], row["epoch"]) for row in status] == [
         (run_id, "running", 2)
     ]
     assert status[0]["cost_usd"] == 0.0
     cli("terminate", "--run", run_id)
-    status = json.loads(cli("status", "--json").stdout)["runs"]
+    status = json.loads(cli("status", "--json").stdout)
     assert status[0]["state"] == "terminated"
     home = Path(os.environ["PACERID_HOME"])
     instance_id = status[0]["instance_id"]
@@ -133,13 +149,13 @@ def test_an_instance_the_registry_forgot_is_listed_adoptable_and_terminable(tmp_
     cli("launch", "--config", config)
     home = Path(os.environ["PACERID_HOME"])
     (home / "runs.json").unlink()  # the registry is lost; the instances are not
-    unknown = json.loads(cli("status", "--json", "--config", config).stdout)["unknown_instances"]
-    assert len(unknown) == 2 and {u["state"] for u in unknown} == {"running"}
-    assert "Adopt it" in cli("status", "--config", config).stdout
+    listed = json.loads(cli("status", "--json", "--config", config).stdout)
+    unknown = [row for row in listed if not row["known"]]
+    assert len(listed) == len(unknown) == 2 and {u["state"] for u in unknown} == {"running"}
+    assert "pacerid-tui adopt ID" in cli("status", "--config", config).stdout
     adopted = cli("adopt", unknown[0]["instance_id"], "--config", config).stdout.strip()
     assert adopted == unknown[0]["run_id"]
     cli("terminate", "--instance", unknown[1]["instance_id"], "--config", config)
     after = json.loads(cli("status", "--json", "--config", config).stdout)
-    assert after["unknown_instances"] == []
-    assert [(r["run_id"], r["state"]) for r in after["runs"]] == [(adopted, "running")]
+    assert [(r["run_id"], r["state"], r["known"]) for r in after] == [(adopted, "running", True)]
     cli("terminate", "--run", adopted)
