@@ -257,12 +257,17 @@ def main() -> None:
         bulk_file(bulk, lines)
         rel = str(bulk.relative_to(server.home))
         best: dict[type[Ours] | type[Tail], Throughput] = {}
+        every: dict[type[Ours] | type[Tail], list[float]] = {k: [] for k in kinds}
         for n in range(rounds):
             for kind in kinds if n % 2 == 0 else kinds[::-1]:
                 got = catch_up(kind, server, rel, lines)
+                every[kind].append(got.lines_per_s)
                 if kind not in best or got.lines_per_s > best[kind].lines_per_s:
                     best[kind] = got
-    print(f"load average at the end: {loadavg()}\n")
+    print(f"load average at the end: {loadavg()}")
+    for kind, values in every.items():
+        print(f"catch-up, every round, {kind.name}: " + ", ".join(f"{v:,.0f}" for v in values))
+    print()
 
     base, ours = steady[Tail], steady[Ours]
     ms = 1000.0

@@ -1,0 +1,682 @@
+"""The dashboard under load: cold start, idle CPU, memory after 1,000,000 lines, key latency.
+
+Every app runs as its own process in a real pseudo-terminal (160×45, TERM=xterm-256color) that
+this script drains as a terminal emulator would, so Textual's real Linux driver parses the keys
+and writes every frame. Nothing is headless and nothing is mocked: training runs are followed
+over SSH from the embedded local provider (`LocalProvider`, an SSH server on 127.0.0.1), with a
+"fake trainer" process on the host side writing train.log, metrics.jsonl and status.json.
+
+Baseline: a bare Textual app — Header, `Log(max_lines=5000)` (the same bound as ours), Footer —
+that tails the same log file straight from the local disk with a 50 ms polling thread. It is the
+least any Textual log viewer costs, so the gap to it is what pacerid-tui adds (SSH, the follower,
+the runs table, details, chart, messages). For idle CPU the other natural baseline runs beside
+it: `ssh host tail -F train.log` through the OpenSSH client, as the guide had users do.
+
+* cold start: spawn → first frame (the Footer's "Quit" on the terminal), the real
+  `python -m pacerid_tui --config configs/local.yaml` against the bare app's script; warm OS
+  file cache (one unmeasured start each first), median of 5, alternating.
+* idle CPU: the unmodified program following one run whose fake trainer writes one log line and
+  one metrics step a second (a GPU epoch's pace); CPU seconds of each process over the same
+  window (/proc/PID/stat), as % of one core. The host's SSH server is not counted (on AWS it is
+  the instance's).
+* memory: the app catches up on a train.log of 1,000,000 ~100-byte lines from offset 0, then
+  RSS (and peak RSS) is read in-process once the last line has reached the log pane.
+* key latency: a host process writes 10,000 lines/s to train.log; every ~0.5 s this script
+  writes `r` to the terminal; latency is from that write to the start of the `r` action
+  (`action_refresh`, overridden to note the time — its own work is a worker start, so the figure
+  is the queueing delay of the key). The lag of the log pane behind the writer is sampled too.
+
+For memory and key latency the app is PaceridApp subclassed only to note times and RSS (the
+`--child` modes below); cold start and idle CPU run the program exactly as shipped.
+
+    .venv/bin/python benchmarks/dashboard.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import pty
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+COLS, ROWS = 160, 45
+FIRST_FRAME = b"Quit"
+"""The Footer's last key label: on screen once the first full frame is drawn."""
+LOG_BOUND = 5000
+MEMORY_LINE = 100
+
+
+# =================================================================================================
+# Children: each runs inside the pseudo-terminal and writes what it measures to a JSON-lines file.
+# They import only what they measure (the bare app never imports pacerid_tui).
+# =================================================================================================
+class Stats:
+    def __init__(self, path: str | None) -> None:
+        self.out = open(path, "a") if path else None  # noqa: SIM115 - lives as long as the app
+
+    def put(self, kind: str, **values: Any) -> None:
+        if self.out is not None:
+            self.out.write(json.dumps({"kind": kind, "t": time.monotonic_ns(), **values}) + "\n")
+            self.out.flush()
+
+
+def rss_now() -> tuple[float, float]:
+    values = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+class Sampler:
+    """Every 0.1 s: the log pane's newest line → its lag; at the expected last line → memory."""
+
+    def __init__(self, stats: Stats, expect: int | None, exit_when_done: Any) -> None:
+        self.stats, self.expect, self.exit_when_done = stats, expect, exit_when_done
+        self.seen: str | None = None
+        self.done = False
+
+    def sample(self, last: str | None) -> None:
+        if last is None or last == self.seen:
+            return
+        self.seen = last
+        seq_text, _, rest = last.partition(" ")
+        try:
+            seq = int(seq_text)
+        except ValueError:
+            return
+        stamp = rest.split(" ", 1)[0]
+        lag = (time.monotonic_ns() - int(stamp)) / 1e9 if stamp.isdigit() else None
+        self.stats.put("line", seq=seq, lag=lag)
+        if self.expect is not None and seq == self.expect - 1 and not self.done:
+            self.done = True
+            threading.Timer(1.0, self.memory).start()
+
+    def memory(self) -> None:
+        gc.collect()
+        rss, peak = rss_now()
+        self.stats.put("memory", rss=rss, peak=peak)
+        self.exit_when_done()
+
+
+def child_bare(args: argparse.Namespace) -> None:
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+    from textual.widgets import Footer, Header, Log
+
+    stats = Stats(args.stats)
+
+    class Bare(App[None]):
+        TITLE = "bare Textual log viewer"
+        BINDINGS = [Binding("r", "mark", "Refresh"), Binding("q", "quit", "Quit")]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.last: str | None = None
+            self.sampler = Sampler(stats, args.expect, lambda: self.call_from_thread(self.exit))
+
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield Log(max_lines=LOG_BOUND)
+            yield Footer()
+
+        def on_mount(self) -> None:
+            stats.put("mounted")
+            if args.follow:
+                threading.Thread(target=self.feed, args=(args.follow,), daemon=True).start()
+            if args.follow and not args.idle:  # no sampling timer when measuring idle CPU
+                self.set_interval(0.1, lambda: self.sampler.sample(self.last))
+
+        def feed(self, path: str) -> None:
+            log = self.query_one(Log)
+            partial = ""
+            with open(path) as source:
+                while True:
+                    data = source.read(1 << 20)
+                    if not data:
+                        time.sleep(0.05)
+                        continue
+                    data, partial = partial + data, ""
+                    end = data.rfind("\n")
+                    if end < len(data) - 1:
+                        data, partial = data[: end + 1], data[end + 1 :]
+                    lines = data.splitlines()
+                    if lines:
+                        self.call_from_thread(log.write_lines, lines)
+                        self.last = lines[-1]
+
+        def action_mark(self) -> None:
+            stats.put("key")
+
+    Bare().run()
+
+
+def child_app(args: argparse.Namespace) -> None:
+    from pacerid_tui.ui import app as shipped
+    from pacerid_tui.ui.app import PaceridApp
+
+    stats = Stats(args.stats)
+
+    class Measured(PaceridApp):
+        CSS_PATH = str(Path(shipped.__file__).parent / "app.tcss")  # else relative to this file
+
+        def on_mount(self) -> None:  # runs after PaceridApp.on_mount (Textual calls both)
+            stats.put("mounted")
+            self.sampler = Sampler(stats, args.expect, lambda: self.call_from_thread(self.exit))
+            self.set_interval(0.1, self.sample)
+
+        def sample(self) -> None:
+            """The newest streamed line (report lines such as "» …" are skipped)."""
+            for buffer in self.logs.values():
+                for back, line in enumerate(reversed(buffer)):
+                    if back > 50:
+                        break
+                    if line[:1].isdigit() or line.startswith("-1 "):
+                        self.sampler.sample(line)
+                        return
+
+        def action_refresh(self) -> None:
+            stats.put("key")
+            super().action_refresh()
+
+    Measured(Path(args.config)).run()
+
+
+# =================================================================================================
+# The parent: terminals, hosts, writers, and the four figures.
+# =================================================================================================
+class Terminal:
+    """A process in a pseudo-terminal whose output is drained (and scanned) as it arrives."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], watch: bytes = FIRST_FRAME) -> None:
+        self.started = time.monotonic()
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: size the terminal, then become the program
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+            os.chdir(REPO)
+            os.execvpe(argv[0], argv, env)
+        self.pid, self.fd = pid, fd
+        self.watch = watch
+        self.seen_at: float | None = None
+        self.bytes = 0
+        self.tail = b""
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            self.bytes += len(data)
+            if self.seen_at is None:
+                window = self.tail + data
+                if self.watch in window:
+                    self.seen_at = time.monotonic()
+                self.tail = window[-64:]
+            elif len(self.tail) < 4096:
+                self.tail += data[:256]
+
+    def wait_frame(self, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while self.seen_at is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no first frame after {timeout} s: {self.tail[-300:]!r}")
+            time.sleep(0.002)
+        return self.seen_at - self.started
+
+    def key(self, text: str) -> int:
+        stamp = time.monotonic_ns()
+        os.write(self.fd, text.encode())
+        return stamp
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.key("q")
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+    def exited(self) -> bool:
+        return os.waitpid(self.pid, os.WNOHANG)[0] != 0
+
+
+def read_stats(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_stats(path: Path, check: Any, timeout: float, what: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = read_stats(path)
+        if check(stats):
+            return stats
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}; got {stats[-3:]}")
+        time.sleep(0.1)
+
+
+FAKE_TRAINER = r"""
+import json, os, sys, time
+out = sys.argv[1]
+status = {"phase": "training", "pid": os.getpid(), "epoch": 1, "epochs": 3}
+tmp = os.path.join(out, ".status.json.tmp")
+with open(tmp, "w") as f:
+    json.dump(status, f)
+os.replace(tmp, os.path.join(out, "status.json"))
+with open(os.path.join(out, "train.log"), "a", buffering=1) as log, \
+        open(os.path.join(out, "metrics.jsonl"), "a", buffering=1) as metrics:
+    step = 0
+    while True:
+        step += 1
+        loss = 1.5 / (1 + step / 50)
+        log.write(f"Epoch 1/3 step {step}/400 loss {loss:.4f} lr 0.002 312.5 img/s\n")
+        metrics.write(json.dumps({"event": "step", "time": time.time(), "epoch": 1,
+            "epochs": 3, "step": step, "steps": 400, "loss": round(loss, 6),
+            "images_per_s": 312.5}) + "\n")
+        time.sleep(1.0)
+"""
+
+
+class Host:
+    """One embedded local instance, and a registry holding exactly one run on it at a time."""
+
+    def __init__(self, config: Path) -> None:
+        from pacerid_tui import paths
+        from pacerid_tui.core.cloud.local import LocalProvider
+        from pacerid_tui.core.models import InstanceSpec
+        from pacerid_tui.core.registry import Registry
+
+        self.config = config
+        self.provider = LocalProvider()
+        self.registry = Registry(paths.registry_file())
+        self.instance = self.provider.launch(InstanceSpec(run_id="bench", provider="local"))
+        folder = paths.local_instances_dir() / self.instance.instance_id
+        self.workspace = folder / "workspace"
+        self.server_pid = int(json.loads((folder / "server.json").read_text())["pid"])
+        self._pin(folder)
+        self.count = 0
+
+    def _pin(self, folder: Path) -> None:
+        """Pin the host key for the OpenSSH baseline (the app would pin it the same way)."""
+        import asyncssh
+
+        from pacerid_tui import paths
+
+        key = asyncssh.read_private_key(folder / "host_key")
+        kind, body = key.export_public_key("openssh").decode().split()[:2]
+        paths.known_hosts_file().write_text(f"{self.instance.instance_id} {kind} {body}\n")
+
+    def new_run(self) -> tuple[str, Path]:
+        """A fresh run that has been trained (so the dashboard follows it at once)."""
+        from pacerid_tui.core.models import Run
+
+        for old in self.registry.runs():
+            self.registry.remove(old.run_id)
+        self.count += 1
+        run_id = f"bench-{self.count}-{os.getpid()}"
+        run = Run(
+            run_id=run_id,
+            provider="local",
+            config_path=str(self.config),
+            created_at=time.time(),
+            instance=self.instance,
+            steps_done=["launch", "upload", "setup", "data", "train"],
+            epoch=1,
+            epochs=3,
+        )
+        self.registry.save(run)
+        output = self.workspace / "pacerid" / run_id / "output"
+        output.mkdir(parents=True)
+        return run_id, output
+
+    def status_for(self, output: Path, pid: int) -> None:
+        """A status.json saying training runs as `pid` (what the liveness check reads)."""
+        (output / "status.json").write_text(
+            json.dumps({"phase": "training", "pid": pid, "epoch": 1, "epochs": 3})
+        )
+
+    def ssh_argv(self, *command: str) -> list[str]:
+        from pacerid_tui import paths
+        from pacerid_tui.core import ssh
+
+        argv = ssh.Target.of(self.instance, paths.known_hosts_file()).ssh_argv(*command)
+        return [argv[0], "-F", "/dev/null", "-o", "BatchMode=yes", *argv[1:]]
+
+    def close(self) -> None:
+        self.provider.terminate(self.instance.instance_id)
+
+
+def term_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTUAL")}
+    env.update(TERM="xterm-256color", COLORTERM="truecolor", COLUMNS=str(COLS), LINES=str(ROWS))
+    return env
+
+
+def app_argv(config: Path) -> list[str]:
+    return [sys.executable, "-m", "pacerid_tui", "--config", str(config)]
+
+
+def child_argv(kind: str, stats: Path) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--stats", str(stats)]
+
+
+# -- cold start -----------------------------------------------------------------------------------
+def cold_start(config: Path, repeats: int) -> dict[str, list[float]]:
+    argvs = {
+        "ours": app_argv(config),
+        "bare": [sys.executable, str(Path(__file__).resolve()), "--child", "bare"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in argvs}
+    for n in range(repeats + 1):
+        for name in argvs if n % 2 == 0 else list(argvs)[::-1]:
+            term = Terminal(argvs[name], term_env())
+            try:
+                took = term.wait_frame(30)
+            finally:
+                term.close()
+            if n > 0:  # the first start of each warms the OS file cache and .pyc files
+                times[name].append(took)
+    interpreter = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        interpreter.append(time.monotonic() - started)
+    times["python -c pass"] = interpreter
+    return times
+
+
+# -- idle CPU -------------------------------------------------------------------------------------
+def idle_cpu(host: Host, work: Path, window: float) -> dict[str, float]:
+    from common import cpu_seconds
+
+    _, output = host.new_run()
+    trainer = subprocess.Popen([sys.executable, "-c", FAKE_TRAINER, str(output)])
+    terms: list[Terminal] = []
+    tail: subprocess.Popen[bytes] | None = None
+    try:
+        time.sleep(0.3)
+        ours = Terminal(app_argv(host.config), term_env())
+        terms.append(ours)
+        bare = Terminal(
+            [
+                *child_argv("bare", work / "idle-bare.jsonl"),
+                *("--follow", str(output / "train.log"), "--idle"),
+            ],
+            term_env(),
+        )
+        terms.append(bare)
+        ours.wait_frame(30)
+        bare.wait_frame(30)
+        tail = subprocess.Popen(
+            host.ssh_argv(
+                "tail", "-n", "+1", "-F", f"pacerid/{output.parent.name}/output/train.log"
+            ),
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        time.sleep(5.0)  # connected, following, first refreshes done
+        pids = {
+            "ours": ours.pid,
+            "bare": bare.pid,
+            "ssh tail -F": tail.pid,
+            "host SSH server": host.server_pid,
+        }
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.monotonic()
+        time.sleep(window)
+        took = time.monotonic() - started
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        return {name: 100 * (after[name] - before[name]) / took for name in pids}
+    finally:
+        for term in terms:
+            term.close()
+        if tail is not None:
+            tail.terminate()
+            tail.wait()
+        trainer.kill()
+        trainer.wait()
+
+
+# -- key latency under a 10,000 lines/s stream ---------------------------------------------------
+def key_latency(
+    host: Host, work: Path, kind: str, rate: float, seconds: float
+) -> tuple[list[float], list[float], int]:
+    """Key delays (s), log-pane lags sampled (s), last line seen, for one app."""
+    from common import start_writer
+
+    _, output = host.new_run()
+    log = output / "train.log"
+    log.write_text(f"-1 {time.monotonic_ns()} warm\n")
+    sleeper = subprocess.Popen(["sleep", str(seconds + 120)])  # the "trainer" the app checks on
+    host.status_for(output, sleeper.pid)
+    stats_path = work / f"keys-{kind}.jsonl"
+    argv = (
+        app_argv_child(host.config, stats_path)
+        if kind == "ours"
+        else [*child_argv("bare", stats_path), "--follow", str(log)]
+    )
+    term = Terminal(argv, term_env())
+    pressed: list[int] = []
+    count = int(rate * seconds)
+    try:
+        term.wait_frame(30)
+        wait_stats(stats_path, lambda s: any(e.get("seq") == -1 for e in s), 30, "the warm line")
+        time.sleep(1.0)
+        writer = start_writer("rate", log, rate, count)
+        time.sleep(1.0)  # the stream is flowing
+        while writer.poll() is None:
+            pressed.append(term.key("r"))
+            time.sleep(random.uniform(0.35, 0.65))
+        wait_stats(
+            stats_path, lambda s: any(e.get("seq") == count - 1 for e in s), 30, "the last line"
+        )
+        time.sleep(0.5)
+    finally:
+        term.close()
+        sleeper.kill()
+        sleeper.wait()
+    stats = read_stats(stats_path)
+    handled = [e["t"] for e in stats if e["kind"] == "key"]
+    if len(handled) != len(pressed):
+        raise RuntimeError(f"{kind}: {len(pressed)} keys pressed, {len(handled)} handled")
+    delays = [(h - p) / 1e9 for p, h in zip(pressed, handled, strict=True)]
+    lags = [e["lag"] for e in stats if e["kind"] == "line" and e.get("lag") and e["seq"] >= 0]
+    last = max((e["seq"] for e in stats if e["kind"] == "line"), default=-1)
+    return delays, lags, last
+
+
+def app_argv_child(config: Path, stats: Path, *extra: str) -> list[str]:
+    return [*child_argv("app", stats), "--config", str(config), *extra]
+
+
+# -- memory after 1,000,000 lines -----------------------------------------------------------------
+def write_bulk(path: Path, lines: int) -> None:
+    pad = "y" * MEMORY_LINE
+    with open(path, "w") as out:
+        for start in range(0, lines, 10_000):
+            out.write(
+                "".join(
+                    f"{seq} 0 {pad}"[: MEMORY_LINE - 1] + "\n"
+                    for seq in range(start, min(lines, start + 10_000))
+                )
+            )
+
+
+def memory(host: Host, work: Path, kind: str, lines: int) -> tuple[float, float, float, float]:
+    """(RSS at start, RSS after, peak RSS, seconds to catch up) in MiB / s."""
+    _, output = host.new_run()
+    log = output / "train.log"
+    write_bulk(log, lines)
+    sleeper = subprocess.Popen(["sleep", "600"])
+    host.status_for(output, sleeper.pid)
+    stats_path = work / f"memory-{kind}.jsonl"
+    argv = (
+        app_argv_child(host.config, stats_path, "--expect", str(lines))
+        if kind == "ours"
+        else [*child_argv("bare", stats_path), "--follow", str(log), "--expect", str(lines)]
+    )
+    started = time.monotonic()
+    term = Terminal(argv, term_env())
+    try:
+        term.wait_frame(30)
+        from common import rss_mib
+
+        at_start = rss_mib(term.pid)[0]
+        stats = wait_stats(
+            stats_path, lambda s: any(e["kind"] == "memory" for e in s), 240, "memory"
+        )
+    finally:
+        term.close()
+        sleeper.kill()
+        sleeper.wait()
+    done = next(e for e in stats if e["kind"] == "memory")
+    last = next(e for e in stats if e["kind"] == "line" and e["seq"] == lines - 1)
+    return at_start, done["rss"], done["peak"], last["t"] / 1e9 - started
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main(args: argparse.Namespace) -> None:
+    home = Path(tempfile.mkdtemp(prefix="pacerid-bench-home-"))
+    os.environ["PACERID_HOME"] = str(home)
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    from common import loadavg, machine, median, percentile, row, verdict
+
+    quick = args.quick
+    config = REPO / "configs" / "local.yaml"
+    work = home / "bench"
+    work.mkdir()
+    print(f"# dashboard — {machine()}")
+    host: Host | None = None
+    try:
+        starts = cold_start(config, 2 if quick else 5)
+        print(f"cold start done (load {loadavg()})", file=sys.stderr)
+        host = Host(config)
+        cpu = idle_cpu(host, work, 8.0 if quick else 20.0)
+        print(f"idle CPU done (load {loadavg()})", file=sys.stderr)
+        seconds = 5.0 if quick else 12.0
+        keys = {k: key_latency(host, work, k, args.rate, seconds) for k in ("bare", "ours")}
+        print(f"key latency done (load {loadavg()})", file=sys.stderr)
+        lines = args.lines or (200_000 if quick else 1_000_000)
+        mem = {k: memory(host, work, k, lines) for k in ("bare", "ours")}
+        print(f"memory done (load {loadavg()})", file=sys.stderr)
+    finally:
+        if host is not None:
+            host.close()
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"load average at the end: {loadavg()}\n")
+
+    print(row("figure", "baseline", "pacerid-tui", "ratio", "target", ""))
+    print(row("---", "---:", "---:", "---:", "---", "---"))
+    base_s, ours_s = median(starts["bare"]), median(starts["ours"])
+    print(
+        row(
+            f"cold start to first frame (median of {len(starts['ours'])})",
+            f"{base_s:.2f} s (bare Textual)",
+            f"{ours_s:.2f} s",
+            f"{ours_s / base_s:.2f}×",
+            "≤ 0.8 s",
+            verdict(ours_s <= 0.8),
+        )
+    )
+    print(
+        row(
+            "idle CPU following one run (% of one core)",
+            f"{cpu['bare']:.1f} % (bare Textual) / {cpu['ssh tail -F']:.2f} % (ssh tail -F)",
+            f"{cpu['ours']:.1f} %",
+            f"{cpu['ours'] / max(cpu['bare'], 0.01):.1f}× bare",
+            "≤ 3 %",
+            verdict(cpu["ours"] <= 3.0),
+        )
+    )
+    b_mem, o_mem = mem["bare"], mem["ours"]
+    print(
+        row(
+            f"RSS after {lines:,} log lines (peak)",
+            f"{b_mem[1]:.0f} MiB ({b_mem[2]:.0f})",
+            f"{o_mem[1]:.0f} MiB ({o_mem[2]:.0f})",
+            f"{o_mem[1] / b_mem[1]:.2f}×",
+            "≤ 150 MB",
+            verdict(o_mem[1] * 2**20 / 1e6 <= 150),
+        )
+    )
+    (b_keys, b_lags, _b_last), (o_keys, o_lags, _o_last) = keys["bare"], keys["ours"]
+    ms = 1000.0
+    print(
+        row(
+            f"key delay at {args.rate:,.0f} lines/s, p50 / p99 / max ({len(o_keys)} keys)",
+            f"{percentile(b_keys, 50) * ms:.0f} / {percentile(b_keys, 99) * ms:.0f} / "
+            f"{max(b_keys) * ms:.0f} ms",
+            f"{percentile(o_keys, 50) * ms:.0f} / {percentile(o_keys, 99) * ms:.0f} / "
+            f"{max(o_keys) * ms:.0f} ms",
+            f"{percentile(o_keys, 99) / percentile(b_keys, 99):.1f}× (p99)",
+            "≤ 200 ms",
+            verdict(percentile(o_keys, 99) <= 0.2),
+        )
+    )
+    print("\ncontext:")
+    print(f"  python -c pass: {median(starts['python -c pass']):.3f} s (the interpreter alone)")
+    print(f"  cold start, all runs (s): ours {starts['ours']}, bare {starts['bare']}")
+    print(f"  idle CPU, host-side embedded SSH server: {cpu['host SSH server']:.1f} %")
+    print(
+        f"  RSS at first frame: ours {o_mem[0]:.0f} MiB, bare {b_mem[0]:.0f} MiB; "
+        f"catch-up of {lines:,} lines: ours {o_mem[3]:.1f} s, bare {b_mem[3]:.1f} s"
+    )
+    print(
+        f"  log pane lag behind the writer at {args.rate:,.0f} lines/s, p50 / max: "
+        f"ours {percentile(o_lags, 50) * ms:.0f} / {max(o_lags) * ms:.0f} ms, "
+        f"bare {percentile(b_lags, 50) * ms:.0f} / {max(b_lags) * ms:.0f} ms"
+    )
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, 200,000 lines")
+    parser.add_argument("--rate", type=float, default=10_000.0, help="lines/s for key latency")
+    parser.add_argument("--lines", type=int, default=None, help="lines for the memory figure")
+    parser.add_argument("--child", choices=["app", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--stats", help=argparse.SUPPRESS)
+    parser.add_argument("--follow", help=argparse.SUPPRESS)
+    parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--idle", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    options = parse()
+    if options.child == "bare":
+        child_bare(options)
+    elif options.child == "app":
+        child_app(options)
+    else:
+        main(options)
