@@ -63,3 +63,16 @@ export: $(STAMP)
 sync-model: $(STAMP)
 	@test -n "$(VERSION)" || { echo "Give a version: make sync-model VERSION=v1.0.0"; exit 2; }
 	$(CLI) sync-model $(VERSION) --config $(AWS_CONFIG)
+
+# Every benchmark script (benchmarks/*.py; common.py is their shared module), one after the other.
+# Each prints Markdown rows for docs/benchmarks.md. QUICK=1 passes --quick to the scripts that
+# take it. A failing script does not stop the others; the target fails at the end.
+bench: $(STAMP)
+	@command -v rsync >/dev/null || echo "rsync is missing: benchmarks/sync.py needs it (apt-get install -y rsync)."
+	@failed=""; for script in benchmarks/*.py; do \
+		[ "$$script" = benchmarks/common.py ] && continue; \
+		args=""; [ -n "$(QUICK)" ] && grep -q -- '"--quick"' $$script && args=--quick; \
+		echo "== $$script $$args"; \
+		$(BIN)/python $$script $$args || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
