@@ -106,6 +106,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round (~30 s)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3)")
+    parser.add_argument(
+        "--user-rc",
+        action="store_true",
+        help="let remote commands source your ~/.bashrc (see common.sshd)",
+    )
     args = parser.parse_args()
     if shutil.which("rsync") is None:
         sys.exit(
@@ -116,11 +121,11 @@ def main() -> None:
     tools: dict[str, Tool] = {"rsync -a -e ssh": rsync, "pacerid sync.upload": ours}
     times: dict[tuple[str, str], list[float]] = {}
 
-    print(f"# sync — {machine()}")
+    print(f"# sync — {machine()}" + (" — remote commands source ~/.bashrc" if args.user_rc else ""))
     source = Path(tempfile.mkdtemp(prefix="pacerid-bench-tree-"))
     try:
         by_size = make_tree(source, FILES, TOTAL_BYTES)
-        with sshd() as server, remote_dir(server, "sync") as folder:
+        with sshd(user_rc=args.user_rc) as server, remote_dir(server, "sync") as folder:
             for n in range(rounds):
                 order = list(tools.items())
                 if n % 2:
