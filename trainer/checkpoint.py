@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,18 @@ def epoch_name(epoch: int) -> str:
     return f"checkpoint_epoch_{epoch:03d}.pt"
 
 
-def save(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def save(state: dict[str, Any], *paths: Path) -> None:
+    """Serialise once, then copy the file to every other path (each written atomically).
+
+    Copies, not hard links: a file damaged in place must not take its fallback down with it.
+    """
+    first = paths[0].with_name(f".{paths[0].name}.tmp{os.getpid()}")
+    torch.save(state, first)
+    for path in paths[1:]:
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        shutil.copyfile(first, tmp)
+        os.replace(tmp, path)
+    os.replace(first, paths[0])
 
 
 def load(path: Path) -> dict[str, Any]:

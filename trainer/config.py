@@ -71,6 +71,7 @@ class OutputConfig:
     dir: str = "output"
     model_name: str = "PacerIDClassifier"
     download_epoch_checkpoints: bool = False
+    download_during_training: bool = True
     ios_models_dir: str = "ios/PacerID/Models"
 
 

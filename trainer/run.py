@@ -246,12 +246,12 @@ def finish_epoch(
     position.epoch_step, position.loss_sum, position.images, position.seconds = 0, 0.0, 0, 0.0
     if recorder is None:
         return
-    state = checkpoint_state(engine, classes, position)
+    names = [checkpoint.LATEST]
     if engine.config.training.save_every_epoch_checkpoints:
-        checkpoint.save(state, output_dir / checkpoint.epoch_name(position.epoch))
-    checkpoint.save(state, output_dir / checkpoint.LATEST)
+        names.append(checkpoint.epoch_name(position.epoch))
     if improved:
-        checkpoint.save(state, output_dir / checkpoint.BEST)
+        names.append(checkpoint.BEST)
+    checkpoint.save(checkpoint_state(engine, classes, position), *(output_dir / n for n in names))
     eta = sum(durations) / len(durations) * (epochs - position.epoch)
     recorder.event(
         "epoch",
