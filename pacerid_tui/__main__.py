@@ -11,7 +11,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-from pacerid_tui.cli import commands
 from pacerid_tui.core.errors import PaceridError
 
 DEFAULT_CONFIG = "configs/local.yaml"
@@ -70,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             from pacerid_tui.ui.app import run_dashboard
 
             return run_dashboard(args)
+        from pacerid_tui.cli import commands  # not needed (nor imported) for the dashboard
+
         return asyncio.run(commands.dispatch(command, args))
     except PaceridError as err:
         if args.debug:

@@ -17,8 +17,9 @@ from pacerid_tui.core.errors import HostError
 
 FAST_POLL_S = 0.05
 """Poll interval right after data arrived: keeps latency low while a log is busy."""
-IDLE_POLL_S = 0.5
-"""Poll interval once nothing new has come for a while."""
+IDLE_POLL_S = 0.4
+"""The longest poll interval, reached by doubling while nothing new comes (a quiet log costs
+a few requests a second; a line-a-second log no longer keeps us at the fast rate)."""
 READ_SIZE = 1 << 20
 MAX_BACKOFF_S = 10.0
 
@@ -69,7 +70,7 @@ class Follower:
         async with conn.start_sftp_client() as sftp:
             handles: dict[str, asyncssh.SFTPClientFile] = {}
             try:
-                idle = 0
+                delay = FAST_POLL_S
                 while True:
                     got = 0
                     for path in self.paths:
@@ -82,10 +83,10 @@ class Follower:
                     if got == 0:
                         if finished():
                             return
-                        idle += 1
+                        delay = min(delay * 2, IDLE_POLL_S)  # back off while the log is quiet
                     else:
-                        idle = 0
-                    await asyncio.sleep(FAST_POLL_S if idle < 20 else IDLE_POLL_S)
+                        delay = FAST_POLL_S
+                    await asyncio.sleep(delay)
             finally:
                 for handle in handles.values():
                     await handle.close()

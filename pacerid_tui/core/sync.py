@@ -174,8 +174,10 @@ async def upload(
     total = sum(files[rel].stat().st_size for rel in changed)
     meter = _Meter(len(changed), total, on_progress)
     if changed:
-        dirs = sorted({str(PurePosixPath(remote_root, rel).parent) for rel in changed})
-        await _batched(conn, "mkdir -p", dirs)
+        present = {str(PurePosixPath(remote_root, rel).parent) for rel in remote}
+        dirs = sorted({str(PurePosixPath(remote_root, rel).parent) for rel in changed} - present)
+        if dirs:
+            await _batched(conn, "mkdir -p", dirs)
         async with conn.start_sftp_client() as sftp:
             limit = asyncio.Semaphore(IN_FLIGHT)
 
