@@ -102,3 +102,24 @@ def test_excludes_follow_gitignore_shapes() -> None:
     assert ex.excluded("docs/private", True) and not ex.excluded("x/docs/private", True)
     assert ex.excluded("deep/secret.txt", False)
     assert not ex.excluded("src/main.py", False)
+
+
+async def test_many_files_go_as_one_stream_and_stay_in_sync(
+    conn: asyncssh.SSHClientConnection, remote_dir: str, tmp_path: Path
+) -> None:
+    for index in range(sync.TAR_FROM_FILES + 36):
+        path = tmp_path / "many" / f"d{index % 7}" / f"f{index}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(index * 13))
+    script = tmp_path / "many" / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    files = sync.local_tree(tmp_path / "many", sync.Excludes())
+    seen: list[sync.Progress] = []
+    first = await sync.upload(conn, files, remote_dir, on_progress=seen.append)
+    assert first.files_sent == len(files) == sync.TAR_FROM_FILES + 37
+    assert await remote_digest(conn, remote_dir) == local_digest(files)
+    assert seen[-1].files_done == len(files)
+    assert (await ssh.run(conn, f"{remote_dir}/run.sh")).stdout == "hi\n"  # modes kept
+    again = await sync.upload(conn, files, remote_dir)
+    assert (again.files_sent, again.bytes_sent) == (0, 0)  # mtimes survived the stream
