@@ -43,6 +43,8 @@ class Follower:
         self.paths = paths
         self.on_lines = on_lines
         self.offsets = {path: 0 for path in paths} | (offsets or {})
+        self.partial: dict[str, bytes] = {}
+        """Bytes read past the last newline (not delivered, so not counted in `offsets`)."""
         self.report = report
         self.reconnects = 0
 
@@ -67,6 +69,7 @@ class Follower:
     async def _follow(
         self, conn: asyncssh.SSHClientConnection, finished: Callable[[], bool]
     ) -> None:
+        self.partial.clear()  # a new connection re-reads from the delivered offsets
         async with conn.start_sftp_client() as sftp:
             handles: dict[str, asyncssh.SFTPClientFile] = {}
             try:
@@ -92,19 +95,32 @@ class Follower:
                     await handle.close()
 
     async def _read(self, path: str, handle: asyncssh.SFTPClientFile) -> int:
+        """Deliver every whole line past the offset; the next read is in flight meanwhile."""
         delivered = 0
-        while True:
-            data = await handle.read(READ_SIZE, self.offsets[path])
-            if not data:
-                return delivered
-            assert isinstance(data, bytes)
-            end = data.rfind(b"\n")
-            if end < 0:
-                return delivered  # a partial line: wait for its end
-            chunk = data[: end + 1]
-            self.offsets[path] += len(chunk)
-            delivered += len(chunk)
-            lines = chunk.decode("utf-8", errors="replace").splitlines()
-            self.on_lines(path, lines)
-            if len(data) < READ_SIZE:
-                return delivered
+        partial = self.partial.get(path, b"")
+        raw = self.offsets[path] + len(partial)
+        pending = asyncio.ensure_future(handle.read(READ_SIZE, raw))
+        try:
+            while True:
+                data = await pending
+                if not data:
+                    break
+                assert isinstance(data, bytes)
+                raw += len(data)
+                more = len(data) == READ_SIZE
+                if more:  # read ahead while this chunk is split and handed on
+                    pending = asyncio.ensure_future(handle.read(READ_SIZE, raw))
+                buffer = partial + data
+                end = buffer.rfind(b"\n") + 1
+                partial = buffer[end:]
+                if end:
+                    self.offsets[path] += end
+                    delivered += end
+                    self.on_lines(path, buffer[:end].decode("utf-8", "replace").splitlines())
+                if not more:
+                    break
+        finally:
+            if not pending.done():
+                pending.cancel()
+            self.partial[path] = partial
+        return delivered
