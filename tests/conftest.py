@@ -10,6 +10,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,15 @@ from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_instances(isolated: Path) -> Iterator[None]:
+    """Whatever a test launched on the local provider is terminated after it, pass or fail."""
+    yield
+    provider = LocalProvider(isolated / "local")
+    for instance in provider.find_managed():
+        provider.terminate(instance.instance_id)
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +89,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         "UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         f"PermitRootLogin prohibit-password\nSubsystem sftp {sftp}\nLogLevel ERROR\n"
         "MaxStartups 100\nMaxSessions 50\n"
+        # Like the local provider's host: train with this interpreter, a private tmux server,
+        # and a watchdog that only logs (this "host" is the machine running the tests).
+        f"SetEnv PACERID_PYTHON={sys.executable} PACERID_POWEROFF=log-only "
+        f"TMUX_TMPDIR={root} PYTHONUNBUFFERED=1\n"
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder

@@ -481,16 +481,25 @@ class Lifecycle:
             self._say(run, f"Background download failed ({err}); will try again next epoch.")
 
     async def _fresh_connection(self, run: Run) -> asyncssh.SSHClientConnection:
-        """A new connection for the follower; InstanceGone once the provider says it ended."""
+        """A new connection for the follower; InstanceGone once the provider says it ended.
+
+        The provider is asked only when the host does not answer: reconnects stay one SSH
+        handshake, and a host that is gone for good (spot reclaimed it) ends the follow.
+        """
         instance = self._live_instance(run)
-        [run] = await self.refresh([self.registry.get(run.run_id)])
-        if run.instance is None or not run.instance.state.is_alive:
-            reason = run.instance.state_reason if run.instance else None
-            raise InstanceGone(f"Instance {instance.instance_id} ended ({reason or 'gone'}).")
-        target = await self._target(run, run.instance)
-        return await ssh.connect(
-            target, deadline_s=RECONNECT_DEADLINE_S, report=lambda m: self._say(run, m)
-        )
+        try:
+            target = await self._target(run, instance)
+            return await ssh.connect(
+                target, deadline_s=RECONNECT_DEADLINE_S, report=lambda m: self._say(run, m)
+            )
+        except HostError:
+            [now] = await self.refresh([self.registry.get(run.run_id)])
+            if now.instance is None or not now.instance.state.is_alive:
+                reason = now.instance.state_reason if now.instance else None
+                raise InstanceGone(
+                    f"Instance {instance.instance_id} ended ({reason or 'gone'})."
+                ) from None
+            raise
 
     def _live_instance(self, run: Run) -> Instance:
         instance = self.registry.get(run.run_id).instance
