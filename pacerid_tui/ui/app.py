@@ -1,78 +1,102 @@
-"""The dashboard: every run; the selected one's instance, cost, loss curve and log; keys for all.
+"""The dashboard: every run; the selected one's instance, cost, market, loss curve and log.
 
 The app receives its backend (a `Lifecycle` over a registry) by injection and never does I/O on
 the UI thread: each step runs in a worker (group = the run), which calls the core and lets the
-core's listener post messages back. One handler deals with every worker error.
+core's listener post messages back. One handler deals with every worker error. The run steps
+themselves (launch form, export, sync-model, terminate…) live in `ui/actions.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import asyncio
+import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
+from collections.abc import Callable, Iterable
+from functools import partial, wraps
 from pathlib import Path
+from typing import TypeVar, cast
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Log
 from textual.worker import Worker, WorkerState
 
 from pacerid_tui import paths
-from pacerid_tui.config import load_config
-from pacerid_tui.core import ssh
+from pacerid_tui.config import Config, load_config
+from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import MetricEvent, Run
+from pacerid_tui.core.models import Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.ui import messages
+from pacerid_tui.ui.actions import RunActions
+from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.listener import AppListener
-from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
+from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.widgets.loss_chart import LossChart
-from pacerid_tui.ui.widgets.run_details import RunDetails
+from pacerid_tui.ui.widgets.market_panel import MarketPanel
+from pacerid_tui.ui.widgets.run_details import BUDGET_WARNING, RunDetails
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 
 LOG_LINES_PER_RUN = 5000
 """Log lines kept per run: bounded memory however long a run streams."""
 REFRESH_S = 2.0
+"""How often the providers are asked about live instances; PACERID_REFRESH_S overrides it."""
+THEMES = ("textual-dark", "textual-light")
 
-Step = Callable[[Run], Awaitable[object]]
-
-ACTIONS: list[tuple[str, str, str, str]] = [
-    # key, action, label, tooltip
-    ("n", "launch", "Launch", "Create a run from the config and start its instance"),
-    ("u", "upload", "Upload", "Sync trainer/ and configs/ to the host (only changes)"),
-    ("e", "setup", "Setup", "Prepare the host's Python (instant the second time)"),
-    ("d", "data", "Data", "Fetch the dataset on the host"),
-    ("t", "train", "Train", "Start training detached on the host (resumes)"),
-    ("f", "follow", "Follow", "Stream the training log and metrics"),
-    ("w", "download", "Download", "Fetch results (only new or changed files)"),
-    ("x", "terminate", "Terminate", "Terminate the instance: stops billing"),
-    ("a", "run_all", "Run all", "Every step from launch to download"),
-    ("s", "ssh", "SSH", "Open a shell on the host; the dashboard comes back after"),
-]
+Handler = TypeVar("Handler", bound=Callable[..., None])
 
 
-class PaceridApp(App[int]):
+def while_open(handler: Handler) -> Handler:
+    """Drop messages that arrive while the app is closing (its widgets are already gone).
+
+    The core's callbacks keep posting until its workers are cancelled; without this, a late
+    message during shutdown turns a clean exit into a NoMatches traceback.
+    """
+
+    @wraps(handler)
+    def guarded(self: App[int], *args: object) -> None:
+        if not self.screen_stack or not self.screen_stack[0].query(RunsTable):
+            return
+        handler(self, *args)
+
+    return cast(Handler, guarded)
+
+
+class PaceridApp(RunActions, App[int]):
     TITLE = "pacerid-tui"
     CSS_PATH = "app.tcss"
     BINDINGS = [
         *(
-            Binding(key, action, label, tooltip=tip, id=f"run.{action}")
-            for key, action, label, tip in ACTIONS
+            Binding(a.key, a.name, a.label, tooltip=a.tooltip, id=f"run.{a.name}", show=a.footer)
+            for a in ACTIONS
         ),
         Binding("r", "refresh", "Refresh", tooltip="Ask the providers now", id="app.refresh"),
         Binding(
             "slash", "filter", "Filter log", tooltip="Show only matching lines", id="log.filter"
         ),
         Binding(
-            "p", "pause_log", "Pause log", tooltip="Stop or resume auto-scroll", id="log.pause"
+            "p",
+            "pause_log",
+            "Pause log",
+            tooltip="Stop or resume auto-scroll",
+            id="log.pause",
+            show=False,
+        ),
+        Binding(
+            "l",
+            "toggle_theme",
+            "Light/dark",
+            tooltip="Switch between the dark and the light theme",
+            id="app.theme",
+            show=False,
         ),
         Binding("question_mark", "toggle_help", "Keys", tooltip="Show every key", id="app.help"),
         Binding("q", "quit", "Quit", tooltip="Leave; instances keep running", id="app.quit"),
@@ -83,18 +107,27 @@ class PaceridApp(App[int]):
         config_path: Path,
         registry: Registry | None = None,
         *,
+        lifecycle: Lifecycle | None = None,
         refresh_s: float = REFRESH_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.config_path = config_path
-        self.lifecycle = Lifecycle(registry or Registry(paths.registry_file()), AppListener(self))
+        self.lifecycle = lifecycle or Lifecycle(registry or Registry(paths.registry_file()))
+        self.lifecycle.listener = AppListener(self)
         self.refresh_s = refresh_s
         self.clock = clock
         self.rows: dict[str, RunStatus] = {}
         self.logs: dict[str, deque[str]] = {}
-        self.epochs: dict[str, list[MetricEvent]] = {}
-        self.last_step: dict[str, MetricEvent] = {}
+        self.training: dict[str, Training] = {}
+        self.markets: dict[str, Market] = {}
+        self.market_asked: dict[str, tuple[float, str | None]] = {}
+        """When each run's market was last asked for, and for which of its instances."""
+        self.results_asked: set[str] = set()
+        self.configs: dict[str, Config] = {}
+        self.budget_warned: set[str] = set()
+        self.throughput: dict[str, float] = {}
+        """Measured training images per second by instance type ("local" for the local one)."""
         self.activity: dict[str, str] = {}
         self.busy: dict[str, str] = {}
         self.following: set[str] = set()
@@ -102,16 +135,20 @@ class PaceridApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal():
+        yield RunsTable(id="runs")
+        with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield RunsTable(id="runs")
-                yield RunDetails(id="details")
+                with Horizontal(id="selected"):
+                    yield RunDetails(id="details")
+                    yield MarketPanel(id="market")
                 yield LossChart(id="chart")
             with Vertical(id="right"):
-                with Horizontal(id="actions"):
-                    for key, action, label, tip in ACTIONS[:9]:
-                        button = Button(f"{label} [{key}]", id=f"do-{action}", compact=True)
-                        button.tooltip = tip
+                with Grid(id="actions"):
+                    for action in ACTIONS:
+                        button = Button(
+                            f"{action.label} ({action.key})", id=f"do-{action.name}", compact=True
+                        )
+                        button.tooltip = action.tooltip
                         yield button
                 yield Input(
                     placeholder="filter the log (enter to apply, empty to clear)", id="log-filter"
@@ -127,35 +164,104 @@ class PaceridApp(App[int]):
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
                 self.start_follow(run)
 
-    # -- helpers ----------------------------------------------------------------------------------
-    @property
-    def table(self) -> RunsTable:
-        return self.query_one(RunsTable)
-
-    def selected_run(self) -> Run | None:
-        run_id = self.table.selected_run_id
-        return self.lifecycle.registry.get(run_id) if run_id else None
+    # -- the selected run -------------------------------------------------------------------------
+    def config_for(self, run: Run) -> Config | None:
+        """The run's config, read once (None when the file is gone or broken)."""
+        if run.run_id not in self.configs:
+            try:
+                self.configs[run.run_id] = self.lifecycle.config_of(run)
+            except PaceridError:
+                return None
+        return self.configs[run.run_id]
 
     def show_selected(self) -> None:
         run = self.selected_run()
         run_id = run.run_id if run else ""
-        budget = None
-        if run is not None:
-            try:
-                budget = self.lifecycle.config_of(run).instance.budget_usd
-            except PaceridError:
-                budget = None
-        self.query_one(RunDetails).show(
+        config = self.config_for(run) if run else None
+        training = self.training.get(run_id)
+        market = self.markets.get(run_id)
+        self.dashboard.query_one(RunDetails).show(
             run,
             self.rows.get(run_id),
-            self.last_step.get(run_id),
-            budget,
-            self.activity.get(run_id, ""),
+            training=training,
+            budget_usd=config.instance.budget_usd if config else None,
+            max_price=config.instance.max_price if config else None,
+            projected_usd=self.projected(run, market, training),
+            warning=market.ssh_warning if market else None,
+            activity=self.activity.get(run_id, ""),
         )
-        self.query_one(LossChart).show_epochs(self.epochs.get(run_id, []))
+        self.dashboard.query_one(MarketPanel).show(run, market)
+        self.dashboard.query_one(LossChart).show_epochs(training.history() if training else [])
+        if run is not None:
+            self.ask_market(run)
+            self.ask_results(run)
+
+    def projected(
+        self, run: Run | None, market: Market | None, training: Training | None
+    ) -> float | None:
+        """Cost when the last epoch ends, at today's price; None unless training is measurable."""
+        inst = run.instance if run else None
+        if run is None or inst is None or market is None or training is None:
+            return None
+        if not inst.state.is_alive or inst.launched_at is None or not run.epochs:
+            return None
+        total = cost.projected_cost(
+            market.run_history, inst.launched_at, self.clock(), training.epoch_seconds(), run.epochs
+        )
+        return None if total is None else run.cost_usd + total
+
+    def ask_market(self, run: Run) -> None:
+        instance_id = run.instance.instance_id if run.instance else None
+        asked = self.market_asked.get(run.run_id)
+        if asked is None or asked[1] != instance_id or self.clock() - asked[0] >= MARKET_TTL_S:
+            self.market_asked[run.run_id] = (self.clock(), instance_id)
+            self.fetch_market(run)
+
+    @work(exclusive=True, group="market", exit_on_error=False)
+    async def fetch_market(self, run: Run) -> None:
+        market = await fetch_market(self.lifecycle, run, self.clock())
+        self.post_message(messages.MarketFetched(run.run_id, market))
+
+    @on(messages.MarketFetched)
+    @while_open
+    def market_fetched(self, message: messages.MarketFetched) -> None:
+        self.markets[message.run_id] = message.market
+        if message.run_id == self.table.selected_run_id:
+            self.show_selected()
+
+    def ask_results(self, run: Run) -> None:
+        """A run trained before this dashboard started: its curve from the downloaded metrics."""
+        if run.run_id in self.training or run.run_id in self.results_asked:
+            return
+        self.results_asked.add(run.run_id)
+        if "download" in run.steps_done:
+            self.load_results(run)
+
+    @work(group="results", exit_on_error=False)
+    async def load_results(self, run: Run) -> None:
+        path = self.lifecycle.results_dir(run) / "metrics.jsonl"
+        training = await asyncio.to_thread(read_metrics, path)
+        if training.epochs:
+            self.post_message(messages.TrainingLoaded(run.run_id, training))
+
+    @on(messages.TrainingLoaded)
+    @while_open
+    def training_loaded(self, message: messages.TrainingLoaded) -> None:
+        if message.run_id not in self.training:
+            self.training[message.run_id] = message.training
+            self._measured(message.run_id, message.training)
+        if message.run_id == self.table.selected_run_id:
+            self.show_selected()
+
+    def _measured(self, run_id: str, training: Training) -> None:
+        history = training.history()
+        row = self.rows.get(run_id)
+        if history and history[-1].images_per_s and row is not None:
+            kind = row.instance_type if row.provider == "aws" else "local"
+            self.throughput[kind or "local"] = history[-1].images_per_s
 
     def reload_log(self) -> None:
-        log = self.query_one(Log)
+        log = self.dashboard.query_one(Log)
         log.clear()
         run = self.selected_run()
         if run is not None:
@@ -172,12 +278,14 @@ class PaceridApp(App[int]):
         self.post_message(messages.StatusesRefreshed(rows))
 
     @on(messages.StatusesRefreshed)
+    @while_open
     def statuses_refreshed(self, message: messages.StatusesRefreshed) -> None:
         for row in message.rows:
             before = self.rows.get(row.run_id)
             if before is not None and before.state != row.state:
                 reason = f" ({row.state_reason})" if row.state_reason else ""
                 self.notify(f"{row.run_id}: {row.state}{reason}")
+            self._check_budget(row)
         self.rows = {row.run_id: row for row in message.rows}
         selected = self.table.selected_run_id
         self.table.show(message.rows)
@@ -185,19 +293,40 @@ class PaceridApp(App[int]):
             self.table.select(message.rows[-1].run_id)
         self.show_selected()
 
+    def _check_budget(self, row: RunStatus) -> None:
+        if row.run_id in self.budget_warned:
+            return
+        run = self.lifecycle.registry.get(row.run_id)
+        config = self.config_for(run)
+        budget = config.instance.budget_usd if config else None
+        share = cost.budget_fraction(row.cost_usd, budget)
+        if share is not None and share >= BUDGET_WARNING:
+            self.budget_warned.add(row.run_id)
+            self.notify(
+                f"{row.run_id} has spent {share:.0%} of its ${budget:.2f} budget "
+                f"(${row.cost_usd:.2f}).",
+                title="Budget",
+                severity="warning",
+                timeout=30,
+            )
+
     @on(DataTable.RowHighlighted)
+    @while_open
     def row_highlighted(self) -> None:
         self.show_selected()
         self.reload_log()
 
     # -- messages from the core ----------------------------------------------------------------
     @on(messages.Reported)
+    @while_open
     def reported(self, message: messages.Reported) -> None:
         self.activity[message.run_id] = message.text
         self._append(message.run_id, [f"» {message.text}"])
-        self.show_selected()
+        if message.run_id == self.table.selected_run_id:
+            self.show_selected()
 
     @on(messages.LinesReceived)
+    @while_open
     def lines_received(self, message: messages.LinesReceived) -> None:
         self._append(message.run_id, message.lines)
 
@@ -205,16 +334,16 @@ class PaceridApp(App[int]):
         buffer = self.logs.setdefault(run_id, deque(maxlen=LOG_LINES_PER_RUN))
         buffer.extend(lines)
         if run_id == self.table.selected_run_id:
-            self.query_one(Log).write_lines(self._visible(lines))
+            self.dashboard.query_one(Log).write_lines(self._visible(lines))
 
     @on(messages.MetricReceived)
+    @while_open
     def metric_received(self, message: messages.MetricReceived) -> None:
         event = message.event
+        training = self.training.setdefault(message.run_id, Training())
+        training.add(event)
         if event.event == "epoch":
-            history = self.epochs.setdefault(message.run_id, [])
-            history[:] = [e for e in history if e.epoch != event.epoch] + [event]
-        elif event.event == "step":
-            self.last_step[message.run_id] = event
+            self._measured(message.run_id, training)
         elif event.event in ("done", "interrupted", "error"):
             text = {
                 "done": "training finished",
@@ -229,11 +358,13 @@ class PaceridApp(App[int]):
             self.show_selected()
 
     @on(messages.RunChanged)
+    @while_open
     def run_changed(self, message: messages.RunChanged) -> None:
         if message.run.run_id == self.table.selected_run_id:
             self.show_selected()
 
     @on(messages.TransferProgressed)
+    @while_open
     def transfer_progressed(self, message: messages.TransferProgressed) -> None:
         p = message.progress
         share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
@@ -244,156 +375,13 @@ class PaceridApp(App[int]):
         if message.run_id == self.table.selected_run_id:
             self.show_selected()
 
-    # -- steps -----------------------------------------------------------------------------------
-    def start_step(self, run: Run, name: str, step: Step) -> None:
-        if run.run_id in self.busy:
-            self.notify(
-                f"{run.run_id} is busy with {self.busy[run.run_id]}; wait for it.",
-                severity="warning",
-            )
-            return
-        self.busy[run.run_id] = name
-
-        async def body() -> None:
-            try:
-                await step(run)
-                self.post_message(messages.Reported(run.run_id, f"{name}: done."))
-            finally:
-                self.busy.pop(run.run_id, None)
-                self.refresh_runs()
-
-        self.run_worker(body(), name=name, group=run.run_id, exit_on_error=False)
-
-    def with_run(self, name: str, step: Step) -> None:
-        run = self.selected_run()
-        if run is None:
-            self.notify("No run selected; press n to launch one.", severity="warning")
-            return
-        self.start_step(run, name, step)
-
-    def start_follow(self, run: Run) -> None:
-        if run.run_id in self.following:
-            return
-        self.following.add(run.run_id)
-
-        async def body() -> None:
-            try:
-                await self.lifecycle.follow(run)
-            finally:
-                self.following.discard(run.run_id)
-
-        self.run_worker(body(), name="follow", group=f"follow-{run.run_id}", exit_on_error=False)
-
-    def _new_run(self) -> Run:
-        run = self.lifecycle.create_run(self.config_path, load_config(self.config_path))
-        self.rows[run.run_id] = RunStatus(
-            run.run_id,
-            run.provider,
-            None,
-            None,
-            None,
-            "not launched",
-            None,
-            None,
-            None,
-            0.0,
-            None,
-            run.epochs,
-            None,
-            [],
-        )
-        self.table.show(list(self.rows.values()))
-        self.table.select(run.run_id)
-        return run
-
-    def action_launch(self) -> None:
-        try:
-            run = self._new_run()
-        except PaceridError as err:
-            self.notify(str(err), severity="error")
-            return
-        self.start_step(run, "launch", self.lifecycle.launch)
-
-    def action_run_all(self) -> None:
-        run = self.selected_run()
-        if run is None or (run.instance and not run.instance.state.is_alive):
-            try:
-                run = self._new_run()
-            except PaceridError as err:
-                self.notify(str(err), severity="error")
-                return
-        self.following.add(run.run_id)
-        self.start_step(run, "run all", self.lifecycle.run_all)
-
-    def action_upload(self) -> None:
-        self.with_run("upload", self.lifecycle.upload)
-
-    def action_setup(self) -> None:
-        self.with_run("setup", self.lifecycle.setup)
-
-    def action_data(self) -> None:
-        self.with_run("data", self.lifecycle.data)
-
-    def action_train(self) -> None:
-        async def train(run: Run) -> None:
-            await self.lifecycle.train(run)
-            self.start_follow(run)
-
-        self.with_run("train", train)
-
-    def action_follow(self) -> None:
-        run = self.selected_run()
-        if run is not None:
-            self.start_follow(run)
-
-    def action_download(self) -> None:
-        self.with_run("download", self.lifecycle.download)
-
-    def action_terminate(self) -> None:
-        run = self.selected_run()
-        if run is None or run.instance is None or not run.instance.state.is_alive:
-            self.notify("Nothing to terminate: the selected run has no live instance.")
-            return
-        if "train" in run.steps_done and run.downloaded_at is None:
-            lost = (
-                "Its results (checkpoints, metrics, logs) have not been downloaded and "
-                "would be lost with the instance."
-            )
-            self.push_screen(
-                ConfirmTerminate(run.run_id, lost),
-                lambda choice: self._terminate_choice(run, choice),
-            )
-            return
-        self.start_step(run, "terminate", self.lifecycle.terminate)
-
-    def _terminate_choice(self, run: Run, choice: str | None) -> None:
-        if choice == "terminate":
-            self.workers.cancel_group(self, run.run_id)
-            self.busy.pop(run.run_id, None)
-            self.start_step(run, "terminate", self.lifecycle.terminate)
-        elif choice == "download-terminate":
-
-            async def both(run: Run) -> None:
-                await self.lifecycle.download(run)
-                await self.lifecycle.terminate(run)
-
-            self.start_step(run, "download, then terminate", both)
-
-    def action_ssh(self) -> None:
-        run = self.selected_run()
-        instance = run.instance if run else None
-        if instance is None or not instance.state.is_alive:
-            self.notify("The selected run has no live instance.", severity="warning")
-            return
-        argv = ssh.Target.of(instance, paths.known_hosts_file()).ssh_argv()
-        with self.suspend():
-            subprocess.run(argv, check=False)
-
+    # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:
+        self.market_asked.clear()
         self.refresh_runs()
 
     def action_filter(self) -> None:
-        box = self.query_one("#log-filter", Input)
+        box = self.dashboard.query_one("#log-filter", Input)
         box.add_class("visible")
         box.focus()
 
@@ -406,9 +394,12 @@ class PaceridApp(App[int]):
         self.reload_log()
 
     def action_pause_log(self) -> None:
-        log = self.query_one(Log)
+        log = self.dashboard.query_one(Log)
         log.auto_scroll = not log.auto_scroll
         self.notify("Log follows new lines." if log.auto_scroll else "Log paused.")
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES[1] if self.theme == THEMES[0] else THEMES[0]
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -423,8 +414,15 @@ class PaceridApp(App[int]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for _key, action, label, tip in ACTIONS:
-            yield SystemCommand(label, tip, partial(self.call_later, self.run_action, action))
+        for action in ACTIONS:
+            yield SystemCommand(
+                action.label, action.tooltip, partial(self.call_later, self.run_action, action.name)
+            )
+        yield SystemCommand(
+            "Light/dark theme",
+            "Switch between the dark and the light theme",
+            self.action_toggle_theme,
+        )
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
@@ -444,5 +442,6 @@ class PaceridApp(App[int]):
 def run_dashboard(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else Path("configs/local.yaml")
     load_config(config)  # a broken config is a one-sentence error before the screen opens
-    PaceridApp(config).run()
+    refresh = float(os.environ.get("PACERID_REFRESH_S") or REFRESH_S)
+    PaceridApp(config, refresh_s=max(refresh, 0.2)).run()
     return 0

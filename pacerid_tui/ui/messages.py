@@ -9,6 +9,8 @@ from textual.message import Message
 from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.sync import Progress
+from pacerid_tui.ui.market import Market
+from pacerid_tui.ui.training import Training
 
 
 @dataclass
@@ -45,3 +47,17 @@ class RunChanged(Message):
 @dataclass
 class StatusesRefreshed(Message):
     rows: list[RunStatus]
+
+
+@dataclass
+class MarketFetched(Message):
+    run_id: str
+    market: Market
+
+
+@dataclass
+class TrainingLoaded(Message):
+    """A run's curve read back from its downloaded metrics.jsonl."""
+
+    run_id: str
+    training: Training

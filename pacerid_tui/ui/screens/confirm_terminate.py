@@ -48,10 +48,10 @@ class ConfirmTerminate(ModalScreen[str]):
             )
             with Horizontal(id="confirm-buttons"):
                 yield Button(
-                    "Download, then terminate [d]", id="download-terminate", variant="primary"
+                    "Download, then terminate (d)", id="download-terminate", variant="primary"
                 )
-                yield Button("Terminate now [x]", id="terminate", variant="error")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button("Terminate now (x)", id="terminate", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id or "cancel")

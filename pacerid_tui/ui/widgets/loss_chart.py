@@ -8,10 +8,16 @@ from pacerid_tui.core.models import MetricEvent
 
 
 class LossChart(PlotextPlot):
+    shown: list[MetricEvent] | None = None
+    """What is drawn now: redrawing only on change keeps step events (many a second) cheap."""
+
     def on_mount(self) -> None:
         self.show_epochs([])
 
     def show_epochs(self, epochs: list[MetricEvent]) -> None:
+        if epochs == self.shown:
+            return
+        self.shown = list(epochs)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

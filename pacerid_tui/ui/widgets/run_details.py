@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from pacerid_tui.core.models import MetricEvent, Run
+from pacerid_tui.core import cost
+from pacerid_tui.core.models import Run
 from pacerid_tui.core.status import RunStatus
+from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.runs_table import uptime_text
+
+BUDGET_WARNING = 0.8
+"""Share of the budget at which the bar turns red and the dashboard says so."""
 
 
 def bar(fraction: float, width: int = 20) -> str:
@@ -19,9 +24,13 @@ class RunDetails(Static):
         self,
         run: Run | None,
         row: RunStatus | None,
-        last: MetricEvent | None,
-        budget_usd: float | None,
-        activity: str,
+        *,
+        training: Training | None = None,
+        budget_usd: float | None = None,
+        max_price: float | None = None,
+        projected_usd: float | None = None,
+        warning: str | None = None,
+        activity: str = "",
     ) -> None:
         if run is None or row is None:
             self.update(
@@ -29,29 +38,55 @@ class RunDetails(Static):
             )
             return
         inst = run.instance
+        cap = "" if max_price is None or run.provider != "aws" else f" (max ${max_price:.2f}/h)"
         lines = [
             f"[b]{run.run_id}[/b]  {row.state}"
             + (f" — {row.state_reason}" if row.state_reason else ""),
             f"instance {inst.instance_id if inst else '-'}  "
             f"{inst.host if inst else '-'}:{inst.port if inst else '-'}  "
-            f"{inst.instance_type if inst else '-'} {inst.market if inst else ''}  "
+            f"{inst.instance_type if inst else '-'} {inst.market if inst else ''}{cap}  "
             f"image: {inst.image_name if inst and inst.image_name else '-'}",
             f"price now {'-' if row.price_per_hour is None else f'${row.price_per_hour:.4f}/h'}"
-            f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}",
+            f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}"
+            + self._projection(projected_usd, budget_usd),
         ]
-        if budget_usd:
-            share = row.cost_usd / budget_usd
-            lines.append(f"budget {bar(share)} {share:4.0%} of ${budget_usd:.2f}")
-        epochs = run.epochs or 0
-        epoch = run.epoch or 0
-        if epochs:
-            progress = f"epoch {epoch}/{epochs} {bar(epoch / epochs)}"
-            if last is not None and last.images_per_s:
-                progress += f"  {last.images_per_s:.0f} img/s"
-            if run.val_acc is not None:
-                progress += f"  val acc {run.val_acc:.1%}"
-            lines.append(progress)
+        share = cost.budget_fraction(row.cost_usd, budget_usd)
+        if share is not None and budget_usd is not None:
+            colour = "red" if share >= BUDGET_WARNING else "green"
+            lines.append(
+                f"budget [{colour}]{bar(share)}[/{colour}] {share:4.0%} of ${budget_usd:.2f}"
+            )
+        lines.extend(self._training(run, training))
         lines.append("steps done: " + (", ".join(run.steps_done) or "none"))
+        if warning:
+            lines.append(f"[b red]⚠ {warning}[/b red]")
         if activity:
             lines.append(f"[i]{activity}[/i]")
         self.update("\n".join(lines))
+
+    @staticmethod
+    def _projection(projected: float | None, budget: float | None) -> str:
+        if projected is None:
+            return ""
+        over = budget is not None and projected > budget
+        return f"  projected total ${projected:.4f}" + (
+            " [b red](over budget)[/b red]" if over else ""
+        )
+
+    @staticmethod
+    def _training(run: Run, training: Training | None) -> list[str]:
+        epochs = run.epochs or 0
+        epoch = run.epoch or 0
+        if not epochs:
+            return []
+        progress = f"epoch {epoch}/{epochs} {bar(epoch / epochs)}"
+        if training is not None:
+            speed = training.images_per_s
+            if speed:
+                progress += f"  {speed:.0f} img/s"
+            left = cost.remaining_seconds(training.epoch_seconds(), epochs)
+            if left and epoch < epochs:
+                progress += f"  ETA {uptime_text(left)}"
+        if run.val_acc is not None:
+            progress += f"  val acc {run.val_acc:.1%}"
+        return [progress]

@@ -18,7 +18,9 @@ def uptime_text(seconds: float | None) -> str:
 
 
 def cells(row: RunStatus) -> tuple[str, ...]:
-    state = row.state + (f" ({row.state_reason})" if row.state_reason else "")
+    reason = row.state_reason
+    # "terminated by you" adds nothing to "terminated"; "interrupted by AWS" does.
+    state = row.state + (f" ({reason})" if reason and not reason.startswith(row.state) else "")
     return (
         row.run_id,
         row.provider,
@@ -48,7 +50,7 @@ class RunsTable(DataTable[str]):
             values = cells(row)
             if row.run_id in {key.value for key in self.rows}:
                 for column, value in zip(COLUMNS, values, strict=True):
-                    self.update_cell(row.run_id, column, value)
+                    self.update_cell(row.run_id, column, value, update_width=True)
             else:
                 self.add_row(*values, key=row.run_id)
 

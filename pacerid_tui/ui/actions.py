@@ -1,0 +1,250 @@
+"""The run steps behind the keys, buttons and palette entries (see `ui/commands.py`).
+
+Each step runs as a worker in the run's group; `busy` keeps two steps of one run from racing
+(terminate may cancel whatever runs). Steps call the core and report through messages; the
+app (`ui/app.py`) turns those into what is on screen. Kept apart from the app so each file
+stays readable.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.screen import Screen
+
+from pacerid_tui import paths
+from pacerid_tui.config import Config, load_config
+from pacerid_tui.core import ssh
+from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.export import RESULT_NAME
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Run
+from pacerid_tui.core.status import RunStatus
+from pacerid_tui.ui import messages, model_steps
+from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.screens.launch_form import LaunchForm, LaunchRequest
+from pacerid_tui.ui.screens.version_prompt import SyncRequest, VersionPrompt
+from pacerid_tui.ui.widgets.runs_table import RunsTable
+
+Step = Callable[[Run], Awaitable[object]]
+
+
+class RunActions(App[int]):
+    config_path: Path
+    lifecycle: Lifecycle
+    rows: dict[str, RunStatus]
+    busy: dict[str, str]
+    following: set[str]
+    throughput: dict[str, float]
+
+    def refresh_runs(self) -> object:
+        raise NotImplementedError
+
+    @property
+    def dashboard(self) -> Screen[object]:
+        """The main screen, also while a dialog or the palette is on top of it."""
+        return self.screen_stack[0]
+
+    @property
+    def table(self) -> RunsTable:
+        return self.dashboard.query_one(RunsTable)
+
+    def selected_run(self) -> Run | None:
+        run_id = self.table.selected_run_id
+        return self.lifecycle.registry.get(run_id) if run_id else None
+
+    def say(self, run_id: str, text: str) -> None:
+        self.post_message(messages.Reported(run_id, text))
+
+    # -- running steps ----------------------------------------------------------------------------
+    def start_step(self, run: Run, name: str, step: Step) -> None:
+        if run.run_id in self.busy:
+            self.notify(
+                f"{run.run_id} is busy with {self.busy[run.run_id]}; wait for it.",
+                severity="warning",
+            )
+            return
+        self.busy[run.run_id] = name
+
+        async def body() -> None:
+            try:
+                await step(run)
+                self.say(run.run_id, f"{name}: done.")
+            finally:
+                self.busy.pop(run.run_id, None)
+                self.refresh_runs()
+
+        self.run_worker(body(), name=name, group=run.run_id, exit_on_error=False)
+
+    def with_run(self, name: str, step: Step) -> None:
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected; press n to launch one.", severity="warning")
+            return
+        self.start_step(run, name, step)
+
+    def start_follow(self, run: Run) -> None:
+        if run.run_id in self.following:
+            return
+        self.following.add(run.run_id)
+
+        async def body() -> None:
+            try:
+                await self.lifecycle.follow(run)
+            finally:
+                self.following.discard(run.run_id)
+
+        self.run_worker(body(), name="follow", group=f"follow-{run.run_id}", exit_on_error=False)
+
+    def new_run(self, config_path: Path, config: Config) -> Run:
+        run = self.lifecycle.create_run(config_path, config)
+        self.rows[run.run_id] = RunStatus(
+            run.run_id, run.provider, None, None, None, "not launched", None, None, None, 0.0,
+            None, run.epochs, None, [],
+        )  # fmt: skip
+        self.table.show(list(self.rows.values()))
+        self.table.select(run.run_id)
+        return run
+
+    # -- launch -----------------------------------------------------------------------------------
+    def action_launch(self) -> None:
+        self.push_screen(LaunchForm(self.config_path, dict(self.throughput)), self._launch_chosen)
+
+    def _launch_chosen(self, request: LaunchRequest | None) -> None:
+        if request is None:
+            return
+        try:
+            run = self.new_run(request.config_path, request.config)
+        except PaceridError as err:
+            self.notify(str(err), severity="error")
+            return
+        if request.config_path != self.config_path:
+            self.say(run.run_id, f"Launching with the edited config {request.config_path}.")
+        self.start_step(run, "launch", self.lifecycle.launch)
+
+    def action_run_all(self) -> None:
+        run = self.selected_run()
+        if run is None or (run.instance and not run.instance.state.is_alive):
+            try:
+                run = self.new_run(self.config_path, load_config(self.config_path))
+            except PaceridError as err:
+                self.notify(str(err), severity="error")
+                return
+        self.following.add(run.run_id)
+        self.start_step(run, "run all", self.lifecycle.run_all)
+
+    # -- the steps on the host --------------------------------------------------------------------
+    def action_upload(self) -> None:
+        self.with_run("upload", self.lifecycle.upload)
+
+    def action_setup(self) -> None:
+        self.with_run("setup", self.lifecycle.setup)
+
+    def action_data(self) -> None:
+        self.with_run("data", self.lifecycle.data)
+
+    def action_train(self) -> None:
+        async def train(run: Run) -> None:
+            await self.lifecycle.train(run)
+            self.start_follow(run)
+
+        self.with_run("train", train)
+
+    def action_follow(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.start_follow(run)
+
+    def action_download(self) -> None:
+        self.with_run("download", self.lifecycle.download)
+
+    def action_ssh(self) -> None:
+        run = self.selected_run()
+        instance = run.instance if run else None
+        if instance is None or not instance.state.is_alive:
+            self.notify("The selected run has no live instance.", severity="warning")
+            return
+        argv = ssh.Target.of(instance, paths.known_hosts_file()).ssh_argv()
+        with self.suspend():
+            subprocess.run(argv, check=False)
+
+    # -- terminate --------------------------------------------------------------------------------
+    def action_terminate(self) -> None:
+        run = self.selected_run()
+        if run is None or run.instance is None or not run.instance.state.is_alive:
+            self.notify("Nothing to terminate: the selected run has no live instance.")
+            return
+        if "train" in run.steps_done and run.downloaded_at is None:
+            lost = (
+                "Its results (checkpoints, metrics, logs) have not been downloaded and "
+                "would be lost with the instance."
+            )
+            self.push_screen(
+                ConfirmTerminate(run.run_id, lost),
+                lambda choice: self._terminate_choice(run, choice),
+            )
+            return
+        self.start_step(run, "terminate", self.lifecycle.terminate)
+
+    def _terminate_choice(self, run: Run, choice: str | None) -> None:
+        if choice == "terminate":
+            self.workers.cancel_group(self, run.run_id)
+            self.busy.pop(run.run_id, None)
+            self.start_step(run, "terminate", self.lifecycle.terminate)
+        elif choice == "download-terminate":
+
+            async def both(run: Run) -> None:
+                await self.lifecycle.download(run)
+                await self.lifecycle.terminate(run)
+
+            self.start_step(run, "download, then terminate", both)
+
+    # -- the model --------------------------------------------------------------------------------
+    def action_export(self) -> None:
+        run = self.selected_run()
+        if run is None or "download" not in run.steps_done:
+            self.notify("Download the run's results first (w); export reads them.")
+            return
+
+        async def export(run: Run) -> None:
+            self.say(run.run_id, "Exporting to Core ML (a child process; takes a while)…")
+            result = await model_steps.export(
+                self.lifecycle, run, lambda line: self.say(run.run_id, line)
+            )
+            text = model_steps.export_summary(result)
+            self.say(run.run_id, text)
+            self.notify(text, title="Export")
+
+        self.start_step(run, "export", export)
+
+    def action_sync_model(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected.")
+            return
+        exported = self.lifecycle.results_dir(run) / model_steps.EXPORT_DIR / RESULT_NAME
+        if not exported.is_file():
+            self.notify("Export the run's model first (m); sync-model installs that export.")
+            return
+        current = model_steps.installed(self.lifecycle, run)
+        where = model_steps.models_dir(self.lifecycle, run)
+        installed = f"{current.version} in {where}" if current else f"nothing in {where}"
+        prompt = VersionPrompt(run.run_id, installed, model_steps.next_version(current))
+        self.push_screen(prompt, lambda request: self._sync_chosen(run, request))
+
+    def _sync_chosen(self, run: Run, request: SyncRequest | None) -> None:
+        if request is None:
+            return
+
+        async def sync(run: Run) -> None:
+            result = await model_steps.sync_model(
+                self.lifecycle, run, request.version, force=request.force
+            )
+            text = model_steps.sync_summary(result, request.version)
+            self.say(run.run_id, text)
+            self.notify(text, title="Sync model")
+
+        self.start_step(run, "sync-model", sync)

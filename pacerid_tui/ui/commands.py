@@ -1,0 +1,39 @@
+"""Every run action once: its key, its label, its tooltip. Bindings, buttons and the command
+palette are all generated from this table, so the three can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    name: str
+    """The app's `action_<name>`; also the binding id `run.<name>` and the button id."""
+    label: str
+    tooltip: str
+    footer: bool = True
+    """Also in the footer; every action has a button and is listed by `?` either way."""
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("n", "launch", "Launch", "Open the launch form: config, type, market, max price"),
+    Action("u", "upload", "Upload", "Sync trainer/ and configs/ to the host (only changes)"),
+    Action("e", "setup", "Setup", "Prepare the host's Python (instant the second time)"),
+    Action("d", "data", "Data", "Fetch the dataset on the host"),
+    Action("t", "train", "Train", "Start training detached on the host (resumes)"),
+    Action("f", "follow", "Follow", "Stream the training log and metrics", footer=False),
+    Action("w", "download", "Download", "Fetch results (only new or changed files)"),
+    Action("x", "terminate", "Terminate", "Terminate the instance: stops billing"),
+    Action("a", "run_all", "Run all", "Every step from launch to download"),
+    Action(
+        "s", "ssh", "SSH", "Open a shell on the host; the dashboard comes back after", footer=False
+    ),
+    Action(
+        "m", "export", "Export", "Export the downloaded best checkpoint to Core ML", footer=False
+    ),
+    Action(
+        "v", "sync_model", "Sync model", "Install the exported model into the iOS app", footer=False
+    ),
+)

@@ -1,0 +1,173 @@
+"""The launch form (`n`): which config, instance type, market and max price, with the current
+price in each zone beside it and an estimate of the run's duration and cost.
+
+Prices are asked for in a worker (the AWS call takes a moment); typing restarts it after a
+short pause, so a half-typed instance type costs no API call. The screen only collects the
+choice; `ui/launch.py` turns it into a config file and the app creates the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from pacerid_tui.config import Config, load_config
+from pacerid_tui.core.cloud.base import Provider
+from pacerid_tui.core.cloud.factory import provider_for
+from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.ui.launch import Choice, edited, estimate, write_launch_config
+
+TYPING_PAUSE_S = 0.4
+"""Wait this long after the last keystroke before asking for prices again."""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    config_path: Path
+    """The file the run will use: the chosen one, or an edited copy under the state folder."""
+    config: Config
+
+
+class LaunchForm(ModalScreen[LaunchRequest | None]):
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel", id="launch.cancel", tooltip="Launch nothing"),
+    ]
+
+    def __init__(self, config_path: Path, measured: dict[str, float]) -> None:
+        super().__init__()
+        self.config_path = config_path
+        self.measured = measured
+        self.providers: dict[tuple[str, str, str], Provider] = {}
+
+    def compose(self) -> ComposeResult:
+        try:
+            instance = load_config(self.config_path).instance
+        except PaceridError:
+            instance = Config().instance
+        price = "" if instance.max_price is None else f"{instance.max_price:g}"
+        local = instance.provider == "local"
+        with Vertical(id="launch-dialog", classes="dialog"):
+            yield Static("[b]Launch a new run[/b]", id="launch-title")
+            with Horizontal(id="launch-body"):
+                with Vertical(id="launch-fields"):
+                    yield Label("Config file")
+                    yield Input(str(self.config_path), id="config")
+                    yield Label("Instance type")
+                    yield Input(instance.instance_type, id="instance-type", disabled=local)
+                    yield Label("Market")
+                    yield Select(
+                        [("spot", "spot"), ("on-demand", "on-demand")],
+                        value=instance.market,
+                        allow_blank=False,
+                        id="market",
+                        disabled=local,
+                    )
+                    yield Label("Max price, USD/h (empty: none)")
+                    yield Input(price, id="max-price", disabled=local)
+                    if local:
+                        yield Static(
+                            "[i]The local provider runs on this machine: type, market and "
+                            "price do not apply.[/i]"
+                        )
+                with Vertical(id="launch-side"):
+                    yield Static("Prices now, by zone:\n…", id="zone-prices")
+                    yield Static("", id="estimate")
+            yield Static("", id="launch-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Launch (enter)", id="launch", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#launch", Button).focus()
+        self.update_side(0.0)
+
+    def choice(self) -> tuple[Path, Choice]:
+        """The form's values; ValueError when the max price is not a number."""
+        text = self.query_one("#max-price", Input).value.strip()
+        market = self.query_one("#market", Select).value
+        return Path(self.query_one("#config", Input).value.strip()), Choice(
+            self.query_one("#instance-type", Input).value.strip(),
+            str(market),
+            float(text) if text else None,
+        )
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def changed(self) -> None:
+        self.update_side(TYPING_PAUSE_S)
+
+    @work(exclusive=True, group="launch-form", exit_on_error=False)
+    async def update_side(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        error = self.query_one("#launch-error", Static)
+        try:
+            path, choice = self.choice()
+            _raw, config = await asyncio.to_thread(edited, path, choice)
+        except ValueError:
+            error.update("Max price must be a number of dollars per hour, e.g. 0.30.")
+            return
+        except PaceridError as err:
+            error.update(str(err))
+            return
+        error.update("")
+        try:
+            prices = await asyncio.to_thread(self.zone_prices, config)
+        except PaceridError as err:
+            self.query_one("#zone-prices", Static).update(f"Prices unavailable: {err}")
+            prices = {}
+        else:
+            lines = [f"  {zone:<12} ${price:.4f}/h" for zone, price in prices.items()]
+            inst = config.instance
+            kind = inst.instance_type if inst.provider == "aws" else "local"
+            self.query_one("#zone-prices", Static).update(
+                f"Prices now for {kind}, by zone:\n" + "\n".join(lines or ["  -"])
+            )
+        cheapest = min(prices.values()) if prices and choice.market == "spot" else None
+        self.query_one("#estimate", Static).update(
+            estimate(config, self.measured, cheapest).text(cheapest)
+        )
+
+    def zone_prices(self, config: Config) -> dict[str, float]:
+        inst = config.instance
+        key = (inst.provider, inst.region, inst.instance_type)
+        if key not in self.providers:
+            self.providers[key] = provider_for(inst)
+        ask = getattr(self.providers[key], "zone_prices", None)
+        return dict(ask()) if ask else {}
+
+    @on(Button.Pressed, "#launch")
+    def launch(self) -> None:
+        error = self.query_one("#launch-error", Static)
+        try:
+            path, choice = self.choice()
+            raw, config = edited(path, choice)
+        except ValueError:
+            error.update("Max price must be a number of dollars per hour, e.g. 0.30.")
+            return
+        except PaceridError as err:
+            error.update(str(err))
+            return
+        original = load_config(path).instance
+        same = original.provider == "local" or (
+            original.instance_type,
+            original.market,
+            original.max_price,
+        ) == (
+            choice.instance_type,
+            choice.market,
+            choice.max_price,
+        )
+        target = path if same else write_launch_config(raw, config, path)
+        self.dismiss(LaunchRequest(target, config))
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,40 @@
+"""The selected run's market: a 24-hour spot-price sparkline for its zone and today's price in
+every zone, so a cheaper zone (or a price spike) is visible at a glance."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from pacerid_tui.core.models import Run
+from pacerid_tui.ui.market import Market
+
+
+class MarketPanel(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("Spot price, last 24 h", id="market-title")
+        yield Sparkline([], id="market-day")
+        yield Static("", id="market-zones")
+
+    def show(self, run: Run | None, market: Market | None) -> None:
+        title = self.query_one("#market-title", Static)
+        spark = self.query_one("#market-day", Sparkline)
+        zones = self.query_one("#market-zones", Static)
+        zone = run.instance.zone if run and run.instance else None
+        if run is None or market is None:
+            title.update("Prices: select a run" if run is None else "Prices: asking…")
+            spark.data = []
+            zones.update("")
+            return
+        day = market.day
+        if day:
+            title.update(f"{zone or run.provider}, 24 h: ${min(day):.4f}–${max(day):.4f}/h")
+        else:
+            title.update("Price, last 24 h: not launched")
+        spark.data = day
+        lines = [
+            f"{'▸' if name == zone else ' '} {name:<11} ${price:.4f}/h"
+            for name, price in market.zone_prices.items()
+        ]
+        zones.update("\n".join(lines) if lines else "zone prices unknown")
