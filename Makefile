@@ -38,6 +38,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check pacerid_tui trainer tests benchmarks
 	$(BIN)/mypy
 
+# docs/screenshot.svg: the dashboard over the fixed demo runs of the snapshot tests (tests/ui/demo.py).
+screenshot: $(STAMP)
+	$(BIN)/python -m tests.ui.demo docs/screenshot.svg
+
 aws-launch: $(STAMP)
 	$(CLI) launch --config $(AWS_CONFIG)
 aws-upload: $(STAMP)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Log
+from textual.widgets import Button, Input, Log
 
 from pacerid_tui import paths
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.screens.launch_form import LaunchForm
+from pacerid_tui.ui.screens.version_prompt import VersionPrompt
 from tests.e2e.test_cli_local import tiny_config
 
 
@@ -23,6 +26,13 @@ async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float 
         await pilot.pause(0.1)
 
 
+async def launch(pilot: Pilot[int]) -> None:
+    """`n` opens the launch form; enter launches with the config as it is."""
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, LaunchForm))
+    await pilot.press("enter")
+
+
 def states(app: PaceridApp) -> list[str]:
     return [row.state for row in app.rows.values()]
 
@@ -30,7 +40,7 @@ def states(app: PaceridApp) -> list[str]:
 async def test_launch_then_terminate_with_one_key(tmp_path: Path) -> None:
     app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
-        await pilot.press("n")
+        await launch(pilot)
         await wait_for(pilot, lambda: states(app) == ["running"])
         await pilot.press("x")  # nothing trained yet: no confirmation needed
         await wait_for(pilot, lambda: states(app) == ["terminated"])
@@ -41,7 +51,7 @@ async def test_launch_then_terminate_with_one_key(tmp_path: Path) -> None:
 async def test_terminate_asks_first_when_results_would_be_lost(tmp_path: Path) -> None:
     app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
-        await pilot.press("n")
+        await launch(pilot)
         await wait_for(pilot, lambda: states(app) == ["running"])
         registry = Registry(paths.registry_file())
         run = registry.get()
@@ -62,7 +72,7 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("a")
         await wait_for(
-            pilot, lambda: app.rows and next(iter(app.rows.values())).epoch == 2, timeout=240
+            pilot, lambda: bool(app.rows) and next(iter(app.rows.values())).epoch == 2, timeout=240
         )
         run_id = next(iter(app.rows))
         await wait_for(
@@ -70,9 +80,29 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
             lambda: "download" in Registry(paths.registry_file()).get(run_id).steps_done,
             timeout=60,
         )
-        assert [e.epoch for e in app.epochs[run_id]] == [1, 2]
+        assert [e.epoch for e in app.training[run_id].history()] == [1, 2]
         log_text = "\n".join(app.query_one(Log).lines)
         assert "Epoch 1/2" in log_text and "Epoch 2/2" in log_text
+
+        await wait_for(pilot, lambda: not app.busy, timeout=60)  # run all ends with a download
+        await pilot.press("m")  # export the downloaded checkpoint to Core ML
+        await wait_for(pilot, lambda: "export: done." in app.activity[run_id], timeout=120)
+        assert any(line.startswith("» Exported PacerIDClassifier") for line in app.logs[run_id])
+
+        await pilot.press("v")  # sync-model asks for the version first
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionPrompt))
+        box = app.screen.query_one("#version", Input)
+        assert box.value == "v1.0.0"  # nothing installed yet: the first version is suggested
+        box.value = "1.0"
+        await pilot.pause()
+        assert app.screen.query_one("#sync", Button).disabled
+        box.value = "v1.2.0"
+        await pilot.pause()
+        await pilot.press("enter")
+        manifest = tmp_path / "ios" / "Models" / "model-manifest.json"
+        await wait_for(pilot, lambda: "sync-model: done." in app.activity[run_id], timeout=30)
+        assert json.loads(manifest.read_text())["version"] == "v1.2.0"
+
         await pilot.press("x")  # results are downloaded: terminates at once
         await wait_for(pilot, lambda: states(app) == ["terminated"])
     assert (tmp_path / "results" / run_id / "checkpoint_best.pt").exists()
@@ -82,7 +112,7 @@ async def test_a_restarted_dashboard_finds_the_running_instance(tmp_path: Path) 
     config = tiny_config(tmp_path)
     first = PaceridApp(config, refresh_s=0.5)
     async with first.run_test(size=(160, 45)) as pilot:
-        await pilot.press("n")
+        await launch(pilot)
         await wait_for(pilot, lambda: states(first) == ["running"])
     second = PaceridApp(config, refresh_s=0.5)
     async with second.run_test(size=(160, 45)) as pilot:

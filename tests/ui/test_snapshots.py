@@ -1,0 +1,57 @@
+"""Snapshots of the dashboard's screens, from the fixed demo in `demo.py` (clock, runs, prices).
+
+Regenerate after a deliberate change of the look with
+`pytest tests/ui/test_snapshots.py --snapshot-update`, and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.launch_form import LaunchForm
+from tests.ui.demo import SIZE, demo_app, settle
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PaceridApp:
+    monkeypatch.chdir(tmp_path)  # the header shows the config path as given: relative
+    return demo_app(tmp_path)
+
+
+def test_main_screen(demo: PaceridApp, snap_compare: Any) -> None:
+    assert snap_compare(demo, terminal_size=SIZE, run_before=settle)
+
+
+def test_terminate_asks_about_results_not_downloaded(demo: PaceridApp, snap_compare: Any) -> None:
+    assert snap_compare(demo, terminal_size=SIZE, run_before=settle, press=["x"])
+
+
+def test_help_lists_every_key(demo: PaceridApp, snap_compare: Any) -> None:
+    assert snap_compare(demo, terminal_size=SIZE, run_before=settle, press=["question_mark"])
+
+
+def test_light_theme(demo: PaceridApp, snap_compare: Any) -> None:
+    assert snap_compare(demo, terminal_size=SIZE, run_before=settle, press=["l"])
+
+
+async def open_launch_form(pilot: Pilot[int]) -> None:
+    await settle(pilot)
+    await pilot.press("n")
+    for _ in range(100):
+        screen = pilot.app.screen
+        if isinstance(screen, LaunchForm) and "$" in str(
+            screen.query_one("#zone-prices", Static).render()
+        ):
+            break
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+
+
+def test_launch_form(demo: PaceridApp, snap_compare: Any) -> None:
+    assert snap_compare(demo, terminal_size=SIZE, run_before=open_launch_form)
