@@ -205,6 +205,8 @@ class PaceridApp(RunActions, App[int]):
             return None
         if not inst.state.is_alive or inst.launched_at is None or not run.epochs:
             return None
+        if (run.epoch or 0) >= run.epochs:
+            return None  # trained: the cost so far is the answer
         total = cost.projected_cost(
             market.run_history, inst.launched_at, self.clock(), training.epoch_seconds(), run.epochs
         )

@@ -91,10 +91,11 @@ class Estimate:
         if self.seconds is None or self.images_per_s is None:
             return f"{head}; no measured throughput for this type yet: duration unknown."
         minutes = self.seconds / 60
+        took = f"{minutes:.0f} min" if minutes >= 1 else f"{self.seconds:.0f} s"
         spent = "unknown" if self.cost_usd is None else f"${self.cost_usd:.2f}"
         at = "" if price is None else f" at ${price:.4f}/h"
         return (
-            f"{head} at {self.images_per_s:.0f} img/s ({self.source}) ≈ {minutes:.0f} min "
+            f"{head} at {self.images_per_s:.0f} img/s ({self.source}) ≈ {took} "
             f"of training, ≈ {spent}{at} (setup and data not included)."
         )
 
