@@ -183,10 +183,15 @@ class Lifecycle:
             market=config.instance.market,
             max_price=config.instance.max_price,
         )
-        instance = await asyncio.to_thread(
-            provider.launch, spec, lambda message: self._say(run, message)
-        )
-        run = self._update(run, instance=instance)
+
+        async def launch_and_record() -> Run:
+            instance = await asyncio.to_thread(
+                provider.launch, spec, lambda message: self._say(run, message)
+            )
+            return self._update(run, instance=instance)
+
+        # Shielded: a cancelled caller must never leave a launched instance unrecorded.
+        run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
         return self._done(run, "launch")
 
     async def terminate(self, run: Run) -> Run:

@@ -8,6 +8,7 @@ stays readable.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -82,7 +83,7 @@ class RunActions(App[int]):
     def with_run(self, name: str, step: Step) -> None:
         run = self.selected_run()
         if run is None:
-            self.notify("No run selected; press n to launch one.", severity="warning")
+            self.notify("No run selected; press l to launch one.", severity="warning")
             return
         self.start_step(run, name, step)
 
@@ -173,7 +174,20 @@ class RunActions(App[int]):
 
     # -- terminate --------------------------------------------------------------------------------
     def action_terminate(self) -> None:
+        """One key, never blocked: whatever step the run is in is cancelled first."""
         run = self.selected_run()
+        if (
+            run is not None
+            and run.instance is None
+            and self.busy.get(run.run_id)
+            in (
+                "launch",
+                "run all",
+            )
+        ):
+            self._take_over(run)
+            self.start_step(run, "terminate once launched", self._terminate_when_launched)
+            return
         if run is None or run.instance is None or not run.instance.state.is_alive:
             self.notify("Nothing to terminate: the selected run has no live instance.")
             return
@@ -187,26 +201,40 @@ class RunActions(App[int]):
                 lambda choice: self._terminate_choice(run, choice),
             )
             return
+        self._take_over(run)
         self.start_step(run, "terminate", self.lifecycle.terminate)
+
+    def _take_over(self, run: Run) -> None:
+        """Cancel the run's running step (its launch still completes and is recorded)."""
+        self.workers.cancel_group(self, run.run_id)
+        self.busy.pop(run.run_id, None)
+
+    async def _terminate_when_launched(self, run: Run) -> None:
+        self.say(run.run_id, "Terminating as soon as the launch in progress has an instance…")
+        while (current := self.lifecycle.registry.get(run.run_id)).instance is None:
+            await asyncio.sleep(0.5)
+        await self.lifecycle.terminate(current)
 
     def _terminate_choice(self, run: Run, choice: str | None) -> None:
         if choice == "terminate":
-            self.workers.cancel_group(self, run.run_id)
-            self.busy.pop(run.run_id, None)
+            self._take_over(run)
             self.start_step(run, "terminate", self.lifecycle.terminate)
         elif choice == "download-terminate":
 
             async def both(run: Run) -> None:
-                await self.lifecycle.download(run)
-                await self.lifecycle.terminate(run)
+                try:
+                    await self.lifecycle.download(run)
+                finally:
+                    await self.lifecycle.terminate(run)
 
+            self._take_over(run)
             self.start_step(run, "download, then terminate", both)
 
     # -- the model --------------------------------------------------------------------------------
     def action_export(self) -> None:
         run = self.selected_run()
         if run is None or "download" not in run.steps_done:
-            self.notify("Download the run's results first (w); export reads them.")
+            self.notify("Download the run's results first (d); export reads them.")
             return
 
         async def export(run: Run) -> None:

@@ -78,7 +78,9 @@ class PaceridApp(RunActions, App[int]):
             Binding(a.key, a.name, a.label, tooltip=a.tooltip, id=f"run.{a.name}", show=a.footer)
             for a in ACTIONS
         ),
-        Binding("r", "refresh", "Refresh", tooltip="Ask the providers now", id="app.refresh"),
+        Binding(
+            "f5,ctrl+r", "refresh", "Refresh", tooltip="Ask the providers now", id="app.refresh"
+        ),
         Binding(
             "slash", "filter", "Filter log", tooltip="Show only matching lines", id="log.filter"
         ),
@@ -91,7 +93,7 @@ class PaceridApp(RunActions, App[int]):
             show=False,
         ),
         Binding(
-            "l",
+            "ctrl+t",
             "toggle_theme",
             "Light/dark",
             tooltip="Switch between the dark and the light theme",
@@ -445,5 +447,18 @@ def run_dashboard(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else Path("configs/local.yaml")
     load_config(config)  # a broken config is a one-sentence error before the screen opens
     refresh = float(os.environ.get("PACERID_REFRESH_S") or REFRESH_S)
-    PaceridApp(config, refresh_s=max(refresh, 0.2)).run()
+    app = PaceridApp(config, refresh_s=max(refresh, 0.2))
+    app.run()
+    live = [
+        run
+        for run in app.lifecycle.registry.runs()
+        if run.instance is not None and run.instance.state.is_alive
+    ]
+    for run in live:
+        assert run.instance is not None
+        print(
+            f"{run.run_id}: instance {run.instance.instance_id} keeps running "
+            f"({run.provider}); `pacerid-tui` follows it again, `pacerid-tui terminate "
+            f"--run {run.run_id}` stops it."
+        )
     return 0

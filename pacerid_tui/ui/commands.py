@@ -18,15 +18,15 @@ class Action:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("n", "launch", "Launch", "Open the launch form: config, type, market, max price"),
+    Action("l", "launch", "Launch", "Open the launch form: config, type, market, max price"),
     Action("u", "upload", "Upload", "Sync trainer/ and configs/ to the host (only changes)"),
     Action("e", "setup", "Setup", "Prepare the host's Python (instant the second time)"),
-    Action("d", "data", "Data", "Fetch the dataset on the host"),
+    Action("g", "data", "Data", "Fetch the dataset on the host"),
     Action("t", "train", "Train", "Start training detached on the host (resumes)"),
     Action("f", "follow", "Follow", "Stream the training log and metrics", footer=False),
-    Action("w", "download", "Download", "Fetch results (only new or changed files)"),
+    Action("d", "download", "Download", "Fetch results (only new or changed files)"),
     Action("x", "terminate", "Terminate", "Terminate the instance: stops billing"),
-    Action("a", "run_all", "Run all", "Every step from launch to download"),
+    Action("r", "run_all", "Run all", "Every step from launch to download"),
     Action(
         "s", "ssh", "SSH", "Open a shell on the host; the dashboard comes back after", footer=False
     ),

@@ -77,7 +77,7 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
 
 def test_run_all_then_terminate_with_one_key(terminal: Terminal) -> None:
     terminal.wait_for("Run all", timeout=30)
-    terminal.keys("a")
+    terminal.keys("r")
     screen = terminal.wait_for("Epoch 2/2", timeout=240)  # the streamed log
     screen = terminal.wait_for("run all: done", timeout=120)
     assert "2/2" in screen  # the table's epoch column

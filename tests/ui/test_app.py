@@ -28,7 +28,7 @@ async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float 
 
 async def launch(pilot: Pilot[int]) -> None:
     """`n` opens the launch form; enter launches with the config as it is."""
-    await pilot.press("n")
+    await pilot.press("l")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, LaunchForm))
     await pilot.press("enter")
 
@@ -70,7 +70,7 @@ async def test_terminate_asks_first_when_results_would_be_lost(tmp_path: Path) -
 async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
     app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
-        await pilot.press("a")
+        await pilot.press("r")
         await wait_for(
             pilot, lambda: bool(app.rows) and next(iter(app.rows.values())).epoch == 2, timeout=240
         )
@@ -119,3 +119,20 @@ async def test_a_restarted_dashboard_finds_the_running_instance(tmp_path: Path) 
         await wait_for(pilot, lambda: states(second) == ["running"])
         await pilot.press("x")
         await wait_for(pilot, lambda: states(second) == ["terminated"])
+
+
+async def test_terminate_is_never_blocked_by_a_running_step(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path, epochs=20), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("r")  # run all: busy for the whole run
+        await wait_for(
+            pilot,
+            lambda: bool(app.rows) and (next(iter(app.rows.values())).epoch or 0) >= 1,
+            timeout=180,
+        )
+        assert app.busy  # the run-all step is still going
+        await pilot.press("x")
+        await pilot.pause(0.5)
+        if isinstance(app.screen, ConfirmTerminate):
+            await pilot.press("x")
+        await wait_for(pilot, lambda: states(app) == ["terminated"])

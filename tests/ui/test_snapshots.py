@@ -37,12 +37,12 @@ def test_help_lists_every_key(demo: PaceridApp, snap_compare: Any) -> None:
 
 
 def test_light_theme(demo: PaceridApp, snap_compare: Any) -> None:
-    assert snap_compare(demo, terminal_size=SIZE, run_before=settle, press=["l"])
+    assert snap_compare(demo, terminal_size=SIZE, run_before=settle, press=["ctrl+t"])
 
 
 async def open_launch_form(pilot: Pilot[int]) -> None:
     await settle(pilot)
-    await pilot.press("n")
+    await pilot.press("l")
     for _ in range(100):
         screen = pilot.app.screen
         if isinstance(screen, LaunchForm) and "$" in str(
