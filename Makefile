@@ -31,7 +31,7 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/ruff check pacerid_tui trainer tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check pacerid_tui trainer tests benchmarks
