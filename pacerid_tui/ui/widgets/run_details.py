@@ -34,7 +34,7 @@ class RunDetails(Static):
     ) -> None:
         if run is None or row is None:
             self.update(
-                "No run selected. Press [b]n[/b] to launch one, [b]a[/b] to run everything."
+                "No run selected. Press [b]l[/b] to launch one, [b]r[/b] to run everything."
             )
             return
         inst = run.instance
