@@ -21,7 +21,7 @@ from pacerid_tui.core.host import INTERRUPTED_EXIT
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.registry import Registry
-from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.status import RunStatus, uptime_text
 from pacerid_tui.core.status import row as status_row
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
@@ -227,18 +227,10 @@ def table(rows: list[RunStatus], title: str) -> Table:
             row.instance_type or "-",
             row.zone or "-",
             row.state + (f" ({row.state_reason})" if row.state_reason else ""),
-            _duration(row.uptime_s),
+            uptime_text(row.uptime_s),
             f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
             f"${row.cost_usd:.4f}",
             f"{row.epoch or 0}/{row.epochs or '?'}",
             f"{row.val_acc:.1%}" if row.val_acc is not None else "-",
         )
     return grid
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

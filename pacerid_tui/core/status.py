@@ -60,6 +60,15 @@ class PriceCache:
         return points
 
 
+def uptime_text(seconds: float | None) -> str:
+    """`12m05s`, `3h07m`, or `-` when unknown."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 def row(run: Run, history: list[PricePoint], now: float) -> RunStatus:
     inst = run.instance
     uptime = price = None

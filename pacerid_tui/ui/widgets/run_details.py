@@ -6,9 +6,8 @@ from textual.widgets import Static
 
 from pacerid_tui.core import cost
 from pacerid_tui.core.models import Run
-from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.status import RunStatus, uptime_text
 from pacerid_tui.ui.training import Training
-from pacerid_tui.ui.widgets.runs_table import uptime_text
 
 BUDGET_WARNING = 0.8
 """Share of the budget at which the bar turns red and the dashboard says so."""

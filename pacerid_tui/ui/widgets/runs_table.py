@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.status import RunStatus, uptime_text
 
 COLUMNS = ("Run", "Provider", "Type", "Zone", "State", "Uptime", "Price/h", "Cost", "Epoch")
-
-
-def uptime_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def cells(row: RunStatus) -> tuple[str, ...]:
