@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core import ssh, sync
+from pacerid_tui.core import orphans, ssh, sync
 from pacerid_tui.core.errors import UsageError
 from pacerid_tui.core.host import INTERRUPTED_EXIT
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
@@ -101,11 +101,11 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     if command == "status":
         return await status(lifecycle, args)
     if command == "adopt":
-        run = await lifecycle.adopt(args.instance, config_path(args))
+        run = await orphans.adopt(lifecycle, args.instance, config_path(args))
         print(run.run_id)
         return 0
     if command == "terminate" and args.instance:
-        await lifecycle.terminate_instance(args.instance, load_config(config_path(args)))
+        await orphans.terminate_instance(lifecycle, args.instance, load_config(config_path(args)))
         return 0
     run = pick_run(lifecycle, args)
     if command == "upload":
@@ -180,7 +180,7 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     rows = await lifecycle.statuses(runs, now=now)
     unknown = [
         status_row(Run(i.run_id or "?", i.provider, "", i.launched_at or now, instance=i), [], now)
-        for i in await lifecycle.orphans(load_config(config_path(args)))
+        for i in await orphans.orphans(lifecycle, load_config(config_path(args)))
     ]
     if args.json:
         listed = [{**dataclasses.asdict(row), "known": True} for row in rows]

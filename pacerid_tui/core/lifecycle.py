@@ -18,8 +18,9 @@ from pathlib import Path, PurePosixPath
 import asyncssh
 
 from pacerid_tui import paths
-from pacerid_tui.config import Config, InstanceConfig, load_config
+from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import ssh, sync
+from pacerid_tui.core.budget import enforce_budget
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
@@ -83,7 +84,7 @@ class Lifecycle:
         self.registry = registry or Registry(paths.registry_file())
         self.listener = listener or Listener()
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
-        self._budget_warned: set[str] = set()
+        self.budget_warned: set[str] = set()
         self._providers: dict[str, Provider] = {}
         self.prices = PriceCache()
 
@@ -118,40 +119,11 @@ class Lifecycle:
         providers = {run.run_id: self.provider_of(run) for run in runs if run.instance}
         rows = await status_rows(runs, providers, self.prices, now)
         for row in rows:
-            await self._enforce_budget(row)
+            await enforce_budget(self, row)
         return rows
 
-    async def _enforce_budget(self, row: RunStatus) -> None:
-        """At 80 % of the budget warn; at 100 % save what training made, then terminate."""
-        run = self.registry.get(row.run_id)
-        if run.instance is None or not run.instance.state.is_alive:
-            return
-        budget = self.config_of(run).instance.budget_usd
-        if not budget or row.cost_usd < BUDGET_WARN_SHARE * budget:
-            return
-        if row.cost_usd < budget:
-            if run.run_id not in self._budget_warned:
-                self._budget_warned.add(run.run_id)
-                self.listener.alert(
-                    run.run_id,
-                    f"{run.run_id} has spent ${row.cost_usd:.2f}, "
-                    f"{row.cost_usd / budget:.0%} of its ${budget:.2f} budget.",
-                )
-            return
-        self.listener.alert(
-            run.run_id,
-            f"{run.run_id} reached its ${budget:.2f} budget; saving results, then terminating.",
-        )
-        if "train" in run.steps_done:
-            try:
-                await asyncio.wait_for(self.download(run), BUDGET_DOWNLOAD_S)
-            except (PaceridError, OSError, asyncssh.Error, asyncio.TimeoutError) as err:
-                self.listener.alert(run.run_id, f"Could not download before the budget stop: {err}")
-        run = await self.terminate(run)
-        if run.instance is not None:
-            self._update(run, instance=replace(run.instance, state_reason="budget reached"))
-
-    def _update(self, run: Run, **changes: object) -> Run:
+    def update(self, run: Run, **changes: object) -> Run:
+        """Change a run in the registry and tell the listener."""
         updated = self.registry.update(run.run_id, **changes)
         self.listener.run_changed(updated)
         return updated
@@ -160,7 +132,7 @@ class Lifecycle:
         run = self.registry.get(run.run_id)
         if step in run.steps_done:
             return run
-        return self._update(run, steps_done=[*run.steps_done, step])
+        return self.update(run, steps_done=[*run.steps_done, step])
 
     def _say(self, run: Run, message: str) -> None:
         self.listener.report(run.run_id, message)
@@ -188,7 +160,7 @@ class Lifecycle:
             instance = await asyncio.to_thread(
                 provider.launch, spec, lambda message: self._say(run, message)
             )
-            return self._update(run, instance=instance)
+            return self.update(run, instance=instance)
 
         # Shielded: a cancelled caller must never leave a launched instance unrecorded.
         run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
@@ -206,7 +178,7 @@ class Lifecycle:
             provider.terminate, run.instance.instance_id, lambda m: self._say(run, m)
         )
         ssh.forget(instance.instance_id, paths.known_hosts_file())
-        return self._update(run, instance=instance)
+        return self.update(run, instance=instance)
 
     async def refresh(self, runs: list[Run]) -> list[Run]:
         """Ask each provider, once for all its live runs, how their instances are."""
@@ -229,55 +201,8 @@ class Lifecycle:
                         state_reason="no longer known to the provider",
                     )
                 if now != run.instance:
-                    updated[run.run_id] = self._update(run, instance=now)
+                    updated[run.run_id] = self.update(run, instance=now)
         return [updated[run.run_id] for run in runs]
-
-    # -- instances the registry does not know ------------------------------------------------------
-    async def orphans(self, config: Config) -> list[Instance]:
-        """Live instances this tool created (by tag or server process) that no run knows."""
-        providers = [provider_for(InstanceConfig(provider="local"))]
-        if config.instance.provider == "aws":
-            providers.append(provider_for(config.instance))
-        known = {run.instance.instance_id for run in self.registry.runs() if run.instance}
-        found: list[Instance] = []
-        for provider in providers:
-            found += await asyncio.to_thread(provider.find_managed)
-        return [instance for instance in found if instance.instance_id not in known]
-
-    async def adopt(self, instance_id: str, config_path: Path) -> Run:
-        """Give an unknown instance a run again, so every step (and terminate) works on it."""
-        config = load_config(config_path)
-        match = [i for i in await self.orphans(config) if i.instance_id == instance_id]
-        if not match:
-            raise UsageError(
-                f"No unknown live instance {instance_id}; `pacerid-tui status` lists them."
-            )
-        instance = match[0]
-        run = Run(
-            run_id=instance.run_id or f"adopted-{instance.instance_id}",
-            provider=instance.provider,
-            config_path=str(config_path.resolve()),
-            created_at=instance.launched_at or time.time(),
-            instance=instance,
-            steps_done=["launch"],
-            epochs=config.training.epochs,
-        )
-        self.registry.save(run)
-        self.listener.run_changed(run)
-        return run
-
-    async def terminate_instance(self, instance_id: str, config: Config) -> Instance:
-        """Terminate an instance by id, whether or not a run knows it."""
-        instance_config = config.instance
-        if instance_id.startswith("local-"):
-            instance_config = InstanceConfig(provider="local")
-        provider = provider_for(instance_config)
-        instance = await asyncio.to_thread(provider.terminate, instance_id)
-        ssh.forget(instance_id, paths.known_hosts_file())
-        for run in self.registry.runs():
-            if run.instance and run.instance.instance_id == instance_id:
-                self._update(run, instance=instance)
-        return instance
 
     # -- connections ------------------------------------------------------------------------------
     async def connection(self, run: Run) -> asyncssh.SSHClientConnection:
@@ -410,7 +335,7 @@ class Lifecycle:
             )
         conn = await self.connection(run)
         host_now = float((await ssh.run(conn, "date +%s")).stdout.strip() or 0)
-        self._update(run, training_started_at=host_now)
+        self.update(run, training_started_at=host_now)
         await ssh.run(conn, HostPaths(run.run_id).train_command(resume))
         self._say(run, "Training started on the host (tmux session `training`).")
         self._done(run, "train")
@@ -515,7 +440,7 @@ class Lifecycle:
     def _record(self, run: Run, event: MetricEvent) -> None:
         self.listener.metric(run.run_id, event)
         if event.event == "epoch":
-            self._update(
+            self.update(
                 run,
                 epoch=event.epoch,
                 epochs=event.epochs or run.epochs,
@@ -550,7 +475,7 @@ class Lifecycle:
             f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
             f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.",
         )
-        self._update(self._done(run, "download"), downloaded_at=time.time())
+        self.update(self._done(run, "download"), downloaded_at=time.time())
         return stats
 
     async def run_all(self, run: Run) -> Run:
