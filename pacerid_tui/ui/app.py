@@ -45,6 +45,8 @@ from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import BUDGET_WARNING, RunDetails
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 
+LOG_FLUSH_S = 0.1
+"""Log lines are written to the screen at most this often (toolong's batching)."""
 LOG_LINES_PER_RUN = 5000
 """Log lines kept per run: bounded memory however long a run streams."""
 REFRESH_S = 2.0
@@ -121,6 +123,8 @@ class PaceridApp(RunActions, App[int]):
         self.clock = clock
         self.rows: dict[str, RunStatus] = {}
         self.logs: dict[str, deque[str]] = {}
+        self.unshown: list[str] = []
+        """Lines of the selected run not yet written to the log widget (see flush_log)."""
         self.training: dict[str, Training] = {}
         self.markets: dict[str, Market] = {}
         self.market_asked: dict[str, tuple[float, str | None]] = {}
@@ -161,6 +165,7 @@ class PaceridApp(RunActions, App[int]):
     def on_mount(self) -> None:
         self.sub_title = f"config {self.config_path} — instances keep running after you quit"
         self.set_interval(self.refresh_s, self.refresh_runs)
+        self.set_interval(LOG_FLUSH_S, self.flush_log)
         self.refresh_runs()
         for run in self.lifecycle.registry.runs():
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
@@ -267,12 +272,22 @@ class PaceridApp(RunActions, App[int]):
     def reload_log(self) -> None:
         log = self.dashboard.query_one(Log)
         log.clear()
+        self.unshown.clear()
         run = self.selected_run()
         if run is not None:
             log.write_lines(self._visible(self.logs.get(run.run_id, ())))
 
     def _visible(self, lines: Iterable[str]) -> list[str]:
-        return [line for line in lines if self.log_filter.lower() in line.lower()]
+        if not self.log_filter:
+            return list(lines)
+        wanted = self.log_filter.lower()
+        return [line for line in lines if wanted in line.lower()]
+
+    def flush_log(self) -> None:
+        """Write the lines that came since the last flush in one go: one layout, not one a line."""
+        if self.unshown and self.is_running:
+            lines, self.unshown = self.unshown, []
+            self.dashboard.query_one(Log).write_lines(self._visible(lines))
 
     # -- refresh ----------------------------------------------------------------------------------
     @work(exclusive=True, group="refresh", exit_on_error=False)
@@ -338,7 +353,7 @@ class PaceridApp(RunActions, App[int]):
         buffer = self.logs.setdefault(run_id, deque(maxlen=LOG_LINES_PER_RUN))
         buffer.extend(lines)
         if run_id == self.table.selected_run_id:
-            self.dashboard.query_one(Log).write_lines(self._visible(lines))
+            self.unshown.extend(lines)
 
     @on(messages.MetricReceived)
     @while_open

@@ -19,6 +19,9 @@ def bar(fraction: float, width: int = 20) -> str:
 
 
 class RunDetails(Static):
+    shown = ""
+    """The markup on screen, so an unchanged panel is not redrawn."""
+
     def show(
         self,
         run: Run | None,
@@ -32,6 +35,7 @@ class RunDetails(Static):
         activity: str = "",
     ) -> None:
         if run is None or row is None:
+            self.shown = ""
             self.update(
                 "No run selected. Press [b]l[/b] to launch one, [b]r[/b] to run everything."
             )
@@ -61,7 +65,10 @@ class RunDetails(Static):
             lines.append(f"[b red]⚠ {warning}[/b red]")
         if activity:
             lines.append(f"[i]{activity}[/i]")
-        self.update("\n".join(lines))
+        markup = "\n".join(lines)
+        if markup != self.shown:  # an unchanged panel costs no layout pass
+            self.shown = markup
+            self.update(markup)
 
     @staticmethod
     def _projection(projected: float | None, budget: float | None) -> str:
