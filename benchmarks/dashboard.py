@@ -126,7 +126,7 @@ def child_bare(args: argparse.Namespace) -> None:
 
     class Bare(App[None]):
         TITLE = "bare Textual log viewer"
-        BINDINGS = [Binding("r", "mark", "Refresh"), Binding("q", "quit", "Quit")]
+        BINDINGS = [Binding("ctrl+r", "mark", "Refresh"), Binding("q", "quit", "Quit")]
 
         def __init__(self) -> None:
             super().__init__()
@@ -495,7 +495,7 @@ def key_latency(
         writer = start_writer("rate", log, rate, count)
         time.sleep(1.0)  # the stream is flowing
         while writer.poll() is None:
-            pressed.append(term.key("r"))
+            pressed.append(term.key("\x12"))  # ctrl+r: refresh in both apps
             time.sleep(random.uniform(0.2, 0.35))
         wait_stats(
             stats_path, lambda s: any(e.get("seq") == count - 1 for e in s), 30, "the last line"
