@@ -38,13 +38,16 @@ class RunsTable(DataTable[str]):
         for key in list(self.rows):
             if key.value not in wanted:
                 self.remove_row(key)
+        present = {key.value for key in self.rows}
         for row in rows:
             values = cells(row)
-            if row.run_id in {key.value for key in self.rows}:
-                for column, value in zip(COLUMNS, values, strict=True):
-                    self.update_cell(row.run_id, column, value, update_width=True)
-            else:
+            if row.run_id not in present:
                 self.add_row(*values, key=row.run_id)
+                continue
+            shown = self.get_row(row.run_id)
+            for column, value, old in zip(COLUMNS, values, shown, strict=True):
+                if value != old:  # an unchanged table costs no repaint
+                    self.update_cell(row.run_id, column, value, update_width=len(value) > len(old))
 
     @property
     def selected_run_id(self) -> str | None:
