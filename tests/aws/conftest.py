@@ -21,11 +21,14 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from aws_seed import AMIS, CALLER_IP, REGION, Reports
 from botocore.config import Config
 
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws import AwsProvider
+
+REPO = Path(__file__).resolve().parents[2]
 
 SERVER = """
 import sys
@@ -155,3 +158,16 @@ def ec2(aws_env: str) -> Any:
 @pytest.fixture
 def reports() -> Reports:
     return Reports()
+
+
+@pytest.fixture
+def aws_config(tmp_path: Path, aws_env: str, caller_ip_url: str, key_dir: Path) -> Path:
+    """configs/base.yaml pointed at moto, the caller-IP stand-in and a temporary key folder."""
+    config = yaml.safe_load((REPO / "configs" / "base.yaml").read_text())
+    config["instance"].update(
+        region=REGION, key_path=str(key_dir / "pacerid-ml-key.pem"), caller_ip_url=caller_ip_url
+    )
+    config["data"]["source"] = "synthetic"
+    path = tmp_path / "aws.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

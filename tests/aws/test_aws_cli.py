@@ -15,18 +15,6 @@ from aws_seed import REGION
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def aws_config(tmp_path: Path, aws_env: str, caller_ip_url: str, key_dir: Path) -> Path:
-    config = yaml.safe_load((REPO / "configs" / "base.yaml").read_text())
-    config["instance"].update(
-        region=REGION, key_path=str(key_dir / "pacerid-ml-key.pem"), caller_ip_url=caller_ip_url
-    )
-    config["data"]["source"] = "synthetic"
-    path = tmp_path / "aws.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def cli(endpoint: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
     done = subprocess.run(
