@@ -9,9 +9,8 @@ import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import asyncssh
-
 from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.status import RunStatus
 
 if TYPE_CHECKING:

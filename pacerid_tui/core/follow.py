@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import asyncssh
-
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.errors import HostError
+from pacerid_tui.core.lazy import asyncssh
 
 FAST_POLL_S = 0.05
 """Poll interval right after data arrived: keeps latency low while a log is busy."""
@@ -23,7 +22,7 @@ a few requests a second; a line-a-second log no longer keeps us at the fast rate
 READ_SIZE = 1 << 20
 MAX_BACKOFF_S = 10.0
 
-Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+Connect = Callable[[], Awaitable["asyncssh.SSHClientConnection"]]
 OnLines = Callable[[str, list[str]], None]
 
 

@@ -15,8 +15,6 @@ import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-import asyncssh
-
 from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import ssh, sync
@@ -27,6 +25,7 @@ from pacerid_tui.core.credentials import kaggle_credentials
 from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
 from pacerid_tui.core.follow import Follower
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
+from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
 from pacerid_tui.core.recovery import recover
 from pacerid_tui.core.registry import Registry

@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncssh
-
 from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.host import HostPaths
+from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Run
 
 if TYPE_CHECKING:

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
-
 from pacerid_tui.core import atomic
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.errors import HostError, HostKeyMismatch
+from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Instance
 
 KEEPALIVE_S = 15
@@ -168,9 +167,6 @@ async def connect_once(target: Target) -> asyncssh.SSHClientConnection:
     return conn
 
 
-RETRYABLE = (OSError, asyncio.TimeoutError, asyncssh.Error)
-
-
 async def connect(
     target: Target, *, deadline_s: float = BOOT_DEADLINE_S, report: Report = quiet
 ) -> asyncssh.SSHClientConnection:
@@ -182,7 +178,7 @@ async def connect(
             return await connect_once(target)
         except HostKeyMismatch:
             raise
-        except RETRYABLE as err:
+        except (OSError, asyncio.TimeoutError, asyncssh.Error) as err:
             waited = time.monotonic() - start
             if waited + delay > deadline_s:
                 raise HostError(

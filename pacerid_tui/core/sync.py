@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import asyncssh
-
 from pacerid_tui.core import ssh
 from pacerid_tui.core.errors import HostError
+from pacerid_tui.core.lazy import asyncssh
 
 IN_FLIGHT = 8
 """Concurrent SFTP transfers; past ~8 a loopback or WAN link gains nothing more."""

@@ -1,4 +1,4 @@
-"""The core never imports the UI libraries; the dashboard never imports torch or coremltools."""
+"""The core never imports the UI libraries; the dashboard starts without torch, coremltools or SSH."""
 
 from __future__ import annotations
 
@@ -26,6 +26,20 @@ def test_the_dashboard_starts_without_torch_or_coremltools() -> None:
     loaded = imported_after("import pacerid_tui.__main__, pacerid_tui.ui.app")
     assert "textual" in loaded
     assert not {"torch", "coremltools", "torchvision"} & loaded
+    assert not {"asyncssh", "boto3"} & loaded  # imported when a run is first reached
+
+
+def test_a_deferred_module_imports_once_on_first_use_from_any_thread() -> None:
+    code = (
+        "import sys; from concurrent.futures import ThreadPoolExecutor; "
+        "from pacerid_tui.core.lazy import asyncssh; "
+        "before = 'asyncssh' in sys.modules; "
+        "found = set(ThreadPoolExecutor(8).map(lambda _: asyncssh.connect, range(64))); "
+        "import asyncssh as real; "
+        "print(before, found == {real.connect}, isinstance(real.Error('x', 'y'), asyncssh.Error))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
 
 
 def test_the_trainer_never_imports_pacerid_tui() -> None:

@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from pacerid_tui import paths
 from pacerid_tui.core import atomic
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.errors import ProviderError
+from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
 
 START_TIMEOUT_S = 15.0

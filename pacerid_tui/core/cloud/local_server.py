@@ -25,9 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncssh
-
 from pacerid_tui.core import atomic
+from pacerid_tui.core.lazy import asyncssh
 
 PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "KAGGLE_API_ENVIRONMENT")
 """Parent variables a host would also have. Secrets are never among them."""
