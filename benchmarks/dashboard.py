@@ -35,30 +35,29 @@ For memory and key latency the app is PaceridApp subclassed only to note times a
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import gc
 import json
 import os
-import pty
 import random
 import shutil
-import signal
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-COLS, ROWS = 160, 45
-FIRST_FRAME = b"Quit"
-"""The Footer's last key label: on screen once the first full frame is drawn."""
+from bench_terminal import (
+    FAKE_TRAINER,
+    REPO,
+    Host,
+    Terminal,
+    read_stats,
+    term_env,
+    wait_stats,
+)
+
 LOG_BOUND = 5000
 MEMORY_LINE = 100
 
@@ -200,188 +199,7 @@ def child_app(args: argparse.Namespace) -> None:
     Measured(Path(args.config)).run()
 
 
-# =================================================================================================
-# The parent: terminals, hosts, writers, and the four figures.
-# =================================================================================================
-class Terminal:
-    """A process in a pseudo-terminal whose output is drained (and scanned) as it arrives."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], watch: bytes = FIRST_FRAME) -> None:
-        self.started = time.monotonic()
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: size the terminal, then become the program
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-            os.chdir(REPO)
-            os.execvpe(argv[0], argv, env)
-        self.pid, self.fd = pid, fd
-        self.watch = watch
-        self.seen_at: float | None = None
-        self.bytes = 0
-        self.tail = b""
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except OSError:
-                return
-            if not data:
-                return
-            self.bytes += len(data)
-            if self.seen_at is None:
-                window = self.tail + data
-                if self.watch in window:
-                    self.seen_at = time.monotonic()
-                self.tail = window[-64:]
-            elif len(self.tail) < 4096:
-                self.tail += data[:256]
-
-    def wait_frame(self, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while self.seen_at is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no first frame after {timeout} s: {self.tail[-300:]!r}")
-            time.sleep(0.002)
-        return self.seen_at - self.started
-
-    def key(self, text: str) -> int:
-        stamp = time.monotonic_ns()
-        os.write(self.fd, text.encode())
-        return stamp
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.key("q")
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            if os.waitpid(self.pid, os.WNOHANG)[0]:
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        os.close(self.fd)
-
-    def exited(self) -> bool:
-        return os.waitpid(self.pid, os.WNOHANG)[0] != 0
-
-
-def read_stats(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_stats(path: Path, check: Any, timeout: float, what: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = read_stats(path)
-        if check(stats):
-            return stats
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}; got {stats[-3:]}")
-        time.sleep(0.1)
-
-
-FAKE_TRAINER = r"""
-import json, os, sys, time
-out = sys.argv[1]
-status = {"phase": "training", "pid": os.getpid(), "epoch": 1, "epochs": 3}
-tmp = os.path.join(out, ".status.json.tmp")
-with open(tmp, "w") as f:
-    json.dump(status, f)
-os.replace(tmp, os.path.join(out, "status.json"))
-with open(os.path.join(out, "train.log"), "a", buffering=1) as log, \
-        open(os.path.join(out, "metrics.jsonl"), "a", buffering=1) as metrics:
-    step = 0
-    while True:
-        step += 1
-        loss = 1.5 / (1 + step / 50)
-        log.write(f"Epoch 1/3 step {step}/400 loss {loss:.4f} lr 0.002 312.5 img/s\n")
-        metrics.write(json.dumps({"event": "step", "time": time.time(), "epoch": 1,
-            "epochs": 3, "step": step, "steps": 400, "loss": round(loss, 6),
-            "images_per_s": 312.5}) + "\n")
-        time.sleep(1.0)
-"""
-
-
-class Host:
-    """One embedded local instance, and a registry holding exactly one run on it at a time."""
-
-    def __init__(self, config: Path) -> None:
-        from pacerid_tui import paths
-        from pacerid_tui.core.cloud.local import LocalProvider
-        from pacerid_tui.core.models import InstanceSpec
-        from pacerid_tui.core.registry import Registry
-
-        self.config = config
-        self.provider = LocalProvider()
-        self.registry = Registry(paths.registry_file())
-        self.instance = self.provider.launch(InstanceSpec(run_id="bench", provider="local"))
-        folder = paths.local_instances_dir() / self.instance.instance_id
-        self.workspace = folder / "workspace"
-        self.server_pid = int(json.loads((folder / "server.json").read_text())["pid"])
-        self._pin(folder)
-        self.count = 0
-
-    def _pin(self, folder: Path) -> None:
-        """Pin the host key for the OpenSSH baseline (the app would pin it the same way)."""
-        import asyncssh
-
-        from pacerid_tui import paths
-
-        key = asyncssh.read_private_key(folder / "host_key")
-        kind, body = key.export_public_key("openssh").decode().split()[:2]
-        paths.known_hosts_file().write_text(f"{self.instance.instance_id} {kind} {body}\n")
-
-    def new_run(self) -> tuple[str, Path]:
-        """A fresh run that has been trained (so the dashboard follows it at once)."""
-        from pacerid_tui.core.models import Run
-
-        for old in self.registry.runs():
-            self.registry.remove(old.run_id)
-        self.count += 1
-        run_id = f"bench-{self.count}-{os.getpid()}"
-        run = Run(
-            run_id=run_id,
-            provider="local",
-            config_path=str(self.config),
-            created_at=time.time(),
-            instance=self.instance,
-            steps_done=["launch", "upload", "setup", "data", "train"],
-            epoch=1,
-            epochs=3,
-        )
-        self.registry.save(run)
-        output = self.workspace / "pacerid" / run_id / "output"
-        output.mkdir(parents=True)
-        return run_id, output
-
-    def status_for(self, output: Path, pid: int) -> None:
-        """A status.json saying training runs as `pid` (what the liveness check reads)."""
-        (output / "status.json").write_text(
-            json.dumps({"phase": "training", "pid": pid, "epoch": 1, "epochs": 3})
-        )
-
-    def ssh_argv(self, *command: str) -> list[str]:
-        from pacerid_tui import paths
-        from pacerid_tui.core import ssh
-
-        argv = ssh.Target.of(self.instance, paths.known_hosts_file()).ssh_argv(*command)
-        return [argv[0], "-F", "/dev/null", "-o", "BatchMode=yes", *argv[1:]]
-
-    def close(self) -> None:
-        self.provider.terminate(self.instance.instance_id)
-
-
-def term_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTUAL")}
-    env.update(TERM="xterm-256color", COLORTERM="truecolor", COLUMNS=str(COLS), LINES=str(ROWS))
-    return env
-
-
+# -- the parent ----------------------------------------------------------------------------------
 def app_argv(config: Path) -> list[str]:
     return [sys.executable, "-m", "pacerid_tui", "--config", str(config)]
 
@@ -565,97 +383,129 @@ def memory(host: Host, work: Path, kind: str, lines: int) -> tuple[float, float,
 
 
 # -- main ----------------------------------------------------------------------------------------
+FIGURES = ("cold", "idle", "keys", "memory")
+
+
 def main(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="pacerid-bench-home-"))
     os.environ["PACERID_HOME"] = str(home)
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-    from common import loadavg, machine, median, percentile, row, verdict
+    from common import loadavg, machine
 
     quick = args.quick
+    wanted = args.only or FIGURES
     config = REPO / "configs" / "local.yaml"
     work = home / "bench"
     work.mkdir()
     print(f"# dashboard — {machine()}")
+    found: dict[str, Any] = {}
     host: Host | None = None
     try:
-        starts = cold_start(config, 2 if quick else 5)
-        print(f"cold start done (load {loadavg()})", file=sys.stderr)
-        host = Host(config)
-        cpu = idle_cpu(host, work, 8.0 if quick else 20.0)
-        print(f"idle CPU done (load {loadavg()})", file=sys.stderr)
-        seconds = 5.0 if quick else 12.0
-        keys = {k: key_latency(host, work, k, args.rate, seconds) for k in ("bare", "ours")}
-        print(f"key latency done (load {loadavg()})", file=sys.stderr)
-        lines = args.lines or (200_000 if quick else 1_000_000)
-        mem = {k: memory(host, work, k, lines) for k in ("bare", "ours")}
-        print(f"memory done (load {loadavg()})", file=sys.stderr)
+        if "cold" in wanted:
+            found["cold"] = cold_start(config, 2 if quick else 5)
+            print(f"cold start done (load {loadavg()})", file=sys.stderr)
+        if set(wanted) - {"cold"}:
+            host = Host(config)
+        if "idle" in wanted and host:
+            found["idle"] = idle_cpu(host, work, 8.0 if quick else 20.0)
+            print(f"idle CPU done (load {loadavg()})", file=sys.stderr)
+        if "keys" in wanted and host:
+            seconds = 5.0 if quick else 12.0
+            found["keys"] = {
+                k: key_latency(host, work, k, args.rate, seconds) for k in ("bare", "ours")
+            }
+            print(f"key latency done (load {loadavg()})", file=sys.stderr)
+        if "memory" in wanted and host:
+            lines = args.lines or (200_000 if quick else 1_000_000)
+            found["memory"] = (lines, {k: memory(host, work, k, lines) for k in ("bare", "ours")})
+            print(f"memory done (load {loadavg()})", file=sys.stderr)
     finally:
         if host is not None:
             host.close()
         shutil.rmtree(home, ignore_errors=True)
     print(f"load average at the end: {loadavg()}\n")
+    report(found, args.rate)
 
+
+def report(found: dict[str, Any], rate: float) -> None:
+    from common import median, percentile, row, verdict
+
+    ms = 1000.0
+    context = []
     print(row("figure", "baseline", "pacerid-tui", "ratio", "target", ""))
     print(row("---", "---:", "---:", "---:", "---", "---"))
-    base_s, ours_s = median(starts["bare"]), median(starts["ours"])
-    print(
-        row(
-            f"cold start to first frame (median of {len(starts['ours'])})",
-            f"{base_s:.2f} s (bare Textual)",
-            f"{ours_s:.2f} s",
-            f"{ours_s / base_s:.2f}×",
-            "≤ 0.8 s",
-            verdict(ours_s <= 0.8),
+    if "cold" in found:
+        starts = found["cold"]
+        base_s, ours_s = median(starts["bare"]), median(starts["ours"])
+        print(
+            row(
+                f"cold start to first frame (median of {len(starts['ours'])})",
+                f"{base_s:.2f} s (bare Textual)",
+                f"{ours_s:.2f} s",
+                f"{ours_s / base_s:.2f}×",
+                "≤ 0.8 s",
+                verdict(ours_s <= 0.8),
+            )
         )
-    )
-    print(
-        row(
-            "idle CPU following one run (% of one core)",
-            f"{cpu['bare']:.1f} % (bare Textual) / {cpu['ssh tail -F']:.2f} % (ssh tail -F)",
-            f"{cpu['ours']:.1f} %",
-            f"{cpu['ours'] / max(cpu['bare'], 0.01):.1f}× bare",
-            "≤ 3 %",
-            verdict(cpu["ours"] <= 3.0),
+        context.append(
+            f"python -c pass: {median(starts['python -c pass']):.3f} s (the interpreter alone)"
         )
-    )
-    b_mem, o_mem = mem["bare"], mem["ours"]
-    print(
-        row(
-            f"RSS after {lines:,} log lines (peak)",
-            f"{b_mem[1]:.0f} MiB ({b_mem[2]:.0f})",
-            f"{o_mem[1]:.0f} MiB ({o_mem[2]:.0f})",
-            f"{o_mem[1] / b_mem[1]:.2f}×",
-            "≤ 150 MB",
-            verdict(o_mem[1] * 2**20 / 1e6 <= 150),
+        context.append(f"cold start, all runs (s): ours {starts['ours']}, bare {starts['bare']}")
+    if "idle" in found:
+        cpu = found["idle"]
+        print(
+            row(
+                "idle CPU following one run (% of one core)",
+                f"{cpu['bare']:.1f} % (bare Textual) / {cpu['ssh tail -F']:.2f} % (ssh tail -F)",
+                f"{cpu['ours']:.1f} %",
+                f"{cpu['ours'] / max(cpu['bare'], 0.01):.1f}× bare",
+                "≤ 3 %",
+                verdict(cpu["ours"] <= 3.0),
+            )
         )
-    )
-    (b_keys, b_lags, _b_last), (o_keys, o_lags, _o_last) = keys["bare"], keys["ours"]
-    ms = 1000.0
-    print(
-        row(
-            f"key delay at {args.rate:,.0f} lines/s, p50 / p99 / max ({len(o_keys)} keys)",
-            f"{percentile(b_keys, 50) * ms:.0f} / {percentile(b_keys, 99) * ms:.0f} / "
-            f"{max(b_keys) * ms:.0f} ms",
-            f"{percentile(o_keys, 50) * ms:.0f} / {percentile(o_keys, 99) * ms:.0f} / "
-            f"{max(o_keys) * ms:.0f} ms",
-            f"{percentile(o_keys, 99) / percentile(b_keys, 99):.1f}× (p99)",
-            "≤ 200 ms",
-            verdict(percentile(o_keys, 99) <= 0.2),
+        context.append(f"idle CPU, host-side embedded SSH server: {cpu['host SSH server']:.1f} %")
+    if "memory" in found:
+        lines, mem = found["memory"]
+        b_mem, o_mem = mem["bare"], mem["ours"]
+        print(
+            row(
+                f"RSS after {lines:,} log lines (peak)",
+                f"{b_mem[1]:.0f} MiB ({b_mem[2]:.0f})",
+                f"{o_mem[1]:.0f} MiB ({o_mem[2]:.0f})",
+                f"{o_mem[1] / b_mem[1]:.2f}×",
+                "≤ 150 MB",
+                verdict(o_mem[1] * 2**20 / 1e6 <= 150),
+            )
         )
-    )
+        context.append(
+            f"RSS at first frame: ours {o_mem[0]:.0f} MiB, bare {b_mem[0]:.0f} MiB; "
+            f"catch-up of {lines:,} lines: ours {o_mem[3]:.1f} s, bare {b_mem[3]:.1f} s"
+        )
+    if "keys" in found:
+        (b_keys, b_lags, _b_last), (o_keys, o_lags, _o_last) = (
+            found["keys"]["bare"],
+            found["keys"]["ours"],
+        )
+        print(
+            row(
+                f"key delay at {rate:,.0f} lines/s, p50 / p99 / max ({len(o_keys)} keys)",
+                f"{percentile(b_keys, 50) * ms:.0f} / {percentile(b_keys, 99) * ms:.0f} / "
+                f"{max(b_keys) * ms:.0f} ms",
+                f"{percentile(o_keys, 50) * ms:.0f} / {percentile(o_keys, 99) * ms:.0f} / "
+                f"{max(o_keys) * ms:.0f} ms",
+                f"{percentile(o_keys, 99) / percentile(b_keys, 99):.1f}× (p99)",
+                "≤ 200 ms",
+                verdict(percentile(o_keys, 99) <= 0.2),
+            )
+        )
+        context.append(
+            f"log pane lag behind the writer at {rate:,.0f} lines/s, p50 / max: "
+            f"ours {percentile(o_lags, 50) * ms:.0f} / {max(o_lags) * ms:.0f} ms, "
+            f"bare {percentile(b_lags, 50) * ms:.0f} / {max(b_lags) * ms:.0f} ms"
+        )
     print("\ncontext:")
-    print(f"  python -c pass: {median(starts['python -c pass']):.3f} s (the interpreter alone)")
-    print(f"  cold start, all runs (s): ours {starts['ours']}, bare {starts['bare']}")
-    print(f"  idle CPU, host-side embedded SSH server: {cpu['host SSH server']:.1f} %")
-    print(
-        f"  RSS at first frame: ours {o_mem[0]:.0f} MiB, bare {b_mem[0]:.0f} MiB; "
-        f"catch-up of {lines:,} lines: ours {o_mem[3]:.1f} s, bare {b_mem[3]:.1f} s"
-    )
-    print(
-        f"  log pane lag behind the writer at {args.rate:,.0f} lines/s, p50 / max: "
-        f"ours {percentile(o_lags, 50) * ms:.0f} / {max(o_lags) * ms:.0f} ms, "
-        f"bare {percentile(b_lags, 50) * ms:.0f} / {max(b_lags) * ms:.0f} ms"
-    )
+    for line in context:
+        print(f"  {line}")
 
 
 def parse() -> argparse.Namespace:
@@ -663,6 +513,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="shorter runs, 200,000 lines")
     parser.add_argument("--rate", type=float, default=10_000.0, help="lines/s for key latency")
     parser.add_argument("--lines", type=int, default=None, help="lines for the memory figure")
+    parser.add_argument(
+        "--only", nargs="+", choices=FIGURES, help="measure only these figures (default: all)"
+    )
     parser.add_argument("--child", choices=["app", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
     parser.add_argument("--follow", help=argparse.SUPPRESS)
