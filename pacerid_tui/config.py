@@ -8,11 +8,12 @@ Every validation error names the file, the key and the bad value.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pacerid_tui.core.errors import ConfigError
 
@@ -46,6 +47,10 @@ class InstanceConfig(Section):
     """Pin an AMI; default: the newest Deep Learning AMI with PyTorch."""
     ssh_user: str = "ubuntu"
     """Login user on the instance."""
+    ssh_proxy_command: str | None = Field(default=None, min_length=1)
+    """Reach the instance through this command, as OpenSSH's ProxyCommand (a bastion host:
+    `ssh -W %h:%p bastion`); %h, %p and %r are its address (the private one when it has no
+    public one), port and user, %% a literal %."""
     key_name: str = "pacerid-ml-key"
     """EC2 key pair name; created when missing."""
     key_path: str = "~/.ssh/pacerid-ml-key.pem"
@@ -66,6 +71,15 @@ class InstanceConfig(Section):
     """Power off this long after training ended with no controller heartbeat."""
     max_recoveries: int = Field(default=3, ge=0)
     """Replacement instances launched per run after spot interruptions (0: never recover)."""
+
+    @field_validator("ssh_proxy_command")
+    @classmethod
+    def _known_tokens(cls, command: str | None) -> str | None:
+        unknown = sorted(set(re.findall(r"%(.?)", command or "")) - {"h", "p", "r", "%"})
+        if unknown:
+            token = f"%{unknown[0]}" if unknown[0] else "a trailing %"
+            raise ValueError(f"{token} is not a token; use %h, %p, %r, or %% for a literal %")
+        return command
 
 
 class SyntheticConfig(Section):

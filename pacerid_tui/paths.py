@@ -28,6 +28,11 @@ def known_hosts_file() -> Path:
     return home() / "known_hosts"
 
 
+def proxy_log_file() -> Path:
+    """Where instance.ssh_proxy_command writes its errors."""
+    return home() / "proxy.log"
+
+
 def local_instances_dir() -> Path:
     """Each local instance: a folder with its keys, server log, pid file and workspace."""
     path = home() / "local"

@@ -166,7 +166,9 @@ def open_ssh(lifecycle: Lifecycle, run: Run, remote: list[str]) -> int:
     instance = lifecycle.registry.get(run.run_id).instance
     if instance is None or not instance.state.is_alive:
         raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
-    argv = ssh.Target.of(instance, paths.known_hosts_file()).ssh_argv(*remote)
+    proxy = lifecycle.config_of(run).instance.ssh_proxy_command
+    target = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy)
+    argv = target.ssh_argv(*remote)
     if not paths.known_hosts_file().exists():
         raise UsageError("The host key is not pinned yet; run `pacerid-tui upload` first.")
     sys.stdout.flush()

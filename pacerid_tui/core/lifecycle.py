@@ -218,7 +218,8 @@ class Lifecycle:
 
     async def _target(self, run: Run, instance: Instance) -> ssh.Target:
         """How to reach the host; before the first pin, the fingerprints its console printed."""
-        target = ssh.Target.of(instance, paths.known_hosts_file())
+        proxy = self.config_of(run).instance.ssh_proxy_command
+        target = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy)
         lookup = getattr(self.provider_of(run), "host_key_fingerprints", None)
         if ssh.is_pinned(target) or lookup is None:
             return target

@@ -4,17 +4,23 @@ One code path for the embedded server and a real OpenSSH host. The host key is p
 tool's own known_hosts file under the instance id (`HostKeyAlias`), not the address: EC2 reuses
 public IPs, so a key pinned to an address would either block a new instance or, worse, teach
 users to delete pins. A changed key for the same instance is refused.
+
+An optional ProxyCommand (a bastion, a host without a public address) follows OpenSSH: %h, %p,
+%r and %% are expanded and the command runs through the shell with `exec`, so the asyncssh
+connections and the system `ssh` command line reach the host the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacerid_tui import paths
 from pacerid_tui.core import atomic
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.errors import HostError, HostKeyMismatch
@@ -37,6 +43,8 @@ CIPHERS = (
 chacha20 for uploads here (docs/benchmarks.md); the rest keep older servers working."""
 BOOT_DEADLINE_S = 300.0
 """How long to wait for a freshly launched host's sshd before giving up."""
+PROXY_TOKEN = re.compile(r"%([hpr%])")
+"""The ProxyCommand tokens we expand (config.py refuses any other)."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,16 @@ class Target:
     known_hosts: Path
     fingerprints: tuple[str, ...] = ()
     """SHA256 fingerprints the host printed at boot (EC2 console); checked before first pin."""
+    proxy_command: str | None = None
+    """OpenSSH ProxyCommand template (tokens unexpanded); None: a direct TCP connection."""
 
     @classmethod
     def of(
-        cls, instance: Instance, known_hosts: Path, fingerprints: tuple[str, ...] = ()
+        cls,
+        instance: Instance,
+        known_hosts: Path,
+        fingerprints: tuple[str, ...] = (),
+        proxy_command: str | None = None,
     ) -> Target:
         if not instance.host or not instance.key_path:
             raise HostError(
@@ -69,7 +83,24 @@ class Target:
             instance.instance_id,
             known_hosts,
             fingerprints,
+            proxy_command,
         )
+
+    def proxy_argv(self) -> list[str] | None:
+        """The proxy command as OpenSSH runs it: tokens expanded, `exec` in the shell."""
+        if self.proxy_command is None:
+            return None
+        values = {"h": self.host, "p": str(self.port), "r": self.user}
+
+        def expand(token: re.Match[str]) -> str:
+            key = token.group(1)
+            return "%" if key == "%" else shlex.quote(values[key])
+
+        command = PROXY_TOKEN.sub(expand, self.proxy_command)
+        log = shlex.quote(str(paths.proxy_log_file()))
+        # asyncssh reads the command's stderr as SSH data and drops the connection when that pipe
+        # closes: stderr goes to a log (never onto the dashboard) and fd 3 keeps the pipe open.
+        return ["/bin/sh", "-c", f"exec 3>&2 2>>{log}; exec {command}"]
 
     def ssh_argv(self, *command: str) -> list[str]:
         """The system `ssh` command line for this host (interactive or one command)."""
@@ -89,9 +120,10 @@ class Target:
             "IdentitiesOnly=yes",
             "-o",
             f"ServerAliveInterval={KEEPALIVE_S}",
-            f"{self.user}@{self.host}",
         ]
-        return argv + list(command)
+        if self.proxy_command is not None:  # ssh expands the same tokens itself
+            argv += ["-o", f"ProxyCommand={self.proxy_command}"]
+        return [*argv, f"{self.user}@{self.host}", *command]
 
 
 @dataclass(frozen=True)
@@ -144,6 +176,7 @@ async def connect_once(target: Target) -> asyncssh.SSHClientConnection:
             keepalive_interval=KEEPALIVE_S,
             keepalive_count_max=KEEPALIVE_MAX,
             connect_timeout=CONNECT_TIMEOUT_S,
+            proxy_command=target.proxy_argv(),
             agent_path=None,
             config=[],
             encryption_algs=list(CIPHERS),
@@ -181,10 +214,15 @@ async def connect(
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as err:
             waited = time.monotonic() - start
             if waited + delay > deadline_s:
+                check = (
+                    f"instance.ssh_proxy_command works (its errors: {paths.proxy_log_file()})"
+                    if target.proxy_command
+                    else "that SSH is allowed from this machine"
+                )
                 raise HostError(
                     f"Cannot reach {target.user}@{target.host}:{target.port} after "
                     f"{waited:.0f} s ({_describe(err)}); check the instance is running and "
-                    "that SSH is allowed from this machine."
+                    f"{check}."
                 ) from None
             report(f"Waiting for SSH on {target.host}:{target.port} ({_describe(err)})…")
             await asyncio.sleep(delay)

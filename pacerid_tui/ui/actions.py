@@ -165,10 +165,11 @@ class RunActions(App[int]):
     def action_ssh(self) -> None:
         run = self.selected_run()
         instance = run.instance if run else None
-        if instance is None or not instance.state.is_alive:
+        if run is None or instance is None or not instance.state.is_alive:
             self.notify("The selected run has no live instance.", severity="warning")
             return
-        argv = ssh.Target.of(instance, paths.known_hosts_file()).ssh_argv()
+        proxy = self.lifecycle.config_of(run).instance.ssh_proxy_command
+        argv = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy).ssh_argv()
         with self.suspend():
             subprocess.run(argv, check=False)
 

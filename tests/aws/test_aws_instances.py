@@ -157,6 +157,15 @@ def test_spot_interruption_reads_as_interrupted_by_aws(make_config: Any) -> None
     assert instance.run_id == "run-7" and instance.host is None
 
 
+def test_without_a_public_address_only_a_proxy_reaches_the_private_one(make_config: Any) -> None:
+    running = interrupted() | {"State": {"Name": "running"}, "PrivateIpAddress": "10.0.3.7"}
+    assert to_instance(running, make_config()).host is None
+    proxied = make_config(ssh_proxy_command="ssh -W %h:%p bastion")
+    assert to_instance(running, proxied).host == "10.0.3.7"
+    public = running | {"PublicIpAddress": "203.0.113.5"}
+    assert to_instance(public, proxied).host == "203.0.113.5"
+
+
 def test_unknown_reason_codes_fall_back_to_aws_words(make_config: Any) -> None:
     raw = interrupted() | {"StateReason": {"Code": "Server.Odd", "Message": "Something odd"}}
     assert to_instance(raw, make_config()).state_reason == "Something odd"

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shlex
 import subprocess
+import sys
+from pathlib import Path
 
 import asyncssh
 import pytest
 
 from pacerid_tui import paths
+from pacerid_tui.config import load_config
 from pacerid_tui.core import ssh
-from pacerid_tui.core.errors import HostError, HostKeyMismatch
+from pacerid_tui.core.errors import ConfigError, HostError, HostKeyMismatch
 from pacerid_tui.core.models import Instance
-from tests.conftest import free_port
+from tests.conftest import REPO, free_port
+
+RELAY = REPO / "tests" / "proxy_relay.py"
 
 
 def target(instance: Instance) -> ssh.Target:
@@ -123,3 +129,47 @@ async def test_boot_console_fingerprints_are_checked_before_the_first_pin(host: 
     conn = await ssh.connect(right)
     conn.close()
     assert ssh.is_pinned(target(host))
+
+
+def relayed(host: Instance, record: Path) -> ssh.Target:
+    """The host at an address nothing listens on: reachable only through the proxy command."""
+    relay = shlex.join([sys.executable, str(RELAY), str(host.port), str(record)])
+    return dataclasses.replace(
+        target(host), host="127.0.0.2", proxy_command=f"{relay} %h %p %r 100%%"
+    )
+
+
+async def test_connections_go_through_the_proxy_command(host: Instance, tmp_path: Path) -> None:
+    record = tmp_path / "asked"
+    conn = await ssh.connect(relayed(host, record), deadline_s=5)
+    result = await ssh.run(conn, "echo proxied")
+    conn.close()
+    assert result.stdout == "proxied\n"
+    assert record.read_text() == f"127.0.0.2 {host.port} {host.user} 100%\n"
+    assert "relaying 127.0.0.2" in paths.proxy_log_file().read_text()  # not on the terminal
+
+
+async def test_system_ssh_expands_the_proxy_command_the_same_way(
+    host: Instance, tmp_path: Path
+) -> None:
+    record = tmp_path / "asked"
+    proxied = relayed(host, record)
+    (await ssh.connect(proxied, deadline_s=5)).close()  # pins the key
+    argv = proxied.ssh_argv("echo", "via-proxy")
+    assert f"ProxyCommand={proxied.proxy_command}" in argv
+    assert argv[-3:] == [f"{host.user}@127.0.0.2", "echo", "via-proxy"]
+    done = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", *argv[1:]], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "via-proxy"
+    first, second = record.read_text().splitlines()
+    assert first == second == f"127.0.0.2 {host.port} {host.user} 100%"
+
+
+@pytest.mark.parametrize("command", ["ssh -W %h:%p %n", "nc %h 100%"])
+def test_unknown_proxy_tokens_are_config_errors(command: str, tmp_path: Path) -> None:
+    path = tmp_path / "proxy.yaml"
+    path.write_text(f"instance:\n  ssh_proxy_command: {command!r}\n")
+    with pytest.raises(ConfigError, match=r"instance\.ssh_proxy_command = .* is not a token"):
+        load_config(path)

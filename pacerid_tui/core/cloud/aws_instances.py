@@ -82,11 +82,14 @@ def to_instance(raw: Mapping[str, Any], config: InstanceConfig) -> Instance:
     state = state_of(raw)
     launch_time = raw.get("LaunchTime")
     key_name = raw.get("KeyName")
+    host = raw.get("PublicIpAddress")
+    if host is None and config.ssh_proxy_command:  # a bastion in the VPC reaches private ones
+        host = raw.get("PrivateIpAddress")
     return Instance(
         instance_id=raw["InstanceId"],
         provider="aws",
         state=state,
-        host=raw.get("PublicIpAddress"),
+        host=host,
         port=22,
         user=config.ssh_user,
         key_path=str(key_path_for(config, key_name)) if key_name else None,
