@@ -8,6 +8,7 @@ Every validation error names the file, the key and the bad value.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Literal
@@ -159,6 +160,12 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: no such config file; pass one with --config FILE.") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read it ({err.strerror}).") from None
+    return _parsed(path, text)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(path: Path, text: str) -> Config:
+    """The same text validates to the same (frozen) Config: the dashboard asks on every refresh."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
