@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import time
 from collections import deque
@@ -29,7 +30,7 @@ from textual.worker import Worker, WorkerState
 from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import cost
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
 from pacerid_tui.core.registry import Registry
@@ -44,13 +45,18 @@ from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import BUDGET_WARNING, RunDetails
 from pacerid_tui.ui.widgets.runs_table import RunsTable
+from pacerid_tui.ui.widgets.stream_log import StreamLog
 
-LOG_FLUSH_S = 0.1
-"""Log lines are written to the screen at most this often (toolong's batching)."""
+FRAME_S = 0.1
+"""Streamed log lines and the details they change reach the screen together at most this often
+(toolong's batching): one frame per tick, not one per message."""
 LOG_LINES_PER_RUN = 5000
 """Log lines kept per run: bounded memory however long a run streams."""
-REFRESH_S = 2.0
-"""How often the providers are asked about live instances; PACERID_REFRESH_S overrides it."""
+REFRESH_S = 5.0
+"""How often the providers are asked about live instances (and uptime and cost move on the
+screen); PACERID_REFRESH_S overrides it. State changes slowly (a spot interruption comes with
+two minutes' notice, handled on the host); each refresh redraws the table, 2 s cost ~1 % of a
+core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
 
 Handler = TypeVar("Handler", bound=Callable[..., None])
@@ -124,7 +130,9 @@ class PaceridApp(RunActions, App[int]):
         self.rows: dict[str, RunStatus] = {}
         self.logs: dict[str, deque[str]] = {}
         self.unshown: list[str] = []
-        """Lines of the selected run not yet written to the log widget (see flush_log)."""
+        """Lines of the selected run not yet written to the log widget (see `tick`)."""
+        self.details_stale = False
+        """The selected run's panels need drawing at the next tick."""
         self.training: dict[str, Training] = {}
         self.markets: dict[str, Market] = {}
         self.market_asked: dict[str, tuple[float, str | None]] = {}
@@ -159,13 +167,13 @@ class PaceridApp(RunActions, App[int]):
                 yield Input(
                     placeholder="filter the log (enter to apply, empty to clear)", id="log-filter"
                 )
-                yield Log(id="log", max_lines=LOG_LINES_PER_RUN)
+                yield StreamLog(id="log", max_lines=LOG_LINES_PER_RUN)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"config {self.config_path} — instances keep running after you quit"
         self.set_interval(self.refresh_s, self.refresh_runs)
-        self.set_interval(LOG_FLUSH_S, self.flush_log)
+        self.set_interval(FRAME_S, self.tick)
         self.refresh_runs()
         for run in self.lifecycle.registry.runs():
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
@@ -283,11 +291,17 @@ class PaceridApp(RunActions, App[int]):
         wanted = self.log_filter.lower()
         return [line for line in lines if wanted in line.lower()]
 
-    def flush_log(self) -> None:
-        """Write the lines that came since the last flush in one go: one layout, not one a line."""
-        if self.unshown and self.is_running:
+    def tick(self) -> None:
+        """Draw what streamed in since the last tick: the new log lines in one write, and the
+        selected run's panels if a message changed them."""
+        if not self.is_running:
+            return
+        if self.unshown:
             lines, self.unshown = self.unshown, []
             self.dashboard.query_one(Log).write_lines(self._visible(lines))
+        if self.details_stale:
+            self.details_stale = False
+            self.show_selected()
 
     # -- refresh ----------------------------------------------------------------------------------
     @work(exclusive=True, group="refresh", exit_on_error=False)
@@ -342,7 +356,7 @@ class PaceridApp(RunActions, App[int]):
         self.activity[message.run_id] = message.text
         self._append(message.run_id, [f"» {message.text}"])
         if message.run_id == self.table.selected_run_id:
-            self.show_selected()
+            self.details_stale = True
 
     @on(messages.LinesReceived)
     @while_open
@@ -374,13 +388,13 @@ class PaceridApp(RunActions, App[int]):
                 severity="error" if event.event == "error" else "information",
             )
         if message.run_id == self.table.selected_run_id:
-            self.show_selected()
+            self.details_stale = True
 
     @on(messages.RunChanged)
     @while_open
     def run_changed(self, message: messages.RunChanged) -> None:
         if message.run.run_id == self.table.selected_run_id:
-            self.show_selected()
+            self.details_stale = True
 
     @on(messages.TransferProgressed)
     @while_open
@@ -392,7 +406,7 @@ class PaceridApp(RunActions, App[int]):
             f"{p.files_done}/{p.files_total} files"
         )
         if message.run_id == self.table.selected_run_id:
-            self.show_selected()
+            self.details_stale = True
 
     # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:
@@ -458,11 +472,25 @@ class PaceridApp(RunActions, App[int]):
             self._append(run.run_id, [f"! {text}"])
 
 
+def refresh_interval(text: str | None) -> float:
+    """PACERID_REFRESH_S as seconds (at least 0.2); unset or empty means the default."""
+    if not text:
+        return REFRESH_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0.2 <= seconds < math.inf:  # nan compares false: refused too
+        raise UsageError(
+            f"PACERID_REFRESH_S={text!r} is not a number of seconds ≥ 0.2; set it to e.g. 5."
+        )
+    return seconds
+
+
 def run_dashboard(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else Path("configs/local.yaml")
     load_config(config)  # a broken config is a one-sentence error before the screen opens
-    refresh = float(os.environ.get("PACERID_REFRESH_S") or REFRESH_S)
-    app = PaceridApp(config, refresh_s=max(refresh, 0.2))
+    app = PaceridApp(config, refresh_s=refresh_interval(os.environ.get("PACERID_REFRESH_S")))
     app.run()
     live = [
         run

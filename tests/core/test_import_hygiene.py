@@ -1,4 +1,4 @@
-"""The core never imports the UI libraries; the dashboard starts without torch, coremltools or SSH."""
+"""The core never imports the UI libraries; the dashboard starts without torch or SSH libraries."""
 
 from __future__ import annotations
 

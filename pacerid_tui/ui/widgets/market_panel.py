@@ -12,29 +12,35 @@ from pacerid_tui.ui.market import Market
 
 
 class MarketPanel(Vertical):
+    shown: tuple[str, list[float], str] | None = None
+    """Title, day and zones on screen: unchanged, nothing is redrawn (each update is a layout)."""
+
     def compose(self) -> ComposeResult:
         yield Static("Spot price, last 24 h", id="market-title")
         yield Sparkline([], id="market-day")
         yield Static("", id="market-zones")
 
     def show(self, run: Run | None, market: Market | None) -> None:
-        title = self.query_one("#market-title", Static)
-        spark = self.query_one("#market-day", Sparkline)
-        zones = self.query_one("#market-zones", Static)
         zone = run.instance.zone if run and run.instance else None
         if run is None or market is None:
-            title.update("Prices: select a run" if run is None else "Prices: asking…")
-            spark.data = []
-            zones.update("")
+            title = "Prices: select a run" if run is None else "Prices: asking…"
+            self._paint(title, [], "")
             return
         day = market.day
         if day:
-            title.update(f"{zone or run.provider}, 24 h: ${min(day):.4f}–${max(day):.4f}/h")
+            title = f"{zone or run.provider}, 24 h: ${min(day):.4f}–${max(day):.4f}/h"
         else:
-            title.update("Price, last 24 h: not launched")
-        spark.data = day
+            title = "Price, last 24 h: not launched"
         lines = [
             f"{'▸' if name == zone else ' '} {name:<11} ${price:.4f}/h"
             for name, price in market.zone_prices.items()
         ]
-        zones.update("\n".join(lines) if lines else "zone prices unknown")
+        self._paint(title, list(day), "\n".join(lines) if lines else "zone prices unknown")
+
+    def _paint(self, title: str, day: list[float], zones: str) -> None:
+        if (title, day, zones) == self.shown:
+            return
+        self.shown = (title, day, zones)
+        self.query_one("#market-title", Static).update(title)
+        self.query_one("#market-day", Sparkline).data = day
+        self.query_one("#market-zones", Static).update(zones)

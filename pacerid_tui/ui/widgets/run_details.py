@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from textual.content import Content
+from textual.widget import Widget
 
 from pacerid_tui.core import cost
 from pacerid_tui.core.models import Run
@@ -18,9 +19,15 @@ def bar(fraction: float, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class RunDetails(Static):
+class RunDetails(Widget):
+    """A fixed-size panel (see app.tcss): new text repaints it without a layout pass of the
+    whole screen, which `Static.update` would cost on every training step."""
+
     shown = ""
     """The markup on screen, so an unchanged panel is not redrawn."""
+
+    def render(self) -> Content:
+        return Content.from_markup(self.shown)
 
     def show(
         self,
@@ -35,8 +42,7 @@ class RunDetails(Static):
         activity: str = "",
     ) -> None:
         if run is None or row is None:
-            self.shown = ""
-            self.update(
+            self._paint(
                 "No run selected. Press [b]l[/b] to launch one, [b]r[/b] to run everything."
             )
             return
@@ -47,8 +53,8 @@ class RunDetails(Static):
             + (f" — {row.state_reason}" if row.state_reason else ""),
             f"instance {inst.instance_id if inst else '-'}  "
             f"{inst.host if inst else '-'}:{inst.port if inst else '-'}  "
-            f"{inst.instance_type if inst else '-'} {inst.market if inst else ''}{cap}  "
-            f"image: {inst.image_name if inst and inst.image_name else '-'}",
+            f"{inst.instance_type if inst else '-'} {inst.market if inst else ''}{cap}",
+            f"image {inst.image_name if inst and inst.image_name else '-'}",
             f"price now {'-' if row.price_per_hour is None else f'${row.price_per_hour:.4f}/h'}"
             f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}"
             + self._projection(projected_usd, budget_usd),
@@ -65,10 +71,12 @@ class RunDetails(Static):
             lines.append(f"[b red]⚠ {warning}[/b red]")
         if activity:
             lines.append(f"[i]{activity}[/i]")
-        markup = "\n".join(lines)
-        if markup != self.shown:  # an unchanged panel costs no layout pass
+        self._paint("\n".join(lines))
+
+    def _paint(self, markup: str) -> None:
+        if markup != self.shown:
             self.shown = markup
-            self.update(markup)
+            self.refresh()
 
     @staticmethod
     def _projection(projected: float | None, budget: float | None) -> str:
