@@ -40,6 +40,7 @@ from pacerid_tui.ui.actions import RunActions
 from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
+from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
@@ -108,7 +109,7 @@ class PaceridApp(RunActions, App[int]):
             id="app.theme",
             show=False,
         ),
-        Binding("question_mark", "toggle_help", "Keys", tooltip="Show every key", id="app.help"),
+        Binding("question_mark", "help", "Keys", tooltip="Show every key", id="app.help"),
         Binding("q", "quit", "Quit", tooltip="Leave; instances keep running", id="app.quit"),
     ]
 
@@ -434,11 +435,16 @@ class PaceridApp(RunActions, App[int]):
     def action_toggle_theme(self) -> None:
         self.theme = THEMES[1] if self.theme == THEMES[0] else THEMES[0]
 
-    def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+    def action_help(self) -> None:
+        keys: dict[str, list[str]] = {}  # by action, in the bindings' order
+        about: dict[str, tuple[str, str]] = {}
+        for binding in Binding.make_bindings(self.BINDINGS):  # "f5,ctrl+r" comes as two
+            keys.setdefault(binding.action, []).append(self.get_key_display(binding))
+            about[binding.action] = (binding.description, binding.tooltip)
+        rows = [(" / ".join(shown), *about[action]) for action, shown in keys.items()]
+        ctrl_p = self.get_key_display(Binding("ctrl+p", ""))
+        rows.append((ctrl_p, "Commands", "Every action and theme by name"))
+        self.push_screen(HelpScreen(rows))
 
     @on(Button.Pressed)
     async def button_pressed(self, event: Button.Pressed) -> None:

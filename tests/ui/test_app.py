@@ -8,12 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Log
+from textual.widgets import Button, Input, Log, Static
 
 from pacerid_tui import paths
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.version_prompt import VersionPrompt
 from tests.e2e.test_cli_local import tiny_config
@@ -136,3 +138,17 @@ async def test_terminate_is_never_blocked_by_a_running_step(tmp_path: Path) -> N
         if isinstance(app.screen, ConfirmTerminate):
             await pilot.press("x")
         await wait_for(pilot, lambda: states(app) == ["terminated"])
+
+
+async def test_question_mark_lists_every_key_and_escape_goes_back(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one("#help-keys", Static).render())
+        for action in ACTIONS:
+            assert f"{action.key}  {action.label}" in text and action.tooltip in text
+        for shown in ("f5 / ^r", "/  Filter log", "^t", "?  Keys", "q  Quit", "^p  Commands"):
+            assert shown in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))

@@ -42,9 +42,7 @@ class RunDetails(Widget):
         activity: str = "",
     ) -> None:
         if run is None or row is None:
-            self._paint(
-                "No run selected. Press [b]l[/b] to launch one, [b]r[/b] to run everything."
-            )
+            self._paint("No run selected: [b]l[/b] launches one, [b]r[/b] runs every step.")
             return
         inst = run.instance
         cap = "" if max_price is None or run.provider != "aws" else f" (max ${max_price:.2f}/h)"
