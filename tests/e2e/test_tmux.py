@@ -75,13 +75,23 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     term.close()
 
 
-def test_run_all_then_terminate_with_one_key(terminal: Terminal) -> None:
+def test_run_all_ssh_then_terminate_with_one_key(terminal: Terminal) -> None:
     terminal.wait_for("Run all", timeout=30)
     terminal.keys("r")
     screen = terminal.wait_for("Epoch 2/2", timeout=240)  # the streamed log
     screen = terminal.wait_for("run all: done", timeout=120)
     assert "2/2" in screen  # the table's epoch column
     assert "train loss" in screen  # the chart's legend
+    terminal.keys("s")  # a shell on the host; the dashboard comes back when it ends
+    deadline = time.monotonic() + 60
+    while "on-the-host-42" not in (screen := terminal.screen()):  # keys typed before the
+        assert time.monotonic() < deadline, screen  # shell reads its terminal are lost
+        if "Run all" not in screen:
+            terminal.keys("echo on-the-host-$((6*7)) $PWD", "Enter")
+        time.sleep(2)
+    assert "/workspace" in screen  # the local instance's home, not this machine's
+    terminal.keys("exit", "Enter")
+    terminal.wait_for("Run all", timeout=30)
     terminal.keys("x")
     screen = terminal.wait_for("terminated", timeout=60)
     terminal.keys("q")

@@ -152,3 +152,39 @@ async def test_question_mark_lists_every_key_and_escape_goes_back(tmp_path: Path
             assert shown in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+async def test_each_step_by_its_own_key_then_filter_pause_and_refresh(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path, epochs=1), refresh_s=30)  # refreshes only on ctrl+r
+    registry = Registry(paths.registry_file())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await launch(pilot)
+        await wait_for(pilot, lambda: states(app) == ["running"])
+        run_id = registry.get().run_id
+        for key, step in (("u", "upload"), ("e", "setup"), ("g", "data"), ("t", "train")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda s=step: s in registry.get(run_id).steps_done)
+        await wait_for(pilot, lambda: registry.get(run_id).epoch == 1, timeout=240)  # t follows
+        await wait_for(pilot, lambda: not app.busy, timeout=60)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: registry.get(run_id).downloaded_at is not None)
+        assert (tmp_path / "results" / run_id / "checkpoint_best.pt").exists()
+
+        log = app.query_one(Log)
+        await pilot.press("slash")
+        await pilot.press(*"epoch 1/1", "enter")
+        await wait_for(pilot, lambda: app.log_filter == "epoch 1/1")
+        assert log.lines and all("epoch 1/1" in line.lower() for line in log.lines)
+        await pilot.press("slash", *["backspace"] * 9, "enter")  # empty: every line again
+        await wait_for(pilot, lambda: app.log_filter == "" and len(log.lines) > 5)
+        await pilot.press("p")
+        assert not log.auto_scroll
+        await pilot.press("p")
+        assert log.auto_scroll
+
+        before = app.rows[run_id].uptime_s or 0.0
+        await pilot.pause(1.1)
+        await pilot.press("ctrl+r")  # the 30 s timer would not have come yet
+        await wait_for(pilot, lambda: (app.rows[run_id].uptime_s or 0.0) > before + 1)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: states(app) == ["terminated"])
