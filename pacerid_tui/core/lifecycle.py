@@ -3,7 +3,7 @@
 Each step is idempotent and resumable: it reads the run from the registry, does its work on the
 host over SSH, and records itself in `run.steps_done`. The CLI and the dashboard call the same
 methods; what happens is told to a `Listener` (the CLI prints, the dashboard posts messages),
-so this module knows nothing about either.
+so this module knows nothing about either. Following training to its end is `follow_run.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
 from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
-from pacerid_tui.core.follow import Follower
+from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
@@ -31,15 +31,6 @@ from pacerid_tui.core.recovery import recover
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import PriceCache, RunStatus
 from pacerid_tui.core.status import rows as status_rows
-
-TERMINAL_EVENTS = ("done", "interrupted", "error")
-BUDGET_WARN_SHARE = 0.8
-BUDGET_DOWNLOAD_S = 300.0
-RECONNECT_DEADLINE_S = 60.0
-"""While following, how long one reconnect tries before asking the provider if the host lives."""
-"""How long a budget stop may spend saving results before it terminates regardless."""
-LIVENESS_POLL_S = 5.0
-"""While following, how often to ask whether the trainer process still lives."""
 
 
 class Listener:
@@ -211,12 +202,19 @@ class Lifecycle:
         run = self.registry.get(run.run_id)
         if run.instance is None or not run.instance.state.is_alive:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
-        target = await self._target(run, run.instance)
+        target = await self.ssh_target(run, run.instance)
         conn = await ssh.connect(target, report=lambda m: self._say(run, m))
         self._conns[run.run_id] = conn
         return conn
 
-    async def _target(self, run: Run, instance: Instance) -> ssh.Target:
+    def live_instance(self, run: Run) -> Instance:
+        """The run's instance as the registry knows it; InstanceGone when it is not alive."""
+        instance = self.registry.get(run.run_id).instance
+        if instance is None or not instance.state.is_alive:
+            raise InstanceGone(f"Run {run.run_id} has no running instance.")
+        return instance
+
+    async def ssh_target(self, run: Run, instance: Instance) -> ssh.Target:
         """How to reach the host; before the first pin, the fingerprints its console printed."""
         proxy = self.config_of(run).instance.ssh_proxy_command
         target = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy)
@@ -290,7 +288,7 @@ class Lifecycle:
         if "upload" not in self.registry.get(run.run_id).steps_done:
             await self.upload(run)
         host = HostPaths(run.run_id)
-        settings = watchdog_settings(self.config_of(run), self._live_instance(run))
+        settings = watchdog_settings(self.config_of(run), self.live_instance(run))
         conn = await self.connection(run)
         await ssh.run(
             conn,
@@ -343,111 +341,10 @@ class Lifecycle:
     async def follow(self, run: Run, *, stop: asyncio.Event | None = None) -> str:
         """Stream train.log and metrics.jsonl until training ends; how it ended.
 
-        Returns the last event ("done", "interrupted", "error"), "stopped" when the trainer died
-        without one, "gone" when the instance itself ended, or "cancelled" when `stop` was set.
-        Each new epoch's checkpoints are downloaded in the background meanwhile (configurable),
-        so results are never only on the host.
+        "done", "interrupted" or "error" (the trainer's last event), "stopped", "gone" or
+        "cancelled": `follow_run.follow_run` says when each is returned.
         """
-        host = HostPaths(run.run_id)
-        log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
-        ended = asyncio.Event()
-        outcome = "cancelled"
-        background = self.config_of(run).output.download_during_training
-        started_at = self.registry.get(run.run_id).training_started_at or 0.0
-        saving: asyncio.Task[object] | None = None
-
-        def on_lines(path: str, lines: list[str]) -> None:
-            nonlocal outcome, saving
-            if path == log:
-                self.listener.lines(run.run_id, "train", lines)
-                return
-            for line in lines:
-                try:
-                    event = MetricEvent.from_dict(json.loads(line))
-                except (ValueError, TypeError):
-                    continue
-                self._record(run, event)
-                if event.event in TERMINAL_EVENTS and event.time >= started_at:
-                    outcome = event.event
-                    ended.set()
-                elif event.event == "epoch" and background and (saving is None or saving.done()):
-                    saving = asyncio.create_task(self._quiet_download(run))
-
-        async def watch() -> None:
-            nonlocal outcome
-            while not ended.is_set():
-                await asyncio.sleep(LIVENESS_POLL_S)
-                try:
-                    state = await self.training_state(run)
-                except (HostError, OSError, asyncssh.Error, InstanceGone):
-                    continue
-                if not state.alive and not ended.is_set():
-                    await asyncio.sleep(1.0)  # let the follower read the trainer's last lines
-                    outcome = "stopped" if outcome == "cancelled" else outcome
-                    ended.set()
-
-        follower = Follower(
-            lambda: self._fresh_connection(run),
-            [log, metrics],
-            on_lines,
-            report=lambda m: self._say(run, m),
-        )
-        watcher = asyncio.create_task(watch())
-        try:
-            await follower.run(lambda: ended.is_set() or (stop is not None and stop.is_set()))
-        except InstanceGone as gone:
-            self._say(run, str(gone))
-            return "gone"
-        finally:
-            watcher.cancel()
-            if saving is not None:
-                await asyncio.gather(saving, return_exceptions=True)
-        return outcome
-
-    async def _quiet_download(self, run: Run) -> None:
-        try:
-            await self.download(run)
-        except (PaceridError, OSError, asyncssh.Error) as err:
-            self._say(run, f"Background download failed ({err}); will try again next epoch.")
-
-    async def _fresh_connection(self, run: Run) -> asyncssh.SSHClientConnection:
-        """A new connection for the follower; InstanceGone once the provider says it ended.
-
-        The provider is asked only when the host does not answer: reconnects stay one SSH
-        handshake, and a host that is gone for good (spot reclaimed it) ends the follow.
-        """
-        instance = self._live_instance(run)
-        try:
-            target = await self._target(run, instance)
-            return await ssh.connect(
-                target, deadline_s=RECONNECT_DEADLINE_S, report=lambda m: self._say(run, m)
-            )
-        except HostError:
-            [now] = await self.refresh([self.registry.get(run.run_id)])
-            if now.instance is None or not now.instance.state.is_alive:
-                reason = now.instance.state_reason if now.instance else None
-                raise InstanceGone(
-                    f"Instance {instance.instance_id} ended ({reason or 'gone'})."
-                ) from None
-            raise
-
-    def _live_instance(self, run: Run) -> Instance:
-        instance = self.registry.get(run.run_id).instance
-        if instance is None or not instance.state.is_alive:
-            raise InstanceGone(f"Run {run.run_id} has no running instance.")
-        return instance
-
-    def _record(self, run: Run, event: MetricEvent) -> None:
-        self.listener.metric(run.run_id, event)
-        if event.event == "epoch":
-            self.update(
-                run,
-                epoch=event.epoch,
-                epochs=event.epochs or run.epochs,
-                train_loss=event.train_loss,
-                val_loss=event.val_loss,
-                val_acc=event.val_acc,
-            )
+        return await follow_run(self, run, stop=stop)
 
     def results_dir(self, run: Run) -> Path:
         config = self.config_of(run)

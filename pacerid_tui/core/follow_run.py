@@ -1,0 +1,141 @@
+"""Following a training run to its end: logs and metrics streamed, results saved meanwhile.
+
+`Lifecycle.follow` delegates here. The file tailing itself is `follow.Follower`; this module
+decides when training has ended (a terminal metrics event, the trainer process gone, or the
+instance gone), records each epoch in the registry, downloads new checkpoints in the background
+so results are never only on the host, and reconnects, asking the provider only when the host
+does not answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING
+
+from pacerid_tui.core import ssh
+from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError
+from pacerid_tui.core.follow import Follower
+from pacerid_tui.core.host import HostPaths
+from pacerid_tui.core.lazy import asyncssh
+from pacerid_tui.core.models import MetricEvent, Run
+
+if TYPE_CHECKING:
+    from pacerid_tui.core.lifecycle import Lifecycle
+
+TERMINAL_EVENTS = ("done", "interrupted", "error")
+RECONNECT_DEADLINE_S = 60.0
+"""While following, how long one reconnect tries before asking the provider if the host lives."""
+LIVENESS_POLL_S = 5.0
+"""While following, how often to ask whether the trainer process still lives."""
+
+
+async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | None = None) -> str:
+    """Stream train.log and metrics.jsonl until training ends; how it ended.
+
+    Returns the last event ("done", "interrupted", "error"), "stopped" when the trainer died
+    without one, "gone" when the instance itself ended, or "cancelled" when `stop` was set.
+    Each new epoch's checkpoints are downloaded in the background meanwhile (configurable),
+    so results are never only on the host.
+    """
+    host = HostPaths(run.run_id)
+    log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
+    ended = asyncio.Event()
+    outcome = "cancelled"
+    background = lifecycle.config_of(run).output.download_during_training
+    started_at = lifecycle.registry.get(run.run_id).training_started_at or 0.0
+    saving: asyncio.Task[object] | None = None
+
+    def on_lines(path: str, lines: list[str]) -> None:
+        nonlocal outcome, saving
+        if path == log:
+            lifecycle.listener.lines(run.run_id, "train", lines)
+            return
+        for line in lines:
+            try:
+                event = MetricEvent.from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            _record(lifecycle, run, event)
+            if event.event in TERMINAL_EVENTS and event.time >= started_at:
+                outcome = event.event
+                ended.set()
+            elif event.event == "epoch" and background and (saving is None or saving.done()):
+                saving = asyncio.create_task(_quiet_download(lifecycle, run))
+
+    async def watch() -> None:
+        nonlocal outcome
+        while not ended.is_set():
+            await asyncio.sleep(LIVENESS_POLL_S)
+            try:
+                state = await lifecycle.training_state(run)
+            except (HostError, OSError, asyncssh.Error, InstanceGone):
+                continue
+            if not state.alive and not ended.is_set():
+                await asyncio.sleep(1.0)  # let the follower read the trainer's last lines
+                outcome = "stopped" if outcome == "cancelled" else outcome
+                ended.set()
+
+    follower = Follower(
+        lambda: _fresh_connection(lifecycle, run),
+        [log, metrics],
+        on_lines,
+        report=lambda m: lifecycle.listener.report(run.run_id, m),
+    )
+    watcher = asyncio.create_task(watch())
+    try:
+        await follower.run(lambda: ended.is_set() or (stop is not None and stop.is_set()))
+    except InstanceGone as gone:
+        lifecycle.listener.report(run.run_id, str(gone))
+        return "gone"
+    finally:
+        watcher.cancel()
+        if saving is not None:
+            await asyncio.gather(saving, return_exceptions=True)
+    return outcome
+
+
+def _record(lifecycle: Lifecycle, run: Run, event: MetricEvent) -> None:
+    lifecycle.listener.metric(run.run_id, event)
+    if event.event == "epoch":
+        lifecycle.update(
+            run,
+            epoch=event.epoch,
+            epochs=event.epochs or run.epochs,
+            train_loss=event.train_loss,
+            val_loss=event.val_loss,
+            val_acc=event.val_acc,
+        )
+
+
+async def _quiet_download(lifecycle: Lifecycle, run: Run) -> None:
+    try:
+        await lifecycle.download(run)
+    except (PaceridError, OSError, asyncssh.Error) as err:
+        lifecycle.listener.report(
+            run.run_id, f"Background download failed ({err}); will try again next epoch."
+        )
+
+
+async def _fresh_connection(lifecycle: Lifecycle, run: Run) -> asyncssh.SSHClientConnection:
+    """A new connection for the follower; InstanceGone once the provider says it ended.
+
+    The provider is asked only when the host does not answer: reconnects stay one SSH
+    handshake, and a host that is gone for good (spot reclaimed it) ends the follow.
+    """
+    instance = lifecycle.live_instance(run)
+    try:
+        target = await lifecycle.ssh_target(run, instance)
+        return await ssh.connect(
+            target,
+            deadline_s=RECONNECT_DEADLINE_S,
+            report=lambda m: lifecycle.listener.report(run.run_id, m),
+        )
+    except HostError:
+        [now] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+        if now.instance is None or not now.instance.state.is_alive:
+            reason = now.instance.state_reason if now.instance else None
+            raise InstanceGone(
+                f"Instance {instance.instance_id} ended ({reason or 'gone'})."
+            ) from None
+        raise
