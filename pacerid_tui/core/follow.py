@@ -15,7 +15,8 @@ from pacerid_tui.core.errors import HostError
 from pacerid_tui.core.lazy import asyncssh
 
 FAST_POLL_S = 0.05
-"""Poll interval right after data arrived: keeps latency low while a log is busy."""
+"""The shortest poll interval, reached by halving while every poll finds data: keeps latency
+low while a log is busy."""
 IDLE_POLL_S = 0.4
 """The longest poll interval, reached by doubling while nothing new comes (a quiet log costs
 a few requests a second; a line-a-second log no longer keeps us at the fast rate)."""
@@ -86,8 +87,8 @@ class Follower:
                         if finished():
                             return
                         delay = min(delay * 2, IDLE_POLL_S)  # back off while the log is quiet
-                    else:
-                        delay = FAST_POLL_S
+                    else:  # speed up while data flows: a busy log reaches FAST_POLL_S in a
+                        delay = max(delay / 2, FAST_POLL_S)  # few polls, a line a second never
                     await asyncio.sleep(delay)
             finally:
                 for handle in handles.values():
