@@ -3,21 +3,20 @@
 The app receives its backend (a `Lifecycle` over a registry) by injection and never does I/O on
 the UI thread: each step runs in a worker (group = the run), which calls the core and lets the
 core's listener post messages back. One handler deals with every worker error. The run steps
-themselves (launch form, export, sync-model, terminate…) live in `ui/actions.py`.
+themselves (launch form, export, sync-model, terminate…) live in `ui/actions.py`; what fills
+the selected run's panels (its market, its curve read back) in `ui/selected.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from functools import partial, wraps
+from functools import partial
 from pathlib import Path
-from typing import TypeVar, cast
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -32,16 +31,17 @@ from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import RunActions
 from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.listener import AppListener
-from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
+from pacerid_tui.ui.market import Market
+from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.screens.help import HelpScreen
-from pacerid_tui.ui.training import Training, read_metrics
+from pacerid_tui.ui.selected import SelectedRun
+from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import BUDGET_WARNING, RunDetails
@@ -60,26 +60,8 @@ two minutes' notice, handled on the host); each refresh redraws the table, 2 s c
 core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
 
-Handler = TypeVar("Handler", bound=Callable[..., None])
 
-
-def while_open(handler: Handler) -> Handler:
-    """Drop messages that arrive while the app is closing (its widgets are already gone).
-
-    The core's callbacks keep posting until its workers are cancelled; without this, a late
-    message during shutdown turns a clean exit into a NoMatches traceback.
-    """
-
-    @wraps(handler)
-    def guarded(self: App[int], *args: object) -> None:
-        if not self.screen_stack or not self.screen_stack[0].query(RunsTable):
-            return
-        handler(self, *args)
-
-    return cast(Handler, guarded)
-
-
-class PaceridApp(RunActions, App[int]):
+class PaceridApp(SelectedRun, RunActions, App[int]):
     TITLE = "pacerid-tui"
     CSS_PATH = "app.tcss"
     BINDINGS = [
@@ -179,104 +161,6 @@ class PaceridApp(RunActions, App[int]):
         for run in self.lifecycle.registry.runs():
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
                 self.start_follow(run)
-
-    # -- the selected run -------------------------------------------------------------------------
-    def config_for(self, run: Run) -> Config | None:
-        """The run's config, read once (None when the file is gone or broken)."""
-        if run.run_id not in self.configs:
-            try:
-                self.configs[run.run_id] = self.lifecycle.config_of(run)
-            except PaceridError:
-                return None
-        return self.configs[run.run_id]
-
-    def show_selected(self) -> None:
-        run = self.selected_run()
-        run_id = run.run_id if run else ""
-        config = self.config_for(run) if run else None
-        training = self.training.get(run_id)
-        market = self.markets.get(run_id)
-        self.dashboard.query_one(RunDetails).show(
-            run,
-            self.rows.get(run_id),
-            training=training,
-            budget_usd=config.instance.budget_usd if config else None,
-            max_price=config.instance.max_price if config else None,
-            projected_usd=self.projected(run, market, training),
-            warning=market.ssh_warning if market else None,
-            activity=self.activity.get(run_id, ""),
-        )
-        self.dashboard.query_one(MarketPanel).show(run, market)
-        self.dashboard.query_one(LossChart).show_epochs(training.history() if training else [])
-        if run is not None:
-            self.ask_market(run)
-            self.ask_results(run)
-
-    def projected(
-        self, run: Run | None, market: Market | None, training: Training | None
-    ) -> float | None:
-        """Cost when the last epoch ends, at today's price; None unless training is measurable."""
-        inst = run.instance if run else None
-        if run is None or inst is None or market is None or training is None:
-            return None
-        if not inst.state.is_alive or inst.launched_at is None or not run.epochs:
-            return None
-        if (run.epoch or 0) >= run.epochs:
-            return None  # trained: the cost so far is the answer
-        total = cost.projected_cost(
-            market.run_history, inst.launched_at, self.clock(), training.epoch_seconds(), run.epochs
-        )
-        return None if total is None else run.cost_usd + total
-
-    def ask_market(self, run: Run) -> None:
-        instance_id = run.instance.instance_id if run.instance else None
-        asked = self.market_asked.get(run.run_id)
-        if asked is None or asked[1] != instance_id or self.clock() - asked[0] >= MARKET_TTL_S:
-            self.market_asked[run.run_id] = (self.clock(), instance_id)
-            self.fetch_market(run)
-
-    @work(exclusive=True, group="market", exit_on_error=False)
-    async def fetch_market(self, run: Run) -> None:
-        market = await fetch_market(self.lifecycle, run, self.clock())
-        self.post_message(messages.MarketFetched(run.run_id, market))
-
-    @on(messages.MarketFetched)
-    @while_open
-    def market_fetched(self, message: messages.MarketFetched) -> None:
-        self.markets[message.run_id] = message.market
-        if message.run_id == self.table.selected_run_id:
-            self.show_selected()
-
-    def ask_results(self, run: Run) -> None:
-        """A run trained before this dashboard started: its curve from the downloaded metrics."""
-        if run.run_id in self.training or run.run_id in self.results_asked:
-            return
-        self.results_asked.add(run.run_id)
-        if "download" in run.steps_done:
-            self.load_results(run)
-
-    @work(group="results", exit_on_error=False)
-    async def load_results(self, run: Run) -> None:
-        path = self.lifecycle.results_dir(run) / "metrics.jsonl"
-        training = await asyncio.to_thread(read_metrics, path)
-        if training.epochs:
-            self.post_message(messages.TrainingLoaded(run.run_id, training))
-
-    @on(messages.TrainingLoaded)
-    @while_open
-    def training_loaded(self, message: messages.TrainingLoaded) -> None:
-        if message.run_id not in self.training:
-            self.training[message.run_id] = message.training
-            self._measured(message.run_id, message.training)
-        if message.run_id == self.table.selected_run_id:
-            self.show_selected()
-
-    def _measured(self, run_id: str, training: Training) -> None:
-        history = training.history()
-        row = self.rows.get(run_id)
-        if history and history[-1].images_per_s and row is not None:
-            kind = row.instance_type if row.provider == "aws" else "local"
-            self.throughput[kind or "local"] = history[-1].images_per_s
 
     def reload_log(self) -> None:
         log = self.dashboard.query_one(Log)

@@ -1,9 +1,14 @@
-"""Messages the core's events become on their way into the dashboard (named in the past tense)."""
+"""Messages the core's events become on their way into the dashboard (named in the past tense),
+and `while_open`, the guard their handlers wear."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
+from typing import TypeVar, cast
 
+from textual.app import App
 from textual.message import Message
 
 from pacerid_tui.core.models import MetricEvent, Run
@@ -11,6 +16,25 @@ from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.sync import Progress
 from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.training import Training
+from pacerid_tui.ui.widgets.runs_table import RunsTable
+
+Handler = TypeVar("Handler", bound=Callable[..., None])
+
+
+def while_open(handler: Handler) -> Handler:
+    """Drop messages that arrive while the app is closing (its widgets are already gone).
+
+    The core's callbacks keep posting until its workers are cancelled; without this, a late
+    message during shutdown turns a clean exit into a NoMatches traceback.
+    """
+
+    @wraps(handler)
+    def guarded(self: App[int], *args: object) -> None:
+        if not self.screen_stack or not self.screen_stack[0].query(RunsTable):
+            return
+        handler(self, *args)
+
+    return cast(Handler, guarded)
 
 
 @dataclass
