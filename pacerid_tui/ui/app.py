@@ -10,8 +10,11 @@ the selected run's panels (its market, its curve read back) in `ui/selected.py`.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import math
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -116,6 +119,8 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         """Lines of the selected run not yet written to the log widget (see `tick`)."""
         self.details_stale = False
         """The selected run's panels need drawing at the next tick."""
+        self.tick_due = False
+        """A tick is scheduled (ticks come only while something streams in)."""
         self.training: dict[str, Training] = {}
         self.markets: dict[str, Market] = {}
         self.market_asked: dict[str, tuple[float, str | None]] = {}
@@ -155,12 +160,24 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
 
     def on_mount(self) -> None:
         self.sub_title = f"config {self.config_path} — instances keep running after you quit"
+        # A closed terminal (window, SSH session): leave as `q` would, or Textual's input
+        # thread spins on the dead terminal, a core at 80 % for ever. SIGHUP says so at once;
+        # under `make run` it may not come, and the terminal stops being one (checked every 2 s).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
+        if os.isatty(0):
+            self.set_interval(2.0, self.exit_without_terminal)
         self.set_interval(self.refresh_s, self.refresh_runs)
-        self.set_interval(FRAME_S, self.tick)
         self.refresh_runs()
         for run in self.lifecycle.registry.runs():
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
                 self.start_follow(run)
+
+    def exit_without_terminal(self) -> None:
+        if not os.isatty(0):
+            self.exit()
+
+    def on_unmount(self) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
 
     def reload_log(self) -> None:
         log = self.dashboard.query_one(Log)
@@ -176,9 +193,17 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         wanted = self.log_filter.lower()
         return [line for line in lines if wanted in line.lower()]
 
+    def draw_soon(self, *, details: bool = False) -> None:
+        """Draw at the next tick, FRAME_S from the first request: many messages, one frame."""
+        self.details_stale |= details
+        if not self.tick_due:
+            self.tick_due = True
+            self.set_timer(FRAME_S, self.tick)
+
     def tick(self) -> None:
         """Draw what streamed in since the last tick: the new log lines in one write, and the
         selected run's panels if a message changed them."""
+        self.tick_due = False
         if not self.is_running:
             return
         if self.unshown:
@@ -241,7 +266,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         self.activity[message.run_id] = message.text
         self._append(message.run_id, [f"» {message.text}"])
         if message.run_id == self.table.selected_run_id:
-            self.details_stale = True
+            self.draw_soon(details=True)
 
     @on(messages.LinesReceived)
     @while_open
@@ -253,6 +278,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         buffer.extend(lines)
         if run_id == self.table.selected_run_id:
             self.unshown.extend(lines)
+            self.draw_soon()
 
     @on(messages.MetricReceived)
     @while_open
@@ -273,13 +299,13 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
                 severity="error" if event.event == "error" else "information",
             )
         if message.run_id == self.table.selected_run_id:
-            self.details_stale = True
+            self.draw_soon(details=True)
 
     @on(messages.RunChanged)
     @while_open
     def run_changed(self, message: messages.RunChanged) -> None:
         if message.run.run_id == self.table.selected_run_id:
-            self.details_stale = True
+            self.draw_soon(details=True)
 
     @on(messages.TransferProgressed)
     @while_open
@@ -291,7 +317,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
             f"{p.files_done}/{p.files_total} files"
         )
         if message.run_id == self.table.selected_run_id:
-            self.details_stale = True
+            self.draw_soon(details=True)
 
     # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:
@@ -387,11 +413,12 @@ def run_dashboard(args: argparse.Namespace) -> int:
         for run in app.lifecycle.registry.runs()
         if run.instance is not None and run.instance.state.is_alive
     ]
-    for run in live:
-        assert run.instance is not None
-        print(
-            f"{run.run_id}: instance {run.instance.instance_id} keeps running "
-            f"({run.provider}); `pacerid-tui` follows it again, `pacerid-tui terminate "
-            f"--run {run.run_id}` stops it."
-        )
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        for run in live:
+            assert run.instance is not None
+            print(
+                f"{run.run_id}: instance {run.instance.instance_id} keeps running "
+                f"({run.provider}); `pacerid-tui` follows it again, `pacerid-tui terminate "
+                f"--run {run.run_id}` stops it."
+            )
     return 0

@@ -95,3 +95,46 @@ def test_run_all_ssh_then_terminate_with_one_key(terminal: Terminal) -> None:
     terminal.keys("x")
     screen = terminal.wait_for("terminated", timeout=60)
     terminal.keys("q")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_closing_the_terminal_of_make_run_ends_the_dashboard() -> None:
+    if not shutil.which("tmux"):
+        pytest.fail("tmux is missing; `make test` installs it (scripts/system-deps.sh).")
+    term = Terminal("make run", {**os.environ, "TERM": "xterm-256color"})
+    try:
+        term.wait_for("Run all", timeout=60)
+        pane = subprocess.run(
+            ["tmux", "-L", term.socket, "display", "-p", "-t", "t", "#{pane_pid}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        [app] = children(int(pane.stdout))  # make's one child: the dashboard
+    finally:
+        term.close()  # the window closes: the terminal hangs up
+    deadline = time.monotonic() + 15
+    while alive(app):
+        if time.monotonic() > deadline:
+            os.kill(app, 9)
+            pytest.fail("the dashboard outlived its terminal (Textual spins on a dead tty)")
+        time.sleep(0.2)
