@@ -115,8 +115,9 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         self.clock = clock
         self.rows: dict[str, RunStatus] = {}
         self.logs: dict[str, deque[str]] = {}
-        self.unshown: list[str] = []
-        """Lines of the selected run not yet written to the log widget (see `tick`)."""
+        self.unshown: deque[str] = deque(maxlen=LOG_LINES_PER_RUN)
+        """Lines of the selected run not yet written to the log widget (see `tick`); no more
+        than the widget keeps, however fast a catch-up streams."""
         self.details_stale = False
         """The selected run's panels need drawing at the next tick."""
         self.tick_due = False
@@ -207,7 +208,8 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         if not self.is_running:
             return
         if self.unshown:
-            lines, self.unshown = self.unshown, []
+            lines = list(self.unshown)
+            self.unshown.clear()
             self.dashboard.query_one(Log).write_lines(self._visible(lines))
         if self.details_stale:
             self.details_stale = False
