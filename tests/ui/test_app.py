@@ -165,7 +165,16 @@ async def test_each_step_by_its_own_key_then_filter_pause_and_refresh(tmp_path: 
             await pilot.press(key)
             await wait_for(pilot, lambda s=step: s in registry.get(run_id).steps_done)
         await wait_for(pilot, lambda: registry.get(run_id).epoch == 1, timeout=240)  # t follows
-        await wait_for(pilot, lambda: not app.busy, timeout=60)
+        await wait_for(pilot, lambda: not app.busy and not app.following, timeout=60)
+        finished = sum("Epoch 1/1" in line for line in app.logs[run_id])
+        await pilot.press("f")  # follows again: the whole log, then it ends
+        await wait_for(
+            pilot,
+            lambda: (
+                not app.following
+                and sum("Epoch 1/1" in line for line in app.logs[run_id]) == 2 * finished
+            ),
+        )
         await pilot.press("d")
         await wait_for(pilot, lambda: registry.get(run_id).downloaded_at is not None)
         assert (tmp_path / "results" / run_id / "checkpoint_best.pt").exists()
