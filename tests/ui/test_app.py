@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Log, Static
 
@@ -197,3 +198,23 @@ async def test_each_step_by_its_own_key_then_filter_pause_and_refresh(tmp_path: 
         await wait_for(pilot, lambda: (app.rows[run_id].uptime_s or 0.0) > before + 1)
         await pilot.press("x")
         await wait_for(pilot, lambda: states(app) == ["terminated"])
+
+
+async def test_every_action_is_a_binding_a_button_and_a_palette_command(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=30)
+    bindings = {b.action: b for b in Binding.make_bindings(PaceridApp.BINDINGS)}
+    assert all(b.id and b.tooltip for b in bindings.values())
+    async with app.run_test(size=(160, 45)) as pilot:
+        for action in ACTIONS:
+            assert bindings[action.name].id == f"run.{action.name}"
+            button = app.query_one(f"#do-{action.name}", Button)
+            assert button.tooltip == action.tooltip
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Light/dark", "enter")
+        await wait_for(pilot, lambda: app.theme == "textual-light")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Launch", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchForm))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LaunchForm))
+        assert not app.rows  # nothing launched
