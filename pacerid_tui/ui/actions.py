@@ -13,16 +13,17 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from textual import on, work
 from textual.app import App
 from textual.screen import Screen
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
-from pacerid_tui.core import ssh
+from pacerid_tui.core import orphans, ssh
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.export import RESULT_NAME
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Run
+from pacerid_tui.core.models import Instance, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.ui import messages, model_steps
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
@@ -33,7 +34,13 @@ from pacerid_tui.ui.widgets.runs_table import RunsTable
 Step = Callable[[Run], Awaitable[object]]
 
 
+ORPHANS_S = 60.0
+"""How often to look for live instances of ours that no run knows (a lost registry)."""
+
+
 class RunActions(App[int]):
+    orphans: list[Instance]
+    orphans_told: set[str]
     config_path: Path
     lifecycle: Lifecycle
     rows: dict[str, RunStatus]
@@ -172,6 +179,39 @@ class RunActions(App[int]):
         argv = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy).ssh_argv()
         with self.suspend():
             subprocess.run(argv, check=False)
+
+    # -- instances of ours that no run knows -----------------------------------------------------
+    @work(exclusive=True, group="orphans", exit_on_error=False)
+    async def look_for_orphans(self) -> None:
+        found = await orphans.orphans(self.lifecycle, load_config(self.config_path))
+        self.post_message(messages.OrphansFound(found))
+
+    @on(messages.OrphansFound)
+    def orphans_found(self, message: messages.OrphansFound) -> None:
+        self.orphans = message.instances
+        for instance in self.orphans:
+            if instance.instance_id not in self.orphans_told:
+                self.orphans_told.add(instance.instance_id)
+                self.notify(
+                    f"{instance.instance_id} ({instance.provider}, {instance.state.value}) is ours "
+                    "but no run knows it; press a to adopt it, then x terminates it.",
+                    title="Unknown instance",
+                    severity="warning",
+                    timeout=60,
+                )
+
+    def action_adopt(self) -> None:
+        if not self.orphans:
+            self.notify("Every live instance of ours belongs to a run.")
+            return
+        self.run_worker(self._adopt(list(self.orphans)), group="orphans", exit_on_error=False)
+
+    async def _adopt(self, instances: list[Instance]) -> None:
+        for instance in instances:
+            run = await orphans.adopt(self.lifecycle, instance.instance_id, self.config_path)
+            self.say(run.run_id, f"Adopted {instance.instance_id}: x terminates it.")
+        self.orphans = []
+        self.refresh_runs()
 
     # -- terminate --------------------------------------------------------------------------------
     def action_terminate(self) -> None:

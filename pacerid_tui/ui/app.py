@@ -34,10 +34,11 @@ from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Instance
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.ui import messages
-from pacerid_tui.ui.actions import RunActions
+from pacerid_tui.ui.actions import ORPHANS_S, RunActions
 from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.market import Market
@@ -134,6 +135,9 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         self.activity: dict[str, str] = {}
         self.busy: dict[str, str] = {}
         self.following: set[str] = set()
+        self.orphans: list[Instance] = []
+        """Live instances of ours that no run knows, as last looked for (`a` adopts them)."""
+        self.orphans_told: set[str] = set()
         self.log_filter = ""
 
     def compose(self) -> ComposeResult:
@@ -147,7 +151,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
                 yield LossChart(id="chart")
             with Vertical(id="right"):
                 with Grid(id="actions"):
-                    for action in ACTIONS:
+                    for action in (a for a in ACTIONS if a.button):
                         button = Button(
                             f"{action.label} ({action.key})", id=f"do-{action.name}", compact=True
                         )
@@ -169,6 +173,8 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
             self.set_interval(2.0, self.exit_without_terminal)
         self.set_interval(self.refresh_s, self.refresh_runs)
         self.refresh_runs()
+        self.set_interval(ORPHANS_S, self.look_for_orphans)
+        self.look_for_orphans()
         for run in self.lifecycle.registry.runs():
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
                 self.start_follow(run)

@@ -14,7 +14,9 @@ class Action:
     label: str
     tooltip: str
     footer: bool = True
-    """Also in the footer; every action has a button and is listed by `?` either way."""
+    """Also in the footer; every action is listed by `?` and the palette either way."""
+    button: bool = True
+    """Also a button above the log."""
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -35,5 +37,13 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action(
         "v", "sync_model", "Sync model", "Install the exported model into the iOS app", footer=False
+    ),
+    Action(
+        "a",
+        "adopt",
+        "Adopt",
+        "Give instances of ours that no run knows a run, to follow or terminate them",
+        footer=False,
+        button=False,
     ),
 )

@@ -11,7 +11,7 @@ from typing import TypeVar, cast
 from textual.app import App
 from textual.message import Message
 
-from pacerid_tui.core.models import MetricEvent, Run
+from pacerid_tui.core.models import Instance, MetricEvent, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.sync import Progress
 from pacerid_tui.ui.market import Market
@@ -85,3 +85,9 @@ class TrainingLoaded(Message):
 
     run_id: str
     training: Training
+
+
+@dataclass
+class OrphansFound(Message):
+    instances: list[Instance]
+    """Live instances of ours that no run knows, as last looked for."""

@@ -12,6 +12,8 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Log, Static
 
 from pacerid_tui import paths
+from pacerid_tui.core.cloud.local import LocalProvider
+from pacerid_tui.core.models import InstanceSpec
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.commands import ACTIONS
@@ -207,8 +209,8 @@ async def test_every_action_is_a_binding_a_button_and_a_palette_command(tmp_path
     async with app.run_test(size=(160, 45)) as pilot:
         for action in ACTIONS:
             assert bindings[action.name].id == f"run.{action.name}"
-            button = app.query_one(f"#do-{action.name}", Button)
-            assert button.tooltip == action.tooltip
+            buttons = app.query(f"#do-{action.name}").results(Button)
+            assert [b.tooltip for b in buttons] == ([action.tooltip] if action.button else [])
         await pilot.press("ctrl+p")
         await pilot.press(*"Light/dark", "enter")
         await wait_for(pilot, lambda: app.theme == "textual-light")
@@ -218,3 +220,22 @@ async def test_every_action_is_a_binding_a_button_and_a_palette_command(tmp_path
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, LaunchForm))
         assert not app.rows  # nothing launched
+
+
+async def test_an_instance_no_run_knows_is_shown_adopted_with_a_and_terminated(
+    tmp_path: Path,
+) -> None:
+    # A launch whose run was lost (a deleted registry, a crash between launch and save).
+    lost = LocalProvider().launch(InstanceSpec(run_id="lost", provider="local"))
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: [i.instance_id for i in app.orphans] == [lost.instance_id])
+        assert any(lost.instance_id in n.message for n in app._notifications)
+        assert not app.rows  # no run knows it yet
+        await pilot.press("a")
+        await wait_for(pilot, lambda: states(app) == ["running"])
+        run = Registry(paths.registry_file()).get()
+        assert run.instance is not None and run.instance.instance_id == lost.instance_id
+        await pilot.press("x")
+        await wait_for(pilot, lambda: states(app) == ["terminated"])
+    assert LocalProvider().find_managed() == []  # nothing left running, nothing forgotten
