@@ -68,6 +68,10 @@ THEMES = ("textual-dark", "textual-light")
 class PaceridApp(SelectedRun, RunActions, App[int]):
     TITLE = "pacerid-tui"
     CSS_PATH = "app.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    """Below 120 columns the market panel and the buttons give their room to the rest (keys,
+    the footer and the palette still reach every action; the details show the price)."""
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
         *(
             Binding(a.key, a.name, a.label, tooltip=a.tooltip, id=f"run.{a.name}", show=a.footer)

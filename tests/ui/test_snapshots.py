@@ -55,3 +55,8 @@ async def open_launch_form(pilot: Pilot[int]) -> None:
 
 def test_launch_form(demo: PaceridApp, snap_compare: Any) -> None:
     assert snap_compare(demo, terminal_size=SIZE, run_before=open_launch_form)
+
+
+def test_an_80_by_24_terminal(demo: PaceridApp, snap_compare: Any) -> None:
+    """The market panel and the buttons make room; keys and the footer still reach everything."""
+    assert snap_compare(demo, terminal_size=(80, 24), run_before=settle)
