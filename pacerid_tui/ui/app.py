@@ -146,7 +146,8 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield RunsTable(id="runs")
+        with Vertical(id="top"):  # its own clip: a frame elsewhere does not redraw the table
+            yield RunsTable(id="runs")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 with Horizontal(id="selected"):
