@@ -60,7 +60,7 @@ LOG_LINES_PER_RUN = 5000
 REFRESH_S = 5.0
 """How often the providers are asked about live instances (and uptime and cost move on the
 screen); PACERID_REFRESH_S overrides it. State changes slowly (a spot interruption comes with
-two minutes' notice, handled on the host); each refresh redraws the table, 2 s cost ~1 % of a
+two minutes' notice, handled on the host); each refresh redraws the table: 2 s cost 0.7 % of a
 core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
 
