@@ -188,7 +188,8 @@ class RunActions(App[int]):
 
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
-        self.orphans = message.instances
+        # A run this dashboard is launching has its instance before the registry does.
+        self.orphans = [i for i in message.instances if i.run_id not in self.busy]
         for instance in self.orphans:
             if instance.instance_id not in self.orphans_told:
                 self.orphans_told.add(instance.instance_id)
