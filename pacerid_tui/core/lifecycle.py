@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from pacerid_tui import paths
-from pacerid_tui.config import Config, load_config
+from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core import ssh, sync
 from pacerid_tui.core.budget import enforce_budget
 from pacerid_tui.core.cloud.base import Provider
@@ -99,10 +99,14 @@ class Lifecycle:
         return load_config(run.config_path)
 
     def provider_of(self, run: Run) -> Provider:
-        """The run's provider, built once per config file (boto3 clients are not free)."""
-        if run.config_path not in self._providers:
-            self._providers[run.config_path] = provider_for(self.config_of(run).instance)
-        return self._providers[run.config_path]
+        return self.provider_for_config(self.config_of(run).instance)
+
+    def provider_for_config(self, config: InstanceConfig) -> Provider:
+        """One provider per distinct instance config, kept (boto3 clients are not free)."""
+        key = config.model_dump_json()
+        if key not in self._providers:
+            self._providers[key] = provider_for(config)
+        return self._providers[key]
 
     async def statuses(self, runs: list[Run], now: float | None = None) -> list[RunStatus]:
         """Table rows (state, uptime, price, cost) for these runs."""

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core import ssh
-from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.errors import UsageError
 from pacerid_tui.core.models import Instance, Run
 
@@ -21,9 +20,9 @@ if TYPE_CHECKING:
 
 async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
     """Live instances this tool created (by tag or server process) that no run knows."""
-    providers = [provider_for(InstanceConfig(provider="local"))]
+    providers = [lifecycle.provider_for_config(InstanceConfig(provider="local"))]
     if config.instance.provider == "aws":
-        providers.append(provider_for(config.instance))
+        providers.append(lifecycle.provider_for_config(config.instance))
     known = {run.instance.instance_id for run in lifecycle.registry.runs() if run.instance}
     found: list[Instance] = []
     for provider in providers:
@@ -59,7 +58,7 @@ async def terminate_instance(lifecycle: Lifecycle, instance_id: str, config: Con
     instance_config = config.instance
     if instance_id.startswith("local-"):
         instance_config = InstanceConfig(provider="local")
-    provider = provider_for(instance_config)
+    provider = lifecycle.provider_for_config(instance_config)
     instance = await asyncio.to_thread(provider.terminate, instance_id)
     ssh.forget(instance_id, paths.known_hosts_file())
     for run in lifecycle.registry.runs():
