@@ -247,6 +247,8 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         self.table.show(message.rows)
         if selected is None and message.rows:
             self.table.select(message.rows[-1].run_id)
+        if self.table.selected_run_id != selected:  # the table does not always say so itself
+            self.reload_log()
         self.show_selected()
 
     def _check_budget(self, row: RunStatus) -> None:

@@ -86,8 +86,11 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
             timeout=60,
         )
         assert [e.epoch for e in app.training[run_id].history()] == [1, 2]
-        log_text = "\n".join(app.query_one(Log).lines)
-        assert "Epoch 1/2" in log_text and "Epoch 2/2" in log_text
+
+        def log_text() -> str:
+            return "\n".join(app.query_one(Log).lines)
+
+        await wait_for(pilot, lambda: "Epoch 1/2" in log_text() and "Epoch 2/2" in log_text())
 
         await wait_for(pilot, lambda: not app.busy, timeout=60)  # run all ends with a download
         await pilot.press("m")  # export the downloaded checkpoint to Core ML
