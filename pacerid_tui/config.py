@@ -46,8 +46,9 @@ class InstanceConfig(Section):
     """Fall back to on-demand when no spot capacity is found anywhere."""
     ami_id: str | None = None
     """Pin an AMI; default: the newest Deep Learning AMI with PyTorch."""
-    ssh_user: str = "ubuntu"
-    """Login user on the instance."""
+    ssh_user: str | None = None
+    """Login user on the instance; default: the image's own (`ubuntu` on Ubuntu, `ec2-user` on
+    Amazon Linux)."""
     ssh_proxy_command: str | None = Field(default=None, min_length=1)
     """Reach the instance through this command, as OpenSSH's ProxyCommand (a bastion host:
     `ssh -W %h:%p bastion`); %h, %p and %r are its address (the private one when it has no
@@ -62,8 +63,12 @@ class InstanceConfig(Section):
     """CIDR allowed to SSH; default: this machine's public IP as /32."""
     caller_ip_url: str = "https://checkip.amazonaws.com"
     """Where to look up this machine's public IP."""
-    root_volume_gb: int = Field(default=100, ge=8)
-    """Root EBS volume size."""
+    root_volume_gb: int | None = Field(default=None, ge=8)
+    """Root EBS volume size in GB; default: the image's snapshot plus room for data and
+    checkpoints. Never below the snapshot (a launch with less is refused)."""
+    host_key_wait_s: float = Field(default=240, ge=0)
+    """How long to wait for the boot console to print the SSH host key fingerprints before the
+    first connect; past it the key is trusted on first use, and that is said."""
     budget_usd: float | None = Field(default=None, gt=0)
     """Stop the run when its cost reaches this many dollars."""
     max_runtime_minutes: float | None = Field(default=None, gt=0)

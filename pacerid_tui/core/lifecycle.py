@@ -19,12 +19,13 @@ from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core import ssh, sync
 from pacerid_tui.core.budget import enforce_budget
-from pacerid_tui.core.cloud.base import Provider
+from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
-from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
+from pacerid_tui.core.errors import HostError, InstanceGone, UsageError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
+from pacerid_tui.core.hostkeys import printed_fingerprints
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
 from pacerid_tui.core.recovery import recover
@@ -220,16 +221,21 @@ class Lifecycle:
 
     async def ssh_target(self, run: Run, instance: Instance) -> ssh.Target:
         """How to reach the host; before the first pin, the fingerprints its console printed."""
-        proxy = self.config_of(run).instance.ssh_proxy_command
-        target = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy)
-        lookup = getattr(self.provider_of(run), "host_key_fingerprints", None)
-        if ssh.is_pinned(target) or lookup is None:
+        config = self.config_of(run).instance
+        target = ssh.Target.of(
+            instance, paths.known_hosts_file(), proxy_command=config.ssh_proxy_command
+        )
+        provider = self.provider_of(run)
+        if ssh.is_pinned(target) or not isinstance(provider, HostKeyFingerprints):
             return target
-        try:
-            printed = await asyncio.to_thread(lookup, instance.instance_id)
-        except PaceridError:
-            printed = []
-        return replace(target, fingerprints=tuple(printed))
+        printed = await printed_fingerprints(
+            provider,
+            instance.instance_id,
+            config.host_key_wait_s,
+            lambda m: self._say(run, m),
+            lambda m: self.listener.alert(run.run_id, m),
+        )
+        return replace(target, fingerprints=printed)
 
     def _drop_connection(self, run: Run) -> None:
         conn = self._conns.pop(run.run_id, None)

@@ -58,6 +58,8 @@ class Instance:
     state_reason: str | None = None
     image_name: str | None = None
     run_id: str | None = None
+    volume_gb: int | None = None
+    """The root volume's size (AWS), for its storage cost; None where there is none."""
 
 
 @dataclass(frozen=True)

@@ -162,8 +162,9 @@ def forget(alias: str, known_hosts: Path) -> None:
     atomic.write_text(known_hosts, "".join(line + "\n" for line in kept))
 
 
-async def connect_once(target: Target) -> asyncssh.SSHClientConnection:
-    """One attempt: pinned key if we have one, else trust on first use and pin it."""
+async def connect_once(target: Target, report: Report = quiet) -> asyncssh.SSHClientConnection:
+    """One attempt: the pinned key if we have one; else the key is pinned, but only when it is
+    one of `target.fingerprints` (those its boot console printed) or, with none, on first use."""
     pinned = is_pinned(target)
     try:
         conn = await asyncssh.connect(
@@ -197,6 +198,8 @@ async def connect_once(target: Target) -> asyncssh.SSHClientConnection:
                     "did not print: someone may be intercepting the connection; terminate it."
                 )
             _pin(target, key)
+            if target.fingerprints:
+                report(f"The host key of {target.alias} matches its boot console; pinned.")
     return conn
 
 
@@ -208,7 +211,7 @@ async def connect(
     delay = 0.5
     while True:
         try:
-            return await connect_once(target)
+            return await connect_once(target, report)
         except HostKeyMismatch:
             raise
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as err:

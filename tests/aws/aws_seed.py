@@ -16,7 +16,9 @@ CALLER_IP = "203.0.113.7"
 DLAMI_OWNER = "898082745236"
 
 
-def dlami(ami_id: str, name: str, created: str, state: str = "available") -> dict[str, Any]:
+def dlami(
+    ami_id: str, name: str, created: str, state: str = "available", arch: str = "x86_64"
+) -> dict[str, Any]:
     return {
         "ami_id": ami_id,
         "name": name,
@@ -24,7 +26,7 @@ def dlami(ami_id: str, name: str, created: str, state: str = "available") -> dic
         "owner_id": DLAMI_OWNER,
         "public": True,
         "virtualization_type": "hvm",
-        "architecture": "x86_64",
+        "architecture": arch,
         "state": state,
         "platform": None,
         "image_type": "machine",
@@ -39,6 +41,8 @@ def dlami(ami_id: str, name: str, created: str, state: str = "available") -> dic
 PYTORCH_2204 = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.{v} (Ubuntu 22.04) {d}"
 PYTORCH_2404 = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.{v} (Ubuntu 24.04) {d}"
 BASE_2204 = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) {d}"
+PYTORCH_AL2023 = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.{v} (Amazon Linux 2023) {d}"
+PYTORCH_ARM64 = "Deep Learning ARM64 AMI OSS Nvidia Driver GPU PyTorch 2.{v} (Ubuntu 24.04) {d}"
 
 AMIS = [
     dlami("ami-0a1b2c3d4e5f60001", PYTORCH_2204.format(v=3, d="20240101"), "2024-01-01T10:00:00Z"),
@@ -54,10 +58,30 @@ AMIS = [
     dlami("ami-0a1b2c3d4e5f60006", PYTORCH_2404.format(v=6, d="20250101"), "2025-01-01T10:00:00Z"),
     dlami("ami-0a1b2c3d4e5f60007", BASE_2204.format(d="20250301"), "2025-03-01T10:00:00Z"),
     dlami("ami-0a1b2c3d4e5f60008", "ubuntu/images/hvm-ssd/ubuntu-jammy", "2025-06-01T10:00:00Z"),
+    # "2.9" sorts after "2.10" as text: the version must be compared as numbers.
+    dlami("ami-0a1b2c3d4e5f60009", PYTORCH_2404.format(v=9, d="20250901"), "2025-09-01T10:00:00Z"),
+    dlami("ami-0a1b2c3d4e5f60010", PYTORCH_2404.format(v=10, d="20251015"), "2025-10-15T10:00:00Z"),
+    # Same PyTorch on an older Ubuntu, published later: the newer Ubuntu still wins.
+    dlami("ami-0a1b2c3d4e5f60011", PYTORCH_2204.format(v=10, d="20251020"), "2025-10-20T10:00:00Z"),
+    dlami(
+        "ami-0a1b2c3d4e5f60012",
+        PYTORCH_ARM64.format(v=11, d="20251101"),
+        "2025-11-01T10:00:00Z",
+        arch="arm64",
+    ),
+    dlami(
+        "ami-0a1b2c3d4e5f60013", PYTORCH_AL2023.format(v=6, d="20250215"), "2025-02-15T10:00:00Z"
+    ),
 ]
-NEWEST_PYTORCH_2204 = "ami-0a1b2c3d4e5f60002"
-NEWEST_PYTORCH_2404 = "ami-0a1b2c3d4e5f60005"
+NEWEST_PYTORCH_2204 = "ami-0a1b2c3d4e5f60011"
+NEWEST_PYTORCH_2404 = "ami-0a1b2c3d4e5f60010"
+NEWEST_PYTORCH = NEWEST_PYTORCH_2404
+"""What an unpinned launch boots: PyTorch 2.10 on Ubuntu 24.04."""
 BASE_AMI = "ami-0a1b2c3d4e5f60007"
+ARM64_AMI = "ami-0a1b2c3d4e5f60012"
+AL2023_AMI = "ami-0a1b2c3d4e5f60013"
+MOTO_SNAPSHOT_GB = 15
+"""moto gives every image's root snapshot 15 GB (moto/ec2/models/amis.py)."""
 
 
 class Reports(list[str]):

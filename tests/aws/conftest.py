@@ -23,9 +23,11 @@ import boto3
 import pytest
 import yaml
 from aws_seed import AMIS, CALLER_IP, REGION, Reports
+from aws_standin import AwsStandIn, serve
 from botocore.config import Config
 
 from pacerid_tui.config import InstanceConfig
+from pacerid_tui.core import hostkeys
 from pacerid_tui.core.cloud.aws import AwsProvider
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,3 +173,12 @@ def aws_config(tmp_path: Path, aws_env: str, caller_ip_url: str, key_dir: Path) 
     path = tmp_path / "aws.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture
+def aws_standin(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStandIn]:
+    """moto behind the GetConsoleOutput and SSM stand-in (aws_standin.py); the console is read
+    again after 0.05 s instead of seconds, so a late fingerprint block costs no test time."""
+    monkeypatch.setattr(hostkeys, "FIRST_RETRY_S", 0.05)
+    with serve(aws_env) as standin:
+        yield standin

@@ -4,7 +4,8 @@ then every SSH action, reaching the instance through `instance.ssh_proxy_command
 moto's instances have made-up public addresses, so the proxy command (tests/proxy_relay.py)
 relays whatever host it is asked for to the test's OpenSSH sshd on 127.0.0.1, as a bastion would
 relay to a private instance. The host logs in with the key pair the provider made, and its key
-is pinned on first connect (moto's console prints no fingerprints). A guard fails the test if
+is pinned on first connect once it matches the fingerprints its boot console printed (the
+console stand-in of aws_standin.py prints the sshd's, late, as EC2 does). A guard fails the test if
 anything connects past loopback, so a broken proxy cannot reach moto's made-up addresses.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 import yaml
+from aws_standin import AwsStandIn
 from textual.pilot import Pilot
 from textual.widgets import Log
 
@@ -93,7 +95,7 @@ def no_way_out() -> Iterator[None]:
 
 @pytest.fixture
 def proxied_config(
-    aws_env: str,
+    aws_standin: AwsStandIn,
     aws_config: Path,
     sshd: Instance,
     tmp_path: Path,
@@ -105,7 +107,10 @@ def proxied_config(
     Afterwards: the sshd's authorized keys as they were, and each run's folder on the "host"
     (this machine's home, as the sshd serves it) gone, its watchdog stopped.
     """
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_standin.url)
+    assert sshd.key_path is not None
+    host_key = asyncssh.read_public_key(Path(sshd.key_path).parent / "host_key.pub")
+    aws_standin.fingerprints = [host_key.get_fingerprint("sha256")]
     config = yaml.safe_load(aws_config.read_text())
     tiny = yaml.safe_load(tiny_config(tmp_path).read_text())
     config.update({section: tiny[section] for section in ("data", "model", "training", "output")})
@@ -184,7 +189,8 @@ async def test_every_ssh_step_from_the_dashboard_through_a_proxy_command(
         assert instance is not None and instance.host and instance.key_path
         authorize(sshd, Path(instance.key_path))
 
-        assert "files sent" in "\n".join(await step(pilot, app, "u", "upload"))
+        uploaded = "\n".join(await step(pilot, app, "u", "upload"))
+        assert "files sent" in uploaded and "matches its boot console; pinned." in uploaded
         pin = paths.known_hosts_file().read_text().split()
         assert pin[0] == instance.instance_id  # first connect: pinned under the instance id
         await step(pilot, app, "e", "setup")

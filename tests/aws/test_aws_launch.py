@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from aws_seed import CALLER_IP, NEWEST_PYTORCH_2204, Reports
+from aws_seed import CALLER_IP, NEWEST_PYTORCH, Reports
 
 from pacerid_tui.core.cloud.aws_ami import Image
 from pacerid_tui.core.cloud.aws_launch import Attempt, run_request
@@ -51,7 +51,7 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
     assert instance.instance_type == "g4dn.xlarge"
     assert instance.host and instance.port == 22 and instance.user == "ubuntu"
     assert instance.key_path == str(key_dir / "pacerid-ml-key.pem")
-    assert instance.image_name and instance.image_name.endswith("(Ubuntu 22.04) 20240612")
+    assert instance.image_name and instance.image_name.endswith("(Ubuntu 24.04) 20251015")
     assert instance.run_id == "run-42"
     assert instance.launched_at is not None and instance.ended_at is None
 
@@ -59,7 +59,7 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
         "Instances"
     ][0]
     assert raw["InstanceLifecycle"] == "spot"
-    assert raw["ImageId"] == NEWEST_PYTORCH_2204
+    assert raw["ImageId"] == NEWEST_PYTORCH
     assert raw["KeyName"] == "pacerid-ml-key"
     assert [group["GroupName"] for group in raw["SecurityGroups"]] == ["pacerid-ml-sg"]
     tags = {tag["Key"]: tag["Value"] for tag in raw["Tags"]}
@@ -85,7 +85,9 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
 
     assert stat.S_IMODE((key_dir / "pacerid-ml-key.pem").stat().st_mode) == 0o400
     assert f"Security group pacerid-ml-sg allows SSH from {CALLER_IP}/32." in reports
-    assert reports[0].startswith("Image: Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.5")
+    [image] = [line for line in reports if line.startswith("Image: ")]
+    assert image.startswith("Image: Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.10")
+    assert image.endswith("; login ubuntu, root volume 120 GB.")
     assert reports[-1] == f"{instance.instance_id} is running at {instance.host}."
 
 
@@ -109,7 +111,7 @@ def test_on_demand_request_has_no_market_options(make_config: Any) -> None:
     )
     assert "InstanceMarketOptions" not in request
     assert request["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
-    assert request["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 100
+    assert request["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 100  # snapshot unknown
 
 
 def test_no_max_price_leaves_the_cap_to_aws(make_config: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.config import InstanceConfig
-from pacerid_tui.core.cloud.aws_ami import find_image
+from pacerid_tui.core.cloud.aws_ami import find_image, login_user, root_volume_gb
 from pacerid_tui.core.cloud.aws_firewall import allowed_cidr, ensure_security_group, ssh_warning
 from pacerid_tui.core.cloud.aws_instances import host_key_fingerprints, to_instance
 from pacerid_tui.core.cloud.aws_keypair import ensure_key_pair
@@ -48,7 +48,8 @@ ALIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
 class AwsProvider:
-    """The Provider protocol on EC2 (see base.py), plus live zone prices and host keys."""
+    """The Provider protocol on EC2 (see base.py), plus live zone prices and the
+    HostKeyFingerprints capability."""
 
     name = "aws"
 
@@ -60,8 +61,12 @@ class AwsProvider:
         """Image, key, firewall, then the first zone/type/market with room; waits for running."""
         config = self.config
         ec2 = self.clients.ec2
-        image = find_image(ec2, config.region, config.ami_id)
-        report(f"Image: {image.name} ({image.image_id}).")
+        image = find_image(ec2, self.clients.ssm, config.region, config.ami_id, report)
+        volume_gb = root_volume_gb(image, config.root_volume_gb)  # refused here, before any write
+        report(
+            f"Image: {image.name} ({image.image_id}); login {config.ssh_user or image.user}, "
+            f"root volume {volume_gb} GB."
+        )
         key = ensure_key_pair(ec2, config, report)
         warning = ssh_warning(config)
         if warning:
@@ -153,9 +158,14 @@ class AwsProvider:
         return dict(sorted(prices.items()))
 
     def host_key_fingerprints(self, instance_id: str) -> list[str]:
-        """SHA256 host key fingerprints from the boot console; empty until cloud-init prints."""
+        """SHA256 host key fingerprints from the boot console; empty until cloud-init prints.
+
+        `Latest=True`: without it EC2 answers what was posted shortly after the last state
+        change, which is before cloud-init prints the keys (EC2 API reference,
+        GetConsoleOutput). The HostKeyFingerprints capability of base.py.
+        """
         with aws_errors(f"read the console of {instance_id}"):
-            answer = self.clients.ec2.get_console_output(InstanceId=instance_id)
+            answer = self.clients.ec2.get_console_output(InstanceId=instance_id, Latest=True)
         return host_key_fingerprints(answer.get("Output") or "")
 
     def ssh_warning(self) -> str | None:
@@ -189,7 +199,7 @@ class AwsProvider:
             instance_id=instance_id,
             provider=self.name,
             state=InstanceState.TERMINATED,
-            user=self.config.ssh_user,
+            user=self.config.ssh_user or login_user(None),
             region=self.config.region,
         )
 

@@ -13,12 +13,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pacerid_tui.config import InstanceConfig
+from pacerid_tui.core.cloud.aws_ami import login_user
 from pacerid_tui.core.cloud.aws_keypair import key_path_for
 from pacerid_tui.core.cloud.base import RUN_ID_TAG
 from pacerid_tui.core.models import Instance, InstanceState
 
 IMAGE_NAME_TAG = "pacerid:image"
-"""The AMI name, kept on the instance so status needs no DescribeImages call."""
+"""The AMI name, kept on the instance so status needs no DescribeImages call (and the login
+user follows from it)."""
+
+VOLUME_GB_TAG = "pacerid:volume-gb"
+"""The root volume's size, so the cost of its storage reads back from DescribeInstances."""
 
 STATE_REASONS = {
     "Server.SpotInstanceTermination": "interrupted by AWS",
@@ -85,13 +90,15 @@ def to_instance(raw: Mapping[str, Any], config: InstanceConfig) -> Instance:
     host = raw.get("PublicIpAddress")
     if host is None and config.ssh_proxy_command:  # a bastion in the VPC reaches private ones
         host = raw.get("PrivateIpAddress")
+    image_name = tag_value(raw, IMAGE_NAME_TAG)
+    volume = tag_value(raw, VOLUME_GB_TAG)
     return Instance(
         instance_id=raw["InstanceId"],
         provider="aws",
         state=state,
         host=host,
         port=22,
-        user=config.ssh_user,
+        user=config.ssh_user or login_user(image_name),
         key_path=str(key_path_for(config, key_name)) if key_name else None,
         launched_at=launch_time.timestamp() if isinstance(launch_time, datetime) else None,
         ended_at=ended_at(raw, state),
@@ -100,7 +107,8 @@ def to_instance(raw: Mapping[str, Any], config: InstanceConfig) -> Instance:
         instance_type=raw.get("InstanceType", "unknown"),
         market="spot" if raw.get("InstanceLifecycle") == "spot" else "on-demand",
         state_reason=state_reason(raw),
-        image_name=tag_value(raw, IMAGE_NAME_TAG),
+        image_name=image_name,
+        volume_gb=int(volume) if volume and volume.isdigit() else None,
         run_id=tag_value(raw, RUN_ID_TAG),
     )
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.config import InstanceConfig
-from pacerid_tui.core.cloud.aws_ami import Image
-from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG
+from pacerid_tui.core.cloud.aws_ami import Image, root_volume_gb
+from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG, VOLUME_GB_TAG
 from pacerid_tui.core.cloud.aws_session import error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, NAME_TAG_VALUE, RUN_ID_TAG, Report
 from pacerid_tui.core.errors import CapacityError
@@ -100,6 +100,7 @@ def run_request(
     run_id: str,
 ) -> dict[str, Any]:
     """The RunInstances arguments for one attempt."""
+    volume_gb = root_volume_gb(image, config.root_volume_gb)
     tags = [
         {"Key": "Name", "Value": NAME_TAG_VALUE},
         {"Key": RUN_ID_TAG, "Value": run_id},
@@ -118,7 +119,7 @@ def run_request(
             {
                 "DeviceName": image.root_device_name,
                 "Ebs": {
-                    "VolumeSize": config.root_volume_gb,
+                    "VolumeSize": volume_gb,
                     "VolumeType": "gp3",
                     "DeleteOnTermination": True,
                 },
@@ -128,7 +129,11 @@ def run_request(
         "TagSpecifications": [
             {
                 "ResourceType": "instance",
-                "Tags": [*tags, {"Key": IMAGE_NAME_TAG, "Value": image.name[:255]}],
+                "Tags": [
+                    *tags,
+                    {"Key": IMAGE_NAME_TAG, "Value": image.name[:255]},
+                    {"Key": VOLUME_GB_TAG, "Value": str(volume_gb)},
+                ],
             },
             {"ResourceType": "volume", "Tags": tags},
         ],

@@ -112,7 +112,7 @@ def aws_errors(action: str) -> Iterator[None]:
 
 
 class AwsClients:
-    """The session and EC2 clients for one region and profile, built on first use."""
+    """The session and EC2 (and SSM) clients for one region and profile, built on first use."""
 
     def __init__(self, region: str, profile: str | None, endpoint_url: str | None) -> None:
         self.region = region
@@ -122,8 +122,9 @@ class AwsClients:
         self._session: boto3.Session | None = None
         self._ec2: EC2Client | None = None
         self._launch: EC2Client | None = None
+        self._ssm: Any = None
 
-    def _client(self, attempts: int) -> EC2Client:
+    def _client(self, attempts: int, service: str = "ec2") -> Any:
         with aws_errors("open a session"):
             if self._session is None:
                 self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
@@ -135,7 +136,7 @@ class AwsClients:
             options: dict[str, Any] = {"config": config}
             if self.endpoint_url:
                 options["endpoint_url"] = self.endpoint_url
-            return self._session.client("ec2", **options)
+            return self._session.client(service, **options)  # type: ignore[call-overload]
 
     @property
     def ec2(self) -> EC2Client:
@@ -152,3 +153,11 @@ class AwsClients:
             if self._launch is None:
                 self._launch = self._client(LAUNCH_ATTEMPTS)
             return self._launch
+
+    @property
+    def ssm(self) -> Any:
+        """For AWS's public image parameters (aws_ami.py); retries like `ec2`."""
+        with self._lock:
+            if self._ssm is None:
+                self._ssm = self._client(API_ATTEMPTS, "ssm")
+            return self._ssm

@@ -7,7 +7,7 @@ Calls are blocking (boto3 is); async callers wrap them in `asyncio.to_thread`. P
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pacerid_tui.core.models import Instance, InstanceSpec, PricePoint
 
@@ -44,4 +44,19 @@ class Provider(Protocol):
 
     def find_managed(self) -> list[Instance]:
         """Every live instance this tool created, whether the registry knows it or not."""
+        ...
+
+
+@runtime_checkable
+class HostKeyFingerprints(Protocol):
+    """An optional provider capability: its hosts print their SSH host key fingerprints
+    somewhere the provider can read (EC2: cloud-init's block on the boot console).
+
+    One read, no waiting: the caller retries with backoff (core/hostkeys.py), because the
+    fingerprints appear minutes after the instance is running. A provider without it (local:
+    the server's key is made on this machine) is simply not an instance of this protocol.
+    """
+
+    def host_key_fingerprints(self, instance_id: str) -> list[str]:
+        """The SHA256 fingerprints the host printed so far; empty until it has printed them."""
         ...
