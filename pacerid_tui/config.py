@@ -45,7 +45,8 @@ class InstanceConfig(Section):
     on_demand_fallback: bool = False
     """Fall back to on-demand when no spot capacity is found anywhere."""
     ami_id: str | None = None
-    """Pin an AMI; default: the newest Deep Learning AMI with PyTorch."""
+    """Pin an AMI (an x86_64 one with PyTorch: setup reuses it); default: the newest PyTorch
+    Deep Learning AMI on the newest Ubuntu."""
     ssh_user: str | None = None
     """Login user on the instance; default: the image's own (`ubuntu` on Ubuntu, `ec2-user` on
     Amazon Linux)."""

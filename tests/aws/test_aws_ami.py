@@ -73,6 +73,11 @@ def test_ssm_parameters_give_the_newest_pytorch_never_arm64(
     assert [bool(call.get("NextToken")) for call in aws_standin.ssm_calls][:2] == [False, True]
     assert not [line for line in reports if "searching names" in line]
 
+    al2023 = f"{X86}/oss-nvidia-driver-gpu-pytorch-2.6-amazon-linux-2023/latest/ami-id"
+    aws_standin.parameters = {al2023: AL2023_AMI}  # where only Amazon Linux has PyTorch
+    image = find_image(provider.clients.ec2, provider.clients.ssm, REGION, None, reports)
+    assert (image.image_id, image.user) == (AL2023_AMI, "ec2-user")
+
 
 def test_ssm_refused_or_empty_falls_back_to_the_name_search(
     aws_standin: AwsStandIn,

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.config import InstanceConfig
-from pacerid_tui.core.cloud.aws_ami import find_image, login_user, root_volume_gb
+from pacerid_tui.core.cloud.aws_ami import DEFAULT_USER, find_image, root_volume_gb
 from pacerid_tui.core.cloud.aws_firewall import allowed_cidr, ensure_security_group, ssh_warning
 from pacerid_tui.core.cloud.aws_instances import host_key_fingerprints, to_instance
 from pacerid_tui.core.cloud.aws_keypair import ensure_key_pair
@@ -162,7 +162,8 @@ class AwsProvider:
 
         `Latest=True`: without it EC2 answers what was posted shortly after the last state
         change, which is before cloud-init prints the keys (EC2 API reference,
-        GetConsoleOutput). The HostKeyFingerprints capability of base.py.
+        GetConsoleOutput; Latest works on Nitro types, which every GPU type we launch is).
+        The HostKeyFingerprints capability of base.py.
         """
         with aws_errors(f"read the console of {instance_id}"):
             answer = self.clients.ec2.get_console_output(InstanceId=instance_id, Latest=True)
@@ -199,7 +200,7 @@ class AwsProvider:
             instance_id=instance_id,
             provider=self.name,
             state=InstanceState.TERMINATED,
-            user=self.config.ssh_user or login_user(None),
+            user=self.config.ssh_user or DEFAULT_USER,
             region=self.config.region,
         )
 

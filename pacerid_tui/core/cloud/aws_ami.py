@@ -73,9 +73,13 @@ class Image:
         return login_user(self.name)
 
 
+DEFAULT_USER = "ubuntu"
+"""The login user when the image is unknown: most DLAMIs are Ubuntu."""
+
+
 def login_user(image_name: str | None) -> str:
     """The default SSH user of a DLAMI: `ec2-user` on Amazon Linux, `ubuntu` otherwise."""
-    return "ec2-user" if image_name and "amazon linux" in image_name.lower() else "ubuntu"
+    return "ec2-user" if image_name and "amazon linux" in image_name.lower() else DEFAULT_USER
 
 
 def preference(version: str, os_name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
