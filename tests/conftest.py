@@ -4,6 +4,7 @@ SSH servers every remote operation is tested against (the embedded one and a rea
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import secrets
@@ -70,10 +71,11 @@ def sshd_binary() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    """A real OpenSSH sshd on 127.0.0.1 with its own config, host key and authorized key."""
-    root = tmp_path_factory.mktemp("sshd")
+@contextlib.contextmanager
+def running_sshd(root: Path, set_env: dict[str, str]) -> Iterator[Instance]:
+    """A real OpenSSH sshd on 127.0.0.1 with its own config, host key and authorized key;
+    `set_env` is what every session on it gets (sshd_config's SetEnv)."""
+    root.mkdir(parents=True, exist_ok=True)
     for name in ("host_key", "client_key"):
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True
@@ -83,16 +85,13 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     os.chmod(root / "authorized_keys", 0o600)
     port = free_port()
     sftp = "internal-sftp"
+    env = " ".join(f"{name}={value}" for name, value in set_env.items())
     (root / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
         f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {root / 'sshd.pid'}\n"
         "UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         f"PermitRootLogin prohibit-password\nSubsystem sftp {sftp}\nLogLevel ERROR\n"
-        "MaxStartups 100\nMaxSessions 50\n"
-        # Like the local provider's host: train with this interpreter, a private tmux server,
-        # and a watchdog that only logs (this "host" is the machine running the tests).
-        f"SetEnv PACERID_PYTHON={sys.executable} PACERID_POWEROFF=log-only "
-        f"TMUX_TMPDIR={root} PYTHONUNBUFFERED=1\n"
+        "MaxStartups 100\nMaxSessions 50\n" + (f"SetEnv {env}\n" if env else "")
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
@@ -100,26 +99,44 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         process = subprocess.Popen(
             [sshd_binary(), "-D", "-e", "-f", str(root / "sshd_config")], stderr=log
         )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail(f"sshd did not start: {(root / 'sshd.log').read_text()}")
-            time.sleep(0.05)
-    yield Instance(
-        instance_id=f"sshd-{secrets.token_hex(3)}",
-        provider="sshd",
-        state=InstanceState.RUNNING,
-        host="127.0.0.1",
-        port=port,
-        user=getpass.getuser(),
-        key_path=str(root / "client_key"),
-    )
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"sshd did not start: {(root / 'sshd.log').read_text()}")
+                time.sleep(0.05)
+        yield Instance(
+            instance_id=f"sshd-{secrets.token_hex(3)}",
+            provider="sshd",
+            state=InstanceState.RUNNING,
+            host="127.0.0.1",
+            port=port,
+            user=getpass.getuser(),
+            key_path=str(root / "client_key"),
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """A real OpenSSH sshd on 127.0.0.1, set up like the local provider's host: train with this
+    interpreter, a private tmux server, and a watchdog that only logs (this "host" is the
+    machine running the tests)."""
+    root = tmp_path_factory.mktemp("sshd")
+    env = {
+        "PACERID_PYTHON": sys.executable,
+        "PACERID_POWEROFF": "log-only",
+        "TMUX_TMPDIR": str(root),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with running_sshd(root, env) as instance:
+        yield instance
 
 
 @pytest.fixture(params=["embedded", "openssh"])

@@ -4,10 +4,17 @@
 #
 # Picks the Python to train with and leaves a wrapper at RUN_DIR/bin/python:
 #   - the local provider passes PACERID_PYTHON (this machine's interpreter, already complete);
-#   - on a Deep Learning AMI, a venv on top of its PyTorch (/opt/pytorch or a conda env) with
-#     --system-site-packages, plus trainer/requirements.txt;
-#   - elsewhere, python3 the same way.
-# Also starts the host watchdog (dead-man switch) when RUN_DIR/watchdog.json exists.
+#   - on a Deep Learning AMI, the image's own PyTorch, never reinstalled: /opt/pytorch (a venv on
+#     the current OSS images, Ubuntu and Amazon Linux 2023) or a conda env (older images). A
+#     venv made from a venv's python does not see that venv's packages (its home is the base
+#     interpreter), so the run venv gets a .pth that adds the image env's site-packages with
+#     site.addsitedir; trainer/requirements.txt then goes into the run venv only, and whatever
+#     the image already has is not downloaded again;
+#   - a Base image (no PyTorch anywhere) is refused in one sentence: torch is not installed here.
+# PACERID_IMAGE_ROOT (default empty) prefixes the image paths looked at, so tests can lay an
+# image out under a folder instead of /.
+# Also starts the host watchdog when RUN_DIR/watchdog.json exists; the watchdog disarms the
+# boot-time dead-man switch (pacerid_tui/core/boot.py) and owns the limits from then on.
 set -euo pipefail
 run="$(cd "$1" && pwd)"
 mkdir -p "$run/output" "$run/bin" "$run/data"
@@ -15,6 +22,20 @@ exec > >(tee -a "$run/output/setup.log") 2>&1
 req="$run/code/trainer/requirements.txt"
 stamp="$(sha256sum "$req" | cut -c1-16)-${PACERID_PYTHON:-ami}"
 marker="$run/bin/.ready"
+image="${PACERID_IMAGE_ROOT:-}"
+
+image_python() {
+  # The first of the images' PyTorch interpreters that really imports torch.
+  local candidate
+  for candidate in "$image"/opt/pytorch/bin/python3 "$image"/opt/conda/envs/pytorch/bin/python3 \
+      "$image$HOME"/miniconda3/envs/pytorch/bin/python3 "$image"/usr/bin/python3; do
+    if [ -x "$candidate" ] && "$candidate" -c 'import torch' >/dev/null 2>&1; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
 
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$stamp" ]; then
   echo "Setup already done ($("$run/bin/python" -c 'import sys; print(sys.version.split()[0])'))."
@@ -23,21 +44,31 @@ else
     python="$PACERID_PYTHON"
     echo "Local provider: using $python"
   else
-    base=""
-    for candidate in /opt/pytorch/bin/python3 /opt/conda/envs/pytorch/bin/python3 \
-        "$HOME"/miniconda3/envs/pytorch/bin/python3 /usr/bin/python3; do
-      if [ -x "$candidate" ] && "$candidate" -c 'import torch' 2>/dev/null; then
-        base="$candidate"; break
-      fi
-    done
-    if [ -z "$base" ]; then
-      base="$(command -v python3)"
-      echo "No PyTorch found on this image; installing it with pip (slow)."
+    if ! base="$(image_python)"; then
+      echo "No PyTorch on this image (looked in $image/opt/pytorch, $image/opt/conda/envs/pytorch" \
+        "and $image/usr/bin/python3); launch a Deep Learning AMI with PyTorch" \
+        "(leave instance.ami_id empty to get the newest)."
+      exit 1
     fi
-    echo "Base interpreter: $base"
-    "$base" -m venv --system-site-packages "$run/venv"
-    "$run/venv/bin/python" -m pip install --quiet --upgrade pip
-    "$run/venv/bin/python" -m pip install --quiet -r "$req"
+    echo "Image PyTorch interpreter: $base"
+    rm -rf "$run/venv"
+    # --without-pip: no ensurepip needed (Ubuntu ships it apart); pip comes from the image env.
+    "$base" -m venv --without-pip "$run/venv"
+    venv_site="$("$run/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    # The image env's own site folders, as its interpreter sees them (venv or conda prefix).
+    "$base" - "$venv_site/pacerid_image_env.pth" <<'PY'
+import site, sys, sysconfig
+dirs = [d for d in site.getsitepackages() if d not in ("", None)]
+dirs += [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+line = "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dict.fromkeys(dirs))
+with open(sys.argv[1], "w") as pth:
+    pth.write(line + "\n")
+PY
+    if ! "$run/venv/bin/python" -m pip --version >/dev/null 2>&1; then
+      echo "The image's Python ($base) has no pip; cannot install $req."
+      exit 1
+    fi
+    "$run/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
     python="$run/venv/bin/python"
   fi
   printf '#!/bin/sh\nexec %s "$@"\n' "$python" > "$run/bin/python.tmp"
