@@ -74,6 +74,9 @@ class InstanceConfig(Section):
     """Stop the run when its cost reaches this many dollars."""
     max_runtime_minutes: float | None = Field(default=None, gt=0)
     """Power the host off after this long, whatever happens (dead-man switch)."""
+    boot_grace_minutes: float = Field(default=30, gt=0)
+    """Power the host off this long after boot unless the host watchdog (started by setup) or a
+    controller heartbeat takes over: an instance whose setup failed never outlives it."""
     idle_terminate_minutes: float = Field(default=30, gt=0)
     """Power off this long after training ended with no controller heartbeat."""
     max_recoveries: int = Field(default=3, ge=0)

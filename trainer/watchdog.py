@@ -1,7 +1,9 @@
 """The host's dead-man switch: powers the machine off when nobody is watching and money runs.
 
 Started detached by setup_host.sh, it needs nothing but the standard library and survives the
-controller. Every `poll_s` it checks, in this order:
+controller. On start it disarms the boot-time switch armed by the instance's user data
+(pacerid_tui/core/boot.py) and owns the limits from then on. Every `poll_s` it checks, in this
+order:
 
 - max runtime: the host has been up `max_runtime_s`;
 - budget: launched_at → now at the max price (an upper bound of the real cost) reaches the budget;
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 ENDED_PHASES = ("done", "error", "interrupted")
+BOOT_DIR = "/run/pacerid"
+"""The boot switch's folder on EC2 (PACERID_BOOT_DIR elsewhere); the same as core/boot.py's."""
 
 
 def log(message: str) -> None:
@@ -101,12 +105,27 @@ def power_off() -> None:
     log("could not power off (no sudo?); please terminate the instance yourself")
 
 
+def disarm_boot_switch(run: Path) -> None:
+    """Stand the boot-time dead-man switch down (pacerid_tui/core/boot.py): from now on this
+    watchdog owns the limits. Its folder is absent on hosts not launched by us."""
+    folder = Path(os.environ.get("PACERID_BOOT_DIR") or BOOT_DIR)
+    if not folder.is_dir():
+        return
+    try:
+        (folder / "disarmed").write_text(f"the watchdog of {run.name} took over\n")
+    except OSError as err:
+        log(f"could not disarm the boot switch ({err}); it powers off after its grace")
+        return
+    log("boot switch disarmed: this watchdog owns the limits now")
+
+
 def main(argv: list[str]) -> int:
     run = Path(argv[1]).resolve()
     started = time.time()
     settings = read_json(run / "watchdog.json")
     poll = float(os.environ.get("PACERID_WATCHDOG_POLL_S") or settings.get("poll_s") or 15)
     log(f"watching {run} every {poll:.1f} s: {json.dumps(settings)}")
+    disarm_boot_switch(run)
     while True:
         settings = read_json(run / "watchdog.json") or settings
         reason = reason_to_stop(run, settings, started, time.time())

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
-from pacerid_tui.core import ssh, sync
+from pacerid_tui.core import boot, ssh, sync
 from pacerid_tui.core.budget import enforce_budget
 from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
@@ -149,6 +149,7 @@ class Lifecycle:
             instance_type=config.instance.instance_type,
             market=config.instance.market,
             max_price=config.instance.max_price,
+            boot_grace_minutes=config.instance.boot_grace_minutes,
         )
 
         async def launch_and_record() -> Run:
@@ -302,7 +303,8 @@ class Lifecycle:
         conn = await self.connection(run)
         await ssh.run(
             conn,
-            f"mkdir -p {host.shell_root} && cat > {host.shell_root}/watchdog.json",
+            f"{boot.HEARTBEAT}; mkdir -p {host.shell_root} && "
+            f"cat > {host.shell_root}/watchdog.json",
             input=json.dumps(settings) + "\n",
         )
         self._say(run, "Setting up the host…")

@@ -36,6 +36,8 @@ class InstanceSpec:
     instance_type: str = "local"
     market: str = "spot"
     max_price: float | None = None
+    boot_grace_minutes: float = 30
+    """The boot-time dead-man switch's grace (core/boot.py)."""
 
 
 @dataclass(frozen=True)

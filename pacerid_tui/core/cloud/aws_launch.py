@@ -10,7 +10,6 @@ The plan is a pure function so the order is tested without AWS.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.config import InstanceConfig
+from pacerid_tui.core.boot import user_data
 from pacerid_tui.core.cloud.aws_ami import Image, root_volume_gb
 from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG, VOLUME_GB_TAG
 from pacerid_tui.core.cloud.aws_session import error_code, user_error
@@ -84,13 +84,6 @@ def plan_attempts(
     return plan
 
 
-def shutdown_script(minutes: float) -> str:
-    """First-boot user data: the dead-man switch. With shutdown behaviour `terminate`, powering
-    off ends the instance and its billing even if this machine is gone."""
-    whole = max(math.ceil(minutes), 1)  # shutdown takes whole minutes; never earlier than asked
-    return f"#!/bin/sh\nshutdown -h +{whole} 'pacerid: instance.max_runtime_minutes reached'\n"
-
-
 def run_request(
     attempt: Attempt,
     image: Image,
@@ -146,8 +139,9 @@ def run_request(
         if config.max_price is not None:
             spot_options["MaxPrice"] = f"{config.max_price:g}"
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot_options}
-    if config.max_runtime_minutes is not None:
-        request["UserData"] = shutdown_script(config.max_runtime_minutes)
+    # First boot arms the dead-man switch (and the max-runtime timer): with shutdown behaviour
+    # `terminate`, powering off ends the instance and its bill even if this machine is gone.
+    request["UserData"] = user_data(config.boot_grace_minutes, config.max_runtime_minutes)
     return request
 
 

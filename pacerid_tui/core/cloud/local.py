@@ -4,8 +4,9 @@ It exists so a newcomer without an AWS account (and the test suite) drives the v
 lifecycle as on EC2: upload, setup, training, streaming and download all go over real SSH.
 An instance is a folder under the state folder:
 
-    <home>/local/<id>/  host_key, client_key (0400), client_key.pub, launched.json,
-                        server.json (pid, port), server.log, terminated.json, workspace/
+    <home>/local/<id>/  host_key, client_key (0400), client_key.pub, launched.json, user-data,
+                        server.json (pid, port), server.log, terminated.json, workspace/,
+                        boot/ (the boot-time dead-man switch's state, core/boot.py)
 
 The server runs in its own session, so it outlives the dashboard; describe reads the folder and
 checks the pid, so any later process finds the instance again. Cost is $0.
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pacerid_tui import paths
-from pacerid_tui.core import atomic
+from pacerid_tui.core import atomic, boot
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.errors import ProviderError
@@ -57,6 +58,9 @@ class LocalProvider:
         atomic.write_bytes(folder / "client_key.pub", client_key.export_public_key(), mode=0o644)
         launched = {"launched_at": time.time(), "run_id": spec.run_id}
         atomic.write_text(folder / "launched.json", json.dumps(launched) + "\n")
+        # What EC2 would run at first boot; local_server runs it (no max-runtime `shutdown`
+        # here: that would power off this machine, and the host watchdog enforces it anyway).
+        atomic.write_text(folder / "user-data", boot.user_data(spec.boot_grace_minutes))
         with open(folder / "server.log", "ab") as log:
             subprocess.Popen(
                 [sys.executable, "-m", "pacerid_tui.core.cloud.local_server", str(folder)],

@@ -5,6 +5,9 @@ so it outlives the dashboard exactly as an EC2 instance would. Commands run unde
 HOME set to the workspace, so the host contract's `~/pacerid/<run-id>/…` paths resolve the same
 way as on a real host, and SFTP is rooted at the workspace so relative paths match too.
 
+At start the server runs the instance's `user-data` once, as EC2 runs an instance's user data at
+first boot: it arms the boot-time dead-man switch (core/boot.py).
+
 Every child carries `PACERID_LOCAL_INSTANCE=<id>` in its environment: terminate finds and stops
 them all (training runs detached, in its own session, like it does on a real host).
 """
@@ -51,8 +54,11 @@ class Instance:
             USER=os.environ.get("USER", "pacerid"),
             PYTHONUNBUFFERED="1",
             TMUX_TMPDIR=str(self.root / "t"),
-            PACERID_PYTHON=sys.executable,
+            # This machine's interpreter, unless the caller named another (tests of a broken
+            # host set one without torch).
+            PACERID_PYTHON=os.environ.get("PACERID_PYTHON") or sys.executable,
             PACERID_LOCAL_INSTANCE=self.id,
+            PACERID_BOOT_DIR=str(self.root / "boot"),
             PACERID_SERVER_PID=str(os.getpid()),
         )
         env.setdefault("LANG", "C.UTF-8")
@@ -197,6 +203,7 @@ async def serve(root: Path) -> None:
     info = {"pid": os.getpid(), "port": port, "started_at": time.time()}
     atomic.write_text(root / "server.json", json.dumps(info) + "\n")
     print(f"serving {inst.workspace} on 127.0.0.1:{port}", flush=True)
+    await first_boot(inst)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -209,6 +216,22 @@ async def serve(root: Path) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     await server.wait_closed()
+
+
+async def first_boot(inst: Instance) -> None:
+    """Run the instance's user data once, as EC2 does at first boot (it arms the boot switch)."""
+    script = inst.root / "user-data"
+    if not script.exists() or (inst.root / "boot").exists():
+        return
+    child = await asyncio.create_subprocess_exec(
+        "/bin/sh",
+        str(script),
+        stdin=asyncio.subprocess.DEVNULL,
+        cwd=inst.workspace,
+        env=inst.child_env(None),
+        start_new_session=True,
+    )
+    await child.wait()
 
 
 def processes_of(instance_id: str) -> Iterator[int]:

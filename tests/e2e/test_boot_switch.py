@@ -1,0 +1,65 @@
+"""The boot-time dead-man switch on the local provider, which runs the same first-boot script
+EC2 would (core/boot.py): a host whose setup failed and whose controller is gone ends itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from pacerid_tui.config import load_config
+from pacerid_tui.core.errors import HostError
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import InstanceState, Run
+from tests.e2e.test_watchdog import config_with
+from tests.host.images import BASE
+
+
+def boot_dir(run: Run) -> Path:
+    assert run.instance and run.instance.key_path
+    return Path(run.instance.key_path).parent / "boot"
+
+
+async def wait_for_state(lifecycle: Lifecycle, run: Run, state: InstanceState) -> Run:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+        if run.instance and run.instance.state == state:
+            return run
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"the instance never became {state.value}")
+
+
+async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PACERID_PYTHON", str(BASE))  # the host's Python has no torch
+    path = config_with(tmp_path, boot_grace_minutes=0.2)
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    assert (boot_dir(run) / "armed").exists()  # armed at first boot, before any SSH step
+    with pytest.raises(HostError, match="setup step failed"):
+        await lifecycle.setup(run)
+    lifecycle.close()  # the controller is gone
+    run = await wait_for_state(lifecycle, run, InstanceState.TERMINATED)
+    assert run.instance is not None and "powered off" in (run.instance.state_reason or "")
+    assert "no watchdog and no controller" in (boot_dir(run) / "poweroff").read_text()
+
+
+async def test_the_watchdog_disarms_the_switch_and_the_host_stays(tmp_path: Path) -> None:
+    path = config_with(tmp_path, boot_grace_minutes=0.5)
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    await lifecycle.setup(run)  # starts the watchdog
+    lifecycle.close()
+    log = boot_dir(run) / "switch.log"
+    deadline = time.monotonic() + 60
+    while "disarmed" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the switch never stood down"
+        await asyncio.sleep(0.2)
+    assert "watchdog" in (boot_dir(run) / "disarmed").read_text()
+    [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+    assert run.instance and run.instance.state == InstanceState.RUNNING
+    assert not (boot_dir(run) / "poweroff").exists()
