@@ -48,7 +48,12 @@ def parser() -> argparse.ArgumentParser:
     terminate.add_argument("--instance", help="terminate this instance id, known to a run or not")
     adopt = add("adopt", "give an unknown instance of ours (see `status`) a run again")
     adopt.add_argument("instance", help="instance id")
-    add("all", "every step from launch to download, then terminate")
+    run_all = add("all", "every step from launch to download, then terminate")
+    run_all.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="when a step fails, keep the host (billing) instead of terminating it",
+    )
     status = add("status", "list runs with state, uptime and cost")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     shell = add("ssh", "open a shell on the host (or run a command there)")

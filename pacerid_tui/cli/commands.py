@@ -17,6 +17,7 @@ from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core import orphans, ssh, sync
 from pacerid_tui.core.errors import UsageError
+from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.host import INTERRUPTED_EXIT
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent, Run
@@ -95,7 +96,7 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     if command == "all":
         path = config_path(args)
         run = lifecycle.create_run(path, load_config(path))
-        run = await lifecycle.run_all(run)
+        run = await run_all_or_clean_up(lifecycle, run, keep=args.keep_on_failure)
         await lifecycle.terminate(run)
         return 0
     if command == "status":

@@ -1,0 +1,103 @@
+"""Failure never leaves money running: a run-all that fails at any step fetches what exists,
+then terminates the host, unless the user keeps it.
+
+Used by `pacerid-tui all` (`--keep-on-failure` keeps the host) and the dashboard's run all (its
+error dialog asks, and terminates by itself when nobody answers). It wraps
+`Lifecycle.run_all` rather than living inside the steps, so both callers share one clean-up and
+the steps stay as they are. The error it raises is one line: which step failed, why, where its
+log is, and what became of the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Run
+
+STEPS = ("launch", "upload", "setup", "data", "train", "download")
+"""run_all's steps in order, as `run.steps_done` records them."""
+HOST_LOGS = {"setup": "setup.log", "data": "data.log", "train": "train.log"}
+"""The steps that leave a log under output/ on the host (downloaded with the results)."""
+
+Keep = Callable[[str], Awaitable[bool]]
+"""Asked with the failure sentence once what exists is downloaded; True keeps the host."""
+
+
+class RunAllFailed(PaceridError):
+    """A run-all step failed; the message says which, where its log is, and the host's fate."""
+
+    def __init__(self, message: str, step: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.step = step
+        self.exit_code = exit_code
+
+
+def failed_step(run: Run) -> str:
+    """The first step not done: where run_all stopped (following training counts as train)."""
+    done = set(run.steps_done)
+    for step in STEPS:
+        if step not in done:
+            return "train" if step == "download" and "train" in done else step
+    return "download"
+
+
+def what_failed(step: str, cause: Exception) -> str:
+    """The step and why, without the host step's own pointer to its log (we give a better one)."""
+    text = str(cause).rstrip(".") if isinstance(cause, PaceridError) else repr(cause)
+    own = f"The {step} step failed on the host"
+    if text.startswith(own):
+        return "t" + text.split(";")[0][1:]
+    return f"the {step} step failed: {text}"
+
+
+def where_the_log_is(lifecycle: Lifecycle, run: Run, step: str) -> str:
+    name = HOST_LOGS.get(step)
+    if name is None:
+        return "in the messages before this one"
+    local = lifecycle.results_dir(run) / name
+    if local.exists():
+        return f"in {local}"
+    return f"in ~/pacerid/{run.run_id}/output/{name} on the host"
+
+
+async def run_all_or_clean_up(lifecycle: Lifecycle, run: Run, keep: Keep | bool = False) -> Run:
+    """`lifecycle.run_all(run)`; on any failure, download, then terminate unless kept, then
+    raise RunAllFailed. A cancel (the user terminating, Ctrl-C) is not a failure: it passes."""
+    try:
+        return await lifecycle.run_all(run)
+    except Exception as err:  # every failure must reach the clean-up
+        cause = err
+    run = lifecycle.registry.get(run.run_id)
+    if run.instance is None:
+        raise cause  # nothing was launched: nothing to fetch or to end
+    step = failed_step(run)
+    if run.instance.state.is_alive and step != "launch":
+        await download_what_exists(lifecycle, run)
+    where = where_the_log_is(lifecycle, run, step)
+    sentence = f"{run.run_id}: {what_failed(step, cause)}; its log is {where}"
+    kept = keep if isinstance(keep, bool) else await keep(sentence)
+    if kept:
+        fate = f"the host is kept and billing: `pacerid-tui terminate --run {run.run_id}` ends it"
+    else:
+        fate = await terminate(lifecycle, run)
+    raise RunAllFailed(f"{sentence}; {fate}.", step, getattr(cause, "exit_code", 1)) from cause
+
+
+async def download_what_exists(lifecycle: Lifecycle, run: Run) -> None:
+    try:
+        await lifecycle.download(run)
+    except Exception as err:  # the host may be unreachable: terminate anyway
+        lifecycle.listener.report(run.run_id, f"Could not download the results: {err}")
+
+
+async def terminate(lifecycle: Lifecycle, run: Run) -> str:
+    try:
+        await lifecycle.terminate(run)
+    except Exception as err:  # said to the user, who must end it by hand
+        return (
+            f"terminating the host failed too ({err}); "
+            f"end it with `pacerid-tui terminate --run {run.run_id}`"
+        )
+    return "the host was terminated"
