@@ -22,11 +22,13 @@ from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import orphans, ssh
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.export import RESULT_NAME
+from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.ui import messages, model_steps
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.launch_form import LaunchForm, LaunchRequest
 from pacerid_tui.ui.screens.version_prompt import SyncRequest, VersionPrompt
 from pacerid_tui.ui.widgets.runs_table import RunsTable
@@ -142,7 +144,17 @@ class RunActions(App[int]):
                 self.notify(str(err), severity="error")
                 return
         self.following.add(run.run_id)
-        self.start_step(run, "run all", self.lifecycle.run_all)
+
+        async def run_all(run: Run) -> None:
+            await run_all_or_clean_up(self.lifecycle, run, keep=self.keep_after_failure)
+
+        self.start_step(run, "run all", run_all)
+
+    async def keep_after_failure(self, sentence: str) -> bool:
+        """Run all failed: ask whether to keep the host (the dialog times out to terminate)."""
+        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.push_screen(FailureDialog(sentence), answer.set_result)
+        return await answer == "keep"
 
     # -- the steps on the host --------------------------------------------------------------------
     def action_upload(self) -> None:
