@@ -79,7 +79,11 @@ async def run_all_or_clean_up(lifecycle: Lifecycle, run: Run, keep: Keep | bool 
     sentence = f"{run.run_id}: {what_failed(step, cause)}; its log is {where}"
     kept = keep if isinstance(keep, bool) else await keep(sentence)
     if kept:
-        fate = f"the host is kept and billing: `pacerid-tui terminate --run {run.run_id}` ends it"
+        fate = (
+            "the host is kept and billing (one whose setup never finished still powers itself "
+            "off instance.boot_grace_minutes after the last controller contact); "
+            f"`pacerid-tui terminate --run {run.run_id}` ends it"
+        )
     else:
         fate = await terminate(lifecycle, run)
     raise RunAllFailed(f"{sentence}; {fate}.", step, getattr(cause, "exit_code", 1)) from cause
