@@ -73,12 +73,14 @@ async def run_all_or_clean_up(lifecycle: Lifecycle, run: Run, keep: Keep | bool 
     if run.instance is None:
         raise cause  # nothing was launched: nothing to fetch or to end
     step = failed_step(run)
-    if run.instance.state.is_alive and step != "launch":
+    alive = run.instance.state.is_alive
+    if alive and step != "launch":
         await download_what_exists(lifecycle, run)
     where = where_the_log_is(lifecycle, run, step)
     sentence = f"{run.run_id}: {what_failed(step, cause)}; its log is {where}"
-    kept = keep if isinstance(keep, bool) else await keep(sentence)
-    if kept:
+    if not alive:  # e.g. the user terminated it meanwhile: nothing to keep or to end
+        fate = "the host had already ended"
+    elif keep if isinstance(keep, bool) else await keep(sentence):
         fate = (
             "the host is kept and billing (one whose setup never finished still powers itself "
             "off instance.boot_grace_minutes after the last controller contact); "
