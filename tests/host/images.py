@@ -9,11 +9,14 @@ site-packages (a .pth), as the image's env would hold them itself.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 TEST_SITE = sysconfig.get_paths()["purelib"]
@@ -57,3 +60,26 @@ def base_image(root: Path) -> Path:
     (root / "usr" / "bin").mkdir(parents=True)
     os.symlink(BASE, root / "usr" / "bin" / "python3")
     return root / "usr" / "bin" / "python3"
+
+
+def tiny_wheel(folder: Path) -> str:
+    """A one-module wheel in `folder` (PEP 427 layout), for a requirement no image env holds;
+    pip finds it there with PIP_FIND_LINKS and no index. Returns its project name."""
+    files = {
+        "tinypkg.py": "VALUE = 1\n",
+        "tinypkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+        "tinypkg-1.0.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for name, text in files.items():
+        digest = hashlib.sha256(text.encode()).digest()
+        encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        record.append(f"{name},sha256={encoded},{len(text)}")
+    files["tinypkg-1.0.dist-info/RECORD"] = "\n".join([*record, "tinypkg-1.0.dist-info/RECORD,,"])
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "tinypkg-1.0-py3-none-any.whl", "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return "tinypkg"

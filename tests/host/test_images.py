@@ -41,6 +41,7 @@ def image_host(tmp_path: Path, image_root: Path) -> Iterator[Instance]:
     env = {
         "PACERID_IMAGE_ROOT": str(image_root),
         "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(tmp_path / "wheels"),  # what the image lacks: never the network
         "PACERID_POWEROFF": "log-only",  # this "host" is the machine running the tests
         "TMUX_TMPDIR": str(root),
         "PYTHONUNBUFFERED": "1",
@@ -80,19 +81,29 @@ async def on_host(tmp_path: Path, image_host: Instance) -> AsyncIterator[tuple[L
 
 @pytest.mark.parametrize("layout", [images.venv_image, images.conda_image], ids=["venv", "conda"])
 async def test_setup_reuses_the_image_pytorch_then_one_epoch_trains(
-    layout: Callable[[Path], Path], image_root: Path, on_host: tuple[Lifecycle, Run]
+    layout: Callable[[Path], Path],
+    tmp_path: Path,
+    image_root: Path,
+    on_host: tuple[Lifecycle, Run],
 ) -> None:
     lifecycle, run = on_host
     interpreter = layout(image_root)
-    await lifecycle.setup(run)
+    await lifecycle.upload(run)
     host_run = Path.home() / "pacerid" / run.run_id
+    missing = images.tiny_wheel(tmp_path / "wheels")  # a requirement the image does not have
+    with open(host_run / "code" / "trainer" / "requirements.txt", "a") as requirements:
+        requirements.write(f"{missing}\n")
+    await lifecycle.setup(run)
     log = (host_run / "output" / "setup.log").read_text()
     assert f"Image PyTorch interpreter: {interpreter}" in log
     assert "torch " in log and "Setup done." in log
     wrapper = (host_run / "bin" / "python").read_text()
     assert str(host_run / "venv" / "bin" / "python") in wrapper
-    # Torch is the image's, seen through the .pth; nothing of it went into the run venv.
-    assert not list((host_run / "venv").glob("lib/*/site-packages/torch"))
+    # Torch is the image's, seen through the .pth; only what it lacked went into the run venv.
+    run_site = next((host_run / "venv").glob("lib/*/site-packages"))
+    assert (run_site / f"{missing}.py").exists()
+    assert not (run_site / "torch").exists() and not (run_site / "yaml").exists()
+    assert not list(image_root.rglob(f"{missing}*"))
     await lifecycle.data(run)
     await lifecycle.train(run)
     assert await lifecycle.follow(run) == "done"
