@@ -13,23 +13,13 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.errors import HostError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import InstanceState, Run
-from tests.e2e.test_watchdog import config_with
+from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE
 
 
 def boot_dir(run: Run) -> Path:
     assert run.instance and run.instance.key_path
     return Path(run.instance.key_path).parent / "boot"
-
-
-async def wait_for_state(lifecycle: Lifecycle, run: Run, state: InstanceState) -> Run:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
-        if run.instance and run.instance.state == state:
-            return run
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"the instance never became {state.value}")
 
 
 async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
@@ -43,7 +33,7 @@ async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
     with pytest.raises(HostError, match="setup step failed"):
         await lifecycle.setup(run)
     lifecycle.close()  # the controller is gone
-    run = await wait_for_state(lifecycle, run, InstanceState.TERMINATED)
+    run = await wait_until_stopped(lifecycle, run, timeout=90)  # grace 12 s: generous
     assert run.instance is not None and "powered off" in (run.instance.state_reason or "")
     assert "no watchdog and no controller" in (boot_dir(run) / "poweroff").read_text()
 
