@@ -67,10 +67,12 @@ def boot_script(grace_minutes: float) -> str:
         'mkdir -p "$dir" && chmod 1777 "$dir"\n'
         'date +%s > "$dir/armed"\n'
         f"cat > \"$dir/switch.sh\" <<'PACERID_SWITCH'\n{SWITCH}PACERID_SWITCH\n"
+        # A transient unit outlives cloud-init; without systemd (or if it refuses), detach.
         'if [ -z "${PACERID_LOCAL_INSTANCE:-}" ] && [ -d /run/systemd/system ] '
-        "&& command -v systemd-run >/dev/null 2>&1; then\n"
-        f'  systemd-run --unit={UNIT} --description="pacerid boot-time dead-man switch" '
-        f'/bin/sh "$dir/switch.sh" "$dir" {grace} {poll}\n'
+        "&& command -v systemd-run >/dev/null 2>&1 "
+        f'&& systemd-run --unit={UNIT} --description="pacerid boot-time dead-man switch" '
+        f'/bin/sh "$dir/switch.sh" "$dir" {grace} {poll}; then\n'
+        "  :\n"
         "else\n"
         f'  setsid nohup /bin/sh "$dir/switch.sh" "$dir" {grace} {poll} '
         '>> "$dir/switch.log" 2>&1 < /dev/null &\n'
