@@ -87,7 +87,7 @@ async def run_with_pipes(inst: Instance, process: asyncssh.SSHServerProcess[byte
         start_new_session=True,
     )
     assert child.stdin and child.stdout and child.stderr
-    stdin = child.stdin
+    stdin, stdout, stderr = child.stdin, child.stdout, child.stderr
 
     async def feed() -> None:
         try:
@@ -98,15 +98,28 @@ async def run_with_pipes(inst: Instance, process: asyncssh.SSHServerProcess[byte
             stdin.close()
 
     feeder = asyncio.create_task(feed())
-    try:
-        # Drain both outputs fully before exit(), or the tail of the output is lost.
+
+    # Drain both outputs fully before exit(), or the tail of the output is lost.
+    async def drain() -> None:
         await asyncio.gather(
-            _copy(child.stdout.read, process.stdout.write, process.stdout.drain),
-            _copy(child.stderr.read, process.stderr.write, process.stderr.drain),
+            _copy(stdout.read, process.stdout.write, process.stdout.drain),
+            _copy(stderr.read, process.stderr.write, process.stderr.drain),
         )
+
+    output = asyncio.create_task(drain())
+    # A client that closes the channel (or drops) hangs up the command at once: a quiet
+    # `tail -F` would otherwise run until it next wrote to the closed channel.
+    closed = asyncio.ensure_future(process.channel.wait_closed())
+    try:
+        await asyncio.wait({output, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if not output.done():
+            raise ConnectionError("the client closed the channel")
+        await output
         return await child.wait()
     finally:
         feeder.cancel()
+        closed.cancel()
+        output.cancel()
         if child.returncode is None:  # the client went away: hang up, as sshd does
             _signal_group(child.pid, signal.SIGHUP)
 
