@@ -8,6 +8,7 @@ moto's, printed only to show nothing blocks; AWS adds tens of milliseconds a cal
 
 Prints a Markdown table for docs/benchmarks.md. Nothing leaves 127.0.0.1.
 """
+# make bench runs this script (benchmarks/README.md).
 
 from __future__ import annotations
 

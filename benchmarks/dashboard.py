@@ -31,6 +31,7 @@ For memory and key latency the app is PaceridApp subclassed only to note times a
 
     .venv/bin/python benchmarks/dashboard.py [--quick]
 """
+# make bench runs this script (benchmarks/README.md).
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ The steady-state figure is the mean over --epochs epochs after the first.
 
     python benchmarks/data_pipeline.py [--images 512] [--size 224] [--workers 2]
 """
+# make bench runs this script (benchmarks/README.md).
 
 from __future__ import annotations
 

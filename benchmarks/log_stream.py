@@ -1,8 +1,6 @@
 """Log streaming: pacerid's Follower against `ssh host tail -F file` and against the follower it
 replaced (SFTP polling), all three on a real OpenSSH sshd, one after the other, in one run.
 
-# make bench runs this script.
-
 A separate "host" process appends numbered lines, each stamped with CLOCK_MONOTONIC (one clock
 for every process on this machine) at the moment it is written, to a file in the sshd's home.
 Each follower notes when each line reaches it, so a line's latency is receive time minus its
@@ -19,6 +17,7 @@ connections during 10,000 lines at 1,000 lines/s (every line once, in order).
 
 Prints Markdown rows for docs/benchmarks.md. Nothing leaves 127.0.0.1.
 """
+# make bench runs this script (benchmarks/README.md).
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ page cache, disk and 2 cores, so the times are CPU- and syscall-bound, not netwo
 
 Needs rsync (`apt-get install -y rsync`); it says so and stops when rsync is missing.
 """
+# make bench runs this script (benchmarks/README.md).
 
 from __future__ import annotations
 

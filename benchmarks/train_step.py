@@ -10,6 +10,7 @@ shows what the extra work costs.
 
     python benchmarks/train_step.py [--arch resnet18] [--size 128] [--steps 12]
 """
+# make bench runs this script (benchmarks/README.md).
 
 from __future__ import annotations
 
