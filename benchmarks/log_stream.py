@@ -219,7 +219,7 @@ def report(
         name: str, cell: Callable[[Kind], object], ratio: float | None, target: str, ok: bool | None
     ) -> None:
         cells = [cell(k) for k in KINDS]
-        shown = "" if ratio is None else f"{ratio:.3g}×"
+        shown = "" if ratio is None else f"{ratio:.2g}×"
         print(row(name, *cells, shown, target, "" if ok is None else verdict(ok)))
 
     s_old, s_new = steady[Polling], steady[Ours]

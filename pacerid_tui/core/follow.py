@@ -137,10 +137,10 @@ class Follower:
                 return f"the host refused the command: {err.reason}"
             async with process:
                 try:
-                    header = await asyncio.wait_for(process.stdout.readline(), HEADER_TIMEOUT_S)
+                    header = await asyncio.wait_for(_header(process.stdout), HEADER_TIMEOUT_S)
                 except asyncio.TimeoutError:
                     return "the host did not start it"
-                if not header.startswith(follow_stream.HEADER):
+                if not header:
                     return "no GNU tail on the host"
                 now = follow_stream.inode(header)
                 before = self.inodes.get(path)
@@ -231,6 +231,14 @@ class Follower:
             if not pending.done():
                 pending.cancel()
         return delivered
+
+
+async def _header(stdout: asyncssh.SSHReader[bytes]) -> bytes:
+    """The stream's header line, past anything a login script printed first; b"" if none."""
+    while line := await stdout.readline():
+        if line.startswith(follow_stream.HEADER):
+            return line
+    return b""
 
 
 class _Sftp:
