@@ -31,6 +31,8 @@ FINISHED_CHECK_S = 0.25
 HEADER_TIMEOUT_S = 20.0
 """How long a stream's first line may take before the file is polled instead: a server whose
 every command is forced to something else (ForceCommand internal-sftp) never sends it."""
+ENDED_GRACE_S = 2.0
+"""How long a stream that ended is given to turn out a dropped connection before polling."""
 READ_SIZE = 1 << 20
 MAX_BACKOFF_S = 10.0
 
@@ -116,6 +118,10 @@ class Follower:
         """Follow one file for as long as the connection lasts: streamed, else polled."""
         if path not in self.polled and follow_stream.streamable(path):
             why = await self._stream(conn, path)
+            # A host going down (a terminated local instance kills its processes first) ends
+            # tail a moment before the connection: that is a drop, not a reason to poll.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.wait_closed(), ENDED_GRACE_S)
             if conn.is_closed():
                 raise ConnectionError("the connection closed")
             self.polled.add(path)

@@ -18,6 +18,7 @@ from pacerid_tui import paths
 from pacerid_tui.core import ssh
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.follow import Follower
+from pacerid_tui.core.follow_stream import Kind, Notices, streamable
 from pacerid_tui.core.models import Instance, InstanceSpec
 
 LINES = 10_000
@@ -205,3 +206,19 @@ async def test_embedded_server_ends_a_command_whose_channel_closes(
     process.close()
     await until(lambda: no_tail_left(folder), "tail to end with its channel")
     control.close()
+
+
+def test_only_tails_notices_about_the_file_are_taken_out_of_the_stream() -> None:
+    """GNU coreutils 9.1 tail.c's wording: `%s: file truncated` (quotef: bare name), `%s has
+    been replaced;  following new file` (quoteaf: single quotes); a log line that merely
+    starts with "tail: " stays a line."""
+    notices = Notices("out/train.log")
+    data = b"epoch 1\ntail: out/train.log: file truncated\nepoch 1 again\n"
+    found = notices.search(data)
+    assert found is not None and found.kind is Kind.TRUNCATED
+    assert data[: found.start] == b"epoch 1\n" and data[found.end :] == b"epoch 1 again\n"
+    replaced = notices.search(b"tail: 'out/train.log' has been replaced;  following new file\n")
+    assert replaced is not None and replaced.kind is Kind.REPLACED
+    assert notices.search(b"tail: other.log: file truncated\n") is None
+    assert notices.search(b"tail: the model said hello\n") is None
+    assert not streamable("out/my log.txt") and streamable("pacerid/run-1/output/train.log")
