@@ -28,6 +28,8 @@ PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
 
 
 def streamable(path: str) -> bool:
+    """Whether `path` can be streamed: its notices are recognisable, and it needs no shell
+    quoting (none of its characters means anything to the shell), so `command` writes it bare."""
     return PLAIN_PATH.fullmatch(path) is not None and not path.startswith("-")
 
 
