@@ -303,7 +303,7 @@ def markdown(sides: list[Side]) -> list[str]:
     for side in sides:
         util = "n/a" if side.gpu_util is None else f"{side.gpu_util:.0f} %"
         rows.append(
-            f"| {side.shape} | {side.pipeline} | {side.images_per_s:,.0f} | {side.steady_s:.2f} "
+            f"| {side.shape} | {side.pipeline} | {side.images_per_s:,.0f} | {side.steady_s:.2f} s "
             f"| {side.epochs_s[0]:.2f} s | {side.setup_s:.1f} s | {side.data_wait_share:.0%} "
             f"| {util} | {minutes(side.projected_s)} |"
         )
