@@ -74,7 +74,7 @@ sync-model: $(STAMP)
 # take it. A failing script does not stop the others; the target fails at the end, and exits 0
 # when every script ran.
 bench: $(STAMP)
-	@command -v rsync >/dev/null || echo "rsync is missing: benchmarks/sync.py needs it (apt-get install -y rsync)."
+	@command -v rsync >/dev/null || echo "rsync is missing: benchmarks/sync.py measures ours without its baseline (apt-get install -y rsync)."
 	@failed=""; ran=0; for script in $$(grep -l '^# make bench runs this script' benchmarks/*.py); do \
 		args=""; [ -n "$(QUICK)" ] && grep -q -- '"--quick"' $$script && args=--quick; \
 		echo "== $$script $$args"; \
