@@ -332,17 +332,21 @@ def main() -> None:
     opts, shapes = (QUICK, QUICK_SHAPES) if args.quick else (FULL, FULL_SHAPES)
     if args.quick:
         args.epochs = min(args.epochs, 1)
+        # One thread: on a busy shared CPU two OpenMP threads spin against each other (a
+        # resnet18 step took 4.6 s with 2 threads, 0.45 s with 1, at load 13 here).
+        torch.set_num_threads(1)
     args.workers = args.workers if args.workers is not None else (2 if args.quick else 4)
     args.device = torch.device("cuda" if cuda and not args.quick else "cpu")
     if args.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # both sides: fixed shapes
-    print(f"# gpu_epoch — {describe(args.device)}")
     sides: list[Side] = []
     root = Path(tempfile.mkdtemp(prefix="pacerid-gpu-epoch-"))
     try:
         started = time.perf_counter()
+        # Before anything opens a CUDA context: the drawing processes are forked from this one.
         write_images(root, shapes, opts["classes"], opts["source"])
         generated_s = time.perf_counter() - started
+        print(f"# gpu_epoch — {describe(args.device)}")
         print(f"synthetic JPEGs written in {generated_s:.1f} s", flush=True)
         for shape in shapes:
             for measure in (plain, ours):
