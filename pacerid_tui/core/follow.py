@@ -5,7 +5,9 @@ reconnect (spot hosts and laptops on Wi-Fi both drop links) resumes at the first
 byte. Each file streams over its own exec channel (`follow_stream`: `tail -F` on the host, so a
 line arrives as it is written, and a quiet log costs nothing); where that cannot start (no GNU
 tail, a server that allows no commands) the file is polled over SFTP instead, faster while data
-flows and slower when idle. A file that does not exist yet is waited for either way.
+flows and slower when idle. A file that does not exist yet is waited for either way, and one
+that is truncated or replaced is followed again from its start, said once (polling sees that
+only when the file got shorter than what was read).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ FINISHED_CHECK_S = 0.25
 HEADER_TIMEOUT_S = 20.0
 """How long a stream's first line may take before the file is polled instead: a server whose
 every command is forced to something else (ForceCommand internal-sftp) never sends it."""
+SIZE_CHECK_POLLS = 4
+"""While polling, every this many quiet polls (~1.6 s once idle) the file's size is asked
+for: a file shorter than what was read was truncated or replaced."""
 ENDED_GRACE_S = 2.0
 """How long a stream that ended is given to turn out a dropped connection before polling."""
 READ_SIZE = 1 << 20
@@ -197,13 +202,20 @@ class Follower:
     # -- polling -----------------------------------------------------------------------------
     async def _poll(self, sftp: asyncssh.SFTPClient, path: str) -> None:
         handle: asyncssh.SFTPClientFile | None = None
-        delay = FAST_POLL_S
+        delay, quiet = FAST_POLL_S, 0
         try:
             while True:
                 if handle is None:
                     with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                         handle = await sftp.open(path, "rb")
                 got = 0 if handle is None else await self._read(path, handle)
+                quiet = quiet + 1 if got == 0 else 0
+                checking = quiet % SIZE_CHECK_POLLS == SIZE_CHECK_POLLS - 1
+                if handle is not None and checking and await self._shrunk(sftp, path):
+                    await handle.close()
+                    handle = None
+                    self._restart(path, "was truncated or replaced")
+                    continue
                 # Back off while the log is quiet; speed up while data flows: a busy log
                 # reaches FAST_POLL_S in a few polls, a line a second never.
                 delay = min(delay * 2, IDLE_POLL_S) if got == 0 else max(delay / 2, FAST_POLL_S)
@@ -212,6 +224,15 @@ class Follower:
             if handle is not None:
                 with contextlib.suppress(OSError, asyncssh.Error):
                     await handle.close()
+
+    async def _shrunk(self, sftp: asyncssh.SFTPClient, path: str) -> bool:
+        """Whether the file under `path` now holds less than was read of it: truncated, or
+        replaced by a shorter one (a longer replacement cannot be told from growth here)."""
+        try:
+            size = (await sftp.stat(path)).size or 0
+        except asyncssh.SFTPNoSuchFile:
+            return False
+        return size < self.offsets[path] + len(self.partial.get(path, b""))
 
     async def _read(self, path: str, handle: asyncssh.SFTPClientFile) -> int:
         """Deliver every whole line past the offset; the next read is in flight meanwhile."""

@@ -184,12 +184,16 @@ async def test_host_without_gnu_tail_is_polled(
     await until(lambda: received == ["x1", "x2"], "the polled lines")
     await ssh.run(control, "printf '\\nx4\\n' >> out/train.log")
     await until(lambda: received == ["x1", "x2", "x3", "x4"], "the lines written later")
+    await ssh.run(control, "printf 'y1\\n' > out/train.log")  # truncated: read again from 0
+    await until(lambda: received[-1:] == ["y1"], "the line after the truncation")
     stop.set()
     await running
     control.close()
     provider.terminate(instance.instance_id)
+    assert received == ["x1", "x2", "x3", "x4", "y1"]
     assert reports == [
-        f"Cannot stream {log} (no GNU tail on the host); polling it over SFTP instead."
+        f"Cannot stream {log} (no GNU tail on the host); polling it over SFTP instead.",
+        f"{log} was truncated or replaced; following it again from its start.",
     ]
 
 
