@@ -159,10 +159,17 @@ async def test_truncated_or_replaced_file_starts_again_and_says_so_once(
 async def test_host_without_gnu_tail_is_polled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A host whose `tail` is not GNU's (BusyBox, BSD): the follower polls over SFTP."""
+    """A host whose `tail` is not GNU's: the follower polls over SFTP. The stand-in answers
+    `--version` as BusyBox's tail does (it has no such option: "unrecognized option", its
+    usage on stderr, exit status 1)."""
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "tail").write_text("#!/bin/sh\necho 'tail: unrecognized option' >&2\nexit 1\n")
+    (fake / "tail").write_text(
+        "#!/bin/sh\necho \"tail: unrecognized option '$1'\" >&2\n"
+        "echo 'BusyBox v1.36.1 multi-call binary.' >&2\n"
+        "echo 'Usage: tail [OPTIONS] [FILE]...' >&2\n"
+        "exit 1\n"
+    )
     (fake / "tail").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     provider = LocalProvider()
