@@ -149,6 +149,15 @@ class OutputConfig(Section):
     """Also download every checkpoint_epoch_NNN.pt (latest and best always come)."""
     ios_models_dir: str = "ios/PacerID/Models"
     """Where sync-model puts the .mlpackage in the iOS project."""
+    system_sample_s: float = Field(default=5.0, gt=0)
+    """How often the host samples CPU, RAM, disk and GPUs into output/system.jsonl."""
+
+
+class NotifyConfig(Section):
+    """Who hears when a run ends, besides the dashboard's toast, bell and desktop notice."""
+
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """A JSON POST (run id, state, best accuracy, cost) here when a run ends; e.g. ntfy."""
 
 
 class Config(Section):
@@ -158,6 +167,7 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 
 def load_config(path: str | Path) -> Config:

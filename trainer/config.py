@@ -1,9 +1,10 @@
 """The trainer's view of configs/*.yaml: plain dataclasses, because the host has no pydantic.
 
 Field names and defaults mirror `pacerid_tui/config.py` (the controller's validated models), so
-both sides read one file the same way. The `instance` section is the controller's business and
-is ignored here; `name` is kept for the log. Unknown keys in the sections the trainer reads are
-rejected, like the controller does: a typo must never fall back to a default silently.
+both sides read one file the same way. The `instance` and `notify` sections are the
+controller's business and are ignored here; `name` is kept for the log. Unknown keys in the
+sections the trainer reads are rejected, like the controller does: a typo must never fall back
+to a default silently.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class OutputConfig:
     download_epoch_checkpoints: bool = False
     download_during_training: bool = True
     ios_models_dir: str = "ios/PacerID/Models"
+    system_sample_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class TrainerConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
+
+CONTROLLER_SECTIONS = ("instance", "notify")
+"""Sections only the controller reads; the trainer skips them."""
 
 # (section.key, predicate, what is expected): the same bounds the controller enforces.
 CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
@@ -101,6 +106,7 @@ CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("training.warmup_epochs", lambda v: v >= 0, "0 or more"),
     ("training.grad_clip", lambda v: v is None or v > 0, "greater than 0, or null"),
     ("training.device", lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
+    ("output.system_sample_s", lambda v: v > 0, "greater than 0"),
 ]
 
 
@@ -118,7 +124,7 @@ def load_config(path: str | Path, epochs: int | None = None) -> TrainerConfig:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping of sections at the top level.")
-    raw = {key: value for key, value in raw.items() if key != "instance"}
+    raw = {key: value for key, value in raw.items() if key not in CONTROLLER_SECTIONS}
     if epochs is not None:
         raw.setdefault("training", {})
         if isinstance(raw["training"], dict):

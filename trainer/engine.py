@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -41,6 +42,13 @@ class Engine:
     config: TrainerConfig
     context: Context
     steps_per_epoch: int
+
+
+@dataclass
+class DataWait:
+    """Seconds the training loop spent waiting for its next batch (the caller resets it)."""
+
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -126,15 +134,27 @@ def epoch_order(engine: Engine, split: Split, epoch: int) -> torch.Tensor:
 
 
 def train_steps(
-    engine: Engine, split: Split, epoch: int, first_step: int
+    engine: Engine, split: Split, epoch: int, first_step: int, wait: DataWait | None = None
 ) -> Iterator[tuple[int, torch.Tensor, int]]:
-    """Run 0-based `epoch` from `first_step`; yield (step, loss, images) after each step."""
+    """Run 0-based `epoch` from `first_step`; yield (step, loss, images) after each step.
+
+    `wait` adds up the time spent blocked on the next batch: against the wall time of the
+    same steps, it says whether the input pipeline starves the device.
+    """
     config, context = engine.config, engine.context
     batch_size = config.data.batch_size
     order = epoch_order(engine, split, epoch)[first_step * batch_size :]
     engine.net.train()
     loader = batches(split, order, batch_size, context.device)
-    for step, (images, labels) in enumerate(loader, start=first_step):
+    step = first_step
+    while True:
+        asked = time.perf_counter()
+        batch = next(loader, None)
+        if wait is not None:
+            wait.seconds += time.perf_counter() - asked
+        if batch is None:
+            break
+        images, labels = batch
         seed = config.training.seed
         torch.manual_seed(derived_seed(seed, epoch, step, context.rank, 1))  # dropout
         generator = torch.Generator().manual_seed(derived_seed(seed, epoch, step, context.rank))
@@ -152,6 +172,7 @@ def train_steps(
         engine.scaler.update()
         engine.scheduler.step()
         yield step, loss.detach(), len(labels)
+        step += 1
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ from trainer.config import TrainerConfig, as_dict
 from trainer.data import Split, load_split
 from trainer.distributed import Context, sum_across
 from trainer.engine import (
+    DataWait,
     Engine,
     Evaluation,
     build_engine,
@@ -36,6 +37,7 @@ from trainer.layout import check_classes, list_split, split_dir
 from trainer.metrics import Recorder, add_log_file, write_json_atomic
 from trainer.report import PNG_NAME, build_report, draw_confusion
 from trainer.synthetic import ensure_synthetic
+from trainer.system import SystemSampler
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,14 @@ class Position:
 def train(config: TrainerConfig, data_dir: Path, output_dir: Path, resume: str) -> int:
     context = distributed.start(config.training.device)
     recorder = None
+    sampler = None
     try:
         if context.is_primary:
             output_dir.mkdir(parents=True, exist_ok=True)
             add_log_file(output_dir / "train.log")
             recorder = Recorder(output_dir, config.training.epochs)
             recorder.status("starting")
+            sampler = SystemSampler(output_dir, config.output.system_sample_s).start()
         try:
             return run(config, data_dir, output_dir, resume, context, recorder)
         except Exception as err:
@@ -73,6 +77,8 @@ def train(config: TrainerConfig, data_dir: Path, output_dir: Path, resume: str) 
                 recorder.status("error", message=message)
             raise
     finally:
+        if sampler is not None:
+            sampler.stop()
         if recorder is not None:
             recorder.close()
         distributed.stop(context)
@@ -187,30 +193,43 @@ def prepare_data(
 def train_epoch(
     engine: Engine, split: Split, position: Position, flag: StopFlag, recorder: Recorder | None
 ) -> bool:
-    """Train the rest of epoch position.epoch + 1; False when a stop request ended it early."""
+    """Train the rest of epoch position.epoch + 1; False when a stop request ended it early.
+
+    Every `every` steps a step event reports the interval's mean loss (smoothed: one batch's
+    loss is noisy), the learning rate, images/s and `data_wait`, the share of the interval's
+    wall time spent waiting for batches. The loss sums stay on the device between events, so
+    an event costs one synchronisation, not one per step.
+    """
     context, steps = engine.context, engine.steps_per_epoch
     every = max(1, min(10, steps // 4))
     loss_sum = torch.zeros((), dtype=torch.float64, device=context.device)
+    window_loss = torch.zeros((), dtype=torch.float64, device=context.device)
     started = window_start = time.monotonic()
     window_images = 0
-    for step, loss, images in train_steps(engine, split, position.epoch, position.epoch_step):
+    wait = DataWait()
+    for step, loss, images in train_steps(engine, split, position.epoch, position.epoch_step, wait):
         loss_sum += loss.double() * images
+        window_loss += loss.double() * images
         position.images += images * context.world_size
         window_images += images * context.world_size
         position.epoch_step = step + 1
         if (step + 1) % every == 0 or step + 1 == steps:
-            now = time.monotonic()
             if recorder is not None:
+                mean_loss = window_loss.item() / max(1, window_images // context.world_size)
+                now = time.monotonic()
+                elapsed = max(now - window_start, 1e-9)
                 recorder.event(
                     "step",
                     epoch=position.epoch + 1,
                     step=step + 1,
                     steps=steps,
-                    loss=round(loss.item(), 6),
+                    loss=round(mean_loss, 6),
                     lr=engine.optimizer.param_groups[0]["lr"],
-                    images_per_s=round(window_images / max(now - window_start, 1e-9), 1),
+                    images_per_s=round(window_images / elapsed, 1),
+                    data_wait=round(min(1.0, wait.seconds / elapsed), 3),
                 )
-            window_start, window_images = now, 0
+            window_loss.zero_()
+            window_start, window_images, wait.seconds = time.monotonic(), 0, 0.0
         if stop_requested(flag, context):
             break
     position.loss_sum += float(sum_across(context, loss_sum).item())

@@ -19,6 +19,7 @@ from pacerid_tui.core.follow import Follower
 from pacerid_tui.core.host import HostPaths
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import MetricEvent, Run
+from pacerid_tui.core.system import SystemSample
 
 if TYPE_CHECKING:
     from pacerid_tui.core.lifecycle import Lifecycle
@@ -31,7 +32,7 @@ LIVENESS_POLL_S = 5.0
 
 
 async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | None = None) -> str:
-    """Stream train.log and metrics.jsonl until training ends; how it ended.
+    """Stream train.log, metrics.jsonl and system.jsonl until training ends; how it ended.
 
     Returns the last event ("done", "interrupted", "error"), "stopped" when the trainer died
     without one, "gone" when the instance itself ended, or "cancelled" when `stop` was set.
@@ -40,6 +41,7 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
     """
     host = HostPaths(run.run_id)
     log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
+    system = f"{host.output}/system.jsonl"
     ended = asyncio.Event()
     outcome = "cancelled"
     background = lifecycle.config_of(run).output.download_during_training
@@ -50,6 +52,9 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
         nonlocal outcome, saving
         if path == log:
             lifecycle.listener.lines(run.run_id, "train", lines)
+            return
+        if path == system:
+            _samples(lifecycle, run, lines)
             return
         for line in lines:
             try:
@@ -78,7 +83,7 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
 
     follower = Follower(
         lambda: _fresh_connection(lifecycle, run),
-        [log, metrics],
+        [log, metrics, system],
         on_lines,
         report=lambda m: lifecycle.listener.report(run.run_id, m),
     )
@@ -106,6 +111,15 @@ def _record(lifecycle: Lifecycle, run: Run, event: MetricEvent) -> None:
             val_loss=event.val_loss,
             val_acc=event.val_acc,
         )
+
+
+def _samples(lifecycle: Lifecycle, run: Run, lines: list[str]) -> None:
+    for line in lines:
+        try:
+            sample = SystemSample.from_dict(json.loads(line))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        lifecycle.listener.system(run.run_id, sample)
 
 
 async def _quiet_download(lifecycle: Lifecycle, run: Run) -> None:

@@ -32,6 +32,7 @@ from pacerid_tui.core.recovery import recover
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import PriceCache, RunStatus
 from pacerid_tui.core.status import rows as status_rows
+from pacerid_tui.core.system import SystemSample
 
 
 class Listener:
@@ -48,6 +49,9 @@ class Listener:
 
     def progress(self, run_id: str, step: str, progress: sync.Progress) -> None:
         """Transfer progress of upload or download."""
+
+    def system(self, run_id: str, sample: SystemSample) -> None:
+        """One host sample from the trainer's system.jsonl."""
 
     def run_changed(self, run: Run) -> None:
         """The registry entry of a run changed."""

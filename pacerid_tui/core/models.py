@@ -89,6 +89,9 @@ class MetricEvent:
     val_acc: float | None = None
     images_per_s: float | None = None
     message: str | None = None
+    lr: float | None = None
+    data_wait: float | None = None
+    """Step events: the share of the interval's wall time spent waiting for batches."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> MetricEvent:

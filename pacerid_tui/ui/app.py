@@ -37,15 +37,18 @@ from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import ORPHANS_S, RunActions
 from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.messages import while_open
+from pacerid_tui.ui.notices import Notices
 from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.selected import SelectedRun
 from pacerid_tui.ui.training import Training
+from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import BUDGET_WARNING, RunDetails
@@ -65,7 +68,7 @@ core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
 
 
-class PaceridApp(SelectedRun, RunActions, App[int]):
+class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
     TITLE = "pacerid-tui"
     CSS_PATH = "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -128,6 +131,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         self.tick_due = False
         """A tick is scheduled (ticks come only while something streams in)."""
         self.training: dict[str, Training] = {}
+        self.host_samples: dict[str, deque[SystemSample]] = {}
         self.markets: dict[str, Market] = {}
         self.market_asked: dict[str, tuple[float, str | None]] = {}
         """When each run's market was last asked for, and for which of its instances."""
@@ -153,6 +157,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
                 with Horizontal(id="selected"):
                     yield RunDetails(id="details")
                     yield MarketPanel(id="market")
+                yield HostPanel(id="host")
                 yield LossChart(id="chart")
             with Vertical(id="right"):
                 with Grid(id="actions"):
@@ -241,6 +246,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
             if before is not None and before.state != row.state:
                 reason = f" ({row.state_reason})" if row.state_reason else ""
                 self.notify(f"{row.run_id}: {row.state}{reason}")
+                self.announce_stop(row)
             self._check_budget(row)
         self.rows = {row.run_id: row for row in message.rows}
         selected = self.table.selected_run_id
@@ -304,15 +310,7 @@ class PaceridApp(SelectedRun, RunActions, App[int]):
         if event.event == "epoch":
             self._measured(message.run_id, training)
         elif event.event in ("done", "interrupted", "error"):
-            text = {
-                "done": "training finished",
-                "interrupted": "training interrupted",
-                "error": f"training failed: {event.message}",
-            }[event.event]
-            self.notify(
-                f"{message.run_id}: {text}",
-                severity="error" if event.event == "error" else "information",
-            )
+            self.announce_end(message.run_id, event)
         if message.run_id == self.table.selected_run_id:
             self.draw_soon(details=True)
 

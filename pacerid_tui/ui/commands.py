@@ -46,4 +46,12 @@ ACTIONS: tuple[Action, ...] = (
         footer=False,
         button=False,
     ),
+    Action(
+        "y",
+        "log_scale",
+        "Log scale",
+        "Switch the loss chart between a linear and a log scale",
+        footer=False,
+        button=False,
+    ),
 )

@@ -9,6 +9,7 @@ from textual.app import App
 from pacerid_tui.core.lifecycle import Listener
 from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.sync import Progress
+from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui import messages
 
 
@@ -24,6 +25,9 @@ class AppListener(Listener):
 
     def metric(self, run_id: str, event: MetricEvent) -> None:
         self.app.post_message(messages.MetricReceived(run_id, event))
+
+    def system(self, run_id: str, sample: SystemSample) -> None:
+        self.app.post_message(messages.SystemSampled(run_id, sample))
 
     def progress(self, run_id: str, step: str, progress: Progress) -> None:
         self.app.post_message(messages.TransferProgressed(run_id, step, progress))

@@ -14,6 +14,7 @@ from textual.message import Message
 from pacerid_tui.core.models import Instance, MetricEvent, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.sync import Progress
+from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.runs_table import RunsTable
@@ -54,6 +55,12 @@ class LinesReceived(Message):
 class MetricReceived(Message):
     run_id: str
     event: MetricEvent
+
+
+@dataclass
+class SystemSampled(Message):
+    run_id: str
+    sample: SystemSample
 
 
 @dataclass

@@ -18,16 +18,15 @@ from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.models import Run
 from pacerid_tui.ui import messages
-from pacerid_tui.ui.actions import RunActions
 from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
 from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.training import Training, read_metrics
-from pacerid_tui.ui.widgets.loss_chart import LossChart
+from pacerid_tui.ui.watch import Watching
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import RunDetails
 
 
-class SelectedRun(RunActions):
+class SelectedRun(Watching):
     clock: Callable[[], float]
     configs: dict[str, Config]
     training: dict[str, Training]
@@ -62,7 +61,7 @@ class SelectedRun(RunActions):
             activity=self.activity.get(run_id, ""),
         )
         self.dashboard.query_one(MarketPanel).show(run, market)
-        self.dashboard.query_one(LossChart).show_epochs(training.history() if training else [])
+        self.show_watch(run_id)
         if run is not None:
             self.ask_market(run)
             self.ask_results(run)

@@ -10,10 +10,17 @@ and checkpointing: what the instance is actually billed for.
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacerid_tui.core.models import MetricEvent
+
+STEPS_KEPT = 2000
+"""Step events kept per run for the chart: bounded memory however long the run."""
+RATE_WINDOW = 20
+"""The ETA's rate is measured over the latest this many step events (the run as it is now,
+evaluation pauses included when they span an epoch)."""
 
 
 @dataclass
@@ -23,12 +30,21 @@ class Training:
     durations: dict[int, float] = field(default_factory=dict)
     """Seconds each epoch took, by epoch number."""
     last_step: MetricEvent | None = None
+    steps: deque[MetricEvent] = field(default_factory=lambda: deque(maxlen=STEPS_KEPT))
+    """Step events in arrival order (a resumed run's repeats come after)."""
+    total_epochs: int | None = None
+    ended = False
+    """A done, interrupted or error event came after the latest start: no ETA to show."""
     last_time: float | None = None
     """When the latest start or epoch event was written: where the next epoch's time begins."""
 
     def add(self, event: MetricEvent) -> None:
+        self.total_epochs = event.epochs or self.total_epochs
         if event.event == "start":
             self.last_time = event.time
+            self.ended = False
+        elif event.event in ("done", "interrupted", "error"):
+            self.ended = True
         elif event.event == "epoch" and event.epoch is not None:
             self.epochs[event.epoch] = event
             if self.last_time is not None and event.time > self.last_time:
@@ -36,6 +52,7 @@ class Training:
             self.last_time = event.time
         elif event.event == "step":
             self.last_step = event
+            self.steps.append(event)
 
     def history(self) -> list[MetricEvent]:
         return [self.epochs[epoch] for epoch in sorted(self.epochs)]
@@ -50,6 +67,18 @@ class Training:
             if event is not None and event.images_per_s:
                 return event.images_per_s
         return None
+
+    def eta_seconds(self) -> float | None:
+        """Seconds until the last epoch's last step, at the rate of the latest step events."""
+        recent = [s for s in list(self.steps)[-RATE_WINDOW:] if s.step and s.steps and s.epoch]
+        if len(recent) < 2 or not self.total_epochs:
+            return None
+        first, last = recent[0], recent[-1]
+        done = [(s.epoch - 1) * s.steps + s.step for s in (first, last)]  # type: ignore[operator]
+        if done[1] <= done[0] or last.time <= first.time:
+            return None
+        rate = (done[1] - done[0]) / (last.time - first.time)
+        return max(0.0, (self.total_epochs * (last.steps or 0) - done[1]) / rate)
 
 
 def read_metrics(path: Path) -> Training:

@@ -26,13 +26,15 @@ from trainer.synthetic import ensure_synthetic
 def test_the_trainer_reads_the_shipped_configs_like_the_controller(name: str) -> None:
     ours = dataclasses.asdict(load_config(REPO / "configs" / name))
     theirs = controller.load_config(REPO / "configs" / name).model_dump()
-    del theirs["instance"]
+    del theirs["instance"], theirs["notify"]
     assert ours == theirs
 
 
 def test_defaults_match_the_controller() -> None:
     assert dataclasses.asdict(TrainerConfig()) == {
-        key: value for key, value in controller.Config().model_dump().items() if key != "instance"
+        key: value
+        for key, value in controller.Config().model_dump().items()
+        if key not in ("instance", "notify")
     }
 
 

@@ -37,7 +37,10 @@ from pacerid_tui.core.models import (
     Run,
 )
 from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui.app import PaceridApp
+from tests.nvidia_smi import STARVED_CSV
+from trainer.system import gpu_rows
 
 NOW = 1_795_000_000.0
 """The demo's fixed "now" (an afternoon in November 2026)."""
@@ -110,6 +113,49 @@ def epoch_events(epochs: int, total: int, start: float, seconds: float) -> list[
     return events
 
 
+def step_events(epochs: int, start: float, seconds: float) -> list[MetricEvent]:
+    """Every 10 of 40 steps: a falling, slightly noisy loss, 55 % of each step waiting."""
+    events = []
+    for epoch in range(1, epochs + 1):
+        for step in range(10, 41, 10):
+            x = epoch - 1 + step / 40
+            events.append(
+                MetricEvent(
+                    "step",
+                    time=start + x * seconds,
+                    epoch=epoch,
+                    step=step,
+                    steps=40,
+                    loss=round(1.3 / (x + 0.4) + 0.04 * ((step // 10) % 2), 4),
+                    lr=3e-4,
+                    images_per_s=118.0,
+                    data_wait=0.55,
+                )
+            )
+    return events
+
+
+def host_samples(start: float) -> list[SystemSample]:
+    """Host samples as the trainer writes them, GPU rows from the stand-in nvidia-smi's CSV."""
+    return [
+        SystemSample.from_dict(
+            {
+                "time": start + 5 * n,
+                "cpu_percent": 92.0 + n % 3,
+                "ram_used_gb": 11.4,
+                "ram_total_gb": 15.3,
+                "disk_free_gb": 61.2,
+                "disk_total_gb": 125.0,
+                "gpus": [
+                    {**row, "util_percent": (row["util_percent"] or 0) + (n * 7) % 20 - 8}
+                    for row in gpu_rows(STARVED_CSV)
+                ],
+            }
+        )
+        for n in range(12)
+    ]
+
+
 class DemoLifecycle(Lifecycle):
     def __init__(self, registry: Registry, aws: FixedPrices) -> None:
         super().__init__(registry)
@@ -123,7 +169,10 @@ class DemoLifecycle(Lifecycle):
         self.listener.lines(
             run.run_id, "train", [f"Training densenet121 … epochs 1→10 on {run.run_id}"]
         )
+        steps = step_events(3, start, 0.5 * HOUR)
         for event in epoch_events(3, 10, start, 0.5 * HOUR):
+            while steps and steps[0].time <= event.time:
+                self.listener.metric(run.run_id, steps.pop(0))
             self.listener.metric(run.run_id, event)
             if event.event == "epoch":
                 self.listener.lines(
@@ -134,6 +183,8 @@ class DemoLifecycle(Lifecycle):
                         f"val acc {100 * (event.val_acc or 0):.1f}%"
                     ],
                 )
+        for sample in host_samples(NOW - 60):
+            self.listener.system(run.run_id, sample)
         return "stopped"  # the demo stops following after epoch 3; training "goes on"
 
 
@@ -240,6 +291,7 @@ async def settle(pilot: Pilot[int]) -> None:
             and AWS_RUN in app.markets
             and training is not None
             and len(training.epochs) == 3
+            and len(app.host_samples.get(AWS_RUN, ())) == 12
             and widths[0] >= len(AWS_RUN)
         )
 

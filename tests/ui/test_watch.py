@@ -1,0 +1,117 @@
+"""Watching a run in the real dashboard on the local provider: host samples with GPU rows from a
+stand-in nvidia-smi (tests/nvidia_smi.py, shaped from NVIDIA's documentation) on the host's PATH,
+the bottleneck verdict, step events streamed while an epoch runs, and the webhook when it ends
+(a loopback HTTP receiver: our own JSON, so no third-party format to follow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pacerid_tui import paths
+from pacerid_tui.core.registry import Registry
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.widgets.host_panel import HostPanel
+from pacerid_tui.ui.widgets.loss_chart import LossChart
+from tests import nvidia_smi
+from tests.e2e.test_cli_local import tiny_config
+from tests.ui.test_app import wait_for
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on 127.0.0.1: (its URL, the JSON bodies POSTed to it)."""
+    posts: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", posts
+    server.shutdown()
+    server.server_close()
+
+
+def panel_text(app: PaceridApp) -> str:
+    shown = app.query_one(HostPanel).shown
+    return shown.plain if shown is not None else ""
+
+
+async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, posts = receiver
+    bin_dir = nvidia_smi.install(tmp_path / "bin", nvidia_smi.BUSY_CSV)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")  # the host's too
+    config = tiny_config(tmp_path, epochs=1)
+    raw = yaml.safe_load(config.read_text())
+    raw["output"]["system_sample_s"] = 0.2
+    raw["notify"] = {"webhook_url": url}
+    config.write_text(yaml.safe_dump(raw))
+    app = PaceridApp(config, refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "GPU-bound" in panel_text(app), timeout=240)
+        text = panel_text(app)
+        assert "GPU0" in text and "10.8/15.0 GiB" in text and "CPU" in text
+        run_id = next(iter(app.rows))
+        training = app.training[run_id]
+        await wait_for(pilot, lambda: bool(training.epochs), timeout=120)
+        first_epoch = training.history()[0]
+        streamed = [s for s in training.steps if s.epoch == 1]  # in the order they streamed
+        assert len(streamed) >= 2 and all(s.time <= first_epoch.time for s in streamed)
+        assert all(s.data_wait is not None and s.loss and s.images_per_s for s in streamed)
+        chart = app.query_one(LossChart)
+        await pilot.press("y")  # the chart to a log scale and back
+        assert chart.log_scale
+        await pilot.press("y")
+        assert not chart.log_scale
+        await wait_for(
+            pilot,
+            lambda: "download" in Registry(paths.registry_file()).get(run_id).steps_done,
+            timeout=120,
+        )
+        await wait_for(pilot, lambda: not app.busy, timeout=60)
+        await wait_for(pilot, lambda: len(posts) == 1)
+        best = max(e.val_acc or 0.0 for e in training.history())
+        assert posts[0] == {
+            "run_id": run_id,
+            "state": "finished",
+            "best_val_acc": best,
+            "cost_usd": 0.0,
+            "message": "training finished",
+        }
+
+    # A dashboard started again follows the run again: it sees the end once more, posts nothing.
+    again = PaceridApp(config, refresh_s=0.5)
+    async with again.run_test(size=(160, 45)) as pilot:
+        await wait_for(
+            pilot, lambda: any("Done:" in line for line in again.logs.get(run_id, ())), timeout=120
+        )
+        await wait_for(pilot, lambda: run_id not in again.following, timeout=60)
+        await again.workers.wait_for_complete()
+        assert len(posts) == 1
+        await pilot.press("x")
+        await wait_for(pilot, lambda: [r.state for r in again.rows.values()] == ["terminated"])
+    lines = (tmp_path / "results" / run_id / "system.jsonl").read_text().splitlines()
+    samples = [json.loads(line) for line in lines]
+    assert len(samples) >= 3
+    assert all(s["ram_total_gb"] and s["disk_free_gb"] and s["gpus"] for s in samples)
+    assert any(s["cpu_percent"] is not None for s in samples)
