@@ -63,6 +63,13 @@ def parser() -> argparse.ArgumentParser:
     sync_model = add("sync-model", "copy the exported model into the iOS app")
     sync_model.add_argument("version", help="vMAJOR.MINOR.PATCH")
     sync_model.add_argument("--force", action="store_true", help="overwrite or downgrade")
+    hist = add("history", "every run side by side: config, best accuracy, duration, cost")
+    hist.add_argument("--json", action="store_true", help="machine-readable output")
+    hist.add_argument(
+        "--sort", default="created", help="created (default), accuracy, cost, duration, lr, model"
+    )
+    wrong = add("mistakes", "what a finished run's model got wrong, per class (report.json)")
+    wrong.add_argument("--json", action="store_true", help="machine-readable output")
     return top
 
 

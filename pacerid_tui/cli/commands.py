@@ -101,6 +101,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         return 0
     if command == "status":
         return await status(lifecycle, args)
+    if command == "history":
+        from pacerid_tui.cli.watch import show_history
+
+        return await show_history(lifecycle, args)
     if command == "adopt":
         run = await orphans.adopt(lifecycle, args.instance, config_path(args))
         print(run.run_id)
@@ -109,6 +113,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         await orphans.terminate_instance(lifecycle, args.instance, load_config(config_path(args)))
         return 0
     run = pick_run(lifecycle, args)
+    if command == "mistakes":
+        from pacerid_tui.cli.watch import show_mistakes
+
+        return show_mistakes(lifecycle, run, args)
     if command == "upload":
         await lifecycle.upload(run)
     elif command == "setup":

@@ -47,6 +47,22 @@ ACTIONS: tuple[Action, ...] = (
         button=False,
     ),
     Action(
+        "w",
+        "mistakes",
+        "Mistakes",
+        "What the selected finished run's model got wrong, per class",
+        footer=False,
+        button=False,
+    ),
+    Action(
+        "h",
+        "history",
+        "History",
+        "Every run side by side; select several to overlay their curves",
+        footer=False,
+        button=False,
+    ),
+    Action(
         "y",
         "log_scale",
         "Log scale",

@@ -7,14 +7,22 @@ Kept apart from the app (`ui/app.py`) so each file stays readable.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from collections.abc import Callable
 
-from textual import on
+from textual import on, work
 
+from pacerid_tui.config import Config
+from pacerid_tui.core import history, mistakes
+from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import RunActions
 from pacerid_tui.ui.messages import while_open
+from pacerid_tui.ui.screens.history import HistoryScreen
+from pacerid_tui.ui.screens.mistakes import MistakesScreen
 from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.host_panel import SPARK_WIDTH, HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
@@ -26,6 +34,7 @@ SAMPLES_KEPT = SPARK_WIDTH
 class Watching(RunActions):
     training: dict[str, Training]
     host_samples: dict[str, deque[SystemSample]]
+    clock: Callable[[], float]
 
     def draw_soon(self, *, details: bool = False) -> None:
         raise NotImplementedError
@@ -57,3 +66,44 @@ class Watching(RunActions):
 
     def action_log_scale(self) -> None:
         self.dashboard.query_one(LossChart).toggle_log_scale()
+
+    def action_mistakes(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected; pick a finished, downloaded run.", severity="warning")
+            return
+        self.load_mistakes(run)
+
+    @work(group="mistakes", exclusive=True, exit_on_error=False)
+    async def load_mistakes(self, run: Run) -> None:
+        path = self.lifecycle.results_dir(run) / "report.json"
+        try:
+            found = await asyncio.to_thread(mistakes.read_report, path)
+        except PaceridError as err:
+            self.notify(str(err), title="Mistakes", severity="warning", timeout=10)
+            return
+        await self.push_screen(MistakesScreen(run.run_id, mistakes.lines(found)))
+
+    def action_history(self) -> None:
+        self.load_history()
+
+    @work(group="history", exclusive=True, exit_on_error=False)
+    async def load_history(self) -> None:
+        rows = await history.history(self.lifecycle, self.clock())
+        runs = {run.run_id: run for run in self.lifecycle.registry.runs()}
+
+        def read() -> tuple[dict[str, list[MetricEvent]], dict[str, Config]]:
+            curves, configs = {}, {}
+            for run_id, run in runs.items():
+                config = history.config_of(self.lifecycle, run)
+                if config is not None:
+                    configs[run_id] = config
+                    curves[run_id] = history.epoch_curve(
+                        self.lifecycle.results_dir(run) / "metrics.jsonl"
+                    )
+                if run_id in self.training and self.training[run_id].epochs:
+                    curves[run_id] = self.training[run_id].history()  # streamed: the newest
+            return curves, configs
+
+        curves, configs = await asyncio.to_thread(read)
+        await self.push_screen(HistoryScreen(rows, curves, configs))

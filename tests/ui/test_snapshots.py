@@ -6,6 +6,7 @@ Regenerate after a deliberate change of the look with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.history import HistoryScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
+from pacerid_tui.ui.screens.mistakes import MistakesScreen
 from tests.ui.demo import SIZE, demo_app, settle
 
 
@@ -60,3 +63,36 @@ def test_launch_form(demo: PaceridApp, snap_compare: Any) -> None:
 def test_an_80_by_24_terminal(demo: PaceridApp, snap_compare: Any) -> None:
     """The market panel and the buttons make room; keys and the footer still reach everything."""
     assert snap_compare(demo, terminal_size=(80, 24), run_before=settle)
+
+
+def test_what_the_model_got_wrong(demo: PaceridApp, snap_compare: Any) -> None:
+    """The finished local run (up from the selected AWS run), then w: worst classes first."""
+
+    async def open_mistakes(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("up", "w")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, MistakesScreen))
+
+    assert snap_compare(demo, terminal_size=SIZE, run_before=open_mistakes)
+
+
+def test_history_overlays_the_selected_runs(demo: PaceridApp, snap_compare: Any) -> None:
+    """h, then both runs selected with space: their curves over each other, their differences."""
+
+    async def overlay(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen))
+        await pilot.press("space", "down", "space")
+        await pilot.pause()
+
+    assert snap_compare(demo, terminal_size=SIZE, run_before=overlay)
+
+
+async def wait_until(pilot: Pilot[int], check: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if check():
+            break
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
