@@ -2,8 +2,9 @@
 
 `Lifecycle.create_run` takes a config *path* (the run re-reads it at every step and uploads it
 as the host's run.yaml), so edits made in the form are written as a new YAML file under the
-state folder and that path is passed on. Only the `instance:` keys the form edits change; the
-rest of the user's file is copied as written.
+state folder and that path is passed on. Only the keys the form edits change (the `instance:`
+ones and the training fields a user changes between runs); the rest of the user's file is
+copied as written.
 
 The estimate follows the guide's cost table: training images × epochs ÷ images per second,
 priced with the core's per-second billing. Throughput is what this dashboard measured for the
@@ -13,7 +14,7 @@ instance type, else the guide's figure, else unknown — never a guess presented
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,16 @@ GUIDE_IMAGES_PER_S = {"g4dn.xlarge": 45.0}
 at 224 px) as throughput; used only until a run of that type has been measured."""
 
 
+TRAINING_FIELDS: dict[str, type] = {
+    "model.name": str,
+    "training.epochs": int,
+    "training.learning_rate": float,
+    "data.batch_size": int,
+    "data.image_size": int,
+}
+"""The training keys the form edits, with the type each is typed in as."""
+
+
 @dataclass(frozen=True)
 class Choice:
     """What the form lets the user change."""
@@ -38,6 +49,17 @@ class Choice:
     instance_type: str
     market: str
     max_price: float | None
+    training: dict[str, str] = field(default_factory=dict)
+    """TRAINING_FIELDS key → the text typed (an empty text keeps the file's value)."""
+
+
+def training_value(path: Path, key: str, text: str) -> object:
+    kind = TRAINING_FIELDS[key]
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number, e.g. 0.0003"
+        raise ConfigError(f"{path}: {key} = {text!r} is invalid; it must be {what}.") from None
 
 
 def edited(path: Path, choice: Choice) -> tuple[dict[str, Any], Config]:
@@ -48,6 +70,10 @@ def edited(path: Path, choice: Choice) -> tuple[dict[str, Any], Config]:
     instance.update(instance_type=choice.instance_type, market=choice.market)
     instance["max_price"] = choice.max_price
     raw["instance"] = instance
+    for key, text in choice.training.items():
+        if text.strip():
+            section, name = key.split(".")
+            raw[section] = {**(raw.get(section) or {}), name: training_value(path, key, text)}
     try:
         return raw, Config.model_validate(raw)
     except ValidationError as err:

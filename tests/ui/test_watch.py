@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from textual.widgets import Input, Select, Static
 
 from pacerid_tui import paths
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from tests import nvidia_smi
@@ -115,3 +117,34 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
     assert len(samples) >= 3
     assert all(s["ram_total_gb"] and s["disk_free_gb"] and s["gpus"] for s in samples)
     assert any(s["cpu_percent"] is not None for s in samples)
+
+
+async def test_the_launch_form_edits_the_training_fields(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    app = PaceridApp(config, refresh_s=30)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchForm))
+        form = app.screen
+        form.query_one("#train-training-epochs", Input).value = "zero"
+        await wait_for(
+            pilot,
+            lambda: (
+                "training.epochs = 'zero' is invalid"
+                in str(form.query_one("#launch-error", Static).render())
+            ),
+        )
+        form.query_one("#train-training-epochs", Input).value = "1"
+        form.query_one("#train-training-learning-rate", Input).value = "0.0005"
+        form.query_one("#train-model-name", Select).value = "mobilenet_v3_large"
+        await pilot.click("#launch")
+        await wait_for(pilot, lambda: bool(app.rows))
+        run = Registry(paths.registry_file()).get()
+        assert run.config_path != str(config)  # an edited copy; the user's file is untouched
+        edited = yaml.safe_load(Path(run.config_path).read_text())
+        assert edited["training"]["epochs"] == 1 and edited["training"]["learning_rate"] == 0.0005
+        assert edited["model"]["name"] == "mobilenet_v3_large"
+        assert edited["data"] == yaml.safe_load(config.read_text())["data"]
+        await wait_for(pilot, lambda: [r.state for r in app.rows.values()] == ["running"])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: [r.state for r in app.rows.values()] == ["terminated"])

@@ -1,5 +1,6 @@
-"""The launch form (`n`): which config, instance type, market and max price, with the current
-price in each zone beside it and an estimate of the run's duration and cost.
+"""The launch form (`l`): which config, instance type, market and max price, and the training
+fields a user changes between runs (model, epochs, learning rate, batch size, image size), with
+the current price in each zone beside it and an estimate of the run's duration and cost.
 
 Prices are asked for in a worker (the AWS call takes a moment); typing restarts it after a
 short pause, so a half-typed instance type costs no API call. The screen only collects the
@@ -9,21 +10,31 @@ choice; `ui/launch.py` turns it into a config file and the app creates the run.
 from __future__ import annotations
 
 import asyncio
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from pacerid_tui.config import Config, load_config
+from pacerid_tui.config import Config, ModelConfig, load_config
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.errors import PaceridError
-from pacerid_tui.ui.launch import Choice, edited, estimate, write_launch_config
+from pacerid_tui.ui.launch import TRAINING_FIELDS, Choice, edited, estimate, write_launch_config
+
+MODELS: tuple[str, ...] = typing.get_args(ModelConfig.model_fields["name"].annotation)
+TRAINING_LABELS = {
+    "model.name": "Model",
+    "training.epochs": "Epochs",
+    "training.learning_rate": "Learning rate",
+    "data.batch_size": "Batch size",
+    "data.image_size": "Image size, px",
+}
 
 TYPING_PAUSE_S = 0.4
 """Wait this long after the last keystroke before asking for prices again."""
@@ -49,9 +60,10 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
 
     def compose(self) -> ComposeResult:
         try:
-            instance = load_config(self.config_path).instance
+            config = load_config(self.config_path)
         except PaceridError:
-            instance = Config().instance
+            config = Config()
+        instance = config.instance
         price = "" if instance.max_price is None else f"{instance.max_price:g}"
         local = instance.provider == "local"
         with Vertical(id="launch-dialog", classes="dialog"):
@@ -77,6 +89,8 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
                             "[i]The local provider runs on this machine: type, market and "
                             "price do not apply.[/i]"
                         )
+                    with Grid(id="launch-training"):
+                        yield from self.training_fields(config)
                 with Vertical(id="launch-side"):
                     yield Static("Prices now, by zone:\n…", id="zone-prices")
                     yield Static("", id="estimate")
@@ -84,6 +98,39 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Launch (enter)", id="launch", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
+
+    def training_fields(self, config: Config) -> ComposeResult:
+        values = {
+            "training.epochs": config.training.epochs,
+            "training.learning_rate": config.training.learning_rate,
+            "data.batch_size": config.data.batch_size,
+            "data.image_size": config.data.image_size,
+        }
+        for key in TRAINING_FIELDS:
+            yield Label(TRAINING_LABELS[key])
+            field_id = "train-" + key.replace(".", "-").replace("_", "-")
+            if key == "model.name":
+                yield Select(
+                    [(name, name) for name in MODELS],
+                    value=config.model.name,
+                    allow_blank=False,
+                    compact=True,
+                    id=field_id,
+                )
+            else:
+                yield Input(
+                    f"{values[key]:g}" if key.endswith("rate") else str(values[key]),
+                    compact=True,
+                    id=field_id,
+                )
+
+    def training_choice(self) -> dict[str, str]:
+        chosen = {}
+        for key in TRAINING_FIELDS:
+            widget = self.query_one("#train-" + key.replace(".", "-").replace("_", "-"))
+            value = widget.value if isinstance(widget, Input | Select) else ""
+            chosen[key] = str(value).strip()
+        return chosen
 
     def on_mount(self) -> None:
         self.query_one("#launch", Button).focus()
@@ -97,6 +144,7 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             self.query_one("#instance-type", Input).value.strip(),
             str(market),
             float(text) if text else None,
+            self.training_choice(),
         )
 
     @on(Input.Changed)
@@ -155,16 +203,7 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         except PaceridError as err:
             error.update(str(err))
             return
-        original = load_config(path).instance
-        same = original.provider == "local" or (
-            original.instance_type,
-            original.market,
-            original.max_price,
-        ) == (
-            choice.instance_type,
-            choice.market,
-            choice.max_price,
-        )
+        same = config == load_config(path)  # nothing edited: the run keeps the user's file
         target = path if same else write_launch_config(raw, config, path)
         self.dismiss(LaunchRequest(target, config))
 
