@@ -322,6 +322,10 @@ async def settle(pilot: Pilot[int]) -> None:
             break
         await pilot.pause(0.05)
     await app.workers.wait_for_complete()
+    for _ in range(100):  # what streamed in is drawn at the next tick (FRAME_S): wait for it
+        if not app.tick_due:
+            break
+        await pilot.pause(0.05)
     await pilot.pause()
 
 
