@@ -1,8 +1,10 @@
-"""Watching training as it runs: the host's samples and the step curve of the selected run.
+"""Watching training as an ML engineer does: the selected run's host and step curve, and the
+views that look back (every run side by side on `h`, what a model got wrong on `w`).
 
 The host samples stream in from output/system.jsonl (`messages.SystemSampled`); this keeps the
 latest ones per run and draws the host panel and the loss chart with the run's step events.
-Kept apart from the app (`ui/app.py`) so each file stays readable.
+The views read the registry and the downloaded results in workers. Kept apart from the app
+(`ui/app.py`) so each file stays readable.
 """
 
 from __future__ import annotations
