@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 import yaml
 from textual.pilot import Pilot
 
@@ -169,6 +168,8 @@ CONFUSION = [  # rows: true class, columns: predicted; 5 test images a class, as
 
 def demo_report() -> dict[str, object]:
     """report.json as trainer/report.py writes it, for a fixed confusion matrix."""
+    import torch  # the report's own code needs it; the rest of the demo does not
+
     from trainer.engine import Evaluation
     from trainer.report import build_report
 
