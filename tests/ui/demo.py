@@ -16,7 +16,8 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +47,8 @@ NOW = 1_795_000_000.0
 """The demo's fixed "now" (an afternoon in November 2026)."""
 HOUR = 3600.0
 SIZE = (160, 45)
+SETTLE_S = 60.0
+"""How long the demo may take to settle before a snapshot; seconds quiet, many when loaded."""
 ZONE_PRICES = {
     "us-east-1a": 0.2261,
     "us-east-1b": 0.2418,
@@ -318,16 +321,21 @@ async def settle(pilot: Pilot[int]) -> None:
             and widths[0] >= len(AWS_RUN)
         )
 
-    for _ in range(200):
-        if ready():
-            break
-        await pilot.pause(0.05)
+    # Generous deadlines, and a failure rather than a picture of a half-drawn screen: on a loaded
+    # machine the replay and the table's idle sizing can take many seconds.
+    await wait_or_fail(pilot, ready, "the demo runs, market, epochs and samples never all arrived")
     await app.workers.wait_for_complete()
-    for _ in range(100):  # what streamed in is drawn at the next tick (FRAME_S): wait for it
-        if not app.tick_due:
-            break
-        await pilot.pause(0.05)
+    # What streamed in is drawn at the next tick (FRAME_S): wait for it.
+    await wait_or_fail(pilot, lambda: not app.tick_due, "the last tick never ran")
     await pilot.pause()
+
+
+async def wait_or_fail(pilot: Pilot[int], check: Callable[[], bool], failure: str) -> None:
+    deadline = time.monotonic() + SETTLE_S
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{failure} within {SETTLE_S:.0f} s")
+        await pilot.pause(0.05)
 
 
 if __name__ == "__main__":

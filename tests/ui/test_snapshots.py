@@ -18,7 +18,7 @@ from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.history import HistoryScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.mistakes import MistakesScreen
-from tests.ui.demo import SIZE, demo_app, settle
+from tests.ui.demo import SIZE, demo_app, settle, wait_or_fail
 
 
 @pytest.fixture
@@ -46,13 +46,14 @@ def test_light_theme(demo: PaceridApp, snap_compare: Any) -> None:
 async def open_launch_form(pilot: Pilot[int]) -> None:
     await settle(pilot)
     await pilot.press("l")
-    for _ in range(100):
+
+    def priced() -> bool:
         screen = pilot.app.screen
-        if isinstance(screen, LaunchForm) and "$" in str(
+        return isinstance(screen, LaunchForm) and "$" in str(
             screen.query_one("#zone-prices", Static).render()
-        ):
-            break
-        await pilot.pause(0.05)
+        )
+
+    await wait_or_fail(pilot, priced, "the launch form never showed the zone prices")
     await pilot.app.workers.wait_for_complete()
 
 
@@ -90,9 +91,6 @@ def test_history_overlays_the_selected_runs(demo: PaceridApp, snap_compare: Any)
 
 
 async def wait_until(pilot: Pilot[int], check: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if check():
-            break
-        await pilot.pause(0.05)
+    await wait_or_fail(pilot, check, "the screen never opened")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
