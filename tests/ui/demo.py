@@ -312,6 +312,11 @@ async def settle(pilot: Pilot[int]) -> None:
         training = app.training.get(AWS_RUN)
         # DataTable sizes its columns on its next idle: wait for that too.
         widths = [column.content_width for column in app.table.columns.values()]
+        # The table scrolls its cursor into view after a refresh: on a short terminal the
+        # picture would otherwise show whichever row happened to be on top.
+        table = app.table
+        rows_in_view = max(table.scrollable_content_region.height - table.header_height, 1)
+        cursor_shown = table.scroll_y <= table.cursor_row < table.scroll_y + rows_in_view
         return (
             len(app.rows) == 2
             and AWS_RUN in app.markets
@@ -319,6 +324,7 @@ async def settle(pilot: Pilot[int]) -> None:
             and len(training.epochs) == 3
             and len(app.host_samples.get(AWS_RUN, ())) == 12
             and widths[0] >= len(AWS_RUN)
+            and cursor_shown
         )
 
     # Generous deadlines, and a failure rather than a picture of a half-drawn screen: on a loaded
