@@ -33,6 +33,12 @@ class RunsTable(DataTable[str]):
         for name in COLUMNS:
             self.add_column(name, key=name)
 
+    def on_resize(self) -> None:
+        """Keep the selected run in view when the table gets shorter (breakpoints, a smaller
+        terminal): DataTable scrolls to its cursor only when the cursor moves."""
+        if self.row_count:
+            self.move_cursor(row=self.cursor_row, animate=False)
+
     def show(self, rows: list[RunStatus]) -> None:
         wanted = {row.run_id for row in rows}
         for key in list(self.rows):
