@@ -81,6 +81,12 @@ class InstanceConfig(Section):
     """Power off this long after training ended with no controller heartbeat."""
     max_recoveries: int = Field(default=3, ge=0)
     """Replacement instances launched per run after spot interruptions (0: never recover)."""
+    interruption: Literal["stop", "relaunch"] = "relaunch"
+    """What a spot interruption does. `relaunch`: the instance ends and a running controller
+    (`all`, the dashboard) launches a replacement. `stop`: a persistent spot request stops the
+    instance, keeping its disk, and EC2 starts it again when capacity returns; the host resumes
+    training by itself (needs an instance role, created for you; falls back to `relaunch` where
+    the account may not create or pass it)."""
 
     @field_validator("ssh_proxy_command")
     @classmethod

@@ -62,6 +62,9 @@ class Instance:
     run_id: str | None = None
     volume_gb: int | None = None
     """The root volume's size (AWS), for its storage cost; None where there is none."""
+    spot_request_id: str | None = None
+    """The spot request that launched it (AWS); a persistent one must be cancelled before the
+    instance is terminated, or EC2 launches a fresh one."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import http.client
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,6 +49,10 @@ CONSOLE_XML = """<?xml version="1.0" encoding="UTF-8"?>
 PAGE_MAX = 10
 """GetParametersByPath's largest MaxResults (and its default)."""
 
+Answer = tuple[int, dict[str, str], bytes]
+"""HTTP status, headers, body."""
+Moto = Callable[[bytes], Answer]
+
 
 class AwsStandIn:
     """What the tests set (fingerprints, parameters, refuse) and what was asked (calls)."""
@@ -63,6 +67,11 @@ class AwsStandIn:
         """(instance id, Latest asked, fingerprints printed) per GetConsoleOutput."""
         self.ssm_calls: list[dict[str, Any]] = []
         self.url = ""
+
+    def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
+        """An EC2 Query API answer of the stand-in's own, or None to let moto answer.
+        Subclasses (spot_standin.py) serve more; `moto(body)` asks moto itself."""
+        return None
 
     def console(self, instance_id: str, latest: bool) -> str:
         reads = sum(1 for seen, asked, _ in self.console_calls if seen == instance_id and asked)
@@ -130,6 +139,10 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
                 self.reply(400, json.dumps(unknown).encode(), "application/x-amz-json-1.1")
                 return
             form = urllib.parse.parse_qs(body.decode())
+            own = standin.ec2(form, body, self.forward)
+            if own is not None:
+                self.reply(own[0], own[2], own[1].get("Content-Type", "text/xml"))
+                return
             status, headers, moto_body = self.forward(body)
             if form.get("Action") != ["GetConsoleOutput"] or status != 200:
                 self.reply(status, moto_body, headers.get("Content-Type", "text/xml"))
@@ -141,12 +154,13 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
             )
             self.reply(200, xml.encode(), "text/xml;charset=UTF-8")
 
-        def forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        def forward(self, body: bytes) -> Answer:
             connection = http.client.HTTPConnection(
                 standin.moto.hostname or "127.0.0.1", standin.moto.port, timeout=60
             )
             try:
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                skip = ("host", "content-length")  # the body may be one the stand-in rewrote
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
                 connection.request("POST", self.path, body, headers)
                 answer = connection.getresponse()
                 return answer.status, dict(answer.getheaders()), answer.read()
@@ -168,9 +182,10 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(moto_url: str) -> Iterator[AwsStandIn]:
-    """The stand-in on a free loopback port, in front of moto, for the block's duration."""
-    standin = AwsStandIn(moto_url)
+def serve(moto_url: str, standin: AwsStandIn | None = None) -> Iterator[AwsStandIn]:
+    """The stand-in (or a subclass's, spot_standin.py) on a free loopback port, in front of
+    moto, for the block's duration."""
+    standin = standin or AwsStandIn(moto_url)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(standin))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

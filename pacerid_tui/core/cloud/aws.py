@@ -29,6 +29,7 @@ from pacerid_tui.core.cloud.aws_launch import (
     run_request,
 )
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
+from pacerid_tui.core.cloud.aws_role import ensure_host_profile
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report, quiet
 from pacerid_tui.core.errors import ProviderError
@@ -78,10 +79,14 @@ class AwsProvider:
         plan = plan_attempts(
             types, config.zones or self.zones(), prices, config.market, config.on_demand_fallback
         )
+        stop = wants_spot and config.interruption == "stop"
+        profile = ensure_host_profile(self.clients.iam, report) if stop else None
         raw, attempt = launch_first_available(
             self.clients.launch,
             plan,
-            lambda attempt: run_request(attempt, image, key.name, group_id, config, spec.run_id),
+            lambda attempt: run_request(
+                attempt, image, key.name, group_id, config, spec.run_id, profile
+            ),
             config.max_price,
             report,
         )
@@ -108,9 +113,17 @@ class AwsProvider:
         return {instance.instance_id: instance for instance in found}
 
     def terminate(self, instance_id: str, report: Report = quiet) -> Instance:
-        """Terminate and wait until EC2 says `terminated`; an unknown id counts as done."""
+        """Cancel its spot request, terminate, and wait until EC2 says `terminated`; an unknown
+        id counts as done.
+
+        The request goes first: a persistent request (`instance.interruption: stop`) reopens
+        when its instance is terminated and EC2 launches a fresh one, while cancelling never
+        terminates the instance (EC2 user guide, "Spot Instance requests"). Every caller (`x`,
+        `terminate`, the budget stop, adopt→terminate) comes through here.
+        """
         report(f"Terminating {instance_id}…")
         try:
+            self._cancel_request(instance_id, report)
             self.clients.ec2.terminate_instances(InstanceIds=[instance_id])
         except ClientError as err:
             if error_code(err) != "InvalidInstanceID.NotFound":
@@ -127,6 +140,18 @@ class AwsProvider:
             )
         report(f"{instance_id} is terminated; billing has stopped.")
         return ended
+
+    def _cancel_request(self, instance_id: str, report: Report) -> None:
+        instance = self.describe([instance_id]).get(instance_id)
+        request_id = instance.spot_request_id if instance else None
+        if request_id is None:
+            return
+        try:
+            self.clients.ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=[request_id])
+        except ClientError as err:
+            if error_code(err) != "InvalidSpotInstanceRequestID.NotFound":
+                raise
+        report(f"Spot request {request_id} cancelled, so EC2 cannot launch it again.")
 
     def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:
         """Spot steps of the instance's zone over [start, end]; on-demand: one flat point.

@@ -10,8 +10,10 @@ The plan is a pure function so the order is tested without AWS.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -46,6 +48,10 @@ QUOTA_CODES = frozenset(
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
+
+STOP_REQUEST_HOURS = 12.0
+"""How long a stop-mode spot request stays valid when no max runtime is set: ValidUntil bounds
+the request (not the instance), so an unattended run cannot be restarted by EC2 for ever."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,12 @@ def run_request(
     group_id: str,
     config: InstanceConfig,
     run_id: str,
+    host_profile: str | None = None,
 ) -> dict[str, Any]:
-    """The RunInstances arguments for one attempt."""
+    """The RunInstances arguments for one attempt.
+
+    `host_profile` (an instance profile ARN, aws_role.py) asks for stop mode on spot attempts.
+    """
     volume_gb = root_volume_gb(image, config.root_volume_gb)
     tags = [
         {"Key": "Name", "Value": NAME_TAG_VALUE},
@@ -136,6 +146,8 @@ def run_request(
             "SpotInstanceType": "one-time",
             "InstanceInterruptionBehavior": "terminate",
         }
+        if host_profile is not None:
+            stop_mode(request, spot_options, tags, config, host_profile)
         if config.max_price is not None:
             spot_options["MaxPrice"] = f"{config.max_price:g}"
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot_options}
@@ -143,6 +155,37 @@ def run_request(
     # `terminate`, powering off ends the instance and its bill even if this machine is gone.
     request["UserData"] = user_data(config.boot_grace_minutes, config.max_runtime_minutes)
     return request
+
+
+def stop_mode(
+    request: dict[str, Any],
+    spot_options: dict[str, Any],
+    tags: list[dict[str, str]],
+    config: InstanceConfig,
+    host_profile: str,
+) -> None:
+    """`instance.interruption: stop` (EC2 API reference, SpotMarketOptions; user guide,
+    "Interruption behaviors" and "Spot Instance requests"):
+
+    - a persistent request, the only kind RunInstances allows with interruption behaviour
+      `stop`; EC2 starts the stopped instance again when capacity returns;
+    - ValidUntil, supported only for persistent requests (default 7 days): the run's max
+      runtime, else STOP_REQUEST_HOURS;
+    - shutdown behaviour `stop`: a persistent request reopens when its instance is terminated,
+      so a power-off that terminated would launch a fresh instance; a stopped one is ended by
+      the host's watchdog or the controller (request cancelled first);
+    - the request tagged as ours at launch, which the host role's cancel permission requires.
+    """
+    hours = (config.max_runtime_minutes or STOP_REQUEST_HOURS * 60) / 60
+    valid_until = datetime.fromtimestamp(time.time() + hours * 3600, tz=timezone.utc)
+    spot_options.update(
+        SpotInstanceType="persistent",
+        InstanceInterruptionBehavior="stop",
+        ValidUntil=valid_until.replace(microsecond=0),
+    )
+    request["InstanceInitiatedShutdownBehavior"] = "stop"
+    request["IamInstanceProfile"] = {"Arn": host_profile}
+    request["TagSpecifications"].append({"ResourceType": "spot-instances-request", "Tags": tags})
 
 
 def too_expensive(attempt: Attempt, max_price: float | None) -> bool:

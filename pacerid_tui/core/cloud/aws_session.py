@@ -123,6 +123,7 @@ class AwsClients:
         self._ec2: EC2Client | None = None
         self._launch: EC2Client | None = None
         self._ssm: Any = None
+        self._iam: Any = None
 
     def _client(self, attempts: int, service: str = "ec2") -> Any:
         with aws_errors("open a session"):
@@ -161,3 +162,11 @@ class AwsClients:
             if self._ssm is None:
                 self._ssm = self._client(API_ATTEMPTS, "ssm")
             return self._ssm
+
+    @property
+    def iam(self) -> Any:
+        """For the instance role of stop mode (aws_role.py); retries like `ec2`."""
+        with self._lock:
+            if self._iam is None:
+                self._iam = self._client(API_ATTEMPTS, "iam")
+            return self._iam

@@ -1,0 +1,221 @@
+"""A loopback stand-in for persistent spot requests, in front of moto (via aws_standin.py).
+
+moto ignores `InstanceMarketOptions.SpotOptions` on RunInstances: it creates no spot request,
+never says `spotInstanceRequestId`, and never reopens a request. This serves that part of EC2
+as AWS documents it, and forwards everything else to moto:
+
+- RunInstances with `SpotInstanceType=persistent` (EC2 API reference, SpotMarketOptions: only
+  with InstanceInterruptionBehavior `stop` or `hibernate`, else InvalidParameterCombination;
+  ValidUntil only for persistent requests) records a request `sir-…` with the call's
+  `spot-instances-request` tags, and the instances in the answer (and in every later
+  DescribeInstances answer) carry `spotInstanceRequestId`;
+- DescribeSpotInstanceRequests and CancelSpotInstanceRequests (EC2 API reference: the
+  `spotInstanceRequestSet` items with `spotInstanceRequestId`, `type`, `state`, `instanceId`,
+  `instanceInterruptionBehavior`, `validUntil`, `tagSet`; an unknown id is HTTP 400
+  `InvalidSpotInstanceRequestID.NotFound`); cancelling sets `state` to `cancelled` and leaves
+  the instance running;
+- `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors);
+- the rule behind `instance.interruption: stop` (EC2 user guide, "Spot Instance requests": a
+  persistent request reopens when its instance is terminated, unless it was cancelled first):
+  when TerminateInstances ends the instance of an uncancelled persistent request, the request
+  launches a fresh instance from the same RunInstances call, and `relaunched` records it.
+
+`calls` is every EC2 action in order, with the ids it named, so a test can assert the order.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import urllib.parse
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from aws_seed import ERROR_XML
+from aws_standin import Answer, AwsStandIn, Moto
+
+XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+ET.register_namespace("", XMLNS)
+XML = {"Content-Type": "text/xml;charset=UTF-8"}
+IAM_VERSION = "2010-05-08"
+
+
+@dataclass
+class SpotRequest:
+    request_id: str
+    instance_id: str
+    run_body: bytes
+    """The RunInstances call that made it, replayed when the request launches again."""
+    interruption: str
+    valid_until: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    state: str = "active"
+
+
+def error(code: str, message: str) -> Answer:
+    """EC2's Query API error (EC2 API reference, Error codes): HTTP 400, Response/Errors."""
+    return 400, XML, ERROR_XML.format(code=code, message=message).encode()
+
+
+class SpotStandIn(AwsStandIn):
+    def __init__(self, moto_url: str) -> None:
+        super().__init__(moto_url)
+        self.requests: dict[str, SpotRequest] = {}
+        self.calls: list[tuple[str, list[str]]] = []
+        self.relaunched: list[tuple[str, str]] = []
+        """(terminated instance, fresh instance) per relaunch of a persistent request."""
+        self.refuse_iam = False
+        """Answer every IAM call AccessDenied, as for a user without IAM permissions."""
+
+    def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
+        action = (form.get("Action") or [""])[0]
+        if self.refuse_iam and form.get("Version") == [IAM_VERSION]:
+            return iam_denied(action)
+        ids = [v[0] for k, v in sorted(form.items()) if re.fullmatch(r"\w*Id\.\d+", k)]
+        self.calls.append((action, ids))
+        if action == "RunInstances":
+            return self.run(form, body, moto)
+        if action == "DescribeInstances":
+            return self.with_request_ids(moto(body))
+        if action == "DescribeSpotInstanceRequests":
+            return self.describe(ids)
+        if action == "CancelSpotInstanceRequests":
+            return self.cancel(ids)
+        if action == "TerminateInstances":
+            return self.terminate(ids, moto(body), moto)
+        return None
+
+    def run(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer:
+        prefix = "InstanceMarketOptions.SpotOptions."
+        kind = form.get(prefix + "SpotInstanceType", ["one-time"])[0]
+        behaviour = form.get(prefix + "InstanceInterruptionBehavior", ["terminate"])[0]
+        valid_until = form.get(prefix + "ValidUntil", [None])[0]
+        if kind == "persistent" and behaviour not in ("stop", "hibernate"):
+            return error(
+                "InvalidParameterCombination",
+                "Persistent spot requests are only supported with interruption behavior "
+                "stop or hibernate.",
+            )
+        if valid_until and kind != "persistent":
+            return error("InvalidParameterCombination", "ValidUntil needs a persistent request.")
+        answer = moto(body)
+        if answer[0] != 200 or kind != "persistent":
+            return answer
+        [instance_id] = re.findall(rb"<instanceId>(i-[0-9a-f]+)</instanceId>", answer[2])
+        request_id = f"sir-{secrets.token_hex(4)}"
+        self.requests[request_id] = SpotRequest(
+            request_id,
+            instance_id.decode(),
+            body,
+            behaviour,
+            valid_until,
+            tags=request_tags(form),
+        )
+        return self.with_request_ids(answer)
+
+    def with_request_ids(self, answer: Answer) -> Answer:
+        """moto's answer, each instance of ours carrying its `spotInstanceRequestId`."""
+        if answer[0] != 200:
+            return answer
+        by_instance = {r.instance_id: r.request_id for r in self.requests.values()}
+        root = ET.fromstring(answer[2])
+        ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        for item in root.iter(f"{ns}item"):
+            instance_id = item.findtext(f"{ns}instanceId")
+            if item.find(f"{ns}instanceState") is not None and instance_id in by_instance:
+                ET.SubElement(item, f"{ns}spotInstanceRequestId").text = by_instance[instance_id]
+        return 200, XML, ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+    def describe(self, ids: list[str]) -> Answer:
+        unknown = [i for i in ids if i not in self.requests]
+        if unknown:
+            return not_found(unknown[0])
+        items = "".join(request_item(self.requests[i]) for i in (ids or list(self.requests)))
+        return reply("DescribeSpotInstanceRequestsResponse", items)
+
+    def cancel(self, ids: list[str]) -> Answer:
+        unknown = [i for i in ids if i not in self.requests]
+        if unknown:
+            return not_found(unknown[0])
+        for request_id in ids:
+            self.requests[request_id].state = "cancelled"
+        items = "".join(
+            f"<item><spotInstanceRequestId>{i}</spotInstanceRequestId><state>cancelled</state>"
+            "</item>"
+            for i in ids
+        )
+        return reply("CancelSpotInstanceRequestsResponse", items)
+
+    def terminate(self, ids: list[str], answer: Answer, moto: Moto) -> Answer:
+        """moto terminates; an uncancelled persistent request then launches again."""
+        if answer[0] != 200:
+            return answer
+        for request in self.requests.values():
+            if request.instance_id in ids and request.state in ("open", "active"):
+                form = urllib.parse.parse_qs(request.run_body.decode())
+                form.pop("ClientToken", None)  # a new launch, not a retry of the old one
+                again = moto(urllib.parse.urlencode(form, doseq=True).encode())
+                [fresh] = re.findall(rb"<instanceId>(i-[0-9a-f]+)</instanceId>", again[2])
+                self.relaunched.append((request.instance_id, fresh.decode()))
+                request.instance_id = fresh.decode()
+        return answer
+
+
+def request_tags(form: dict[str, list[str]]) -> dict[str, str]:
+    """The tags a RunInstances call gave its `spot-instances-request`."""
+    tags: dict[str, str] = {}
+    for key, value in form.items():
+        spec = re.fullmatch(r"TagSpecification\.(\d+)\.ResourceType", key)
+        if spec and value == ["spot-instances-request"]:
+            n = spec.group(1)
+            for j in range(1, 51):
+                name = form.get(f"TagSpecification.{n}.Tag.{j}.Key")
+                if name is None:
+                    break
+                tags[name[0]] = form.get(f"TagSpecification.{n}.Tag.{j}.Value", [""])[0]
+    return tags
+
+
+def request_item(request: SpotRequest) -> str:
+    tags = "".join(
+        f"<item><key>{key}</key><value>{value}</value></item>"
+        for key, value in request.tags.items()
+    )
+    until = f"<validUntil>{request.valid_until}</validUntil>" if request.valid_until else ""
+    code = "fulfilled" if request.state == "active" else "request-canceled-and-instance-running"
+    return (
+        f"<item><spotInstanceRequestId>{request.request_id}</spotInstanceRequestId>"
+        f"<type>persistent</type><state>{request.state}</state>"
+        f"<status><code>{code}</code></status>"
+        f"<instanceId>{request.instance_id}</instanceId>"
+        f"<instanceInterruptionBehavior>{request.interruption}</instanceInterruptionBehavior>"
+        f"{until}<tagSet>{tags}</tagSet></item>"
+    )
+
+
+def reply(response: str, items: str) -> Answer:
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><{response} xmlns="{XMLNS}">'
+        "<requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>"
+        f"<spotInstanceRequestSet>{items}</spotInstanceRequestSet></{response}>"
+    )
+    return 200, XML, body.encode()
+
+
+def not_found(request_id: str) -> Answer:
+    return error(
+        "InvalidSpotInstanceRequestID.NotFound",
+        f"The spot instance request ID '{request_id}' does not exist",
+    )
+
+
+def iam_denied(action: str) -> Answer:
+    """IAM's Query API error (IAM API reference, Common Errors: AccessDenied, HTTP 403)."""
+    body = (
+        f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/{IAM_VERSION}/"><Error>'
+        "<Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+        "arn:aws:iam::123456789012:user/trainer is not authorized to perform: "
+        f"iam:{action} because no identity-based policy allows the iam:{action} action"
+        "</Message></Error><RequestId>4a7ce2d5-example</RequestId></ErrorResponse>"
+    )
+    return 403, XML, body.encode()

@@ -1,0 +1,156 @@
+"""`instance.interruption: stop` against moto behind the spot stand-in (spot_standin.py, which
+serves what moto lacks: persistent requests and their relaunch rule, from EC2's documentation).
+
+What EC2 must receive for a stopped instance never to come back as a fresh, forgotten one: a
+persistent request with interruption and shutdown behaviour `stop`, a ValidUntil, the request
+tagged; a role that may end only its own tagged run; and a terminate that cancels first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_seed import REGION, Reports
+from aws_standin import serve
+from botocore.config import Config
+from spot_standin import SpotStandIn
+from test_aws_launch import record_requests
+
+from pacerid_tui.core.cloud.aws import AwsProvider
+from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
+from pacerid_tui.core.models import InstanceSpec, InstanceState
+
+
+@pytest.fixture
+def spot(aws_env: str) -> Iterator[SpotStandIn]:
+    with serve(aws_env, SpotStandIn(aws_env)) as standin:
+        assert isinstance(standin, SpotStandIn)
+        yield standin
+
+
+@pytest.fixture
+def stop_provider(spot: SpotStandIn, make_config: Any) -> AwsProvider:
+    config = make_config(interruption="stop", max_runtime_minutes=90, zones=["us-east-1b"])
+    return AwsProvider(config, endpoint_url=spot.url)
+
+
+def client(service: str, url: str) -> Any:
+    config = Config(retries={"total_max_attempts": 1})
+    return boto3.client(service, region_name=REGION, endpoint_url=url, config=config)
+
+
+def test_stop_mode_launches_a_tagged_persistent_request_that_stops(
+    spot: SpotStandIn, stop_provider: AwsProvider, reports: Reports
+) -> None:
+    requests = record_requests(stop_provider)
+    asked_at = time.time()
+    instance = stop_provider.launch(InstanceSpec(run_id="run-7", provider="aws"), reports)
+
+    [request] = requests
+    options = request["InstanceMarketOptions"]["SpotOptions"]
+    assert options["SpotInstanceType"] == "persistent"
+    assert options["InstanceInterruptionBehavior"] == "stop"
+    # ValidUntil at the run's max runtime (90 min), so EC2 cannot restart it for ever.
+    assert 89 * 60 <= options["ValidUntil"].timestamp() - asked_at <= 91 * 60
+    assert request["InstanceInitiatedShutdownBehavior"] == "stop"
+    assert request["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{HOST_ROLE}")
+    [tagged] = [
+        s for s in request["TagSpecifications"] if s["ResourceType"] == "spot-instances-request"
+    ]
+    assert {"Key": "pacerid:managed", "Value": "true"} in tagged["Tags"]
+
+    [sir] = spot.requests.values()
+    assert sir.instance_id == instance.instance_id and sir.valid_until
+    assert sir.tags["pacerid:managed"] == "true" and sir.tags["pacerid:run-id"] == "run-7"
+    assert instance.spot_request_id == sir.request_id  # read back from DescribeInstances
+    ec2 = client("ec2", spot.url)
+    [seen] = ec2.describe_spot_instance_requests()["SpotInstanceRequests"]
+    assert (seen["Type"], seen["State"], seen["InstanceInterruptionBehavior"]) == (
+        "persistent",
+        "active",
+        "stop",
+    )
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=instance.instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
+
+
+def test_the_host_role_may_only_cancel_and_terminate_what_is_tagged_ours(
+    spot: SpotStandIn, stop_provider: AwsProvider
+) -> None:
+    stop_provider.launch(InstanceSpec(run_id="run-8", provider="aws"))
+    iam = client("iam", spot.url)
+    document = iam.get_role_policy(RoleName=HOST_ROLE, PolicyName=POLICY_NAME)["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    statements = document["Statement"]
+    assert sorted(s["Action"] for s in statements) == [
+        "ec2:CancelSpotInstanceRequests",
+        "ec2:TerminateInstances",
+    ]
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/pacerid:managed": "true"}
+        }
+        assert statement["Resource"] != "*"
+    assert iam.list_role_policies(RoleName=HOST_ROLE)["PolicyNames"] == [POLICY_NAME]
+    assert iam.list_attached_role_policies(RoleName=HOST_ROLE)["AttachedPolicies"] == []
+    trust = iam.get_role(RoleName=HOST_ROLE)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    profile = iam.get_instance_profile(InstanceProfileName=HOST_ROLE)["InstanceProfile"]
+    assert [role["RoleName"] for role in profile["Roles"]] == [HOST_ROLE]
+
+
+def test_terminate_cancels_the_request_first_and_nothing_comes_back(
+    spot: SpotStandIn, stop_provider: AwsProvider, reports: Reports
+) -> None:
+    instance = stop_provider.launch(InstanceSpec(run_id="run-9", provider="aws"))
+    spot.calls.clear()
+    ended = stop_provider.terminate(instance.instance_id, reports)
+
+    assert ended.state is InstanceState.TERMINATED
+    actions = [action for action, _ in spot.calls]
+    cancel = actions.index("CancelSpotInstanceRequests")
+    assert spot.calls[cancel][1] == [instance.spot_request_id]
+    assert cancel < actions.index("TerminateInstances")
+    assert spot.relaunched == []
+    assert stop_provider.find_managed() == []
+    assert any("cancelled" in line for line in reports)
+
+
+def test_a_terminate_without_the_cancel_is_caught_it_comes_back(
+    spot: SpotStandIn, stop_provider: AwsProvider
+) -> None:
+    """The broken path: what a bare terminate (the old code) leaves behind."""
+    instance = stop_provider.launch(InstanceSpec(run_id="run-10", provider="aws"))
+    client("ec2", spot.url).terminate_instances(InstanceIds=[instance.instance_id])
+
+    [(old, fresh)] = spot.relaunched
+    assert old == instance.instance_id
+    [alive] = stop_provider.find_managed()
+    assert alive.instance_id == fresh and alive.run_id == "run-10"
+    stop_provider.terminate(fresh)  # and the provider's own terminate ends it for good
+    assert stop_provider.find_managed() == [] and len(spot.relaunched) == 1
+
+
+def test_an_account_that_may_not_create_the_role_falls_back_to_relaunch(
+    spot: SpotStandIn, stop_provider: AwsProvider, reports: Reports
+) -> None:
+    spot.refuse_iam = True
+    requests = record_requests(stop_provider)
+    instance = stop_provider.launch(InstanceSpec(run_id="run-11", provider="aws"), reports)
+
+    [request] = requests
+    assert request["InstanceMarketOptions"]["SpotOptions"]["SpotInstanceType"] == "one-time"
+    assert request["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert "IamInstanceProfile" not in request
+    [warning] = [line for line in reports if line.startswith("Warning: this account may not")]
+    assert "falls back to relaunch" in warning and "AccessDenied" in warning
+    assert spot.requests == {} and instance.spot_request_id is None
