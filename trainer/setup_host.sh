@@ -14,7 +14,8 @@
 # PACERID_IMAGE_ROOT (default empty) prefixes the image paths looked at, so tests can lay an
 # image out under a folder instead of /.
 # Also starts the host watchdog when RUN_DIR/watchdog.json exists; the watchdog disarms the
-# boot-time dead-man switch (pacerid_tui/core/boot.py) and owns the limits from then on.
+# boot-time dead-man switch (pacerid_tui/core/boot.py) and owns the limits from then on. In stop
+# mode (RUN_DIR/boot-switch.sh exists) it installs the boot service, boot_service.sh.
 set -euo pipefail
 run="$(cd "$1" && pwd)"
 mkdir -p "$run/output" "$run/bin" "$run/data"
@@ -88,11 +89,37 @@ PY
   echo "Setup done."
 fi
 
-if [ -f "$run/watchdog.json" ] && [ -f "$run/code/trainer/watchdog.py" ]; then
-  if ! { [ -f "$run/watchdog.pid" ] && kill -0 "$(cat "$run/watchdog.pid")" 2>/dev/null; }; then
-    setsid nohup "$run/bin/python" "$run/code/trainer/watchdog.py" "$run" \
-      >> "$run/output/watchdog.log" 2>&1 < /dev/null &
-    echo $! > "$run/watchdog.pid"
-    echo "Watchdog started (pid $!)."
+if [ -f "$run/boot-switch.sh" ]; then
+  # instance.interruption: stop. EC2 may stop this host and start it again later: a boot unit
+  # re-arms the boot switch, restarts the watchdog and resumes training (boot_service.sh).
+  # PACERID_UNIT_DIR: the local provider's "machine" (no systemctl; its boot runs what is
+  # linked under multi-user.target.wants, as systemd would).
+  unit=pacerid-resume.service
+  unit_dir="${PACERID_UNIT_DIR:-/etc/systemd/system}"
+  content="[Unit]
+Description=pacerid: resume run $(basename "$run") after a spot stop
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+User=$(id -un)
+ExecStart=/bin/bash \"$run/code/trainer/boot_service.sh\" \"$run\"
+
+[Install]
+WantedBy=multi-user.target"
+  if [ -n "${PACERID_UNIT_DIR:-}" ]; then
+    mkdir -p "$unit_dir/multi-user.target.wants"
+    printf '%s\n' "$content" > "$unit_dir/$unit"
+    ln -sfn "../$unit" "$unit_dir/multi-user.target.wants/$unit"
+  else
+    printf '%s\n' "$content" | sudo -n tee "$unit_dir/$unit" > /dev/null
+    sudo -n systemctl daemon-reload
+    sudo -n systemctl enable "$unit"
   fi
+  echo "Boot service $unit enabled: after a spot stop, training resumes by itself."
 fi
+
+# Also started again at every boot by the boot service (stop mode).
+bash "$run/code/trainer/boot_service.sh" "$run" watchdog

@@ -14,6 +14,15 @@ Powering off an EC2 instance launched with InstanceInitiatedShutdownBehavior=ter
 (and its bill). On the local provider, "power off" stops the embedded SSH server, which stops
 every process of the instance.
 
+With `instance.interruption: stop` (watchdog.json names the host's `spot_request_id`), EC2 may
+stop the host and start it again; the boot service (boot_service.sh) restarts this watchdog
+at every boot. Limits then count running time only (kept in RUN_DIR/watchdog.state.json across
+boots), and ending the run means: cancel the spot request, then terminate this instance, with
+the AWS CLI and the instance role (pacerid_tui/core/cloud/aws_role.py: those two calls only);
+a persistent request whose instance is terminated uncancelled would launch a fresh one. If
+either call fails it powers off, which in stop mode stops (never terminates) the instance, so
+no relaunch can follow; the controller finishes the clean-up when it next runs.
+
 Usage: python watchdog.py RUN_DIR   (settings in RUN_DIR/watchdog.json, written by the controller)
 """
 
@@ -64,8 +73,22 @@ def mtime(path: Path) -> float:
         return 0.0
 
 
+def training_session() -> bool:
+    """tmux session `training` exists: a trainer runs or is starting there (a resume at boot
+    runs before the new process has written its status.json)."""
+    try:
+        found = subprocess.run(
+            ["tmux", "has-session", "-t", "training"], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0
+
+
 def training_ended_at(run: Path, started: float) -> float | None:
     """When training stopped being alive (or the watchdog start if it never ran); None if alive."""
+    if training_session():
+        return None
     status = read_json(run / "output" / "status.json")
     if not status:
         return started
@@ -74,13 +97,41 @@ def training_ended_at(run: Path, started: float) -> float | None:
     return None
 
 
-def reason_to_stop(run: Path, settings: dict[str, Any], started: float, now: float) -> str | None:
+class RunningTime:
+    """Seconds this host has run since launch, stopped stretches left out: the count is saved
+    each poll, so a boot after a stop goes on from it (losing at most one poll)."""
+
+    def __init__(self, run: Path, launched: float, now: float) -> None:
+        self.path = run / "watchdog.state.json"
+        saved = read_json(self.path).get("running_s")
+        self.base = float(saved) if isinstance(saved, int | float) else max(now - launched, 0.0)
+        self.since = time.monotonic()
+
+    def seconds(self) -> float:
+        return self.base + time.monotonic() - self.since
+
+    def save(self) -> None:
+        partial = self.path.with_name(self.path.name + ".tmp")
+        partial.write_text(json.dumps({"running_s": round(self.seconds(), 1)}) + "\n")
+        os.replace(partial, self.path)
+
+
+def reason_to_stop(
+    run: Path,
+    settings: dict[str, Any],
+    started: float,
+    now: float,
+    running_s: float | None = None,
+) -> str | None:
+    """Why the run must end now, or None. `running_s`: the host's running time (default:
+    wall time since launch)."""
     launched = float(settings.get("launched_at") or started)
+    running = now - launched if running_s is None else running_s
     max_runtime = settings.get("max_runtime_s")
-    if max_runtime and now - launched >= float(max_runtime):
+    if max_runtime and running >= float(max_runtime):
         return f"max runtime of {float(max_runtime):.0f} s reached"
     budget, price = settings.get("budget_usd"), settings.get("price_per_hour")
-    if budget and price and (now - launched) / 3600 * float(price) >= float(budget):
+    if budget and price and running / 3600 * float(price) >= float(budget):
         return f"budget of ${float(budget):.2f} reached at up to ${float(price):.3f}/h"
     idle = settings.get("idle_s")
     ended = training_ended_at(run, started)
@@ -105,6 +156,36 @@ def power_off() -> None:
     log("could not power off (no sudo?); please terminate the instance yourself")
 
 
+def aws(*args: str, region: object) -> bool:
+    """One AWS CLI call with the instance role's credentials; True when it succeeded."""
+    command = ["aws", "ec2", *args, *(["--region", str(region)] if region else [])]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        log(f"aws ec2 {args[0]} failed: {err}")
+        return False
+    if done.returncode != 0:
+        log(f"aws ec2 {args[0]} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+    return done.returncode == 0
+
+
+def end_run(settings: dict[str, Any]) -> None:
+    """Stop mode: cancel the spot request, then terminate; otherwise (or on failure) power off."""
+    request, instance = settings.get("spot_request_id"), settings.get("instance_id")
+    if request and instance:
+        region = settings.get("region")
+        if aws(
+            "cancel-spot-instance-requests",
+            "--spot-instance-request-ids",
+            str(request),
+            region=region,
+        ) and aws("terminate-instances", "--instance-ids", str(instance), region=region):
+            log(f"spot request {request} cancelled and {instance} terminated")
+            return
+        log("could not end the run through AWS: powering off, which stops this instance")
+    power_off()
+
+
 def disarm_boot_switch(run: Path) -> None:
     """Stand the boot-time dead-man switch down (pacerid_tui/core/boot.py): from now on this
     watchdog owns the limits. Its folder is absent on hosts not launched by us."""
@@ -126,15 +207,17 @@ def main(argv: list[str]) -> int:
     poll = float(os.environ.get("PACERID_WATCHDOG_POLL_S") or settings.get("poll_s") or 15)
     log(f"watching {run} every {poll:.1f} s: {json.dumps(settings)}")
     disarm_boot_switch(run)
+    running = RunningTime(run, float(settings.get("launched_at") or started), started)
     while True:
         settings = read_json(run / "watchdog.json") or settings
-        reason = reason_to_stop(run, settings, started, time.time())
+        reason = reason_to_stop(run, settings, started, time.time(), running.seconds())
+        running.save()
         if reason:
-            log(f"powering off: {reason}")
+            log(f"ending the run: {reason}")
             (run / "output" / "poweroff.json").write_text(
                 json.dumps({"reason": reason, "time": time.time()}) + "\n"
             )
-            power_off()
+            end_run(settings)
             return 0
         time.sleep(poll)
 

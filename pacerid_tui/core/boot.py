@@ -65,6 +65,8 @@ def boot_script(grace_minutes: float) -> str:
         "# pacerid: the boot-time dead-man switch (pacerid_tui/core/boot.py)\n"
         f'dir="${{PACERID_BOOT_DIR:-{BOOT_DIR}}}"\n'
         'mkdir -p "$dir" && chmod 1777 "$dir"\n'
+        # Re-armed at every boot of a stop-mode host (trainer/boot_service.sh): a new grace.
+        'rm -f "$dir/disarmed" "$dir/poweroff"\n'
         'date +%s > "$dir/armed"\n'
         f"cat > \"$dir/switch.sh\" <<'PACERID_SWITCH'\n{SWITCH}PACERID_SWITCH\n"
         # A transient unit outlives cloud-init; without systemd (or if it refuses), detach.

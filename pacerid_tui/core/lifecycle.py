@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
-from pacerid_tui.core import boot, ssh, sync
+from pacerid_tui.core import boot, ssh, stop_mode, sync
 from pacerid_tui.core.budget import enforce_budget
 from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
@@ -154,6 +154,7 @@ class Lifecycle:
             market=config.instance.market,
             max_price=config.instance.max_price,
             boot_grace_minutes=config.instance.boot_grace_minutes,
+            interruption=config.instance.interruption,
         )
 
         async def launch_and_record() -> Run:
@@ -303,7 +304,11 @@ class Lifecycle:
         if "upload" not in self.registry.get(run.run_id).steps_done:
             await self.upload(run)
         host = HostPaths(run.run_id)
-        settings = watchdog_settings(self.config_of(run), self.live_instance(run))
+        instance = self.live_instance(run)
+        settings = {
+            **watchdog_settings(self.config_of(run), instance),
+            **stop_mode.watchdog_extras(instance),
+        }
         conn = await self.connection(run)
         await ssh.run(
             conn,
@@ -311,6 +316,9 @@ class Lifecycle:
             f"cat > {host.shell_root}/watchdog.json",
             input=json.dumps(settings) + "\n",
         )
+        grace = self.config_of(run).instance.boot_grace_minutes
+        for name, content in stop_mode.boot_files(run.run_id, instance, grace).items():
+            await ssh.run(conn, f"cat > {host.shell_root}/{name}", input=content)
         self._say(run, "Setting up the host…")
         await self._stream_step(run, "setup", host.setup_command(), None)
         self._done(run, "setup")

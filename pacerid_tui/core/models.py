@@ -38,6 +38,8 @@ class InstanceSpec:
     max_price: float | None = None
     boot_grace_minutes: float = 30
     """The boot-time dead-man switch's grace (core/boot.py)."""
+    interruption: str = "relaunch"
+    """`instance.interruption`: `stop` asks for a persistent spot request that stops."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,19 @@ An instance is a folder under the state folder:
 
     <home>/local/<id>/  host_key, client_key (0400), client_key.pub, launched.json, user-data,
                         server.json (pid, port), server.log, terminated.json, workspace/,
-                        boot/ (the boot-time dead-man switch's state, core/boot.py)
+                        boot/ (the boot-time dead-man switch's state, core/boot.py),
+                        request.json, stopped.json, bin/aws, systemd/ (stop mode, below)
 
 The server runs in its own session, so it outlives the dashboard; describe reads the folder and
 checks the pid, so any later process finds the instance again. Cost is $0.
+
+`interruption: stop` is simulated with EC2's rules (user guide, "Spot Instance requests" and
+"Interruption behaviors"): the instance comes from a persistent "spot request" (request.json)
+and its shutdown behaviour is `stop`. `interrupt` (AWS taking the capacity back) kills every
+process of the host but keeps its workspace and marks it stopped; `capacity_returns` boots it
+again, and that boot runs the enabled boot units (local_server.py). Terminating the instance of
+an uncancelled request launches a fresh one for the request, as EC2 would; `terminate` cancels
+first. The host reaches these two calls through `aws` (bin/aws, local_cli.py), as on EC2.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -47,6 +57,14 @@ class LocalProvider:
         self.root = root or paths.local_instances_dir()
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
+        request = None
+        if spec.interruption == "stop":
+            request = {"request_id": f"sir-local{secrets.token_hex(4)}", "state": "active"}
+        return self._launch(spec, request, report)
+
+    def _launch(
+        self, spec: InstanceSpec, request: dict[str, str] | None, report: Report
+    ) -> Instance:
         instance_id = f"local-{secrets.token_hex(4)}"
         folder = self.root / instance_id
         folder.mkdir(parents=True, mode=0o700)
@@ -56,11 +74,29 @@ class LocalProvider:
         atomic.write_bytes(folder / "host_key", host_key.export_private_key(), mode=0o600)
         atomic.create_exclusive(folder / "client_key", client_key.export_private_key(), 0o400)
         atomic.write_bytes(folder / "client_key.pub", client_key.export_public_key(), mode=0o644)
-        launched = {"launched_at": time.time(), "run_id": spec.run_id}
+        launched = {
+            "launched_at": time.time(),
+            "run_id": spec.run_id,
+            "boot_grace_minutes": spec.boot_grace_minutes,
+            "shutdown": "stop" if request else "terminate",
+        }
         atomic.write_text(folder / "launched.json", json.dumps(launched) + "\n")
+        if request:
+            atomic.write_text(folder / "request.json", json.dumps(request) + "\n")
         # What EC2 would run at first boot; local_server runs it (no max-runtime `shutdown`
         # here: that would power off this machine, and the host watchdog enforces it anyway).
         atomic.write_text(folder / "user-data", boot.user_data(spec.boot_grace_minutes))
+        (folder / "bin").mkdir()
+        atomic.write_text(folder / "bin" / "aws", aws_cli(self.root), mode=0o755)
+        self._boot(folder)
+        instance = self._describe_one(folder)
+        report(f"Local instance {instance_id} is running on 127.0.0.1:{instance.port}.")
+        return instance
+
+    def _boot(self, folder: Path) -> None:
+        """Start the instance's server (its "machine"); it runs the first-boot and boot units."""
+        (folder / "server.json").unlink(missing_ok=True)
+        instance_id = folder.name
         with open(folder / "server.log", "ab") as log:
             subprocess.Popen(
                 [sys.executable, "-m", "pacerid_tui.core.cloud.local_server", str(folder)],
@@ -68,6 +104,7 @@ class LocalProvider:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                cwd=folder,
                 env={**os.environ, "PACERID_LOCAL_INSTANCE": instance_id},
             )
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -76,9 +113,6 @@ class LocalProvider:
                 tail = (folder / "server.log").read_text()[-300:]
                 raise ProviderError(f"The local SSH server did not start: {tail.strip()}")
             time.sleep(0.05)
-        instance = self._describe_one(folder)
-        report(f"Local instance {instance_id} is running on 127.0.0.1:{instance.port}.")
-        return instance
 
     def describe(self, instance_ids: Sequence[str]) -> dict[str, Instance]:
         found = {}
@@ -89,12 +123,79 @@ class LocalProvider:
         return found
 
     def terminate(self, instance_id: str, report: Report = quiet) -> Instance:
-        folder = self.root / instance_id
-        if not (folder / "launched.json").exists():
-            raise ProviderError(f"No local instance {instance_id}; nothing to terminate.")
+        """Cancel its spot request (stop mode) first, then terminate: nothing comes back."""
+        folder = self._folder(instance_id)
+        request = _read_json(folder / "request.json")
+        if request and request["state"] != "cancelled":
+            self.cancel_request(request["request_id"])
+            report(f"Spot request {request['request_id']} cancelled.")
+        return self.terminate_instance(instance_id, report)
+
+    def terminate_instance(self, instance_id: str, report: Report = quiet) -> Instance:
+        """EC2's TerminateInstances: the instance of an uncancelled persistent request is
+        replaced by a fresh one (a new folder, an empty workspace) for the same request."""
+        folder = self._folder(instance_id)
         if (folder / "terminated.json").exists():
             return self._describe_one(folder)
         report(f"Terminating local instance {instance_id}…")
+        self._power_down(folder)
+        ended = {"ended_at": time.time(), "reason": "terminated by you"}
+        atomic.write_text(folder / "terminated.json", json.dumps(ended) + "\n")
+        shutil.rmtree(folder / "workspace", ignore_errors=True)
+        shutil.rmtree(folder / "t", ignore_errors=True)
+        report(f"Local instance {instance_id} terminated.")
+        request = _read_json(folder / "request.json")
+        if request and request["state"] != "cancelled":
+            launched = _read_json(folder / "launched.json") or {}
+            spec = InstanceSpec(
+                run_id=str(launched.get("run_id")),
+                provider=self.name,
+                boot_grace_minutes=float(launched.get("boot_grace_minutes") or 30),
+            )
+            (folder / "request.json").unlink()
+            fresh = self._launch(spec, request, report)
+            report(
+                f"Spot request {request['request_id']} was open: it launched {fresh.instance_id}."
+            )
+        return self._describe_one(folder)
+
+    def cancel_request(self, request_id: str) -> bool:
+        """EC2's CancelSpotInstanceRequests: the instance keeps running; False when unknown."""
+        for path in self.root.glob("*/request.json"):
+            request = _read_json(path)
+            if request and request["request_id"] == request_id:
+                atomic.write_text(path, json.dumps({**request, "state": "cancelled"}) + "\n")
+                return True
+        return False
+
+    def interrupt(self, instance_id: str) -> Instance:
+        """AWS takes the capacity back (stop mode): every process dies, the disk stays."""
+        folder = self._folder(instance_id)
+        if not (folder / "request.json").exists():
+            raise ProviderError(f"{instance_id} is not from a persistent request; it cannot stop.")
+        stopped = {"stopped_at": time.time(), "reason": "interrupted by AWS (stopped)"}
+        atomic.write_text(folder / "stopped.json", json.dumps(stopped) + "\n")
+        self._power_down(folder)
+        return self._describe_one(folder)
+
+    def capacity_returns(self, instance_id: str) -> Instance:
+        """EC2 starts an interrupted instance of an open request again: a new boot."""
+        folder = self._folder(instance_id)
+        request = _read_json(folder / "request.json")
+        if not (folder / "stopped.json").exists() or not request or request["state"] != "active":
+            raise ProviderError(f"{instance_id} is not waiting for capacity.")
+        (folder / "stopped.json").unlink()
+        self._boot(folder)
+        return self._describe_one(folder)
+
+    def _folder(self, instance_id: str) -> Path:
+        folder = self.root / instance_id
+        if not (folder / "launched.json").exists():
+            raise ProviderError(f"No local instance {instance_id}; nothing to do.")
+        return folder
+
+    def _power_down(self, folder: Path) -> None:
+        """Every process of the instance ends, its server last (as a machine losing power)."""
         info = _read_json(folder / "server.json")
         socket = folder / "t" / f"tmux-{os.getuid()}" / "default"
         if shutil.which("tmux") and socket.exists():
@@ -102,16 +203,10 @@ class LocalProvider:
             subprocess.run(
                 ["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False
             )
-        for pid in processes_of(instance_id):
+        for pid in processes_of(folder.name):
             _kill(pid, signal.SIGKILL)
         if info:
             _stop(int(info["pid"]))
-        ended = {"ended_at": time.time(), "reason": "terminated by you"}
-        atomic.write_text(folder / "terminated.json", json.dumps(ended) + "\n")
-        shutil.rmtree(folder / "workspace", ignore_errors=True)
-        shutil.rmtree(folder / "t", ignore_errors=True)
-        report(f"Local instance {instance_id} terminated.")
-        return self._describe_one(folder)
 
     def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:
         return [PricePoint(timestamp=start, price=0.0, zone="local")]
@@ -133,11 +228,17 @@ class LocalProvider:
         launched = _read_json(folder / "launched.json") or {}
         server = _read_json(folder / "server.json")
         ended = _read_json(folder / "terminated.json")
+        stopped = _read_json(folder / "stopped.json")
+        request = _read_json(folder / "request.json")
         state, reason, ended_at = InstanceState.PENDING, None, None
         if ended:
             state, reason, ended_at = InstanceState.TERMINATED, ended["reason"], ended["ended_at"]
+        elif stopped:
+            state, reason = InstanceState.STOPPED, stopped["reason"]
         elif server and _alive(int(server["pid"])):
             state = InstanceState.RUNNING
+        elif server and launched.get("shutdown") == "stop":
+            state, reason = InstanceState.STOPPED, "shut down from inside the instance"
         elif server:
             state, reason = InstanceState.TERMINATED, "the server process stopped (powered off)"
             ended_at = (folder / "server.log").stat().st_mtime
@@ -158,7 +259,18 @@ class LocalProvider:
             state_reason=reason,
             image_name="this machine's Python",
             run_id=launched.get("run_id"),
+            spot_request_id=request["request_id"] if request else None,
         )
+
+
+def aws_cli(root: Path) -> str:
+    """The instance's `aws` (on its PATH): the local provider's own, local_cli.py."""
+    package = Path(__file__).resolve().parents[3]
+    return (
+        "#!/bin/sh\n# The local provider's stand-in for the AWS CLI (local_cli.py).\n"
+        f"PYTHONPATH={shlex.quote(str(package))} exec {shlex.quote(sys.executable)} "
+        f'-m pacerid_tui.core.cloud.local_cli {shlex.quote(str(root))} "$@"\n'
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -6,7 +6,10 @@ HOME set to the workspace, so the host contract's `~/pacerid/<run-id>/…` paths
 way as on a real host, and SFTP is rooted at the workspace so relative paths match too.
 
 At start the server runs the instance's `user-data` once, as EC2 runs an instance's user data at
-first boot: it arms the boot-time dead-man switch (core/boot.py).
+first boot: it arms the boot-time dead-man switch (core/boot.py). At every later start (stop
+mode: the instance was stopped and capacity returned) it runs the boot units enabled under
+`systemd/multi-user.target.wants/`, as systemd would: setup_host.sh installs its boot service
+there when PACERID_UNIT_DIR names that folder.
 
 Every child carries `PACERID_LOCAL_INSTANCE=<id>` in its environment: terminate finds and stops
 them all (training runs detached, in its own session, like it does on a real host).
@@ -20,6 +23,7 @@ import fcntl
 import json
 import os
 import pty
+import shlex
 import signal
 import struct
 import sys
@@ -48,6 +52,8 @@ class Instance:
         env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
         env.update({k: v for k, v in os.environ.items() if k.startswith("PACERID_")})
         env.pop("PACERID_HOME", None)
+        # bin/ holds the instance's `aws` (local_cli.py), as the DLAMIs ship the AWS CLI.
+        env["PATH"] = f"{self.root / 'bin'}:{env.get('PATH', os.defpath)}"
         env.update(
             HOME=str(self.workspace),
             SHELL="/bin/bash",
@@ -60,6 +66,7 @@ class Instance:
             PACERID_LOCAL_INSTANCE=self.id,
             PACERID_BOOT_DIR=str(self.root / "boot"),
             PACERID_SERVER_PID=str(os.getpid()),
+            PACERID_UNIT_DIR=str(self.root / "systemd"),
         )
         env.setdefault("LANG", "C.UTF-8")
         if term:
@@ -216,7 +223,8 @@ async def serve(root: Path) -> None:
     info = {"pid": os.getpid(), "port": port, "started_at": time.time()}
     atomic.write_text(root / "server.json", json.dumps(info) + "\n")
     print(f"serving {inst.workspace} on 127.0.0.1:{port}", flush=True)
-    await first_boot(inst)
+    if not await first_boot(inst):
+        await boot_units(inst)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -231,14 +239,28 @@ async def serve(root: Path) -> None:
     await server.wait_closed()
 
 
-async def first_boot(inst: Instance) -> None:
-    """Run the instance's user data once, as EC2 does at first boot (it arms the boot switch)."""
+async def first_boot(inst: Instance) -> bool:
+    """Run the instance's user data once, as EC2 does at first boot (it arms the boot switch);
+    False when this is not the first boot."""
     script = inst.root / "user-data"
     if not script.exists() or (inst.root / "boot").exists():
-        return
+        return False
+    await run_detached(inst, ["/bin/sh", str(script)])
+    return True
+
+
+async def boot_units(inst: Instance) -> None:
+    """Each enabled unit's ExecStart, in name order (systemd's Type=oneshot: one at a time)."""
+    wants = inst.root / "systemd" / "multi-user.target.wants"
+    for unit in sorted(wants.glob("*.service")) if wants.is_dir() else []:
+        for line in unit.read_text().splitlines():
+            if line.startswith("ExecStart="):
+                await run_detached(inst, shlex.split(line.removeprefix("ExecStart=")))
+
+
+async def run_detached(inst: Instance, argv: list[str]) -> None:
     child = await asyncio.create_subprocess_exec(
-        "/bin/sh",
-        str(script),
+        *argv,
         stdin=asyncio.subprocess.DEVNULL,
         cwd=inst.workspace,
         env=inst.child_env(None),

@@ -1,0 +1,110 @@
+"""`instance.interruption: stop` on the local provider, which simulates EC2's rules for it (user
+guide, "Spot Instance requests", "Interruption behaviors"): an interruption stops the host
+(processes gone, disk kept), capacity returning boots it again, and terminating the instance of
+an uncancelled persistent request launches a fresh one.
+
+The story with no controller running: training starts, a spot notice comes after epoch 1, the
+host stops, later starts again, and its boot service resumes training, which finishes with each
+epoch once; then the host cancels its own request and terminates itself when idle.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pacerid_tui.config import load_config
+from pacerid_tui.core.cloud.local import LocalProvider
+from pacerid_tui.core.cloud.local_server import processes_of
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import InstanceSpec, InstanceState
+from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
+from tests.e2e.test_watchdog import config_with, fast_watchdog  # noqa: F401
+from tests.trainer.test_trainer_resume import MetadataService
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def epochs_in(metrics: Path) -> list[int]:
+    lines = metrics.read_text().splitlines() if metrics.exists() else []
+    events = [json.loads(line) for line in lines if line.strip()]
+    return [e["epoch"] for e in events if e.get("event") == "epoch"]
+
+
+async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
+    tmp_path: Path,
+    metadata: MetadataService,  # noqa: F811
+) -> None:
+    path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.25)
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    await lifecycle.setup(run)
+    await lifecycle.data(run)
+    await lifecycle.train(run)
+    lifecycle.close()  # the laptop closes: nothing below talks to the host over SSH
+    provider = lifecycle.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    instance_id, request_id = run.instance.instance_id, run.instance.spot_request_id
+    assert request_id is not None
+    folder = provider.root / instance_id
+    unit = (folder / "systemd" / "pacerid-resume.service").read_text()
+    [exec_start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert shlex.split(exec_start)[1].endswith("code/trainer/boot_service.sh")
+    assert "WantedBy=multi-user.target" in unit and "Type=oneshot" in unit
+    assert (folder / "systemd" / "multi-user.target.wants" / "pacerid-resume.service").exists()
+    output = folder / "workspace" / "pacerid" / run.run_id / "output"
+
+    wait_for("epoch 1", lambda: 1 in epochs_in(output / "metrics.jsonl"))
+    metadata.marked.set()  # AWS gives the two-minute notice
+    wait_for(
+        "the checkpoint", lambda: read_json(output / "status.json").get("phase") == "interrupted"
+    )
+    stopped = provider.interrupt(instance_id)
+    metadata.marked.clear()
+    assert stopped.state is InstanceState.STOPPED
+    assert list(processes_of(instance_id)) == []
+    assert (output / "checkpoint_latest.pt").exists()  # the disk survives a stop
+
+    assert provider.capacity_returns(instance_id).state is InstanceState.RUNNING
+    wait_for("training to finish", lambda: read_json(output / "status.json").get("phase") == "done")
+    assert epochs_in(output / "metrics.jsonl") == [1, 2]  # each epoch once
+    [boot] = [json.loads(line) for line in (output / "boots.jsonl").read_text().splitlines()]
+    assert boot["phase"] == "interrupted" and boot["resumed"] is True
+
+    def ended() -> bool:
+        return provider.describe([instance_id])[instance_id].state is InstanceState.TERMINATED
+
+    wait_for("the host to end itself when idle", ended, timeout=90)
+    assert read_json(folder / "request.json")["state"] == "cancelled"  # before terminating
+    assert provider.find_managed() == []  # nothing relaunched
+
+
+def test_terminating_without_the_cancel_relaunches_and_terminate_does_not(
+    isolated: Path,
+) -> None:
+    provider = LocalProvider()
+    first = provider.launch(InstanceSpec(run_id="run-s", provider="local", interruption="stop"))
+    assert first.spot_request_id
+    provider.terminate_instance(first.instance_id)  # the broken path: no cancel first
+    [fresh] = provider.find_managed()
+    assert fresh.instance_id != first.instance_id and fresh.run_id == "run-s"
+    assert fresh.spot_request_id == first.spot_request_id
+    assert provider.terminate(fresh.instance_id).state is InstanceState.TERMINATED
+    assert provider.find_managed() == []

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# What a host does at every boot, so a run survives a spot stop with no controller running
+# (instance.interruption: stop). EC2 starts a stopped spot instance again when capacity returns;
+# setup_host.sh installs this as a systemd unit (pacerid-resume.service) that runs it at each
+# boot, and the local provider's simulated boot runs the same unit. In order:
+#   1. re-arms the boot-time dead-man switch (RUN_DIR/boot-switch.sh, from core/boot.py; it
+#      lived under /run, which a stop empties), so a host whose watchdog fails still powers off;
+#   2. starts the host watchdog (trainer/watchdog.py), which disarms the switch again;
+#   3. if training had started and not finished (status.json says neither done nor error),
+#      resumes it from the latest checkpoint in tmux `training`: RUN_DIR/resume.sh is the very
+#      command `t` sends (core/host.py train_command, written by the controller at setup).
+# Each boot is one line of RUN_DIR/output/boots.jsonl, which the controller reads on return.
+# Usage: boot_service.sh RUN_DIR [watchdog]   (`watchdog`: step 2 only, as setup_host.sh uses it)
+set -uo pipefail
+run="$(cd "$1" && pwd)"
+mkdir -p "$run/output"
+
+start_watchdog() {
+  [ -f "$run/watchdog.json" ] && [ -f "$run/code/trainer/watchdog.py" ] || return 0
+  local pid
+  pid="$(cat "$run/watchdog.pid" 2>/dev/null)"
+  # A pid from before a stop may now be another process: it must be our watchdog.
+  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q watchdog.py; then
+    return 0
+  fi
+  setsid nohup "$run/bin/python" "$run/code/trainer/watchdog.py" "$run" \
+    >> "$run/output/watchdog.log" 2>&1 < /dev/null &
+  echo $! > "$run/watchdog.pid"
+  echo "Watchdog started (pid $!)."
+}
+
+if [ "${2:-}" = watchdog ]; then
+  start_watchdog
+  exit 0
+fi
+
+exec >> "$run/output/boot.log" 2>&1
+echo "$(date '+%Y-%m-%d %H:%M:%S') boot service: booted"
+if [ -f "$run/boot-switch.sh" ]; then
+  if [ -n "${PACERID_LOCAL_INSTANCE:-}" ] || [ "$(id -u)" = 0 ]; then
+    sh "$run/boot-switch.sh"
+  else
+    sudo -n sh "$run/boot-switch.sh"  # its folder is root's /run/pacerid
+  fi
+fi
+start_watchdog
+phase="$(sed -n 's/.*"phase": *"\([a-z]*\)".*/\1/p' "$run/output/status.json" 2>/dev/null)"
+resumed=false
+if [ -f "$run/resume.sh" ] && [ -n "$phase" ] && [ "$phase" != done ] && [ "$phase" != error ]; then
+  echo "Training was $phase: resuming it from the latest checkpoint (tmux session training)."
+  bash "$run/resume.sh" && resumed=true
+fi
+printf '{"event": "boot", "time": %s, "phase": "%s", "resumed": %s}\n' \
+  "$(date +%s)" "${phase:-not started}" "$resumed" >> "$run/output/boots.jsonl"
