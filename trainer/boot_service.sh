@@ -50,5 +50,9 @@ if [ -f "$run/resume.sh" ] && [ -n "$phase" ] && [ "$phase" != done ] && [ "$pha
   echo "Training was $phase: resuming it from the latest checkpoint (tmux session training)."
   bash "$run/resume.sh" && resumed=true
 fi
-printf '{"event": "boot", "time": %s, "phase": "%s", "resumed": %s}\n' \
-  "$(date +%s)" "${phase:-not started}" "$resumed" >> "$run/output/boots.jsonl"
+# Sub-second time: a stop and the next boot can fall in the same second.
+"$run/bin/python" - "${phase:-not started}" "$resumed" >> "$run/output/boots.jsonl" <<'PY'
+import json, sys, time
+phase, resumed = sys.argv[1], sys.argv[2] == "true"
+print(json.dumps({"event": "boot", "time": time.time(), "phase": phase, "resumed": resumed}))
+PY

@@ -13,7 +13,9 @@ as AWS documents it, and forwards everything else to moto:
   `spotInstanceRequestSet` items with `spotInstanceRequestId`, `type`, `state`, `instanceId`,
   `instanceInterruptionBehavior`, `validUntil`, `tagSet`; an unknown id is HTTP 400
   `InvalidSpotInstanceRequestID.NotFound`); cancelling sets `state` to `cancelled` and leaves
-  the instance running;
+  the instance running; a request a test marks `expired` reads as EC2 says one past its
+  ValidUntil (user guide, "State changes for a Spot request": `cancelled`, status
+  `schedule-expired`);
 - `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors);
 - the rule behind `instance.interruption: stop` (EC2 user guide, "Spot Instance requests": a
   persistent request reopens when its instance is terminated, unless it was cancelled first):
@@ -182,10 +184,13 @@ def request_item(request: SpotRequest) -> str:
         for key, value in request.tags.items()
     )
     until = f"<validUntil>{request.valid_until}</validUntil>" if request.valid_until else ""
-    code = "fulfilled" if request.state == "active" else "request-canceled-and-instance-running"
+    code = {"active": "fulfilled", "expired": "schedule-expired"}.get(
+        request.state, "request-canceled-and-instance-running"
+    )
+    state = "cancelled" if request.state == "expired" else request.state
     return (
         f"<item><spotInstanceRequestId>{request.request_id}</spotInstanceRequestId>"
-        f"<type>persistent</type><state>{request.state}</state>"
+        f"<type>persistent</type><state>{state}</state>"
         f"<status><code>{code}</code></status>"
         f"<instanceId>{request.instance_id}</instanceId>"
         f"<instanceInterruptionBehavior>{request.interruption}</instanceInterruptionBehavior>"

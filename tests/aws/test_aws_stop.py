@@ -24,6 +24,7 @@ from test_aws_launch import record_requests
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
 from pacerid_tui.core.models import InstanceSpec, InstanceState
+from pacerid_tui.core.reconcile import left_over
 
 
 @pytest.fixture
@@ -154,3 +155,20 @@ def test_an_account_that_may_not_create_the_role_falls_back_to_relaunch(
     [warning] = [line for line in reports if line.startswith("Warning: this account may not")]
     assert "falls back to relaunch" in warning and "AccessDenied" in warning
     assert spot.requests == {} and instance.spot_request_id is None
+
+
+def test_a_stopped_instance_whose_request_expired_is_left_over_and_terminated_for_good(
+    spot: SpotStandIn, stop_provider: AwsProvider
+) -> None:
+    instance = stop_provider.launch(InstanceSpec(run_id="run-12", provider="aws"))
+    assert left_over(stop_provider, instance, time.time()) is None  # running
+    client("ec2", spot.url).stop_instances(InstanceIds=[instance.instance_id])
+    stopped = stop_provider.describe([instance.instance_id])[instance.instance_id]
+    assert stopped.state is InstanceState.STOPPED
+    [request] = spot.requests.values()
+    request.state = "open"  # interrupted: EC2 waits for capacity to start it again
+    assert left_over(stop_provider, stopped, time.time()) is None
+    request.state = "expired"
+    assert left_over(stop_provider, stopped, time.time()) == "its spot request is cancelled"
+    stop_provider.terminate(instance.instance_id)
+    assert stop_provider.find_managed() == [] and spot.relaunched == []

@@ -22,6 +22,7 @@ from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import InstanceSpec, InstanceState
+from pacerid_tui.core.reconcile import reconcile
 from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_watchdog import config_with, fast_watchdog  # noqa: F401
 from tests.trainer.test_trainer_resume import MetadataService
@@ -58,6 +59,7 @@ async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
     await lifecycle.setup(run)
     await lifecycle.data(run)
     await lifecycle.train(run)
+    started = lifecycle.registry.get(run.run_id).training_started_at or 0
     lifecycle.close()  # the laptop closes: nothing below talks to the host over SSH
     provider = lifecycle.provider_of(run)
     assert isinstance(provider, LocalProvider) and run.instance is not None
@@ -88,6 +90,17 @@ async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
     [boot] = [json.loads(line) for line in (output / "boots.jsonl").read_text().splitlines()]
     assert boot["phase"] == "interrupted" and boot["resumed"] is True
 
+    # The laptop opens again: the controller tells what happened and downloads the results.
+    controller = Lifecycle()
+    away = await reconcile(controller, run, since=started - 1)
+    controller.close()
+    [interruption] = away.interruptions
+    assert interruption.resumed and interruption.booted_at is not None
+    assert 0 < away.stopped_s == interruption.booted_at - interruption.at
+    assert away.epochs_gained == [1, 2] and away.cleaned_up is None
+    assert epochs_in(controller.results_dir(run) / "metrics.jsonl") == [1, 2]
+    assert any("stopped" in line and "resumed" in line for line in away.lines())
+
     def ended() -> bool:
         return provider.describe([instance_id])[instance_id].state is InstanceState.TERMINATED
 
@@ -108,3 +121,25 @@ def test_terminating_without_the_cancel_relaunches_and_terminate_does_not(
     assert fresh.spot_request_id == first.spot_request_id
     assert provider.terminate(fresh.instance_id).state is InstanceState.TERMINATED
     assert provider.find_managed() == []
+
+
+async def test_a_stopped_instance_whose_request_expired_is_terminated_on_return(
+    tmp_path: Path,
+) -> None:
+    path = config_with(tmp_path, interruption="stop")
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    provider = lifecycle.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    provider.interrupt(run.instance.instance_id)  # stopped, its request open for capacity
+    away = await reconcile(lifecycle, run, since=0)
+    assert away.cleaned_up is None  # waiting for capacity is not left over
+    assert provider.find_managed()[0].state is InstanceState.STOPPED
+
+    request = provider.root / run.instance.instance_id / "request.json"
+    request.write_text(json.dumps({**read_json(request), "valid_until": time.time() - 1}))
+    away = await reconcile(lifecycle, run, since=0)
+    assert away.cleaned_up and "expired" in away.cleaned_up
+    ended = lifecycle.registry.get(run.run_id).instance
+    assert ended is not None and ended.state is InstanceState.TERMINATED
+    assert read_json(request)["state"] == "cancelled" and provider.find_managed() == []

@@ -153,6 +153,23 @@ class AwsProvider:
                 raise
         report(f"Spot request {request_id} cancelled, so EC2 cannot launch it again.")
 
+    def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
+        """The SpotRequests capability of base.py: the request's state and ValidUntil."""
+        try:
+            answer = self.clients.ec2.describe_spot_instance_requests(
+                SpotInstanceRequestIds=[request_id]
+            )
+        except ClientError as err:
+            if error_code(err) == "InvalidSpotInstanceRequestID.NotFound":
+                return None
+            raise user_error(err, f"describe spot request {request_id}") from err
+        except BotoCoreError as err:
+            raise user_error(err, f"describe spot request {request_id}") from err
+        for request in answer.get("SpotInstanceRequests", []):
+            until = request.get("ValidUntil")
+            return str(request.get("State")), until.timestamp() if until else None
+        return None
+
     def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:
         """Spot steps of the instance's zone over [start, end]; on-demand: one flat point.
 

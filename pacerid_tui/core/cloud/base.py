@@ -60,3 +60,15 @@ class HostKeyFingerprints(Protocol):
     def host_key_fingerprints(self, instance_id: str) -> list[str]:
         """The SHA256 fingerprints the host printed so far; empty until it has printed them."""
         ...
+
+
+@runtime_checkable
+class SpotRequests(Protocol):
+    """An optional provider capability: the state of the spot request behind a stop-mode
+    instance (`instance.interruption: stop`), which decides whether a stopped instance waits
+    for capacity or is left over (core/reconcile.py). AWS and the local provider have it."""
+
+    def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
+        """(EC2's request state: open, active, disabled, cancelled, closed or failed; its
+        ValidUntil as unix seconds), or None when the provider does not know the request."""
+        ...

@@ -48,6 +48,9 @@ from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, Price
 START_TIMEOUT_S = 15.0
 """The server starts in well under a second; this only guards against a broken interpreter."""
 STOP_TIMEOUT_S = 5.0
+INSIDE_STOP = "shut down from inside the instance"
+REQUEST_HOURS = 12.0
+"""A simulated request's ValidUntil (aws_launch.STOP_REQUEST_HOURS without a max runtime)."""
 
 
 class LocalProvider:
@@ -59,11 +62,15 @@ class LocalProvider:
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
         request = None
         if spec.interruption == "stop":
-            request = {"request_id": f"sir-local{secrets.token_hex(4)}", "state": "active"}
+            request = {
+                "request_id": f"sir-local{secrets.token_hex(4)}",
+                "state": "active",
+                "valid_until": time.time() + REQUEST_HOURS * 3600,
+            }
         return self._launch(spec, request, report)
 
     def _launch(
-        self, spec: InstanceSpec, request: dict[str, str] | None, report: Report
+        self, spec: InstanceSpec, request: dict[str, Any] | None, report: Report
     ) -> Instance:
         instance_id = f"local-{secrets.token_hex(4)}"
         folder = self.root / instance_id
@@ -145,7 +152,7 @@ class LocalProvider:
         shutil.rmtree(folder / "t", ignore_errors=True)
         report(f"Local instance {instance_id} terminated.")
         request = _read_json(folder / "request.json")
-        if request and request["state"] != "cancelled":
+        if request and request["state"] in ("open", "active"):
             launched = _read_json(folder / "launched.json") or {}
             spec = InstanceSpec(
                 run_id=str(launched.get("run_id")),
@@ -176,17 +183,38 @@ class LocalProvider:
         stopped = {"stopped_at": time.time(), "reason": "interrupted by AWS (stopped)"}
         atomic.write_text(folder / "stopped.json", json.dumps(stopped) + "\n")
         self._power_down(folder)
+        self._set_request(folder, "open")  # EC2 reopens it, waiting for capacity
         return self._describe_one(folder)
 
     def capacity_returns(self, instance_id: str) -> Instance:
         """EC2 starts an interrupted instance of an open request again: a new boot."""
         folder = self._folder(instance_id)
         request = _read_json(folder / "request.json")
-        if not (folder / "stopped.json").exists() or not request or request["state"] != "active":
+        if not (folder / "stopped.json").exists() or not request or request["state"] != "open":
             raise ProviderError(f"{instance_id} is not waiting for capacity.")
         (folder / "stopped.json").unlink()
+        self._set_request(folder, "active")
         self._boot(folder)
         return self._describe_one(folder)
+
+    def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
+        """The SpotRequests capability (base.py): EC2's request states, simulated; a request
+        whose instance powered itself off is `disabled` (EC2: "you stopped the instance")."""
+        for path in self.root.glob("*/request.json"):
+            request = _read_json(path)
+            if request and request["request_id"] == request_id:
+                state = str(request["state"])
+                until = float(request.get("valid_until") or 0) or None
+                if until is not None and until <= time.time() and state != "cancelled":
+                    state = "cancelled"  # EC2: status schedule-expired
+                inside = self._describe_one(path.parent).state_reason == INSIDE_STOP
+                return ("disabled" if inside and state == "active" else state), until
+        return None
+
+    def _set_request(self, folder: Path, state: str) -> None:
+        request = _read_json(folder / "request.json")
+        if request:
+            atomic.write_text(folder / "request.json", json.dumps({**request, "state": state}))
 
     def _folder(self, instance_id: str) -> Path:
         folder = self.root / instance_id
@@ -238,7 +266,7 @@ class LocalProvider:
         elif server and _alive(int(server["pid"])):
             state = InstanceState.RUNNING
         elif server and launched.get("shutdown") == "stop":
-            state, reason = InstanceState.STOPPED, "shut down from inside the instance"
+            state, reason = InstanceState.STOPPED, INSIDE_STOP
         elif server:
             state, reason = InstanceState.TERMINATED, "the server process stopped (powered off)"
             ended_at = (folder / "server.log").stat().st_mtime
