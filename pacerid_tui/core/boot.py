@@ -4,7 +4,8 @@ The host watchdog (trainer/watchdog.py) only starts at the end of a successful s
 instance whose SSH never comes up, whose setup fails, or whose controller died during launch
 would bill with nothing watching. EC2 runs an instance's user data once, at first boot, as root;
 ours arms a power-off `instance.boot_grace_minutes` after boot (shutdown behaviour is
-`terminate`, so powering off ends the bill). It stands down when:
+`terminate`, so powering off ends the bill; with `instance.interruption: stop` it is `stop`, and
+trainer/boot_service.sh re-arms the switch at every later boot). It stands down when:
 
 - the host watchdog starts: it writes `<boot dir>/disarmed` and owns the limits from then on
   (max runtime, idle, budget);

@@ -152,7 +152,8 @@ def run_request(
             spot_options["MaxPrice"] = f"{config.max_price:g}"
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot_options}
     # First boot arms the dead-man switch (and the max-runtime timer): with shutdown behaviour
-    # `terminate`, powering off ends the instance and its bill even if this machine is gone.
+    # `terminate`, powering off ends the instance and its bill even if this machine is gone (in
+    # stop mode it stops, and the host or the controller ends it, request cancelled first).
     request["UserData"] = user_data(config.boot_grace_minutes, config.max_runtime_minutes)
     return request
 
