@@ -17,6 +17,9 @@ as AWS documents it, and forwards everything else to moto:
   ValidUntil (user guide, "State changes for a Spot request": `cancelled`, status
   `schedule-expired`);
 - `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors);
+- `profile_lag` refuses that many launches naming an instance profile with the
+  InvalidParameterValue EC2 gives while a new profile has not reached it yet (IAM is eventually
+  consistent: IAM user guide, "Changes that I make are not always immediately visible");
 - the rule behind `instance.interruption: stop` (EC2 user guide, "Spot Instance requests": a
   persistent request reopens when its instance is terminated, unless it was cancelled first):
   when TerminateInstances ends the instance of an uncancelled persistent request, the request
@@ -68,6 +71,8 @@ class SpotStandIn(AwsStandIn):
         """(terminated instance, fresh instance) per relaunch of a persistent request."""
         self.refuse_iam = False
         """Answer every IAM call AccessDenied, as for a user without IAM permissions."""
+        self.profile_lag = 0
+        """How many RunInstances naming an instance profile EC2 refuses before it sees it."""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
         action = (form.get("Action") or [""])[0]
@@ -88,6 +93,14 @@ class SpotStandIn(AwsStandIn):
         return None
 
     def run(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer:
+        profile = form.get("IamInstanceProfile.Arn", [None])[0]
+        if profile and self.profile_lag > 0:
+            self.profile_lag -= 1
+            return error(
+                "InvalidParameterValue",
+                f"Value ({profile}) for parameter iamInstanceProfile.arn is invalid. "
+                "Invalid IAM Instance Profile ARN",
+            )
         prefix = "InstanceMarketOptions.SpotOptions."
         kind = form.get(prefix + "SpotInstanceType", ["one-time"])[0]
         behaviour = form.get(prefix + "InstanceInterruptionBehavior", ["terminate"])[0]

@@ -21,6 +21,7 @@ from botocore.config import Config
 from spot_standin import SpotStandIn
 from test_aws_launch import record_requests
 
+from pacerid_tui.core.cloud import aws_role
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
 from pacerid_tui.core.models import InstanceSpec, InstanceState
@@ -172,3 +173,18 @@ def test_a_stopped_instance_whose_request_expired_is_left_over_and_terminated_fo
     assert left_over(stop_provider, stopped, time.time()) == "its spot request is cancelled"
     stop_provider.terminate(instance.instance_id)
     assert stop_provider.find_managed() == [] and spot.relaunched == []
+
+
+def test_a_new_role_not_yet_seen_by_ec2_is_waited_for(
+    spot: SpotStandIn,
+    stop_provider: AwsProvider,
+    reports: Reports,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aws_role, "SETTLE_POLL_S", 0.01)
+    spot.profile_lag = 2
+    requests = record_requests(stop_provider)
+    instance = stop_provider.launch(InstanceSpec(run_id="run-13", provider="aws"), reports)
+    assert len(requests) == 3  # refused twice, then launched once
+    assert len(stop_provider.find_managed()) == 1 and instance.spot_request_id
+    assert sum("does not see the new role" in line for line in reports) == 2

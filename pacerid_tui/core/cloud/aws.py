@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,11 +29,14 @@ from pacerid_tui.core.cloud.aws_launch import (
     run_request,
 )
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
-from pacerid_tui.core.cloud.aws_role import ensure_host_profile
+from pacerid_tui.core.cloud.aws_role import Settling, ensure_host_profile
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report, quiet
 from pacerid_tui.core.errors import ProviderError
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 POLL_INTERVAL_S = 5.0
 """Seconds between state checks while waiting: EC2 moves in steps of seconds, and faster
@@ -81,11 +84,13 @@ class AwsProvider:
         )
         stop = wants_spot and config.interruption == "stop"
         profile = ensure_host_profile(self.clients.iam, report) if stop else None
+        arn = profile.arn if profile else None
+        client = self.clients.launch
         raw, attempt = launch_first_available(
-            self.clients.launch,
+            cast("EC2Client", Settling(client, report)) if profile and profile.created else client,
             plan,
             lambda attempt: run_request(
-                attempt, image, key.name, group_id, config, spec.run_id, profile
+                attempt, image, key.name, group_id, config, spec.run_id, arn
             ),
             config.max_price,
             report,

@@ -16,11 +16,13 @@ leave a stopped instance and an open request behind.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pacerid_tui.core.cloud.aws_session import error_code, user_error
+from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
 
 HOST_ROLE = "pacerid-ml-host"
@@ -64,9 +66,47 @@ HOST_POLICY = {
 }
 
 
-def ensure_host_profile(iam: Any, report: Report) -> str | None:
-    """The host instance profile's ARN, created (with its role) when missing; None when IAM
-    refuses, after saying so in one line."""
+PROFILE_SETTLE_S = 60.0
+"""How long a launch with a just-made profile retries EC2's "invalid profile" answer: IAM is
+eventually consistent, and EC2 sees a new instance profile some seconds after IAM made it (IAM
+user guide, "Changes that I make are not always immediately visible")."""
+SETTLE_POLL_S = 3.0
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    arn: str
+    created: bool
+    """Made by this launch: EC2 may not know it yet (see `Settling`)."""
+
+
+class Settling:
+    """The launch client, for a launch with a profile IAM has just made: RunInstances answers
+    InvalidParameterValue naming `iamInstanceProfile` until EC2 sees the profile, and that one
+    answer is retried for up to PROFILE_SETTLE_S; everything else passes straight through."""
+
+    def __init__(self, client: Any, report: Report) -> None:
+        self.client = client
+        self.report = report
+
+    def run_instances(self, **request: Any) -> Any:
+        deadline = time.monotonic() + PROFILE_SETTLE_S
+        while True:
+            try:
+                return self.client.run_instances(**request)
+            except ClientError as err:
+                unseen = error_code(err) == "InvalidParameterValue" and "iamInstanceProfile" in (
+                    error_message(err)
+                )
+                if not unseen or time.monotonic() >= deadline:
+                    raise
+                self.report(f"EC2 does not see the new role {HOST_ROLE} yet; retrying…")
+                time.sleep(SETTLE_POLL_S)
+
+
+def ensure_host_profile(iam: Any, report: Report) -> HostProfile | None:
+    """The host instance profile, created (with its role) when missing; None when IAM refuses,
+    after saying so in one line."""
     try:
         return _ensure(iam, report)
     except ClientError as err:
@@ -82,7 +122,7 @@ def ensure_host_profile(iam: Any, report: Report) -> str | None:
         raise user_error(err, f"create the instance role {HOST_ROLE}") from err
 
 
-def _ensure(iam: Any, report: Report) -> str:
+def _ensure(iam: Any, report: Report) -> HostProfile:
     try:
         iam.get_role(RoleName=HOST_ROLE)
     except ClientError as err:
@@ -99,12 +139,15 @@ def _ensure(iam: Any, report: Report) -> str:
     iam.put_role_policy(
         RoleName=HOST_ROLE, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(HOST_POLICY)
     )
+    created = False
     try:
         profile = iam.get_instance_profile(InstanceProfileName=HOST_ROLE)["InstanceProfile"]
     except ClientError as err:
         if error_code(err) != "NoSuchEntity":
             raise
         profile = iam.create_instance_profile(InstanceProfileName=HOST_ROLE)["InstanceProfile"]
+        created = True
     if HOST_ROLE not in [role["RoleName"] for role in profile.get("Roles", [])]:
         iam.add_role_to_instance_profile(InstanceProfileName=HOST_ROLE, RoleName=HOST_ROLE)
-    return str(profile["Arn"])
+        created = True
+    return HostProfile(str(profile["Arn"]), created)
