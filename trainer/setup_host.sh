@@ -92,8 +92,9 @@ fi
 if [ -f "$run/boot-switch.sh" ]; then
   # instance.interruption: stop. EC2 may stop this host and start it again later: a boot unit
   # re-arms the boot switch, restarts the watchdog and resumes training (boot_service.sh).
-  # PACERID_UNIT_DIR: the local provider's "machine" (no systemctl; its boot runs what is
-  # linked under multi-user.target.wants, as systemd would).
+  # On a local instance (PACERID_LOCAL_INSTANCE) there is no systemctl: the provider's boot
+  # runs what is linked under multi-user.target.wants, as systemd would. PACERID_UNIT_DIR
+  # moves the unit folder (the local instance's own; tests).
   unit=pacerid-resume.service
   unit_dir="${PACERID_UNIT_DIR:-/etc/systemd/system}"
   content="[Unit]
@@ -109,7 +110,7 @@ ExecStart=/bin/bash \"$run/code/trainer/boot_service.sh\" \"$run\"
 
 [Install]
 WantedBy=multi-user.target"
-  if [ -n "${PACERID_UNIT_DIR:-}" ]; then
+  if [ -n "${PACERID_LOCAL_INSTANCE:-}" ]; then
     mkdir -p "$unit_dir/multi-user.target.wants"
     printf '%s\n' "$content" > "$unit_dir/$unit"
     ln -sfn "../$unit" "$unit_dir/multi-user.target.wants/$unit"
