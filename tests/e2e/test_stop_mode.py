@@ -143,3 +143,31 @@ async def test_a_stopped_instance_whose_request_expired_is_terminated_on_return(
     ended = lifecycle.registry.get(run.run_id).instance
     assert ended is not None and ended.state is InstanceState.TERMINATED
     assert read_json(request)["state"] == "cancelled" and provider.find_managed() == []
+
+
+async def test_a_failed_self_clean_up_stops_the_host_and_the_controller_finishes_it(
+    tmp_path: Path,
+) -> None:
+    path = config_with(tmp_path, interruption="stop", max_runtime_minutes=0.1)
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    provider = lifecycle.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    folder = provider.root / run.instance.instance_id
+    (folder / "bin" / "aws").write_text("#!/bin/sh\necho 'AccessDenied' >&2\nexit 254\n")
+    await lifecycle.setup(run)  # the watchdog ends the run after 6 s of running time
+    lifecycle.close()
+
+    def stopped() -> bool:
+        instance = provider.describe([folder.name])[folder.name]
+        return instance.state is InstanceState.STOPPED
+
+    wait_for("the host to power itself off", stopped, timeout=60)
+    log = (folder / "workspace" / "pacerid" / run.run_id / "output" / "watchdog.log").read_text()
+    assert "AccessDenied" in log and "powering off, which stops this instance" in log
+    assert [i.state for i in provider.find_managed()] == [InstanceState.STOPPED]  # no relaunch
+
+    away = await reconcile(lifecycle, run, since=0)
+    assert away.cleaned_up and "disabled" in away.cleaned_up
+    assert read_json(folder / "request.json")["state"] == "cancelled"
+    assert provider.find_managed() == []
