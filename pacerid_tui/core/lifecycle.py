@@ -22,6 +22,7 @@ from pacerid_tui.core.budget import enforce_budget
 from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
+from pacerid_tui.core.doctor import preflight
 from pacerid_tui.core.errors import HostError, InstanceGone, UsageError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
@@ -145,6 +146,7 @@ class Lifecycle:
         if run.instance and run.instance.state.is_alive:
             self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
             return run
+        await asyncio.to_thread(preflight, config)  # quota, network…: refuse before any write
         provider = self.provider_of(run)
         spec = InstanceSpec(
             run_id=run.run_id,
@@ -213,6 +215,9 @@ class Lifecycle:
         if run.instance is None or not run.instance.state.is_alive:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
         target = await self.ssh_target(run, run.instance)
+        let_in = getattr(self.provider_of(run), "let_caller_in", None)  # the SSH rule follows us
+        if let_in is not None:
+            await asyncio.to_thread(let_in, lambda m: self._say(run, m))
         conn = await ssh.connect(target, report=lambda m: self._say(run, m))
         self._conns[run.run_id] = conn
         return conn
