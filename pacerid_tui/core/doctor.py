@@ -16,9 +16,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from pacerid_tui.config import Config
 from pacerid_tui.core.credentials import kaggle_source
 from pacerid_tui.core.errors import CredentialsError, PaceridError
+
+if TYPE_CHECKING:
+    from pacerid_tui.core.cloud.base import Provider
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 NAMES = ("credentials", "quota", "network", "image", "key_pair", "firewall", "price", "kaggle")
@@ -73,16 +78,20 @@ def kaggle_check(config: Config) -> Check:
     )
 
 
-def run_checks(config: Config, names: Sequence[str] = NAMES) -> list[Check]:
-    """The named checks, in NAMES order."""
+def run_checks(
+    config: Config, names: Sequence[str] = NAMES, provider: Provider | None = None
+) -> list[Check]:
+    """The named checks, in NAMES order; `provider` (an AwsProvider) reuses its clients."""
     wanted = [name for name in NAMES if name in names]
     cloud = [name for name in wanted if name != "kaggle"]
     if config.instance.provider == "local":
         checks = [Check(name, OK, NOT_NEEDED, "") for name in cloud]
     else:
-        from pacerid_tui.core.cloud.aws_doctor import aws_checks  # boto3 only when needed
+        from pacerid_tui.core.cloud.aws import AwsProvider  # boto3 only when needed
+        from pacerid_tui.core.cloud.aws_doctor import aws_checks
 
-        checks = aws_checks(config, cloud)
+        aws = provider if isinstance(provider, AwsProvider) else None
+        checks = aws_checks(config, cloud, aws)
     if "kaggle" in wanted:
         checks.append(kaggle_check(config))
     return checks
@@ -97,13 +106,13 @@ _passed: set[str] = set()
 _lock = threading.Lock()
 
 
-def preflight(config: Config) -> None:
+def preflight(config: Config, provider: Provider | None = None) -> None:
     """Refuse (PreflightError with the fix) when a blocking check fails; cached once passed."""
     key = config.instance.model_dump_json() + config.data.source
     with _lock:
         if key in _passed:
             return
-    failed = [check for check in run_checks(config, BLOCKING) if check.status == FAIL]
+    failed = [check for check in run_checks(config, BLOCKING, provider) if check.status == FAIL]
     if failed:
         first = failed[0]
         raise PreflightError(

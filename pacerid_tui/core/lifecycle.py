@@ -146,8 +146,8 @@ class Lifecycle:
         if run.instance and run.instance.state.is_alive:
             self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
             return run
-        await asyncio.to_thread(preflight, config)  # quota, network…: refuse before any write
         provider = self.provider_of(run)
+        await asyncio.to_thread(preflight, config, provider)  # quota, network…: before any write
         spec = InstanceSpec(
             run_id=run.run_id,
             provider=config.instance.provider,

@@ -151,8 +151,8 @@ def ensure_security_group(
             ec2.revoke_security_group_ingress(
                 GroupId=group_id, IpPermissions=[permission(rule.cidr, rule.ports)]
             )
-        why = "from anywhere" if rule.cidr in WORLD else "no longer needed"
-        report(f"Removed the rule letting SSH into {name} from {rule.cidr} ({why}).")
+        source = f"anywhere ({rule.cidr})" if rule.cidr in WORLD else f"{rule.cidr} (not needed)"
+        report(f"Removed the rule letting SSH into {name} from {source}.")
     return group_id
 
 
