@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.history import HistoryScreen
+from pacerid_tui.ui.screens.doctor import DoctorScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.mistakes import MistakesScreen
 from tests.ui.demo import SIZE, demo_app, settle, wait_or_fail
@@ -94,3 +95,19 @@ async def wait_until(pilot: Pilot[int], check: Callable[[], bool]) -> None:
     await wait_or_fail(pilot, check, "the screen never opened")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+async def open_doctor(pilot: Pilot[int]) -> None:
+    await settle(pilot)
+    await pilot.press("c")
+    for _ in range(200):
+        screen = pilot.app.screen
+        if isinstance(screen, DoctorScreen) and "Checking" not in str(
+            screen.query_one("#doctor-checks", Static).render()
+        ):
+            break
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+
+
+def test_doctor_shows_every_check(demo: PaceridApp, snap_compare: Any) -> None:
+    """`c`: the core's checks for the dashboard's (local) config, each ok and not needed."""
+    assert snap_compare(demo, terminal_size=SIZE, run_before=open_doctor)
