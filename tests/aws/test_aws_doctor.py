@@ -15,12 +15,16 @@ import pytest
 import yaml
 from aws_seed import REGION
 from quotas_standin import QuotasStandIn
+from textual.widgets import Static
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws_keypair import KEY_FILE_MODE
 from pacerid_tui.core.doctor import FAIL, NAMES, OK, PreflightError, run_checks
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import InstanceSpec
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.launch_form import LaunchForm
+from tests.ui.test_app import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 G_SPOT = "L-3819A6DF"
@@ -164,3 +168,45 @@ def test_the_cli_prints_json_and_exits_1_on_a_blocking_check(
     assert [entry["check"] for entry in listed] == list(NAMES)
     assert all(set(entry) == {"check", "status", "detail", "fix"} for entry in listed)
     assert {entry["check"]: entry["status"] for entry in listed}["quota"] == "fail"
+
+
+async def test_the_launch_form_shows_the_refusal_and_launches_nothing(
+    aws_config: Path, quotas: QuotasStandIn
+) -> None:
+    quotas.reset({G_SPOT: 0.0})
+    app = PaceridApp(aws_config, refresh_s=30)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchForm))
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+
+        def said() -> str:
+            return str(app.screen.query_one("#launch-error", Static).render())
+
+        await wait_for(pilot, lambda: G_SPOT in said())
+        assert "request-service-quota-increase" in said()
+        assert isinstance(app.screen, LaunchForm) and not app.rows
+
+
+def test_a_zone_without_a_subnet_is_skipped_not_fatal(
+    aws_config: Path, ec2: Any, make_provider: Any, reports: Any
+) -> None:
+    [subnet] = ec2.describe_subnets(
+        Filters=[
+            {"Name": "availability-zone", "Values": [f"{REGION}a"]},
+            {"Name": "default-for-az", "Values": ["true"]},
+        ]
+    )["Subnets"]
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    raw = yaml.safe_load(aws_config.read_text())
+    raw["instance"]["zones"] = [f"{REGION}a", f"{REGION}b"]
+    aws_config.write_text(yaml.safe_dump(raw))
+    network = by_name(aws_config)["network"]
+    assert network.status == "warn" and f"{REGION}a have none and are skipped" in network.detail
+
+    provider = make_provider(zones=[f"{REGION}a", f"{REGION}b"])
+    instance = provider.launch(InstanceSpec(run_id="r", provider="aws"), reports)
+    assert instance.zone == f"{REGION}b"
+    assert any(line.startswith(f"Skipping {REGION}a: no subnet") for line in reports)
+    provider.terminate(instance.instance_id)
