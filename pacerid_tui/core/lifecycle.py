@@ -23,7 +23,7 @@ from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
 from pacerid_tui.core.doctor import preflight
-from pacerid_tui.core.errors import HostError, InstanceGone, UsageError
+from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.hostkeys import printed_fingerprints
@@ -215,9 +215,6 @@ class Lifecycle:
         if run.instance is None or not run.instance.state.is_alive:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
         target = await self.ssh_target(run, run.instance)
-        let_in = getattr(self.provider_of(run), "let_caller_in", None)  # the SSH rule follows us
-        if let_in is not None:
-            await asyncio.to_thread(let_in, lambda m: self._say(run, m))
         conn = await ssh.connect(target, report=lambda m: self._say(run, m))
         self._conns[run.run_id] = conn
         return conn
@@ -236,6 +233,12 @@ class Lifecycle:
             instance, paths.known_hosts_file(), proxy_command=config.ssh_proxy_command
         )
         provider = self.provider_of(run)
+        let_in = getattr(provider, "let_caller_in", None)
+        if let_in is not None:  # every (re)connect: the SSH rule follows this machine's address
+            try:
+                await asyncio.to_thread(let_in, lambda m: self._say(run, m))
+            except PaceridError as err:
+                self._say(run, f"Could not update the SSH rule ({err}).")
         if ssh.is_pinned(target) or not isinstance(provider, HostKeyFingerprints):
             return target
         printed = await printed_fingerprints(

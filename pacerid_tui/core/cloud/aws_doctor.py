@@ -234,8 +234,9 @@ class AwsDoctor:
             detail = f"{opened}; group {name} will be created at launch."
             return Check("firewall", WARN if warning else OK, detail, warning or "")
         rules = ssh_rules(group.get("IpPermissions", []))
+        group_id = group["GroupId"]
         stale = stale_rules(
-            rules, cidr, rule_description(), group_in_use(self.ec2, group["GroupId"])
+            rules, cidr, rule_description(), lambda: group_in_use(self.ec2, group_id)
         )
         detail = f"{opened} in {name} ({group['GroupId']})"
         if stale:

@@ -18,6 +18,7 @@ import ipaddress
 import re
 import socket
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +147,7 @@ def ensure_security_group(
     if cidr not in {rule.cidr for rule in rules}:
         allow_ssh(ec2, group_id, cidr, description)
         report(f"Security group {name} allows SSH from {cidr}.")
-    for rule in stale_rules(rules, cidr, description, group_in_use(ec2, group_id)):
+    for rule in stale_rules(rules, cidr, description, lambda: group_in_use(ec2, group_id)):
         with aws_errors(f"remove a stale SSH rule from {name}"):
             ec2.revoke_security_group_ingress(
                 GroupId=group_id, IpPermissions=[permission(rule.cidr, rule.ports)]
@@ -156,18 +157,22 @@ def ensure_security_group(
     return group_id
 
 
-def stale_rules(rules: list[Rule], cidr: str, description: str, in_use: bool) -> list[Rule]:
+def stale_rules(
+    rules: list[Rule], cidr: str, description: str, in_use: Callable[[], bool]
+) -> list[Rule]:
     """Rules to revoke now that `cidr` is the one this machine needs.
 
     A world-open rule nobody asked for (the guide's old script made one); this machine's own
     rule for an address it has left; and any rule of ours at all when no live instance uses the
-    group (another machine's rule is kept while instances may need it).
+    group (another machine's rule is kept while instances may need it). `in_use` is asked only
+    when another machine's rule is found.
     """
     stale = []
     for rule in rules:
         if rule.cidr == cidr:
             continue
-        if rule.cidr in WORLD or (rule.ours and (rule.description == description or not in_use)):
+        mine = rule.ours and rule.description == description
+        if rule.cidr in WORLD or mine or (rule.ours and not in_use()):
             stale.append(rule)
     return sorted(stale, key=lambda rule: rule.cidr)
 

@@ -269,15 +269,11 @@ def launch_first_available(
                 refusals.other += 1
                 report(f"No subnet for {attempt.zone} ({code}); skipping the zone.")
                 continue
+            if code in AMBIGUOUS_CODES:
+                return lost(err, attempt, find_existing, report)
             raise user_error(err, f"launch {describe_attempt(attempt)}") from err
         except BotoCoreError as err:
-            existing = find_existing() if find_existing else None
-            if existing is not None:
-                report(
-                    f"The answer was lost, but {existing['InstanceId']} is this run's; using it."
-                )
-                return existing, attempt
-            raise user_error(err, f"launch {describe_attempt(attempt)}") from err
+            return lost(err, attempt, find_existing, report)
         return answer["Instances"][0], attempt
     if refusals.quota and not refusals.other and not refusals.price:
         raise CapacityError(refusals.quota[0])
@@ -286,21 +282,34 @@ def launch_first_available(
     raise CapacityError(no_capacity_message(plan, refusals))
 
 
+def lost(
+    err: Exception, attempt: Attempt, find_existing: FindExisting | None, report: Report
+) -> tuple[Mapping[str, Any], Attempt]:
+    """No answer even after asking again: the run's instance if it exists, else the error
+    (never the next zone, which might start a second instance)."""
+    existing = find_existing() if find_existing else None
+    if existing is None:
+        raise user_error(err, f"launch {describe_attempt(attempt)}") from err
+    report(f"The answer was lost, but {existing['InstanceId']} is this run's; using it.")
+    return existing, attempt
+
+
 def send(client: EC2Client, request: dict[str, Any], report: Report) -> Mapping[str, Any]:
     """RunInstances, sent again with the same token when the answer was lost."""
-    for tries in range(1, LOST_RESPONSE_TRIES + 1):
+    tries = LOST_RESPONSE_TRIES if "ClientToken" in request else 1  # only a token makes it safe
+    for attempt in range(1, tries + 1):
         try:
             return client.run_instances(**request)
         except ClientError as err:
-            if error_code(err) not in AMBIGUOUS_CODES or tries == LOST_RESPONSE_TRIES:
+            if error_code(err) not in AMBIGUOUS_CODES or attempt == tries:
                 raise
             problem: str = error_code(err)
         except (HTTPClientError, BotoConnectionError) as err:
-            if "ClientToken" not in request or tries == LOST_RESPONSE_TRIES:
+            if attempt == tries:
                 raise
             problem = type(err).__name__
         report(f"No answer to the launch request ({problem}); asking again with the same token.")
-        time.sleep(LOST_RESPONSE_WAIT_S * tries)
+        time.sleep(LOST_RESPONSE_WAIT_S * attempt)
     raise AssertionError("unreachable: the last try returns or raises")
 
 
