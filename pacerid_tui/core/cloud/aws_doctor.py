@@ -94,6 +94,7 @@ class AwsDoctor:
         sizes = vcpus_of(self.ec2, types)
         quotas = self.provider.clients.other("service-quotas")
         first: tuple[str, str] | None = None  # detail and fix of the first option lacking room
+        asked: dict[str, tuple[float | None, int]] = {}
         unknown = ""
         for market in markets:
             for kind in types:
@@ -102,11 +103,12 @@ class AwsDoctor:
                 if need is None:
                     unknown = unknown or f"{kind} is not offered in {inst.region}"
                     continue
-                value = read_quota(quotas, quota) if quota else None
+                if quota is not None and quota.code not in asked:  # types share their quota
+                    asked[quota.code] = (read_quota(quotas, quota), vcpus_in_use(self.ec2, quota))
+                value, used = asked[quota.code] if quota else (None, 0)
                 if quota is None or value is None:
                     unknown = unknown or f"no vCPU quota of {market} {kind} is known to this tool"
                     continue
-                used = vcpus_in_use(self.ec2, quota)
                 about = (
                     f"'{quota.name}' ({quota.code}) is {value:g} vCPUs, {used} in use; "
                     f"{market} {kind} needs {need}"
