@@ -81,7 +81,7 @@ async def test_enough_quota_passes_and_the_launch_goes_ahead(
     assert "is 8 vCPUs, 0 in use" in checks["quota"].detail
     assert checks["credentials"].status == OK and "123456789012" in checks["credentials"].detail
     assert checks["network"].status == OK and "Default VPC" in checks["network"].detail
-    assert checks["image"].status == OK and "PyTorch 2.5" in checks["image"].detail
+    assert checks["image"].status == OK and "SSH user ubuntu)" in checks["image"].detail
     assert checks["key_pair"].status == OK and "will be created" in checks["key_pair"].detail
     lifecycle = Lifecycle()
     config = load_config(aws_config)

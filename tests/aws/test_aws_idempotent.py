@@ -57,9 +57,9 @@ class LossyHandler(BaseHTTPRequestHandler):
             known = self.server.answers.get(token) if token else None
             if known is None:
                 self.server.forwarded += 1
-                status, known = self.ask_moto(body)
+                status, known, kind = self.ask_moto(body)
                 if status != 200:
-                    self.reply(status, known)
+                    self.reply(status, known, kind)
                     return
                 if token:
                     self.server.answers[token] = known
@@ -70,20 +70,20 @@ class LossyHandler(BaseHTTPRequestHandler):
             return
         self.reply(200, known)
 
-    def ask_moto(self, body: bytes) -> tuple[int, bytes]:
+    def ask_moto(self, body: bytes) -> tuple[int, bytes, str]:
         request = urllib.request.Request(self.server.moto_url + "/", data=body, method="POST")
-        for name in ("Content-Type", "Authorization", "X-Amz-Date", "User-Agent"):
-            if self.headers[name]:
-                request.add_header(name, self.headers[name])
+        for name, value in self.headers.items():  # SSM's X-Amz-Target too, not only EC2's
+            if name.lower() not in ("host", "content-length", "connection"):
+                request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, answer.read()
+                return answer.status, answer.read(), answer.headers.get("Content-Type", "")
         except urllib.error.HTTPError as err:
-            return err.code, err.read()
+            return err.code, err.read(), err.headers.get("Content-Type", "")
 
-    def reply(self, status: int, data: bytes) -> None:
+    def reply(self, status: int, data: bytes, kind: str = "text/xml") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
