@@ -59,6 +59,8 @@ class AwsProvider:
     def __init__(self, config: InstanceConfig, *, endpoint_url: str | None = None) -> None:
         self.config = config
         self.clients = AwsClients(config.region, config.profile, endpoint_url)
+        self._let_in: str | None = None
+        """The range this process last opened SSH to."""
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
         """Image, key, firewall, then the first zone/type/market with room; waits for running."""
@@ -75,9 +77,9 @@ class AwsProvider:
         warning = ssh_warning(config)
         if warning:
             report(f"Warning: {warning}")
-        group_id = ensure_security_group(
-            ec2, config, allowed_cidr(config), report, vpc_id=network.vpc_id
-        )
+        cidr = allowed_cidr(config)
+        group_id = ensure_security_group(ec2, config, cidr, report, vpc_id=network.vpc_id)
+        self._let_in = cidr
         types = [config.instance_type, *config.fallback_instance_types]
         wants_spot = config.market == SPOT
         prices = current_prices(ec2, types, time.time()) if wants_spot else {}
@@ -196,10 +198,12 @@ class AwsProvider:
         which may have changed since launch (another network); the old rule is revoked."""
         if self.config.ssh_cidr:
             return
+        cidr = allowed_cidr(self.config)
+        if cidr == self._let_in:  # nothing moved: no EC2 call on a reconnect
+            return
         network = find_network(self.clients.ec2, self.config)
-        ensure_security_group(
-            self.clients.ec2, self.config, allowed_cidr(self.config), report, vpc_id=network.vpc_id
-        )
+        ensure_security_group(self.clients.ec2, self.config, cidr, report, vpc_id=network.vpc_id)
+        self._let_in = cidr
 
     def ssh_warning(self) -> str | None:
         """A warning to keep on screen when the config opens SSH to the whole internet."""
