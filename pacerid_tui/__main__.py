@@ -54,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="when a step fails, keep the host (billing) instead of terminating it",
     )
+    doctor = add("doctor", "check the account and config before anything is spent")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
     status = add("status", "list runs with state, uptime and cost")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     shell = add("ssh", "open a shell on the host (or run a command there)")

@@ -58,6 +58,9 @@ class InstanceConfig(Section):
     """EC2 key pair name; created when missing."""
     key_path: str = "~/.ssh/pacerid-ml-key.pem"
     """Where the private key lives locally (written 0400, never overwritten)."""
+    subnet_id: str | None = Field(default=None, pattern=r"^subnet-[0-9a-f]+$")
+    """Launch into this subnet (and its VPC); default: the default VPC's subnet in each zone.
+    Needed where the account has no default VPC; give it public IPs or a ssh_proxy_command."""
     security_group: str = "pacerid-ml-sg"
     """Security group allowing SSH from ssh_cidr."""
     ssh_cidr: str | None = None

@@ -5,7 +5,8 @@ Kaggle archives come with whatever top folder and case their author chose (`Trai
 folders are found at any depth, and moved into the ImageFolder layout the trainer reads, after
 checking both hold the same classes. The `kaggle` package is imported only here and with
 stdout redirected: at import it authenticates and prints a banner when it finds no key.
-Credentials arrive on stdin (--credentials-stdin) and live only in this process's environment.
+Credentials arrive on stdin (--credentials-stdin): an API token or a legacy key, kept in memory
+and handed to the kaggle client directly (no environment variable, no file).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -36,15 +36,12 @@ def download(dataset: str, data_dir: Path, credentials: TextIO | None) -> None:
         if previous.get("dataset") == dataset:
             log.info("Dataset %s already in %s: %s.", dataset, data_dir, counts(previous))
             return
-    if credentials is not None:
-        username, key = read_credentials(credentials)
-        os.environ["KAGGLE_USERNAME"] = username
-        os.environ["KAGGLE_KEY"] = key
+    given = read_credentials(credentials) if credentials is not None else None
     staging = data_dir / ".download"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log.info("Downloading Kaggle dataset %s…", dataset)
-    archive = fetch(dataset, staging)
+    archive = fetch(dataset, staging, given)
     summary = normalise(archive, data_dir, staging)
     shutil.rmtree(staging, ignore_errors=True)
     marker.write_text(json.dumps({"dataset": dataset, **summary}))
@@ -58,10 +55,11 @@ def counts(summary: dict[str, Any]) -> str:
     )
 
 
-def read_credentials(stream: TextIO) -> tuple[str, str]:
-    """{"username": …, "key": …} from stdin; the values are never logged or written."""
+def read_credentials(stream: TextIO) -> dict[str, str]:
+    """{"token": …} or {"username": …, "key": …} from stdin; never logged or written."""
     problem = UsageError(
-        '--credentials-stdin expects one JSON object {"username": "...", "key": "..."} on stdin.'
+        '--credentials-stdin expects one JSON object on stdin: {"token": "..."} or '
+        '{"username": "...", "key": "..."}.'
     )
     try:
         data = json.loads(stream.read())
@@ -69,18 +67,22 @@ def read_credentials(stream: TextIO) -> tuple[str, str]:
         raise problem from None
     if not isinstance(data, dict):
         raise problem
+    if isinstance(data.get("token"), str) and data["token"]:
+        return {"token": data["token"]}
     username, key = data.get("username"), data.get("key")
     if not (isinstance(username, str) and username and isinstance(key, str) and key):
         raise problem
-    return username, key
+    return {"username": username, "key": key}
 
 
-def fetch(dataset: str, folder: Path) -> Path:
+def fetch(dataset: str, folder: Path, given: dict[str, str] | None = None) -> Path:
     """The dataset's zip file, downloaded by Kaggle's own client into `folder`.
 
-    `KaggleApi` finds the credentials (environment, kaggle.json or an access token) and does
-    the streamed, retried file download; the RPC goes through kagglesdk's `KaggleClient`, which
-    honours KAGGLE_API_ENVIRONMENT (kaggle 2.x's `KaggleApi` always picks production).
+    Credentials from stdin go straight to kagglesdk's `KaggleClient` (a token as its api_token,
+    a legacy key as username and password), in memory only. Without them, `KaggleApi` finds
+    the host's own (environment, kaggle.json or an access token). The RPC goes through
+    `KaggleClient`, which honours KAGGLE_API_ENVIRONMENT; `KaggleApi.authenticate` is not asked
+    to check a given token, since it asks the production service whatever that variable says.
     """
     with contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -92,25 +94,31 @@ def fetch(dataset: str, folder: Path) -> Path:
                 "the kaggle package is not installed; pip install -r trainer/requirements.txt."
             ) from None
         api = KaggleApi()
-        try:
-            api.authenticate()
-        except SystemExit:
-            raise TrainerError(
-                "no Kaggle credentials found; pass them with --credentials-stdin "
-                "or set KAGGLE_USERNAME and KAGGLE_KEY."
-            ) from None
+        if given is None:
+            try:
+                api.authenticate()
+            except SystemExit:
+                raise TrainerError(
+                    "no Kaggle credentials found; pass them with --credentials-stdin "
+                    "or set KAGGLE_API_TOKEN, or KAGGLE_USERNAME and KAGGLE_KEY."
+                ) from None
+            values = api.config_values
+            auth = {
+                "username": values.get(api.CONFIG_NAME_USER),
+                "password": values.get(api.CONFIG_NAME_KEY),
+                "api_token": values.get(api.CONFIG_NAME_TOKEN),
+            }
+        elif "token" in given:
+            auth = {"api_token": given["token"]}
+        else:
+            auth = {"username": given["username"], "password": given["key"]}
         owner, slug, version = dataset_parts(dataset)
         request = ApiDownloadDatasetRequest()
         request.owner_slug, request.dataset_slug = owner, slug
         request.dataset_version_number = version
         archive = folder / f"{slug}.zip"
-        values = api.config_values
         try:
-            with KaggleClient(
-                username=values.get(api.CONFIG_NAME_USER),
-                password=values.get(api.CONFIG_NAME_KEY),
-                api_token=values.get(api.CONFIG_NAME_TOKEN),
-            ) as client:
+            with KaggleClient(**auth) as client:
                 response = client.datasets.dataset_api_client.download_dataset(request)
                 api.download_file(response, str(archive), client.http_client(), quiet=True)
         except Exception as err:  # the client raises requests' and its own error types
@@ -129,7 +137,7 @@ def dataset_parts(dataset: str) -> tuple[str, str, int | None]:
 def describe_failure(dataset: str, err: Exception) -> str:
     status = getattr(getattr(err, "response", None), "status_code", None)
     if status in (401, 403):
-        return f"Kaggle refused the credentials (HTTP {status}); check the username and key."
+        return f"Kaggle refused the credentials (HTTP {status}); check the token or the key."
     if status == 404:
         return f"Kaggle has no dataset '{dataset}' (HTTP 404); check data.dataset in the config."
     if status is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
@@ -105,6 +106,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         from pacerid_tui.cli.watch import show_history
 
         return await show_history(lifecycle, args)
+    if command == "doctor":
+        from pacerid_tui.cli.doctor import doctor
+
+        return await asyncio.to_thread(doctor, config_path(args), args.json)
     if command == "adopt":
         run = await orphans.adopt(lifecycle, args.instance, config_path(args))
         print(run.run_id)

@@ -22,7 +22,8 @@ from pacerid_tui.core.budget import enforce_budget
 from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
-from pacerid_tui.core.errors import HostError, InstanceGone, UsageError
+from pacerid_tui.core.doctor import preflight
+from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.hostkeys import printed_fingerprints
@@ -146,6 +147,7 @@ class Lifecycle:
             self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
             return run
         provider = self.provider_of(run)
+        await asyncio.to_thread(preflight, config, provider)  # quota, network…: before any write
         spec = InstanceSpec(
             run_id=run.run_id,
             provider=config.instance.provider,
@@ -232,6 +234,12 @@ class Lifecycle:
             instance, paths.known_hosts_file(), proxy_command=config.ssh_proxy_command
         )
         provider = self.provider_of(run)
+        let_in = getattr(provider, "let_caller_in", None)
+        if let_in is not None:  # every (re)connect: the SSH rule follows this machine's address
+            try:
+                await asyncio.to_thread(let_in, lambda m: self._say(run, m))
+            except PaceridError as err:
+                self._say(run, f"Could not update the SSH rule ({err}).")
         if ssh.is_pinned(target) or not isinstance(provider, HostKeyFingerprints):
             return target
         printed = await printed_fingerprints(

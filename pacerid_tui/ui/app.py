@@ -45,6 +45,7 @@ from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.notices import Notices
+from pacerid_tui.ui.screens.doctor import DoctorScreen
 from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.selected import SelectedRun
 from pacerid_tui.ui.training import Training
@@ -100,6 +101,14 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
             "Light/dark",
             tooltip="Switch between the dark and the light theme",
             id="app.theme",
+            show=False,
+        ),
+        Binding(
+            "c",
+            "doctor",
+            "Doctor",
+            tooltip="Check the account and config before anything is spent",
+            id="app.doctor",
             show=False,
         ),
         Binding("question_mark", "help", "Keys", tooltip="Show every key", id="app.help"),
@@ -358,6 +367,9 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
     def action_toggle_theme(self) -> None:
         self.theme = THEMES[1] if self.theme == THEMES[0] else THEMES[0]
 
+    def action_doctor(self) -> None:
+        self.push_screen(DoctorScreen(self.config_path))
+
     def action_help(self) -> None:
         keys: dict[str, list[str]] = {}  # by action, in the bindings' order
         about: dict[str, tuple[str, str]] = {}
@@ -380,6 +392,11 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
             yield SystemCommand(
                 action.label, action.tooltip, partial(self.call_later, self.run_action, action.name)
             )
+        yield SystemCommand(
+            "Doctor",
+            "Check the account and config before anything is spent",
+            self.action_doctor,
+        )
         yield SystemCommand(
             "Light/dark theme",
             "Switch between the dark and the light theme",

@@ -13,6 +13,8 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 REGION = "us-east-1"
 CALLER_IP = "203.0.113.7"
+MOVED_IP = "198.51.100.23"
+"""This machine's address after it moved to another network mid-run."""
 DLAMI_OWNER = "898082745236"
 
 

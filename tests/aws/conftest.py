@@ -21,10 +21,12 @@ from typing import Any
 
 import boto3
 import pytest
+import quotas_standin
 import yaml
-from aws_seed import AMIS, CALLER_IP, REGION, Reports
+from aws_seed import AMIS, CALLER_IP, MOVED_IP, REGION, Reports
 from aws_standin import AwsStandIn, serve
 from botocore.config import Config
+from quotas_standin import QuotasStandIn
 
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core import hostkeys
@@ -73,16 +75,33 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.wait()
 
 
+@pytest.fixture(scope="session")
+def quotas_server() -> Iterator[QuotasStandIn]:
+    yield from quotas_standin.serve()
+
+
 @pytest.fixture
-def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """A fresh moto account and an environment where boto3 finds only fake credentials."""
+def quotas(quotas_server: QuotasStandIn) -> QuotasStandIn:
+    """The Service Quotas stand-in, with room for a few GPU instances unless a test says less."""
+    quotas_server.reset({"L-3819A6DF": 64.0, "L-DB2E81BA": 64.0})
+    return quotas_server
+
+
+@pytest.fixture
+def aws_env(
+    moto_url: str, quotas: QuotasStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> str:
+    """A fresh moto account and an environment where boto3 finds only fake credentials; every
+    AWS service goes to moto (STS included), Service Quotas to its stand-in."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SERVICE_QUOTAS", quotas.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     return moto_url
 
@@ -94,7 +113,8 @@ class CallerIpHandler(BaseHTTPRequestHandler):
         if self.path == "/fail":
             self.send_error(503)
             return
-        body = b"not an address\n" if self.path == "/junk" else f"{CALLER_IP}\n".encode()
+        address = MOVED_IP if self.path == "/moved" else CALLER_IP  # /moved: another network
+        body = b"not an address\n" if self.path == "/junk" else f"{address}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

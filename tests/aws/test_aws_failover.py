@@ -27,6 +27,8 @@ MESSAGES = {
     "SpotMaxPriceTooLow": "Your Spot request price of 0.3 is lower than the minimum required "
     "Spot request fulfillment price of 0.3462.",
     "MaxSpotInstanceCountExceeded": "Max spot instance count exceeded",
+    "VcpuLimitExceeded": "You have requested more vCPU capacity than your current vCPU limit of 0 "
+    "allows for the instance bucket that the specified instance type belongs to.",
     "InvalidParameterValue": "Value (g4dn.xlarge) for parameter instanceType is invalid.",
 }
 
@@ -116,28 +118,45 @@ def test_capacity_errors_move_to_the_next_zone_then_type(
     assert "SpotMaxPriceTooLow" in steps[7]
 
 
-def test_quota_skips_the_type_and_on_demand_is_the_last_resort(
+def test_quota_skips_every_type_under_it_and_on_demand_is_the_last_resort(
     make_provider: Any, reports: Reports
 ) -> None:
+    """g5 launches under the same G/VT spot quota as g4dn: one refusal is enough for both."""
     provider = make_provider(
         zones=ZONES, fallback_instance_types=["g5.xlarge"], on_demand_fallback=True
     )
-    refusals = {("spot", "g4dn.xlarge", "us-east-1a"): "MaxSpotInstanceCountExceeded"}
-    refusals |= {("spot", "g5.xlarge", zone): "InsufficientInstanceCapacity" for zone in ZONES}
-    seen = refuse(provider, refusals)
+    seen = refuse(provider, {("spot", "g4dn.xlarge", "us-east-1a"): "MaxSpotInstanceCountExceeded"})
 
     instance = provider.launch(InstanceSpec(run_id="r", provider="aws"), reports)
 
     assert seen == [
         ("spot", "g4dn.xlarge", "us-east-1a"),
-        ("spot", "g5.xlarge", "us-east-1a"),
-        ("spot", "g5.xlarge", "us-east-1b"),
-        ("spot", "g5.xlarge", "us-east-1c"),
         ("on-demand", "g4dn.xlarge", "us-east-1a"),
     ]
     assert instance.market == "on-demand"
-    assert "No spot g4dn.xlarge allowed: MaxSpotInstanceCountExceeded; moving on." in reports
+    [refused] = [line for line in reports if "MaxSpotInstanceCountExceeded" in line]
+    assert "'All G and VT Spot Instance Requests' (L-3819A6DF)" in refused
+    assert "--quota-code L-3819A6DF --desired-value 4 --region us-east-1" in refused
     assert "Warning: no spot capacity anywhere; this instance is billed on-demand." in reports
+
+
+def test_a_quota_refusal_everywhere_ends_with_the_quota_fix(
+    make_provider: Any, reports: Reports
+) -> None:
+    provider = make_provider(zones=ZONES, fallback_instance_types=["g5.xlarge"])
+    seen = refuse(provider, {("spot", "g4dn.xlarge", "us-east-1a"): "VcpuLimitExceeded"})
+    with pytest.raises(CapacityError, match=r"L-3819A6DF.*request-service-quota-increase"):
+        provider.launch(InstanceSpec(run_id="r", provider="aws"), reports)
+    assert len(seen) == 1
+
+
+def test_max_price_too_low_says_the_price_and_the_key(make_provider: Any, reports: Reports) -> None:
+    provider = make_provider(zones=["us-east-1a"])
+    refuse(provider, {("spot", "g4dn.xlarge", "us-east-1a"): "SpotMaxPriceTooLow"})
+    with pytest.raises(
+        CapacityError, match=r"is \$0\.3462/h, over instance\.max_price \(\$0\.3/h\)"
+    ):
+        provider.launch(InstanceSpec(run_id="r", provider="aws"), reports)
 
 
 def test_no_capacity_anywhere_is_one_clear_error(make_provider: Any, reports: Reports) -> None:

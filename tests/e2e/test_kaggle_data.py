@@ -1,9 +1,12 @@
 """The data step on a host: the real kaggle client against a loopback stand-in, with made-up
-credentials that travel only over the SSH channel's stdin — never argv, files or logs."""
+credentials in each form Kaggle issues (legacy key; API token in KAGGLE_API_TOKEN as a value or a
+path, or in ~/.kaggle/access_token) that travel only over the SSH channel's stdin — never argv,
+files or logs."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import os
@@ -17,8 +20,17 @@ import yaml
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Run
 from tests.e2e.test_cli_local import tiny_config
-from tests.trainer.test_trainer_download import KEY, PORT, USERNAME, KaggleStandIn, dataset
+from tests.trainer.test_trainer_download import (
+    DOWNLOAD_RPC,
+    KEY,
+    PORT,
+    TOKEN,
+    USERNAME,
+    KaggleStandIn,
+    dataset,
+)
 
 
 @pytest.fixture
@@ -50,8 +62,38 @@ def files_containing(root: Path, secret: bytes) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
 
 
+def credential_forms(root: Path) -> list[tuple[str, dict[str, str], str]]:
+    """(name, environment, Authorization the stand-in must see) for each form kagglesdk reads
+    (kaggle_env.get_access_token_from_env, then the legacy key): files live in `root`, the
+    user's home here, never on the host."""
+    token_file = root / "token.txt"
+    token_file.write_text(TOKEN + "\n")
+    (root / ".kaggle").mkdir(exist_ok=True)
+    (root / ".kaggle" / "access_token").write_text(TOKEN + "\n")
+    basic = "Basic " + base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode()
+    home = str(root)
+    return [
+        (
+            "legacy key",
+            {"KAGGLE_USERNAME": USERNAME, "KAGGLE_KEY": KEY, "HOME": "/nonexistent"},
+            basic,
+        ),
+        (
+            "KAGGLE_API_TOKEN value",
+            {"KAGGLE_API_TOKEN": TOKEN, "HOME": "/nonexistent"},
+            f"Bearer {TOKEN}",
+        ),
+        (
+            "KAGGLE_API_TOKEN path",
+            {"KAGGLE_API_TOKEN": str(token_file), "HOME": "/nonexistent"},
+            f"Bearer {TOKEN}",
+        ),
+        ("~/.kaggle/access_token", {"HOME": home}, f"Bearer {TOKEN}"),
+    ]
+
+
 async def test_kaggle_data_arrives_and_the_key_stays_off_the_host(
-    kaggle: KaggleStandIn, tmp_path: Path
+    kaggle: KaggleStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tiny_config(tmp_path)
     raw = yaml.safe_load(path.read_text())
@@ -60,13 +102,36 @@ async def test_kaggle_data_arrives_and_the_key_stays_off_the_host(
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     await lifecycle.setup(run)
+    assert run.instance and run.instance.key_path
+    workspace = Path(run.instance.key_path).parent / "workspace" / "pacerid" / run.run_id
+    user = tmp_path / "user"
+    user.mkdir()
+    for name, env, auth in credential_forms(user):
+        for variable in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+            monkeypatch.delenv(variable, raising=False)
+        for variable, value in env.items():
+            monkeypatch.setenv(variable, value)
+        (workspace / "data" / ".download.json").unlink(missing_ok=True)
+        kaggle.requests.clear()
+        seen_in_argv = await data_watching_argv(lifecycle, run)
+        assert [(r["path"], r["auth"]) for r in kaggle.requests][:1] == [(DOWNLOAD_RPC, auth)], name
+        assert sorted(p.name for p in (workspace / "data" / "Train").iterdir()) == ["a", "b"]
+        assert seen_in_argv == [], name
+        home = Path(os.environ["PACERID_HOME"])  # workspace, logs, registry, keys
+        assert files_containing(home, KEY.encode()) == [], name
+        assert files_containing(home, TOKEN.encode()) == [], name
+    lifecycle.close()
+    assert (workspace / "output" / "data.log").exists()
 
-    seen_in_argv = []
+
+async def data_watching_argv(lifecycle: Lifecycle, run: Run) -> list[bytes]:
+    """Run the data step; every command line seen meanwhile that holds the key or the token."""
+    seen: list[bytes] = []
     done = asyncio.Event()
 
     async def watch_processes() -> None:
         while not done.is_set():
-            seen_in_argv.extend(c for c in command_lines() if KEY.encode() in c)
+            seen.extend(c for c in command_lines() if KEY.encode() in c or TOKEN.encode() in c)
             await asyncio.sleep(0.05)
 
     watcher = asyncio.create_task(watch_processes())
@@ -75,16 +140,4 @@ async def test_kaggle_data_arrives_and_the_key_stays_off_the_host(
     finally:
         done.set()
         await watcher
-    lifecycle.close()
-
-    assert [r["path"] for r in kaggle.requests][:1] == [
-        "/api/v1/datasets.DatasetApiService/DownloadDataset"
-    ]
-    assert kaggle.requests[0]["auth"]  # the made-up credentials reached "Kaggle"
-    assert run.instance and run.instance.key_path
-    workspace = Path(run.instance.key_path).parent / "workspace" / "pacerid" / run.run_id
-    assert sorted(p.name for p in (workspace / "data" / "Train").iterdir()) == ["a", "b"]
-    assert seen_in_argv == []
-    home = Path(os.environ["PACERID_HOME"])
-    assert files_containing(home, KEY.encode()) == []  # workspace, logs, registry, keys
-    assert (workspace / "output" / "data.log").exists()
+    return seen

@@ -25,6 +25,9 @@ from tests.trainer.support import run_trainer
 
 PORT = 7777  # fixed by the kaggle client's TEST environment
 USERNAME, KEY = "pacer-tester", "s3cret-kaggle-key-0123456789"
+TOKEN = "KGAT_made-up-access-token-9876543210"
+"""An API token: kagglesdk sends it as `Authorization: Bearer …` (kaggle_http_client.BearerAuth);
+a legacy key goes as HTTP Basic username:key."""
 DOWNLOAD_RPC = "/api/v1/datasets.DatasetApiService/DownloadDataset"
 
 
@@ -79,10 +82,13 @@ class KaggleHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
         self.server.requests.append({"path": self.path, "auth": self.headers["Authorization"]})
-        expected = "Basic " + base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode()
+        accepted = {
+            "Basic " + base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode(),
+            f"Bearer {TOKEN}",
+        }
         if self.path != DOWNLOAD_RPC:
             self.reply(404, b'{"code": 404, "message": "no such RPC"}', "application/json")
-        elif self.headers["Authorization"] != expected:
+        elif self.headers["Authorization"] not in accepted:
             self.reply(401, b'{"code": 401, "message": "Unauthenticated"}', "application/json")
         elif body.get("datasetSlug") != "pacemakers":
             self.reply(404, b'{"code": 404, "message": "Not found"}', "application/json")
@@ -163,6 +169,19 @@ def test_a_nested_archive_becomes_train_and_test(
     again = download(kaggle_config, data, tmp_path, None)
     assert again[0] == 0 and "already in" in again[1]
     assert len(kaggle.requests) == 1  # the marker answered; Kaggle was not asked again
+
+
+def test_a_token_on_stdin_goes_to_kaggle_as_a_bearer_token(
+    kaggle: KaggleStandIn, kaggle_config: Path, tmp_path: Path
+) -> None:
+    kaggle.archive = dataset("Train", "Test", CLASSES, CLASSES)
+    kaggle.requests.clear()
+    token = json.dumps({"token": TOKEN})
+    code, _, stderr = download(kaggle_config, tmp_path / "data", tmp_path, token)
+    assert code == 0, stderr
+    assert [r["auth"] for r in kaggle.requests] == [f"Bearer {TOKEN}"]
+    for path in tmp_path.rglob("*"):
+        assert not path.is_file() or TOKEN.encode() not in path.read_bytes(), path
 
 
 def test_different_case_folders_are_normalised(

@@ -18,6 +18,7 @@ from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.screens.doctor import DoctorScreen
 from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.version_prompt import VersionPrompt
@@ -223,6 +224,24 @@ async def test_every_action_is_a_binding_a_button_and_a_palette_command(tmp_path
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, LaunchForm))
         assert not app.rows  # nothing launched
+
+
+async def test_c_and_the_palette_open_the_doctor(tmp_path: Path) -> None:
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=30)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen))
+
+        def shown() -> str:
+            return str(app.screen.query_one("#doctor-checks", Static).render())
+
+        await wait_for(pilot, lambda: "kaggle" in shown())
+        assert shown().count("Not needed") == 8
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Doctor", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen))
 
 
 async def test_an_instance_no_run_knows_is_shown_adopted_with_a_and_terminated(

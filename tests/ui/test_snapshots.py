@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from pacerid_tui.ui import app as app_module
 from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.doctor import DoctorScreen
 from pacerid_tui.ui.screens.history import HistoryScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.mistakes import MistakesScreen
@@ -94,3 +97,38 @@ async def wait_until(pilot: Pilot[int], check: Callable[[], bool]) -> None:
     await wait_or_fail(pilot, check, "the screen never opened")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+class DoctorOnly(App[None]):
+    """The doctor screen on its own, over the app's stylesheet: what it shows depends only on
+    the config, not on what the demo's dashboard behind it is doing."""
+
+    CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))
+
+    def __init__(self, config: Path) -> None:
+        super().__init__()
+        self.config = config
+
+    def on_mount(self) -> None:
+        self.push_screen(DoctorScreen(self.config))
+
+
+async def doctor_done(pilot: Pilot[None]) -> None:
+    def done() -> bool:
+        screen = pilot.app.screen
+        return isinstance(screen, DoctorScreen) and "kaggle" in str(
+            screen.query_one("#doctor-checks", Static).render()
+        )
+
+    await wait_or_fail(pilot, done, "the doctor's checks never came")  # type: ignore[arg-type]
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_doctor_shows_every_check(
+    snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`c`: the core's checks for a local config, each ok and not needed."""
+    monkeypatch.chdir(tmp_path)  # the title shows the config path as given: relative
+    Path("local.yaml").write_text("instance:\n  provider: local\ndata:\n  source: synthetic\n")
+    assert snap_compare(DoctorOnly(Path("local.yaml")), terminal_size=SIZE, run_before=doctor_done)

@@ -10,7 +10,7 @@ tagged at launch and every query filters on the tags, so nothing depends on loca
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,16 +23,19 @@ from pacerid_tui.core.cloud.aws_keypair import ensure_key_pair
 from pacerid_tui.core.cloud.aws_launch import (
     ON_DEMAND,
     SPOT,
+    Attempt,
     describe_attempt,
     launch_first_available,
     plan_attempts,
     run_request,
 )
+from pacerid_tui.core.cloud.aws_network import find_network, usable_zones
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
+from pacerid_tui.core.cloud.aws_quota import vcpus_of
 from pacerid_tui.core.cloud.aws_role import Settling, ensure_host_profile
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
-from pacerid_tui.core.cloud.base import MANAGED_TAG, Report, quiet
-from pacerid_tui.core.errors import ProviderError
+from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
+from pacerid_tui.core.errors import ConfigError, PaceridError, ProviderError
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ class AwsProvider:
     def __init__(self, config: InstanceConfig, *, endpoint_url: str | None = None) -> None:
         self.config = config
         self.clients = AwsClients(config.region, config.profile, endpoint_url)
+        self._let_in: str | None = None
+        """The range this process last opened SSH to."""
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
         """Image, key, firewall, then the first zone/type/market with room; waits for running."""
@@ -71,29 +76,46 @@ class AwsProvider:
             f"Image: {image.name} ({image.image_id}); login {config.ssh_user or image.user}, "
             f"root volume {volume_gb} GB."
         )
+        network = find_network(ec2, config)  # before anything is created: no VPC, no launch
         key = ensure_key_pair(ec2, config, report)
         warning = ssh_warning(config)
         if warning:
             report(f"Warning: {warning}")
-        group_id = ensure_security_group(ec2, config, allowed_cidr(config), report)
+        cidr = allowed_cidr(config)
+        group_id = ensure_security_group(ec2, config, cidr, report, vpc_id=network.vpc_id)
+        self._let_in = cidr
         types = [config.instance_type, *config.fallback_instance_types]
         wants_spot = config.market == SPOT
         prices = current_prices(ec2, types, time.time()) if wants_spot else {}
-        plan = plan_attempts(
-            types, config.zones or self.zones(), prices, config.market, config.on_demand_fallback
-        )
+        zones, skipped = usable_zones(network, config.zones or self.zones())
+        if skipped:
+            report(f"Skipping {', '.join(skipped)}: no subnet of VPC {network.vpc_id} there.")
+        if not zones:
+            raise ConfigError(
+                f"None of the zones {', '.join(skipped)} has a subnet of VPC {network.vpc_id}; "
+                "set instance.subnet_id or instance.zones to where one is."
+            )
+        plan = plan_attempts(types, zones, prices, config.market, config.on_demand_fallback)
         stop = wants_spot and config.interruption == "stop"
         profile = ensure_host_profile(self.clients.iam, report) if stop else None
         arn = profile.arn if profile else None
         client = self.clients.launch
+
+        def request_for(attempt: Attempt) -> dict[str, Any]:
+            request = run_request(attempt, image, key.name, group_id, config, spec.run_id, arn)
+            request["SubnetId"] = network.subnets[attempt.zone]
+            return request
+
         raw, attempt = launch_first_available(
             cast("EC2Client", Settling(client, report)) if profile and profile.created else client,
             plan,
-            lambda attempt: run_request(
-                attempt, image, key.name, group_id, config, spec.run_id, arn
-            ),
+            request_for,
             config.max_price,
             report,
+            run_id=spec.run_id,
+            region=config.region,
+            vcpus=self._vcpus(types),
+            find_existing=lambda: self._run_instance(spec.run_id),
         )
         instance_id = raw["InstanceId"]
         report(f"Launched {instance_id}: {describe_attempt(attempt)}.")
@@ -216,6 +238,18 @@ class AwsProvider:
             answer = self.clients.ec2.get_console_output(InstanceId=instance_id, Latest=True)
         return host_key_fingerprints(answer.get("Output") or "")
 
+    def let_caller_in(self, report: Report = quiet) -> None:
+        """Before an SSH connection is opened (again): the rule follows this machine's address,
+        which may have changed since launch (another network); the old rule is revoked."""
+        if self.config.ssh_cidr:
+            return
+        cidr = allowed_cidr(self.config)
+        if cidr == self._let_in:  # nothing moved: no EC2 call on a reconnect
+            return
+        network = find_network(self.clients.ec2, self.config)
+        ensure_security_group(self.clients.ec2, self.config, cidr, report, vpc_id=network.vpc_id)
+        self._let_in = cidr
+
     def ssh_warning(self) -> str | None:
         """A warning to keep on screen when the config opens SSH to the whole internet."""
         return ssh_warning(self.config)
@@ -231,6 +265,27 @@ class AwsProvider:
             for zone in answer.get("AvailabilityZones", [])
             if zone.get("ZoneType", "availability-zone") == "availability-zone"
         ]
+
+    def _vcpus(self, types: list[str]) -> dict[str, int]:
+        """vCPUs by type, for the quota message of a refusal; empty when EC2 will not say."""
+        try:
+            return vcpus_of(self.clients.ec2, types)
+        except PaceridError:
+            return {}
+
+    def _run_instance(self, run_id: str) -> Mapping[str, Any] | None:
+        """A pending or running instance tagged with this run (a launch whose answer was lost)."""
+        with aws_errors("look for the run's instance"):
+            answer = self.clients.ec2.describe_instances(
+                Filters=[
+                    {"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                ]
+            )
+        for reservation in answer.get("Reservations", []):
+            for raw in reservation.get("Instances", []):
+                return raw
+        return None
 
     def _instances(self, filters: list[Any]) -> list[Instance]:
         found: list[Instance] = []

@@ -5,12 +5,21 @@ The guide's group let SSH in from anywhere. Here the allowed range is this machi
 fails we refuse rather than guess, unless `instance.ssh_cidr` names a range. A world-open range
 is honoured only when written explicitly, and then it is warned about; a world-open SSH rule
 left in the group by the old script is removed when it was not asked for.
+
+Each machine gets one rule, described with the tool's and the machine's name. When this
+machine's address changes (a laptop moving networks mid-run), `ensure_security_group` runs
+again before the SSH connection is opened again: the rule follows the address and the old one is
+revoked. Rules of other machines stay while a live instance sits in the group, and go with it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -29,6 +38,8 @@ CALLER_IP_TIMEOUT_S = 5
 SSH_PORT = 22
 WORLD = frozenset({"0.0.0.0/0", "::/0"})
 GROUP_DESCRIPTION = "pacerid-tui: SSH to training instances"
+RULE_PREFIX = "pacerid-tui SSH"
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
 def caller_ip(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -71,17 +82,53 @@ def ssh_warning(config: InstanceConfig) -> str | None:
     return f"SSH is open to the whole internet (instance.ssh_cidr = {cidr}); narrow it to your IP."
 
 
-def ensure_security_group(ec2: EC2Client, config: InstanceConfig, cidr: str, report: Report) -> str:
-    """The id of the group named `instance.security_group`, with an SSH rule for `cidr`."""
-    name = config.security_group
+def rule_description(machine: str | None = None) -> str:
+    """What our SSH rules say: the tool and the machine they let in (EC2's allowed characters)."""
+    name = re.sub(r"[^a-zA-Z0-9._\-:/()#,@+=&;{}!$*]", "-", machine or socket.gethostname())
+    return f"{RULE_PREFIX} from {name[:200]}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One range TCP port 22 is open to in the group."""
+
+    cidr: str
+    ports: tuple[int, int]
+    description: str
+
+    @property
+    def ours(self) -> bool:
+        return self.description.startswith(RULE_PREFIX)
+
+
+def find_group(ec2: EC2Client, name: str, vpc_id: str | None) -> Any | None:
+    """The group called `name` (in `vpc_id` when given: names are unique per VPC only)."""
+    filters: list[Any] = [{"Name": "group-name", "Values": [name]}]
+    if vpc_id:
+        filters.append({"Name": "vpc-id", "Values": [vpc_id]})
     with aws_errors(f"look up security group {name}"):
-        groups = ec2.describe_security_groups(
-            Filters=[{"Name": "group-name", "Values": [name]}]
-        ).get("SecurityGroups", [])
-    if groups:
-        group_id = groups[0]["GroupId"]
-        rules = ssh_ranges(groups[0].get("IpPermissions", []))
+        groups = ec2.describe_security_groups(Filters=filters).get("SecurityGroups", [])
+    return groups[0] if groups else None
+
+
+def ensure_security_group(
+    ec2: EC2Client,
+    config: InstanceConfig,
+    cidr: str,
+    report: Report,
+    *,
+    vpc_id: str | None = None,
+    machine: str | None = None,
+) -> str:
+    """The id of the group named `instance.security_group` (in `vpc_id`), letting SSH in from
+    `cidr` with one rule of ours; rules no live run needs are revoked (see `stale_rules`)."""
+    name = config.security_group
+    group = find_group(ec2, name, vpc_id)
+    if group is not None:
+        group_id = group["GroupId"]
+        rules = ssh_rules(group.get("IpPermissions", []))
     else:
+        options: dict[str, Any] = {"VpcId": vpc_id} if vpc_id else {}
         with aws_errors(f"create security group {name}"):
             group_id = ec2.create_security_group(
                 GroupName=name,
@@ -92,48 +139,93 @@ def ensure_security_group(ec2: EC2Client, config: InstanceConfig, cidr: str, rep
                         "Tags": [{"Key": MANAGED_TAG, "Value": "true"}],
                     }
                 ],
+                **options,
             )["GroupId"]
-        report(f"Created security group {name}.")
-        rules = {}
-    if cidr not in rules:
-        allow_ssh(ec2, group_id, cidr)
+        report(f"Created security group {name}{f' in {vpc_id}' if vpc_id else ''}.")
+        rules = []
+    description = rule_description(machine)
+    if cidr not in {rule.cidr for rule in rules}:
+        allow_ssh(ec2, group_id, cidr, description)
         report(f"Security group {name} allows SSH from {cidr}.")
-    for stale in sorted(WORLD.intersection(rules) - {cidr}):
-        with aws_errors(f"remove the open SSH rule from {name}"):
+    for rule in stale_rules(rules, cidr, description, lambda: group_in_use(ec2, group_id)):
+        with aws_errors(f"remove a stale SSH rule from {name}"):
             ec2.revoke_security_group_ingress(
-                GroupId=group_id, IpPermissions=[permission(stale, rules[stale])]
+                GroupId=group_id, IpPermissions=[permission(rule.cidr, rule.ports)]
             )
-        report(f"Removed the rule letting SSH into {name} from anywhere ({stale}).")
+        source = f"anywhere ({rule.cidr})" if rule.cidr in WORLD else f"{rule.cidr} (not needed)"
+        report(f"Removed the rule letting SSH into {name} from {source}.")
     return group_id
 
 
-def ssh_ranges(permissions: list[Any]) -> dict[str, tuple[int, int]]:
-    """The CIDR ranges that TCP port 22 is already open to, with their rule's port range."""
-    ranges: dict[str, tuple[int, int]] = {}
+def stale_rules(
+    rules: list[Rule], cidr: str, description: str, in_use: Callable[[], bool]
+) -> list[Rule]:
+    """Rules to revoke now that `cidr` is the one this machine needs.
+
+    A world-open rule nobody asked for (the guide's old script made one); this machine's own
+    rule for an address it has left; and any rule of ours at all when no live instance uses the
+    group (another machine's rule is kept while instances may need it). `in_use` is asked only
+    when another machine's rule is found.
+    """
+    stale = []
+    for rule in rules:
+        if rule.cidr == cidr:
+            continue
+        mine = rule.ours and rule.description == description
+        if rule.cidr in WORLD or mine or (rule.ours and not in_use()):
+            stale.append(rule)
+    return sorted(stale, key=lambda rule: rule.cidr)
+
+
+def group_in_use(ec2: EC2Client, group_id: str) -> bool:
+    """Whether a live instance (pending to stopped) sits in the group."""
+    with aws_errors("describe instances"):
+        answer = ec2.describe_instances(
+            Filters=[
+                {"Name": "instance.group-id", "Values": [group_id]},
+                {"Name": "instance-state-name", "Values": LIVE_STATES},
+            ]
+        )
+    return any(reservation.get("Instances") for reservation in answer.get("Reservations", []))
+
+
+def ssh_rules(permissions: list[Any]) -> list[Rule]:
+    """Every range TCP port 22 is open to, with its rule's ports and description."""
+    found: list[Rule] = []
     for rule in permissions:
         ports = (rule.get("FromPort", 0), rule.get("ToPort", 65535))
         if rule.get("IpProtocol") != "tcp" or not ports[0] <= SSH_PORT <= ports[1]:
             continue
         for entry in rule.get("IpRanges", []):
-            ranges[entry["CidrIp"]] = ports
+            found.append(Rule(entry["CidrIp"], ports, entry.get("Description", "")))
         for entry in rule.get("Ipv6Ranges", []):
-            ranges[entry["CidrIpv6"]] = ports
-    return ranges
+            found.append(Rule(entry["CidrIpv6"], ports, entry.get("Description", "")))
+    return found
 
 
-def permission(cidr: str, ports: tuple[int, int] = (SSH_PORT, SSH_PORT)) -> Any:
+def ssh_ranges(permissions: list[Any]) -> dict[str, tuple[int, int]]:
+    """The CIDR ranges that TCP port 22 is already open to, with their rule's port range."""
+    return {rule.cidr: rule.ports for rule in ssh_rules(permissions)}
+
+
+def permission(
+    cidr: str, ports: tuple[int, int] = (SSH_PORT, SSH_PORT), description: str | None = None
+) -> Any:
     key, field = ("Ipv6Ranges", "CidrIpv6") if ":" in cidr else ("IpRanges", "CidrIp")
+    entry = {field: cidr} if description is None else {field: cidr, "Description": description}
     return {
         "IpProtocol": "tcp",
         "FromPort": ports[0],
         "ToPort": ports[1],
-        key: [{field: cidr}],
+        key: [entry],
     }
 
 
-def allow_ssh(ec2: EC2Client, group_id: str, cidr: str) -> None:
+def allow_ssh(ec2: EC2Client, group_id: str, cidr: str, description: str | None = None) -> None:
     try:
-        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission(cidr)])
+        ec2.authorize_security_group_ingress(
+            GroupId=group_id, IpPermissions=[permission(cidr, description=description)]
+        )
     except ClientError as err:
         if error_code(err) != "InvalidPermission.Duplicate":
             raise user_error(err, f"allow SSH from {cidr}") from err

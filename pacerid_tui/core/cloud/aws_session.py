@@ -40,6 +40,9 @@ exponentially with jitter, up to 20 s a wait) without hanging a status refresh f
 LAUNCH_ATTEMPTS = 1
 """run_instances is tried once: a capacity error moves on to the next zone or type at once."""
 
+OTHER_ATTEMPTS = 2
+"""STS and Service Quotas are asked by the pre-launch checks, which must stay quick: one retry."""
+
 CONNECT_TIMEOUT_S = 10
 """Seconds to open a connection; a dead network should fail within one status refresh."""
 
@@ -124,6 +127,7 @@ class AwsClients:
         self._launch: EC2Client | None = None
         self._ssm: Any = None
         self._iam: Any = None
+        self._others: dict[str, Any] = {}
 
     def _client(self, attempts: int, service: str = "ec2") -> Any:
         with aws_errors("open a session"):
@@ -135,9 +139,25 @@ class AwsClients:
                 read_timeout=READ_TIMEOUT_S,
             )
             options: dict[str, Any] = {"config": config}
-            if self.endpoint_url:
+            if self.endpoint_url and service in ("ec2", "ssm", "iam"):  # sts, quotas: boto3's own
                 options["endpoint_url"] = self.endpoint_url
             return self._session.client(service, **options)  # type: ignore[call-overload]
+
+    def other(self, service: str) -> Any:
+        """A client of another service (sts, service-quotas) on the same session; its endpoint
+        comes from boto3's own settings (AWS_ENDPOINT_URL_<SERVICE>), never from ours."""
+        with self._lock:
+            if service not in self._others:
+                self._others[service] = self._client(OTHER_ATTEMPTS, service)
+            return self._others[service]
+
+    def credential_source(self) -> str:
+        """Where boto3 found the credentials: env, shared-credentials-file, sso, assume-role…"""
+        self.ec2  # noqa: B018 -- builds the session
+        assert self._session is not None
+        with aws_errors("read the credentials"):
+            found = self._session.get_credentials()
+        return getattr(found, "method", None) or "none"
 
     @property
     def ec2(self) -> EC2Client:

@@ -13,6 +13,7 @@ import asyncio
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +25,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from pacerid_tui.config import Config, ModelConfig, load_config
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
+from pacerid_tui.core.doctor import preflight
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.ui.launch import TRAINING_FIELDS, Choice, edited, estimate, write_launch_config
 
@@ -204,6 +206,20 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             error.update(str(err))
             return
         same = config == load_config(path)  # nothing edited: the run keeps the user's file
+        self.checked_launch(path, same, raw, config)
+
+    @work(exclusive=True, group="launch-check", exit_on_error=False)
+    async def checked_launch(
+        self, path: Path, same: bool, raw: dict[str, Any], config: Config
+    ) -> None:
+        """The blocking doctor checks first (quota, network…): a refusal stays in the form."""
+        error = self.query_one("#launch-error", Static)
+        error.update("Checking the account…")
+        try:
+            await asyncio.to_thread(preflight, config)
+        except PaceridError as err:
+            error.update(str(err))
+            return
         target = path if same else write_launch_config(raw, config, path)
         self.dismiss(LaunchRequest(target, config))
 

@@ -1,0 +1,337 @@
+"""The doctor's AWS checks: the account, as a launch would find it, without changing anything.
+
+Each check calls only describe/get APIs and the same look-ups the launch uses (aws_network,
+aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall), so what the doctor says is
+what the launch will do. Any error becomes that check's fail or warn; when the credentials fail,
+the other checks are not asked (they would only repeat it).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pacerid_tui.config import Config
+from pacerid_tui.core.cloud.aws import AwsProvider
+from pacerid_tui.core.cloud.aws_ami import find_image
+from pacerid_tui.core.cloud.aws_firewall import (
+    allowed_cidr,
+    find_group,
+    group_in_use,
+    rule_description,
+    ssh_rules,
+    ssh_warning,
+    stale_rules,
+)
+from pacerid_tui.core.cloud.aws_keypair import candidates
+from pacerid_tui.core.cloud.aws_keyprint import fingerprints
+from pacerid_tui.core.cloud.aws_network import Network, find_network
+from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price
+from pacerid_tui.core.cloud.aws_quota import (
+    ON_DEMAND,
+    SPOT,
+    increase_fix,
+    quota_for,
+    read_quota,
+    vcpus_in_use,
+    vcpus_of,
+)
+from pacerid_tui.core.cloud.aws_session import aws_errors
+from pacerid_tui.core.doctor import FAIL, OK, WARN, Check, from_error
+from pacerid_tui.core.errors import PaceridError
+
+
+class AwsDoctor:
+    def __init__(self, config: Config, provider: AwsProvider | None = None) -> None:
+        self.config = config
+        self.instance = config.instance
+        self.provider = provider or AwsProvider(config.instance)
+        self.ec2 = self.provider.clients.ec2
+        self._network: Network | None = None
+
+    def network_found(self) -> Network:
+        if self._network is None:
+            self._network = find_network(self.ec2, self.instance)
+        return self._network
+
+    def credentials(self) -> Check:
+        sts = self.provider.clients.other("sts")
+        with aws_errors("ask who these credentials are"):
+            me = sts.get_caller_identity()
+        source = self.provider.clients.credential_source()
+        region = self.instance.region
+        with aws_errors("describe the region"):
+            regions = self.ec2.describe_regions(RegionNames=[region], AllRegions=True).get(
+                "Regions", []
+            )
+        who = f"Account {me['Account']} as {me['Arn']} (credentials from {source})"
+        if not regions:
+            return Check(
+                "credentials",
+                FAIL,
+                f"{who}; {region} is not an AWS region.",
+                "Fix instance.region (for example us-east-1).",
+                usage=True,
+            )
+        if regions[0].get("OptInStatus") == "not-opted-in":
+            return Check(
+                "credentials",
+                FAIL,
+                f"{who}; region {region} is not enabled for the account.",
+                f"Enable {region} (Account → AWS Regions) or pick another instance.region.",
+                usage=True,
+            )
+        return Check("credentials", OK, f"{who}; region {region} is enabled.", "")
+
+    def quota(self) -> Check:
+        inst = self.instance
+        types = list(dict.fromkeys([inst.instance_type, *inst.fallback_instance_types]))
+        markets: list[str] = [inst.market]
+        if inst.market == SPOT and inst.on_demand_fallback:
+            markets.append(ON_DEMAND)
+        sizes = vcpus_of(self.ec2, types)
+        quotas = self.provider.clients.other("service-quotas")
+        first: tuple[str, str] | None = None  # detail and fix of the first option lacking room
+        asked: dict[str, tuple[float | None, int]] = {}
+        unknown = ""
+        for market in markets:
+            for kind in types:
+                quota = quota_for(kind, market)
+                need = sizes.get(kind)
+                if need is None:
+                    unknown = unknown or f"{kind} is not offered in {inst.region}"
+                    continue
+                if quota is not None and quota.code not in asked:  # types share their quota
+                    asked[quota.code] = (read_quota(quotas, quota), vcpus_in_use(self.ec2, quota))
+                value, used = asked[quota.code] if quota else (None, 0)
+                if quota is None or value is None:
+                    unknown = unknown or f"no vCPU quota of {market} {kind} is known to this tool"
+                    continue
+                about = (
+                    f"'{quota.name}' ({quota.code}) is {value:g} vCPUs, {used} in use; "
+                    f"{market} {kind} needs {need}"
+                )
+                if value >= used + need:
+                    if first is None and not unknown:
+                        return Check("quota", OK, about + ".", "")
+                    lacking = first[0] if first else unknown
+                    return Check(
+                        "quota",
+                        WARN,
+                        f"{lacking}; the launch falls back to {market} {kind} ({about}).",
+                        first[1] if first else "",
+                    )
+                first = first or (about + ".", increase_fix(quota, int(used + need), inst.region))
+        if first is not None and not unknown:
+            return Check("quota", FAIL, *first)
+        return Check(
+            "quota",
+            WARN,
+            (first[0] if first else f"Cannot tell: {unknown}."),
+            "Check the vCPU quotas of Amazon EC2 in the Service Quotas console.",
+        )
+
+    def network(self) -> Check:
+        network = self.network_found()
+        where = (
+            f"Subnet {next(iter(network.subnets.values()))} of {network.vpc_id}"
+            if network.configured
+            else f"Default VPC {network.vpc_id}"
+        )
+        zones = list(network.subnets)
+        wanted = self.instance.zones
+        missing = [zone for zone in wanted if zone not in network.subnets]
+        detail = f"{where}; zones with a subnet: {', '.join(zones)}; the security group goes there"
+        if wanted and len(missing) == len(wanted):
+            return Check(
+                "network",
+                FAIL,
+                f"{detail}, but none of instance.zones ({', '.join(wanted)}).",
+                "Set instance.zones to zones listed here, or instance.subnet_id.",
+                usage=True,
+            )
+        if missing:
+            return Check(
+                "network",
+                WARN,
+                f"{detail}; {', '.join(missing)} have none and are skipped.",
+                "Drop them from instance.zones, or set instance.subnet_id.",
+            )
+        private = [s for s, public in network.public.items() if not public]
+        if private and len(private) == len(network.public) and not self.instance.ssh_proxy_command:
+            return Check(
+                "network",
+                WARN,
+                f"{detail}; {private[0]} gives instances no public IP.",
+                f"Run `aws ec2 modify-subnet-attribute --subnet-id {private[0]} "
+                "--map-public-ip-on-launch`, or reach the host with instance.ssh_proxy_command.",
+            )
+        return Check("network", OK, detail + ".", "")
+
+    def image(self) -> Check:
+        image = find_image(
+            self.ec2, self.provider.clients.ssm, self.instance.region, self.instance.ami_id
+        )
+        torch = re.search(r"PyTorch (\d+(?:\.\d+)*)", image.name)
+        system = re.search(r"(Ubuntu \d+\.\d+|Amazon Linux \d+)", image.name)
+        return Check(
+            "image",
+            OK,
+            f"{image.image_id}: {image.name} (PyTorch {torch.group(1) if torch else 'unknown'}, "
+            f"{system.group(1) if system else 'OS unknown'}, "
+            f"SSH user {self.instance.ssh_user or image.user}).",
+            "",
+        )
+
+    def key_pair(self) -> Check:
+        pairs = candidates(self.instance)
+        with aws_errors("look up key pairs"):
+            found = self.ec2.describe_key_pairs(
+                Filters=[{"Name": "key-name", "Values": [pair.name for pair in pairs]}]
+            ).get("KeyPairs", [])
+        in_aws = {entry.get("KeyName"): entry.get("KeyFingerprint", "") for entry in found}
+        for pair in pairs:
+            if pair.name in in_aws and pair.path.exists():
+                return self._compare(pair.name, pair.path, in_aws[pair.name])
+        configured = pairs[0]
+        return Check(
+            "key_pair",
+            OK,
+            f"Key pair {configured.name} will be created at launch, its private key saved to "
+            f"{configured.path} (0400).",
+            "",
+        )
+
+    def _compare(self, name: str, path: Path, remote: str) -> Check:
+        try:
+            local = fingerprints(path.read_bytes())
+        except (OSError, ValueError) as err:
+            return Check(
+                "key_pair",
+                FAIL,
+                f"{path} cannot be read as a private key ({err}).",
+                "Fix instance.key_path, or move the file away so a new pair is created.",
+                usage=True,
+            )
+        if normal(remote) in {normal(print_) for print_ in local}:
+            return Check("key_pair", OK, f"Key pair {name} matches {path}.", "")
+        return Check(
+            "key_pair",
+            FAIL,
+            f"Key pair {name} in AWS does not match {path} (the fingerprints differ).",
+            f"Point instance.key_path at its key, or delete the pair (`aws ec2 delete-key-pair "
+            f"--key-name {name}`) to get a new one.",
+            usage=True,
+        )
+
+    def firewall(self) -> Check:
+        cidr = allowed_cidr(self.instance)
+        name = self.instance.security_group
+        group = find_group(self.ec2, name, self.network_found().vpc_id)
+        opened = f"SSH from {cidr}" + ("" if self.instance.ssh_cidr else " (this machine's IP)")
+        warning = ssh_warning(self.instance)
+        if group is None:
+            detail = f"{opened}; group {name} will be created at launch."
+            return Check("firewall", WARN if warning else OK, detail, warning or "")
+        rules = ssh_rules(group.get("IpPermissions", []))
+        group_id = group["GroupId"]
+        stale = stale_rules(
+            rules, cidr, rule_description(), lambda: group_in_use(self.ec2, group_id)
+        )
+        detail = f"{opened} in {name} ({group['GroupId']})"
+        if stale:
+            return Check(
+                "firewall",
+                WARN,
+                f"{detail}; stale rules: {', '.join(rule.cidr for rule in stale)}.",
+                "Nothing to do: the next launch or connection revokes them.",
+            )
+        return Check("firewall", WARN if warning else OK, detail + ".", warning or "")
+
+    def price(self) -> Check:
+        inst = self.instance
+        cap = inst.max_runtime_minutes
+        if inst.market == ON_DEMAND:
+            rate = on_demand_price(inst.region, inst.instance_type)
+            if rate is None:
+                return Check(
+                    "price", WARN, f"No on-demand price known for {inst.instance_type}.", ""
+                )
+            return Check(
+                "price", OK, f"On-demand {inst.instance_type}: ${rate:.4f}/h{bound(rate, cap)}.", ""
+            )
+        prices = current_prices(self.ec2, [inst.instance_type], time.time()).get(
+            inst.instance_type, {}
+        )
+        zones = inst.zones or list(self.network_found().subnets)
+        prices = {zone: price for zone, price in sorted(prices.items()) if zone in zones}
+        if not prices:
+            return Check(
+                "price",
+                WARN,
+                f"No spot price for {inst.instance_type} in {', '.join(zones)}.",
+                "Check that the type is offered there (instance.zones, instance.region).",
+            )
+        listed = ", ".join(f"{zone} ${price:.4f}" for zone, price in prices.items())
+        cheapest = min(prices.values())
+        limit = inst.max_price
+        detail = (
+            f"Spot {inst.instance_type} now: {listed} (max {f'${limit:g}' if limit else 'none'}/h)"
+        )
+        if limit is not None and cheapest > limit:
+            return Check(
+                "price",
+                FAIL,
+                detail + ".",
+                f"Raise instance.max_price to at least {cheapest:.4f}, or wait for a lower price.",
+                usage=True,
+            )
+        return Check(
+            "price", OK, f"{detail}; the run costs ≈ ${cheapest:.4f}/h{bound(cheapest, cap)}.", ""
+        )
+
+
+def bound(rate: float, minutes: float | None) -> str:
+    if minutes is None:
+        return " (set instance.max_runtime_minutes to cap the total)"
+    return f", at most ${rate * minutes / 60:.2f} over instance.max_runtime_minutes ({minutes:g})"
+
+
+def normal(fingerprint: str) -> str:
+    return fingerprint.removeprefix("SHA256:").rstrip("=").lower()
+
+
+def aws_checks(
+    config: Config, names: Sequence[str], provider: AwsProvider | None = None
+) -> list[Check]:
+    doctor = AwsDoctor(config, provider)
+    steps: dict[str, Callable[[], Check]] = {
+        "credentials": doctor.credentials,
+        "quota": doctor.quota,
+        "network": doctor.network,
+        "image": doctor.image,
+        "key_pair": doctor.key_pair,
+        "firewall": doctor.firewall,
+        "price": doctor.price,
+    }
+    results: list[Check] = []
+    blocked = False
+    for name in names:
+        if blocked:
+            results.append(
+                Check(
+                    name,
+                    WARN,
+                    "Not checked: the credentials check failed.",
+                    "Fix the credentials first.",
+                )
+            )
+            continue
+        try:
+            results.append(steps[name]())
+        except PaceridError as err:
+            results.append(from_error(name, err, WARN if name == "quota" else FAIL))
+            blocked = name == "credentials"
+    return results
