@@ -24,6 +24,7 @@ from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus, uptime_text
 from pacerid_tui.core.status import row as status_row
+from pacerid_tui.core.supervisor import Supervisor
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
 
@@ -88,17 +89,20 @@ async def dispatch(command: str, args: argparse.Namespace) -> int:
 async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace) -> int:
     if command == "launch":
         path = config_path(args)
-        run = lifecycle.create_run(path, load_config(path))
+        run = lifecycle.create_run(path, load_config(path, args.sets or ()))
         print(f"Run {run.run_id} created.", file=sys.stderr)
         run = await lifecycle.launch(run)
         print(run.run_id)
         return 0
     if command == "all":
         path = config_path(args)
-        run = lifecycle.create_run(path, load_config(path))
-        run = await run_all_or_clean_up(lifecycle, run, keep=args.keep_on_failure)
+        run = lifecycle.create_run(path, load_config(path, args.sets or ()))
+        supervisor = Supervisor(lifecycle, run.run_id)
+        run = await run_all_or_clean_up(
+            lifecycle, run, keep=args.keep_on_failure, supervisor=supervisor
+        )
         await lifecycle.terminate(run)
-        return 0
+        return ended("budget") if supervisor.budget_stopped else 0
     if command == "status":
         return await status(lifecycle, args)
     if command == "history":
@@ -106,7 +110,9 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
 
         return await show_history(lifecycle, args)
     if command == "adopt":
-        run = await orphans.adopt(lifecycle, args.instance, config_path(args))
+        path = config_path(args)
+        config = load_config(path, args.sets or ())
+        run = await orphans.adopt(lifecycle, args.instance, path, config)
         print(run.run_id)
         return 0
     if command == "terminate" and args.instance:
@@ -126,10 +132,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     elif command == "train":
         await lifecycle.train(run, resume=args.resume)
         if args.follow:
-            return ended(await lifecycle.follow(run))
+            return ended(await Supervisor(lifecycle, run.run_id).follow())
     elif command == "logs":
         if args.follow:
-            return ended(await lifecycle.follow(run))
+            return ended(await Supervisor(lifecycle, run.run_id).follow())
         await logs(lifecycle, run)
     elif command == "download":
         await lifecycle.download(run)
@@ -158,6 +164,8 @@ def ended(outcome: str) -> int:
         "error": "training failed; the log above says why",
         "stopped": "the trainer stopped without finishing; the log above says why",
         "gone": "the instance ended; `pacerid-tui all` recovers on a new one",
+        "budget": "the run reached its budget (instance.budget_usd): results saved, instance "
+        "terminated",
     }
     print(f"pacerid-tui: {reasons.get(outcome, outcome)}.", file=sys.stderr)
     return INTERRUPTED_EXIT if outcome == "interrupted" else 1
@@ -194,7 +202,10 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
         for i in await orphans.orphans(lifecycle, load_config(config_path(args)))
     ]
     if args.json:
-        listed = [{**dataclasses.asdict(row), "known": True} for row in rows]
+        listed = [
+            {**dataclasses.asdict(row), "over_budget": row.over_budget, "known": True}
+            for row in rows
+        ]
         listed += [{**dataclasses.asdict(row), "known": False} for row in unknown]
         print(json.dumps(listed, indent=2))
         return 0
@@ -237,7 +248,9 @@ def table(rows: list[RunStatus], title: str) -> Table:
             row.instance_id or "-",
             row.instance_type or "-",
             row.zone or "-",
-            row.state + (f" ({row.state_reason})" if row.state_reason else ""),
+            row.state
+            + (f" ({row.state_reason})" if row.state_reason else "")
+            + (" (over budget)" if row.over_budget and row.state != "terminated" else ""),
             uptime_text(row.uptime_s),
             f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
             f"${row.cost_usd:.4f}",

@@ -36,6 +36,12 @@ class RunStatus:
     val_acc: float | None
     steps_done: list[str]
     train_loss: float | None = None
+    budget_usd: float | None = None
+    """The run's own budget, from its frozen config."""
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_usd is not None and self.cost_usd >= self.budget_usd
 
 
 class PriceCache:

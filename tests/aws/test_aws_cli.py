@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from aws_seed import REGION
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,15 +71,20 @@ def test_missing_aws_credentials_is_one_sentence(
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
 
 
-def test_a_run_past_its_budget_is_terminated_by_the_controller(
+def test_status_only_reads_and_a_supervising_command_stops_a_run_past_its_budget(
     aws_env: str, aws_config: Path
 ) -> None:
-    raw = yaml.safe_load(aws_config.read_text())
-    raw["instance"]["budget_usd"] = 1e-8  # below moto's price for the billed first minute
-    aws_config.write_text(yaml.safe_dump(raw))
     config = str(aws_config)
-    cli(aws_env, "launch", "--config", config)
-    checked = cli(aws_env, "status", "--json", "--config", config)
-    assert "reached its $0.00 budget" in checked.stderr
+    # Below moto's price for the billed first minute, set for this run only.
+    run_id = cli(aws_env, "launch", "--config", config, "--set", "instance.budget_usd=1e-8")
+    for _ in range(2):  # asking twice changes nothing either
+        checked = cli(aws_env, "status", "--json", "--config", config)
+        [row] = json.loads(checked.stdout)
+        assert (row["state"], row["over_budget"], row["budget_usd"]) == ("running", True, 1e-8)
+        assert "budget" not in checked.stderr
+    assert "(over budget)" in cli(aws_env, "status", "--config", config).stdout
+    stopped = cli(aws_env, "logs", "--follow", "--run", run_id.stdout.strip(), check=False)
+    assert stopped.returncode == 1 and "reached its $0.00 budget" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
     [row] = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
     assert (row["state"], row["state_reason"]) == ("terminated", "budget reached")

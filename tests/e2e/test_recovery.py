@@ -13,6 +13,7 @@ import yaml
 from pacerid_tui.config import load_config
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent
+from pacerid_tui.core.supervisor import run_all
 from tests.e2e.test_cli_local import tiny_config
 from tests.trainer.test_trainer_resume import MetadataService
 
@@ -51,7 +52,7 @@ async def test_an_interrupted_run_finishes_on_a_replacement(
     path = tiny_config(tmp_path, epochs=4)
     lifecycle = Lifecycle(listener=SpotMarket(metadata))
     run = lifecycle.create_run(path, load_config(path))
-    run = await lifecycle.run_all(run)
+    run = await run_all(lifecycle, run)
     lifecycle.close()
 
     assert len(run.interruptions) == 1 and "interrupted" in run.interruptions[0]
