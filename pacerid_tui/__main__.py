@@ -65,6 +65,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="when a step fails, keep the host (billing) instead of terminating it",
     )
+    run_all.add_argument(
+        "--recover",
+        action="store_true",
+        help="with --run: relaunch an instance that is gone for no known reason",
+    )
     status = add("status", "list runs with state, uptime and cost")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     shell = add("ssh", "open a shell on the host (or run a command there)")

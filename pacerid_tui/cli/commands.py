@@ -95,14 +95,7 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         print(run.run_id)
         return 0
     if command == "all":
-        path = config_path(args)
-        run = lifecycle.create_run(path, load_config(path, args.sets or ()))
-        supervisor = Supervisor(lifecycle, run.run_id)
-        run = await run_all_or_clean_up(
-            lifecycle, run, keep=args.keep_on_failure, supervisor=supervisor
-        )
-        await lifecycle.terminate(run)
-        return ended("budget") if supervisor.budget_stopped else 0
+        return await run_all(lifecycle, args)
     if command == "status":
         return await status(lifecycle, args)
     if command == "history":
@@ -151,6 +144,34 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         from pacerid_tui.cli.model import sync_model
 
         sync_model(lifecycle, run, args.version, force=args.force)
+    return 0
+
+
+async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
+    """A new run from launch to download, then terminate; with --run, go on with that run
+    (its instance relaunched only after a real interruption, or with --recover)."""
+    if args.run:
+        if args.sets:
+            raise UsageError("--set applies to a new run; a run's config is frozen at launch.")
+        run = lifecycle.registry.get(args.run)
+    else:
+        path = config_path(args)
+        run = lifecycle.create_run(path, load_config(path, args.sets or ()))
+
+    async def asked(run: Run) -> bool:
+        return bool(args.recover)
+
+    supervisor = Supervisor(lifecycle, run.run_id, ask=asked)
+    run = await run_all_or_clean_up(
+        lifecycle, run, keep=args.keep_on_failure, supervisor=supervisor
+    )
+    if run.instance is not None and run.instance.state.is_alive:
+        await lifecycle.terminate(run)
+    if supervisor.budget_stopped:
+        return ended("budget")
+    if supervisor.ended:
+        print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
+        return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
     return 0
 
 

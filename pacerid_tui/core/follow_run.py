@@ -102,7 +102,9 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
 
 def _record(lifecycle: Lifecycle, run: Run, event: MetricEvent) -> None:
     lifecycle.listener.metric(run.run_id, event)
-    if event.event == "epoch":
+    if event.event == "superseded":  # resumed from an older checkpoint: those epochs run again
+        lifecycle.update(run, epoch=event.epoch)
+    elif event.event == "epoch":
         lifecycle.update(
             run,
             epoch=event.epoch,

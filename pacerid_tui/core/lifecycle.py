@@ -63,14 +63,25 @@ class Listener:
         self.report(run_id, message)
 
 
-def watchdog_settings(config: Config, instance: Instance) -> dict[str, float | None]:
-    """What the host's dead-man switch enforces (trainer/watchdog.py reads it)."""
+BUDGET_LEFT_FLOOR_USD = 1e-6
+"""What a host is told is left of a spent budget: the watchdog reads 0 as "no budget"."""
+
+
+def watchdog_settings(
+    config: Config, instance: Instance, spent_usd: float = 0.0
+) -> dict[str, float | None]:
+    """What the host's dead-man switch enforces (trainer/watchdog.py reads it). A replacement
+    host gets what is left of the budget after the run's earlier instances (`spent_usd`)."""
     limits = config.instance
+    left = limits.budget_usd
+    if left is not None:
+        left = max(left - spent_usd, BUDGET_LEFT_FLOOR_USD)
     return {
         "launched_at": instance.launched_at,
         "max_runtime_s": limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
         "idle_s": limits.idle_terminate_minutes * 60,
-        "budget_usd": limits.budget_usd,
+        "budget_usd": left,
+        "spent_usd": spent_usd,
         # An upper bound: spot never bills above max_price.
         "price_per_hour": limits.max_price,
     }
@@ -321,7 +332,8 @@ class Lifecycle:
         if "upload" not in self.registry.get(run.run_id).steps_done:
             await self.upload(run)
         host = HostPaths(run.run_id)
-        settings = watchdog_settings(self.config_of(run), self.live_instance(run))
+        run = self.registry.get(run.run_id)
+        settings = watchdog_settings(self.config_of(run), self.live_instance(run), run.cost_usd)
         conn = await self.connection(run)
         await ssh.run(
             conn,

@@ -62,6 +62,9 @@ class Instance:
     run_id: str | None = None
     volume_gb: int | None = None
     """The root volume's size (AWS), for its storage cost; None where there is none."""
+    state_code: str | None = None
+    """EC2's StateReason code (the local provider maps onto it): whether an ended instance was
+    interrupted (recovered) or stopped by us (not), see `recovery.ending`."""
 
 
 @dataclass(frozen=True)
@@ -124,3 +127,15 @@ class Run:
     interruptions: list[str] = field(default_factory=list)
     """One line per interruption survived: when, which instance, why."""
     previous_instances: list[str] = field(default_factory=list)
+
+
+def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:
+    """The epoch events that count, in order: a "superseded" event (a run resumed from an older
+    checkpoint than its metrics) drops the epochs after its own written before it."""
+    epochs: list[MetricEvent] = []
+    for event in events:
+        if event.event == "superseded" and event.epoch is not None:
+            epochs = [e for e in epochs if (e.epoch or 0) <= event.epoch]
+        elif event.event == "epoch":
+            epochs.append(event)
+    return epochs

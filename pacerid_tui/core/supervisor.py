@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pacerid_tui.core import budget
 from pacerid_tui.core.errors import PaceridError
@@ -21,7 +21,7 @@ from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
-from pacerid_tui.core.recovery import recover
+from pacerid_tui.core.recovery import ending, how_it_ended, recover
 
 BUDGET_POLL_S = 5.0
 """How often the budget is checked while a run lives: the cost moves by cents an hour, and a
@@ -39,11 +39,17 @@ class Supervisor:
         *,
         clock: Callable[[], float] = time.time,
         poll_s: float = BUDGET_POLL_S,
+        ask: Callable[[Run], Awaitable[bool]] | None = None,
     ) -> None:
         self.lifecycle = lifecycle
         self.run_id = run_id
         self.clock = clock
         self.poll_s = poll_s
+        self.ask = ask
+        """Asked whether to relaunch a run whose instance is gone for no known reason; None:
+        never (the CLI says how: `all --recover`)."""
+        self.ended: str | None = None
+        """How the run ended when it was not recovered (our own stop, or gone unasked)."""
         self.budget_stopped = False
         """The budget stopped this run (saved, then terminated): nothing recovers it."""
         self._warned = False
@@ -125,12 +131,19 @@ class Supervisor:
 
     # -- every step -------------------------------------------------------------------------------
     async def run_all(self) -> Run:
-        """Every step in order, skipping what is done; ends with results downloaded, or with
-        the run stopped by its budget (saved, then terminated)."""
+        """Every step in order, skipping what is done; ends with results downloaded, with the
+        run stopped by its budget (saved, then terminated), or, for a run whose instance ended
+        by our own stop while no controller ran, with how it ended (`self.ended`)."""
         lifecycle = self.lifecycle
-        run = await lifecycle.launch(self.run)
+        [run] = await lifecycle.refresh([self.run])
+        if run.instance is not None and not run.instance.state.is_alive:
+            if not await self._after_end("gone"):
+                return self.run
+        else:
+            run = await lifecycle.launch(run)
         watcher = asyncio.create_task(self.watch(until=lambda: False))
         try:
+            run = self.run
             await lifecycle.upload(run)
             await lifecycle.setup(run)
             await lifecycle.data(run)
@@ -139,7 +152,8 @@ class Supervisor:
                 await lifecycle.train(run)
             outcome = await self.follow(budget=False)
             while outcome in RECOVERABLE and not self.budget_stopped:
-                await recover(lifecycle, self.run, outcome)
+                if not await self._after_end(outcome):
+                    return self.run
                 outcome = await self.follow(budget=False)
             if not self.budget_stopped:
                 await lifecycle.download(self.run)
@@ -152,6 +166,24 @@ class Supervisor:
             if self._stopping is not None:
                 await asyncio.shield(self._stopping)
         return self.run
+
+    async def _after_end(self, outcome: str) -> bool:
+        """Training or its instance ended early: recover (True) or say how the run ended."""
+        [run] = await self.lifecycle.refresh([self.run])
+        verdict = ending(outcome, run.instance)
+        if verdict == "unknown" and self.ask is not None and await self.ask(run):
+            verdict = "recover"
+        if verdict == "recover":
+            await recover(self.lifecycle, run, outcome)
+            return True
+        self.ended = how_it_ended(run)
+        if verdict == "ended":
+            self.lifecycle.listener.alert(run.run_id, f"{self.ended} No relaunch.")
+            return False
+        raise PaceridError(
+            f"{self.ended} Nobody knows why, so it is not relaunched by itself; "
+            f"`pacerid-tui all --run {run.run_id} --recover` relaunches it."
+        )
 
 
 async def run_all(lifecycle: Lifecycle, run: Run) -> Run:

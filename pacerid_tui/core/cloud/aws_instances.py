@@ -110,6 +110,7 @@ def to_instance(raw: Mapping[str, Any], config: InstanceConfig) -> Instance:
         image_name=image_name,
         volume_gb=int(volume) if volume and volume.isdigit() else None,
         run_id=tag_value(raw, RUN_ID_TAG),
+        state_code=(raw.get("StateReason") or {}).get("Code"),
     )
 
 

@@ -133,14 +133,16 @@ class LocalProvider:
         launched = _read_json(folder / "launched.json") or {}
         server = _read_json(folder / "server.json")
         ended = _read_json(folder / "terminated.json")
-        state, reason, ended_at = InstanceState.PENDING, None, None
+        state, reason, ended_at, code = InstanceState.PENDING, None, None, None
         if ended:
             state, reason, ended_at = InstanceState.TERMINATED, ended["reason"], ended["ended_at"]
+            code = "Client.UserInitiatedShutdown"  # EC2's code for a terminate call
         elif server and _alive(int(server["pid"])):
             state = InstanceState.RUNNING
         elif server:
             state, reason = InstanceState.TERMINATED, "the server process stopped (powered off)"
             ended_at = (folder / "server.log").stat().st_mtime
+            code = "Client.InstanceInitiatedShutdown"  # EC2's code for a power-off inside
         return Instance(
             instance_id=folder.name,
             provider=self.name,
@@ -156,6 +158,7 @@ class LocalProvider:
             instance_type="local-cpu",
             market="local",
             state_reason=reason,
+            state_code=code,
             image_name="this machine's Python",
             run_id=launched.get("run_id"),
         )
