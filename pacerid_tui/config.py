@@ -74,6 +74,9 @@ class InstanceConfig(Section):
     first connect; past it the key is trusted on first use, and that is said."""
     budget_usd: float | None = Field(default=None, gt=0)
     """Stop the run when its cost reaches this many dollars."""
+    budget_includes_egress: bool = False
+    """Count data transfer out in the budget too (an upper bound: the first 100 GB a month are
+    free account-wide)."""
     max_runtime_minutes: float | None = Field(default=None, gt=0)
     """Power the host off after this long, whatever happens (dead-man switch)."""
     boot_grace_minutes: float = Field(default=30, gt=0)

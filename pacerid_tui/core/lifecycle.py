@@ -30,10 +30,17 @@ from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, Usage
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files
 from pacerid_tui.core.hostkeys import printed_fingerprints
 from pacerid_tui.core.lazy import asyncssh
-from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
+from pacerid_tui.core.models import (
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    MetricEvent,
+    PricePoint,
+    Run,
+)
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import PriceCache, RunStatus
-from pacerid_tui.core.status import rows as status_rows
+from pacerid_tui.core.status import row as status_row
 from pacerid_tui.core.system import SystemSample
 
 
@@ -138,17 +145,32 @@ class Lifecycle:
         return self._providers[key]
 
     async def statuses(self, runs: list[Run], now: float | None = None) -> list[RunStatus]:
-        """Table rows (state, uptime, price, cost, budget) for these runs; a pure read."""
-        providers = {run.run_id: self.provider_of(run) for run in runs if run.instance}
-        rows = await status_rows(runs, providers, self.prices, now)
-        pairs = zip(rows, runs, strict=True)
-        return [replace(row, budget_usd=self._budget(run)) for row, run in pairs]
+        """Table rows (state, uptime, price, cost by part, budget) for these runs; a pure read.
 
-    def _budget(self, run: Run) -> float | None:
-        try:
-            return self.config_of(run).instance.budget_usd
-        except PaceridError:  # a pre-snapshot run whose file is gone: no budget known
-            return None
+        Prices come from the provider's history, cached per zone and type (`PriceCache`).
+        """
+        now = time.time() if now is None else now
+        rows = []
+        for run in runs:
+            try:
+                limits: InstanceConfig | None = self.config_of(run).instance
+            except PaceridError:  # a pre-snapshot run whose file is gone: its terms unknown
+                limits = None
+            history: list[PricePoint] = []
+            if run.instance is not None and limits is not None:
+                provider = self.provider_for_config(limits)
+                history = await self.prices.history(provider, run.instance, now)
+            rows.append(
+                status_row(
+                    run,
+                    history,
+                    now,
+                    volume_gb=limits.root_volume_gb if limits else 0,
+                    include_egress=limits.budget_includes_egress if limits else False,
+                    budget_usd=limits.budget_usd if limits else None,
+                )
+            )
+        return rows
 
     def update(self, run: Run, **changes: object) -> Run:
         """Change a run in the registry and tell the listener."""
@@ -410,7 +432,9 @@ class Lifecycle:
             f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
             f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.",
         )
-        self.update(self._done(run, "download"), downloaded_at=time.time())
+        run = self._done(run, "download")
+        total = run.bytes_downloaded + stats.bytes_sent
+        self.update(run, downloaded_at=time.time(), bytes_downloaded=total)
         return stats
 
 

@@ -127,6 +127,10 @@ class Run:
     interruptions: list[str] = field(default_factory=list)
     """One line per interruption survived: when, which instance, why."""
     previous_instances: list[str] = field(default_factory=list)
+    earlier_parts: dict[str, float] = field(default_factory=dict)
+    """`cost_usd` by part (compute, volume, ipv4), as `cost.CostParts` fields."""
+    bytes_downloaded: int = 0
+    """Bytes fetched from the run's hosts (data transfer out, billed by AWS)."""
 
 
 def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:

@@ -14,6 +14,7 @@ log so far, so training resumes after the last finished epoch and the loss curve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -23,6 +24,7 @@ from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.host import HostPaths
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.price_table import prices_for
 
 if TYPE_CHECKING:
     from pacerid_tui.core.lifecycle import Lifecycle
@@ -82,11 +84,16 @@ async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
         old = run.instance or old
     now = time.time()
     history = await lifecycle.prices.history(lifecycle.provider_of(run), old, now)
-    spent = cost.cost_usd(history, old.launched_at or now, old.ended_at or now)
+    where = prices_for(old.provider, old.region)
+    gb = old.volume_gb or config.instance.root_volume_gb
+    parts = cost.instance_parts(history, old.launched_at or now, old.ended_at or now, gb, where)
+    before = run.earlier_parts or {"compute": run.cost_usd}
+    earlier = cost.CostParts(**before) + parts
     note = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {old.instance_id}: {why}"
     run = lifecycle.registry.update(
         run.run_id,
-        cost_usd=run.cost_usd + spent,
+        cost_usd=earlier.total,
+        earlier_parts=dataclasses.asdict(earlier),
         interruptions=[*run.interruptions, note],
         previous_instances=[*run.previous_instances, old.instance_id],
         instance=None,

@@ -79,13 +79,13 @@ class Supervisor:
         if not limit:
             return False
         [row] = await self.lifecycle.statuses([run], now=self.clock())
-        rule = budget.verdict(row.cost_usd, limit)
+        rule = budget.verdict(row.budgeted_usd, limit)
         if rule == "warn" and not self._warned:
             self._warned = True
             self.lifecycle.listener.alert(
                 run.run_id,
-                f"{run.run_id} has spent ${row.cost_usd:.2f}, "
-                f"{row.cost_usd / limit:.0%} of its ${limit:.2f} budget.",
+                f"{run.run_id} has spent ${row.budgeted_usd:.2f}, "
+                f"{row.budgeted_usd / limit:.0%} of its ${limit:.2f} budget.",
             )
         if rule != "stop" or self._stopping is not None:
             return self._stopping is not None

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from aws_seed import REGION
 
+from pacerid_tui.config import load_config
+from pacerid_tui.core.lifecycle import Lifecycle
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -40,7 +43,9 @@ def test_launch_status_terminate_on_spot(aws_env: str, aws_config: Path) -> None
     assert row["instance_type"] == "g4dn.xlarge" and row["zone"].startswith(REGION)
     assert row["price_per_hour"] is not None and row["price_per_hour"] > 0
     # Per-second billing with a 60 s minimum: a fresh instance already costs one minute.
-    assert row["cost_usd"] == pytest.approx(row["price_per_hour"] / 60, rel=0.05)
+    compute = row["cost_parts"]["compute"]
+    assert compute == pytest.approx(row["price_per_hour"] / 60, rel=0.05)
+    assert row["cost_usd"] == pytest.approx(sum(row["cost_parts"].values()))
     table = cli(aws_env, "status", "--config", config).stdout
     assert run_id in table and "g4dn.xlarge" in table
     cli(aws_env, "terminate", "--config", config)
@@ -88,3 +93,24 @@ def test_status_only_reads_and_a_supervising_command_stops_a_run_past_its_budget
     assert "Traceback" not in stopped.stderr
     [row] = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
     assert (row["state"], row["state_reason"]) == ("terminated", "budget reached")
+
+
+async def test_a_three_hour_run_costs_compute_volume_ipv4_and_egress_to_the_cent(
+    aws_env: str, aws_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's instance and spot price; 3 hours later, with 2 GiB downloaded, by hand: compute at
+    moto's price, 100 GB x $0.08/GB-month x 3/720, $0.005/h x 3, 2 x $0.09."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env)
+    lifecycle = Lifecycle()
+    config = load_config(aws_config, ["instance.root_volume_gb=100"])
+    run = await lifecycle.launch(lifecycle.create_run(aws_config, config))
+    run = lifecycle.registry.update(run.run_id, bytes_downloaded=2 * 1024**3)
+    assert run.instance is not None and run.instance.launched_at is not None
+    [row] = await lifecycle.statuses([run], now=run.instance.launched_at + 3 * 3600)
+    assert row.price_per_hour is not None
+    by_hand = row.price_per_hour * 3 + 100 * 0.08 * 3 / 720 + 0.005 * 3 + 2 * 0.09
+    assert round(row.cost_usd, 2) == round(by_hand, 2) == 0.23
+    assert row.cost_parts["egress"] == pytest.approx(0.18)
+    assert row.budgeted_usd == pytest.approx(row.cost_usd - 0.18)
+    await lifecycle.terminate(run)
+    lifecycle.close()
