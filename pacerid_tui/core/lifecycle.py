@@ -165,7 +165,7 @@ class Lifecycle:
                     run,
                     history,
                     now,
-                    volume_gb=limits.root_volume_gb if limits else 0,
+                    volume_gb=(limits.root_volume_gb or 0) if limits else 0,
                     include_egress=limits.budget_includes_egress if limits else False,
                     budget_usd=limits.budget_usd if limits else None,
                 )

@@ -85,7 +85,7 @@ async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
     now = time.time()
     history = await lifecycle.prices.history(lifecycle.provider_of(run), old, now)
     where = prices_for(old.provider, old.region)
-    gb = old.volume_gb or config.instance.root_volume_gb
+    gb = old.volume_gb or config.instance.root_volume_gb or 0
     parts = cost.instance_parts(history, old.launched_at or now, old.ended_at or now, gb, where)
     before = run.earlier_parts or {"compute": run.cost_usd}
     earlier = cost.CostParts(**before) + parts
