@@ -267,7 +267,7 @@ async def test_a_budget_stop_outlasting_the_refresh_still_saves_then_terminates(
         authorize(sshd, Path(instance.key_path))
         for key, name in (("u", "upload"), ("e", "setup"), ("g", "data"), ("t", "train")):
             await step(pilot, app, key, name)
-        await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=90)
+        await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=240)  # under load
         await wait_for(pilot, lambda: not app.following, timeout=60)
         assert states(app) == ["running"] and not app.rows[run_id].over_budget
         later = 24 * 365.0  # a year on at moto's $0.00001/h: $0.09, past the budget
