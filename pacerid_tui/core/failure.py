@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
 from pacerid_tui.core.supervisor import Supervisor
@@ -76,7 +76,10 @@ async def run_all_or_clean_up(
         return await (supervisor or Supervisor(lifecycle, run.run_id)).run_all()
     except Exception as err:  # every failure must reach the clean-up
         cause = err
-    run = lifecycle.registry.get(run.run_id)
+    try:
+        run = lifecycle.registry.get(run.run_id)
+    except RunNotFound:  # its first launch failed: the run is forgotten, nothing to end
+        raise cause from None
     if run.instance is None:
         raise cause  # nothing was launched: nothing to fetch or to end
     step = failed_step(run)

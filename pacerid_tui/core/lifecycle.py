@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -214,8 +215,21 @@ class Lifecycle:
             return self.update(run, instance=instance)
 
         # Shielded: a cancelled caller must never leave a launched instance unrecorded.
-        run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
+        try:
+            run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
+        except Exception:
+            self._forget_unlaunched(run)
+            raise
         return self._done(run, "launch")
+
+    def _forget_unlaunched(self, run: Run) -> None:
+        """A first launch that failed leaves no "not launched" run behind (a recovery's does:
+        the run has a history)."""
+        current = self.registry.get(run.run_id)
+        if current.instance is None and not current.previous_instances:
+            self.registry.remove(run.run_id)
+            self._configs.pop(run.run_id, None)
+            shutil.rmtree(paths.run_config_file(run.run_id).parent, ignore_errors=True)
 
     async def terminate(self, run: Run) -> Run:
         """End the run's instance; idempotent. The run stays listed, marked terminated."""

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import orphans, ssh
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.export import RESULT_NAME
 from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
@@ -69,7 +69,10 @@ class RunActions(App[int]):
 
     def selected_run(self) -> Run | None:
         run_id = self.table.selected_run_id
-        return self.lifecycle.registry.get(run_id) if run_id else None
+        try:
+            return self.lifecycle.registry.get(run_id) if run_id else None
+        except RunNotFound:  # a failed first launch is forgotten; the next refresh drops its row
+            return None
 
     def say(self, run_id: str, text: str) -> None:
         self.post_message(messages.Reported(run_id, text))

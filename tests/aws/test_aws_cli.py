@@ -114,3 +114,13 @@ async def test_a_three_hour_run_costs_compute_volume_ipv4_and_egress_to_the_cent
     assert row.budgeted_usd == pytest.approx(row.cost_usd - 0.18)
     await lifecycle.terminate(run)
     lifecycle.close()
+
+
+def test_a_failed_launch_leaves_no_run_behind(aws_env: str, aws_config: Path) -> None:
+    config = str(aws_config)
+    for _ in range(2):
+        pinned = "instance.ami_id=ami-0000dead"  # refused by the provider at launch
+        done = cli(aws_env, "launch", "--config", config, "--set", pinned, check=False)
+        assert done.returncode == 2 and "is not an available image" in done.stderr
+    assert json.loads(cli(aws_env, "status", "--json", "--config", config).stdout) == []
+    assert list((Path(os.environ["PACERID_HOME"]) / "runs").glob("*")) == []
