@@ -28,7 +28,7 @@ from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
 from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
-from pacerid_tui.core.host import HostPaths, TrainingState, code_files
+from pacerid_tui.core.host import HostPaths, TrainingState, code_files, watchdog_settings
 from pacerid_tui.core.hostkeys import printed_fingerprints
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import (
@@ -69,30 +69,6 @@ class Listener:
     def alert(self, run_id: str, message: str) -> None:
         """Something the user must notice (budget warnings, stops); by default a report."""
         self.report(run_id, message)
-
-
-BUDGET_LEFT_FLOOR_USD = 1e-6
-"""What a host is told is left of a spent budget: the watchdog reads 0 as "no budget"."""
-
-
-def watchdog_settings(
-    config: Config, instance: Instance, spent_usd: float = 0.0
-) -> dict[str, float | None]:
-    """What the host's dead-man switch enforces (trainer/watchdog.py reads it). A replacement
-    host gets what is left of the budget after the run's earlier instances (`spent_usd`)."""
-    limits = config.instance
-    left = limits.budget_usd
-    if left is not None:
-        left = max(left - spent_usd, BUDGET_LEFT_FLOOR_USD)
-    return {
-        "launched_at": instance.launched_at,
-        "max_runtime_s": limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
-        "idle_s": limits.idle_terminate_minutes * 60,
-        "budget_usd": left,
-        "spent_usd": spent_usd,
-        # An upper bound: spot never bills above max_price.
-        "price_per_hour": limits.max_price,
-    }
 
 
 class Lifecycle:

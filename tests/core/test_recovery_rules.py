@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pacerid_tui.config import Config, InstanceConfig
-from pacerid_tui.core.lifecycle import watchdog_settings
+from pacerid_tui.core.host import watchdog_settings
 from pacerid_tui.core.models import Instance, InstanceState
 from pacerid_tui.core.recovery import ending
 
