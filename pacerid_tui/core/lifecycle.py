@@ -135,8 +135,7 @@ class Lifecycle:
                 limits = None
             history: list[PricePoint] = []
             if run.instance is not None and limits is not None:
-                provider = self.provider_for_config(limits)
-                history = await self.prices.history(provider, run.instance, now)
+                history = await self.prices.history(self.provider_of(run), run.instance, now)
             rows.append(
                 status_row(
                     run,
