@@ -33,8 +33,19 @@ def parser() -> argparse.ArgumentParser:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help, description=help)
 
+    def settable(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a config key for this run (repeatable; e.g. training.epochs=5); "
+            "recorded in the run's frozen config",
+        )
+        return parser
+
     add("dashboard", "open the dashboard (the default)")
-    add("launch", "create a run and start its instance")
+    settable(add("launch", "create a run and start its instance"))
     add("upload", "sync trainer/ and configs/ to the host (only what changed)")
     add("setup", "prepare the host's Python (idempotent)")
     add("data", "fetch the dataset on the host (Kaggle or synthetic)")
@@ -46,9 +57,9 @@ def parser() -> argparse.ArgumentParser:
     add("download", "fetch results (new or changed files only)")
     terminate = add("terminate", "terminate the run's instance (stops billing)")
     terminate.add_argument("--instance", help="terminate this instance id, known to a run or not")
-    adopt = add("adopt", "give an unknown instance of ours (see `status`) a run again")
+    adopt = settable(add("adopt", "give an unknown instance of ours (see `status`) a run again"))
     adopt.add_argument("instance", help="instance id")
-    run_all = add("all", "every step from launch to download, then terminate")
+    run_all = settable(add("all", "every step from launch to download, then terminate"))
     run_all.add_argument(
         "--keep-on-failure",
         action="store_true",
@@ -56,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     )
     doctor = add("doctor", "check the account and config before anything is spent")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    run_all.add_argument(
+        "--recover",
+        action="store_true",
+        help="with --run: relaunch an instance that is gone for no known reason",
+    )
     status = add("status", "list runs with state, uptime and cost")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     shell = add("ssh", "open a shell on the host (or run a command there)")

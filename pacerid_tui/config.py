@@ -9,7 +9,9 @@ Every validation error names the file, the key and the bad value.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
+from collections.abc import Sequence, Set
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +77,9 @@ class InstanceConfig(Section):
     first connect; past it the key is trusted on first use, and that is said."""
     budget_usd: float | None = Field(default=None, gt=0)
     """Stop the run when its cost reaches this many dollars."""
+    budget_includes_egress: bool = False
+    """Count data transfer out in the budget too (an upper bound: the first 100 GB a month are
+    free account-wide)."""
     max_runtime_minutes: float | None = Field(default=None, gt=0)
     """Power the host off after this long, whatever happens (dead-man switch)."""
     boot_grace_minutes: float = Field(default=30, gt=0)
@@ -90,6 +95,19 @@ class InstanceConfig(Section):
     instance, keeping its disk, and EC2 starts it again when capacity returns; the host resumes
     training by itself (needs an instance role, created for you; falls back to `relaunch` where
     the account may not create or pass it)."""
+
+    @field_validator("ssh_cidr")
+    @classmethod
+    def _a_cidr(cls, cidr: str | None) -> str | None:
+        if cidr is None:
+            return None
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError("expected a CIDR block such as 203.0.113.7/32") from None
+        if "/" not in cidr:
+            raise ValueError(f"expected a CIDR block such as {cidr}/32 (the prefix is missing)")
+        return cidr
 
     @field_validator("ssh_proxy_command")
     @classmethod
@@ -179,8 +197,12 @@ class Config(Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a config file; any problem becomes one ConfigError sentence."""
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read and validate a config file; any problem becomes one ConfigError sentence.
+
+    `overrides` are `--set key=value` items (YAML values) laid over the file before validation,
+    so they pass the same schema; an error in one names it as `--set key`.
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -188,11 +210,11 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: no such config file; pass one with --config FILE.") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read it ({err.strerror}).") from None
-    return _parsed(path, text)
+    return _parsed(path, text, tuple(overrides))
 
 
 @functools.lru_cache(maxsize=32)
-def _parsed(path: Path, text: str) -> Config:
+def _parsed(path: Path, text: str, overrides: tuple[str, ...] = ()) -> Config:
     """The same text validates to the same (frozen) Config: the dashboard asks on every refresh."""
     try:
         raw = yaml.safe_load(text)
@@ -204,18 +226,48 @@ def _parsed(path: Path, text: str) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level.")
+    keys = {_override(raw, item) for item in overrides}
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(describe_validation_error(path, err)) from None
+        raise ConfigError(describe_validation_error(path, err, keys)) from None
 
 
-def describe_validation_error(path: Path, err: ValidationError) -> str:
-    """The first problem, as `file: key: value is wrong — what is expected.`"""
+def _override(raw: dict[str, object], item: str) -> str:
+    """Lay one `key=value` over the raw mapping; the dotted key it set."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set instance.budget_usd=2.")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: {text!r} is not a valid YAML value.") from None
+    *sections, leaf = key.split(".")
+    where: dict[str, object] = raw
+    for depth, name in enumerate(sections):
+        inner = where.setdefault(name, {})
+        if not isinstance(inner, dict):
+            section = ".".join(sections[: depth + 1])
+            raise ConfigError(f"--set {key}: {section} is a value, not a section; check the key.")
+        where = inner
+    where[leaf] = value
+    return key
+
+
+def describe_validation_error(
+    path: Path, err: ValidationError, overridden: Set[str] = frozenset()
+) -> str:
+    """The first problem, as `file: key: value is wrong — what is expected.` (`--set key` when
+    the key came from the command line)."""
     first = err.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
+    from_set = any(f"{key}.".startswith(f"{o}.") or o.startswith(f"{key}.") for o in overridden)
     if first["type"] == "extra_forbidden":
-        return f"{path}: unknown key '{key}'; check its spelling (see configs/base.yaml)."
+        where = f"--set {key}: unknown key" if from_set else f"{path}: unknown key '{key}'"
+        return f"{where}; check its spelling (see configs/base.yaml)."
     value = first.get("input")
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
-    return f"{path}: {key} = {value!r} is invalid: {first['msg'].lower()}{more}."
+    source = "--set" if from_set else f"{path}:"
+    why = first["msg"].removeprefix("Value error, ").lower()
+    return f"{source} {key} = {value!r} is invalid: {why}{more}."

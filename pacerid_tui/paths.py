@@ -10,17 +10,30 @@ from pathlib import Path
 
 import platformdirs
 
+from pacerid_tui.core.errors import UsageError
+
 
 def home() -> Path:
     """The state folder, created on first use with owner-only permissions."""
     override = os.environ.get("PACERID_HOME")
     root = Path(override) if override else Path(platformdirs.user_state_dir("pacerid-tui"))
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"The state folder {root} cannot be made: a file stands in its way; point "
+            "PACERID_HOME at a folder."
+        ) from None
     return root
 
 
 def registry_file() -> Path:
     return home() / "runs.json"
+
+
+def run_config_file(run_id: str) -> Path:
+    """A run's config as it was resolved at launch (frozen: steps read this, never the YAML)."""
+    return home() / "runs" / run_id / "run.yaml"
 
 
 def known_hosts_file() -> Path:

@@ -62,6 +62,23 @@ class Recorder:
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
+    def supersede(self, after_epoch: int) -> bool:
+        """When metrics.jsonl holds epochs newer than the checkpoint a run resumes from (they
+        run again), say so in one appended event: readers drop the epochs after
+        `after_epoch` written before it, so the curve has each epoch once. Appended, never
+        rewritten: a follower reading by offset sees it like any other line."""
+        newer = False
+        for line in (self.output_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            newer |= record.get("event") == "epoch" and (record.get("epoch") or 0) > after_epoch
+        if newer:
+            message = f"epochs after {after_epoch} run again from its checkpoint"
+            self.event("superseded", epoch=after_epoch, message=message)
+        return newer
+
     def status(self, phase: str, epoch: int | None = None, **extra: Any) -> None:
         assert phase in PHASES
         if epoch is not None:

@@ -107,6 +107,8 @@ def run(
             "Resuming after epoch %d (step %d of the next).", position.epoch, position.epoch_step
         )
     epochs = config.training.epochs
+    if recorder is not None and recorder.supersede(position.epoch):
+        log.info("Epochs after %d run again: the earlier ones are superseded.", position.epoch)
     if recorder is not None:
         (output_dir / "config.resolved.yaml").write_text(
             yaml.safe_dump(as_dict(config), sort_keys=False)

@@ -25,6 +25,7 @@ from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus, uptime_text
 from pacerid_tui.core.status import row as status_row
+from pacerid_tui.core.supervisor import Supervisor
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
 
@@ -89,17 +90,13 @@ async def dispatch(command: str, args: argparse.Namespace) -> int:
 async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace) -> int:
     if command == "launch":
         path = config_path(args)
-        run = lifecycle.create_run(path, load_config(path))
+        run = lifecycle.create_run(path, load_config(path, args.sets or ()))
         print(f"Run {run.run_id} created.", file=sys.stderr)
         run = await lifecycle.launch(run)
         print(run.run_id)
         return 0
     if command == "all":
-        path = config_path(args)
-        run = lifecycle.create_run(path, load_config(path))
-        run = await run_all_or_clean_up(lifecycle, run, keep=args.keep_on_failure)
-        await lifecycle.terminate(run)
-        return 0
+        return await run_all(lifecycle, args)
     if command == "status":
         return await status(lifecycle, args)
     if command == "history":
@@ -111,7 +108,9 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
 
         return await asyncio.to_thread(doctor, config_path(args), args.json)
     if command == "adopt":
-        run = await orphans.adopt(lifecycle, args.instance, config_path(args))
+        path = config_path(args)
+        config = load_config(path, args.sets or ())
+        run = await orphans.adopt(lifecycle, args.instance, path, config)
         print(run.run_id)
         return 0
     if command == "terminate" and args.instance:
@@ -131,10 +130,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     elif command == "train":
         await lifecycle.train(run, resume=args.resume)
         if args.follow:
-            return ended(await lifecycle.follow(run))
+            return ended(await Supervisor(lifecycle, run.run_id).follow())
     elif command == "logs":
         if args.follow:
-            return ended(await lifecycle.follow(run))
+            return ended(await Supervisor(lifecycle, run.run_id).follow())
         await logs(lifecycle, run)
     elif command == "download":
         await lifecycle.download(run)
@@ -153,6 +152,34 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     return 0
 
 
+async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
+    """A new run from launch to download, then terminate; with --run, go on with that run
+    (its instance relaunched only after a real interruption, or with --recover)."""
+    if args.run:
+        if args.sets:
+            raise UsageError("--set applies to a new run; a run's config is frozen at launch.")
+        run = lifecycle.registry.get(args.run)
+    else:
+        path = config_path(args)
+        run = lifecycle.create_run(path, load_config(path, args.sets or ()))
+
+    async def asked(run: Run) -> bool:
+        return bool(args.recover)
+
+    supervisor = Supervisor(lifecycle, run.run_id, ask=asked)
+    run = await run_all_or_clean_up(
+        lifecycle, run, keep=args.keep_on_failure, supervisor=supervisor
+    )
+    if run.instance is not None and run.instance.state.is_alive:
+        await lifecycle.terminate(run)
+    if supervisor.budget_stopped:
+        return ended("budget")
+    if supervisor.ended:
+        print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
+        return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
+    return 0
+
+
 def ended(outcome: str) -> int:
     """Exit code of a follow: 0 when training finished well."""
     if outcome == "done":
@@ -163,6 +190,8 @@ def ended(outcome: str) -> int:
         "error": "training failed; the log above says why",
         "stopped": "the trainer stopped without finishing; the log above says why",
         "gone": "the instance ended; `pacerid-tui all` recovers on a new one",
+        "budget": "the run reached its budget (instance.budget_usd): results saved, instance "
+        "terminated",
     }
     print(f"pacerid-tui: {reasons.get(outcome, outcome)}.", file=sys.stderr)
     return INTERRUPTED_EXIT if outcome == "interrupted" else 1
@@ -199,7 +228,10 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
         for i in await orphans.orphans(lifecycle, load_config(config_path(args)))
     ]
     if args.json:
-        listed = [{**dataclasses.asdict(row), "known": True} for row in rows]
+        listed = [
+            {**dataclasses.asdict(row), "over_budget": row.over_budget, "known": True}
+            for row in rows
+        ]
         listed += [{**dataclasses.asdict(row), "known": False} for row in unknown]
         print(json.dumps(listed, indent=2))
         return 0
@@ -242,7 +274,9 @@ def table(rows: list[RunStatus], title: str) -> Table:
             row.instance_id or "-",
             row.instance_type or "-",
             row.zone or "-",
-            row.state + (f" ({row.state_reason})" if row.state_reason else ""),
+            row.state
+            + (f" ({row.state_reason})" if row.state_reason else "")
+            + (" (over budget)" if row.over_budget and row.state != "terminated" else ""),
             uptime_text(row.uptime_s),
             f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
             f"${row.cost_usd:.4f}",

@@ -1,17 +1,19 @@
-"""Budgets, enforced by the controller: a warning at 80 %; at 100 %, save, then terminate.
+"""Budgets: a warning at 80 %; at 100 %, save what training made, then terminate.
 
-The host enforces an upper bound of its own (trainer/watchdog.py), for when this machine is gone.
+The supervisor (`supervisor.py`) decides when to ask; this module says what the money rule is
+and carries out a stop. The host enforces an upper bound of its own (trainer/watchdog.py), for
+when this machine is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.lazy import asyncssh
-from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.models import Run
 
 if TYPE_CHECKING:
     from pacerid_tui.core.lifecycle import Lifecycle
@@ -19,28 +21,21 @@ if TYPE_CHECKING:
 BUDGET_WARN_SHARE = 0.8
 BUDGET_DOWNLOAD_S = 300.0
 """How long a budget stop may spend saving results before it terminates regardless."""
+STOP_REASON = "budget reached"
 
 
-async def enforce_budget(lifecycle: Lifecycle, row: RunStatus) -> None:
-    """At 80 % of the budget warn; at 100 % save what training made, then terminate."""
-    run = lifecycle.registry.get(row.run_id)
-    if run.instance is None or not run.instance.state.is_alive:
-        return
-    budget = lifecycle.config_of(run).instance.budget_usd
-    if not budget or row.cost_usd < BUDGET_WARN_SHARE * budget:
-        return
-    if row.cost_usd < budget:
-        if run.run_id not in lifecycle.budget_warned:
-            lifecycle.budget_warned.add(run.run_id)
-            lifecycle.listener.alert(
-                run.run_id,
-                f"{run.run_id} has spent ${row.cost_usd:.2f}, "
-                f"{row.cost_usd / budget:.0%} of its ${budget:.2f} budget.",
-            )
-        return
+def verdict(cost_usd: float, budget_usd: float | None) -> Literal["ok", "warn", "stop"]:
+    """What the money rule says at this cost."""
+    if not budget_usd or cost_usd < BUDGET_WARN_SHARE * budget_usd:
+        return "ok"
+    return "warn" if cost_usd < budget_usd else "stop"
+
+
+async def stop(lifecycle: Lifecycle, run: Run, budget_usd: float) -> Run:
+    """Save what training made (bounded in time), then terminate, recording why."""
     lifecycle.listener.alert(
         run.run_id,
-        f"{run.run_id} reached its ${budget:.2f} budget; saving results, then terminating.",
+        f"{run.run_id} reached its ${budget_usd:.2f} budget; saving results, then terminating.",
     )
     if "train" in run.steps_done:
         try:
@@ -51,4 +46,5 @@ async def enforce_budget(lifecycle: Lifecycle, row: RunStatus) -> None:
             )
     run = await lifecycle.terminate(run)
     if run.instance is not None:
-        lifecycle.update(run, instance=replace(run.instance, state_reason="budget reached"))
+        run = lifecycle.update(run, instance=replace(run.instance, state_reason=STOP_REASON))
+    return run

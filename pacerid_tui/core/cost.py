@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pacerid_tui.core.models import PricePoint
+from pacerid_tui.core.price_table import RegionPrices
 
 MINIMUM_BILLED_S = 60
 """EC2 per-second billing for Linux charges at least one minute per instance start."""
 
 SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_BILLED_MONTH = 30 * 86400.0
+"""EBS prorates a GB-month per second over a 30-day month (AWS's EBS pricing example)."""
+BYTES_PER_GB = 1024**3
+"""AWS bills data transfer in GB of 2^30 bytes."""
 
 RECENT_EPOCHS = 3
 """Epochs averaged for a projection: the first epoch carries warm-up (data caching, cuDNN
@@ -101,3 +107,56 @@ def budget_runway_s(cost: float, budget_usd: float | None, hourly_price: float) 
     if budget_usd is None or hourly_price <= 0:
         return None
     return max(budget_usd - cost, 0.0) / hourly_price * SECONDS_PER_HOUR
+
+
+@dataclass(frozen=True)
+class CostParts:
+    """What a run costs, part by part (USD)."""
+
+    compute: float = 0.0
+    volume: float = 0.0
+    ipv4: float = 0.0
+    egress: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.volume + self.ipv4 + self.egress
+
+    def budgeted(self, include_egress: bool) -> float:
+        """What the budget counts: egress is an upper bound (the first 100 GB a month are free
+        account-wide), left out unless `instance.budget_includes_egress`."""
+        return self.total if include_egress else self.total - self.egress
+
+    def __add__(self, other: CostParts) -> CostParts:
+        return CostParts(
+            self.compute + other.compute,
+            self.volume + other.volume,
+            self.ipv4 + other.ipv4,
+            self.egress + other.egress,
+        )
+
+
+def volume_cost(gb: float, start: float, end: float, prices: RegionPrices) -> float:
+    """A root volume of `gb` from `start` to `end` (it exists until the instance terminates)."""
+    return gb * prices.gp3_gb_month * max(end - start, 0.0) / SECONDS_PER_BILLED_MONTH
+
+
+def ipv4_cost(start: float, end: float, prices: RegionPrices) -> float:
+    """One public IPv4 address while the instance runs."""
+    return prices.ipv4_hour * max(end - start, 0.0) / SECONDS_PER_HOUR
+
+
+def egress_cost(bytes_out: int, prices: RegionPrices) -> float:
+    """Bytes downloaded from the host to this machine, at the first paid tier."""
+    return bytes_out / BYTES_PER_GB * prices.egress_gb
+
+
+def instance_parts(
+    history: Sequence[PricePoint], start: float, end: float, volume_gb: float, prices: RegionPrices
+) -> CostParts:
+    """Compute, volume and IPv4 of one instance from `start` to `end`."""
+    return CostParts(
+        compute=cost_usd(history, start, end),
+        volume=volume_cost(volume_gb, start, end, prices),
+        ipv4=ipv4_cost(start, end, prices),
+    )

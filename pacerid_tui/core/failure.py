@@ -2,8 +2,8 @@
 then terminates the host, unless the user keeps it.
 
 Used by `pacerid-tui all` (`--keep-on-failure` keeps the host) and the dashboard's run all (its
-error dialog asks, and terminates by itself when nobody answers). It wraps
-`Lifecycle.run_all` rather than living inside the steps, so both callers share one clean-up and
+error dialog asks, and terminates by itself when nobody answers). It wraps the run's
+`Supervisor.run_all` rather than living inside the steps, so both callers share one clean-up and
 the steps stay as they are. The error it raises is one line: which step failed, why, where its
 log is, and what became of the host.
 """
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
+from pacerid_tui.core.supervisor import Supervisor
 
 STEPS = ("launch", "upload", "setup", "data", "train", "download")
 """run_all's steps in order, as `run.steps_done` records them."""
@@ -62,14 +63,23 @@ def where_the_log_is(lifecycle: Lifecycle, run: Run, step: str) -> str:
     return f"in ~/pacerid/{run.run_id}/output/{name} on the host"
 
 
-async def run_all_or_clean_up(lifecycle: Lifecycle, run: Run, keep: Keep | bool = False) -> Run:
-    """`lifecycle.run_all(run)`; on any failure, download, then terminate unless kept, then
-    raise RunAllFailed. A cancel (the user terminating, Ctrl-C) is not a failure: it passes."""
+async def run_all_or_clean_up(
+    lifecycle: Lifecycle,
+    run: Run,
+    keep: Keep | bool = False,
+    supervisor: Supervisor | None = None,
+) -> Run:
+    """`supervisor.run_all()` (the run's own, or a new one); on any failure, download, then
+    terminate unless kept, then raise RunAllFailed. A cancel (the user terminating, Ctrl-C) is
+    not a failure: it passes."""
     try:
-        return await lifecycle.run_all(run)
+        return await (supervisor or Supervisor(lifecycle, run.run_id)).run_all()
     except Exception as err:  # every failure must reach the clean-up
         cause = err
-    run = lifecycle.registry.get(run.run_id)
+    try:
+        run = lifecycle.registry.get(run.run_id)
+    except RunNotFound:  # its first launch failed: the run is forgotten, nothing to end
+        raise cause from None
     if run.instance is None:
         raise cause  # nothing was launched: nothing to fetch or to end
     step = failed_step(run)

@@ -1,6 +1,6 @@
 """Following a training run to its end: logs and metrics streamed, results saved meanwhile.
 
-`Lifecycle.follow` delegates here. The file tailing itself is `follow.Follower`; this module
+`Supervisor.follow` delegates here. The file tailing itself is `follow.Follower`; this module
 decides when training has ended (a terminal metrics event, the trainer process gone, or the
 instance gone), records each epoch in the registry, downloads new checkpoints in the background
 so results are never only on the host, and reconnects, asking the provider only when the host
@@ -102,7 +102,9 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
 
 def _record(lifecycle: Lifecycle, run: Run, event: MetricEvent) -> None:
     lifecycle.listener.metric(run.run_id, event)
-    if event.event == "epoch":
+    if event.event == "superseded":  # resumed from an older checkpoint: those epochs run again
+        lifecycle.update(run, epoch=event.epoch)
+    elif event.event == "epoch":
         lifecycle.update(
             run,
             epoch=event.epoch,

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from pacerid_tui.config import Config
 from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.models import MetricEvent, Run
-from pacerid_tui.core.status import rows as status_rows
 from pacerid_tui.core.status import uptime_text
 
 if TYPE_CHECKING:
@@ -107,8 +106,7 @@ def config_of(lifecycle: Lifecycle, run: Run) -> Config | None:
 async def history(lifecycle: Lifecycle, now: float) -> list[HistoryRow]:
     """Every run the registry knows, oldest first."""
     runs = lifecycle.registry.runs()
-    providers = {run.run_id: lifecycle.provider_of(run) for run in runs if run.instance}
-    statuses = {r.run_id: r for r in await status_rows(runs, providers, lifecycle.prices, now)}
+    statuses = {r.run_id: r for r in await lifecycle.statuses(runs, now=now)}
     rows = []
     for run in runs:
         config = config_of(lifecycle, run)

@@ -13,7 +13,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacerid_tui.config import Config
 from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.models import Instance
 from pacerid_tui.core.sync import Excludes, local_tree
 
 TRAINING_SESSION = "training"
@@ -130,3 +132,27 @@ def code_files(config_path: Path, extra_excludes: list[str]) -> dict[str, Path]:
         files |= {f"configs/{rel}": path for rel, path in local_tree(configs, excludes).items()}
     files["run.yaml"] = config_path
     return files
+
+
+BUDGET_LEFT_FLOOR_USD = 1e-6
+"""What a host is told is left of a spent budget: the watchdog reads 0 as "no budget"."""
+
+
+def watchdog_settings(
+    config: Config, instance: Instance, spent_usd: float = 0.0
+) -> dict[str, float | None]:
+    """What the host's dead-man switch enforces (trainer/watchdog.py reads it). A replacement
+    host gets what is left of the budget after the run's earlier instances (`spent_usd`)."""
+    limits = config.instance
+    left = limits.budget_usd
+    if left is not None:
+        left = max(left - spent_usd, BUDGET_LEFT_FLOOR_USD)
+    return {
+        "launched_at": instance.launched_at,
+        "max_runtime_s": limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
+        "idle_s": limits.idle_terminate_minutes * 60,
+        "budget_usd": left,
+        "spent_usd": spent_usd,
+        # An upper bound: spot never bills above max_price.
+        "price_per_hour": limits.max_price,
+    }

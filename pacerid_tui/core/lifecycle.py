@@ -3,7 +3,10 @@
 Each step is idempotent and resumable: it reads the run from the registry, does its work on the
 host over SSH, and records itself in `run.steps_done`. The CLI and the dashboard call the same
 methods; what happens is told to a `Listener` (the CLI prints, the dashboard posts messages),
-so this module knows nothing about either. Following training to its end is `follow_run.py`.
+so this module knows nothing about either. Every step reads the run's config as it was frozen
+at launch (`config_of`), never the YAML file again. Orchestration (following training, the
+budget, recovery, every step in a row) is the supervisor's (`supervisor.py`), above this layer;
+queries here (`refresh`, `statuses`) only read.
 """
 
 from __future__ import annotations
@@ -11,28 +14,35 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+import yaml
+
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
-from pacerid_tui.core import boot, ssh, stop_mode, sync
-from pacerid_tui.core.budget import enforce_budget
+from pacerid_tui.core import atomic, boot, ssh, stop_mode, sync
 from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.credentials import kaggle_credentials
 from pacerid_tui.core.doctor import preflight
 from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
-from pacerid_tui.core.follow_run import follow_run
-from pacerid_tui.core.host import HostPaths, TrainingState, code_files
+from pacerid_tui.core.host import HostPaths, TrainingState, code_files, watchdog_settings
 from pacerid_tui.core.hostkeys import printed_fingerprints
 from pacerid_tui.core.lazy import asyncssh
-from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, MetricEvent, Run
-from pacerid_tui.core.recovery import recover
+from pacerid_tui.core.models import (
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    MetricEvent,
+    PricePoint,
+    Run,
+)
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import PriceCache, RunStatus
-from pacerid_tui.core.status import rows as status_rows
+from pacerid_tui.core.status import row as status_row
 from pacerid_tui.core.system import SystemSample
 
 
@@ -62,27 +72,14 @@ class Listener:
         self.report(run_id, message)
 
 
-def watchdog_settings(config: Config, instance: Instance) -> dict[str, float | None]:
-    """What the host's dead-man switch enforces (trainer/watchdog.py reads it)."""
-    limits = config.instance
-    return {
-        "launched_at": instance.launched_at,
-        "max_runtime_s": limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
-        "idle_s": limits.idle_terminate_minutes * 60,
-        "budget_usd": limits.budget_usd,
-        # An upper bound: spot never bills above max_price.
-        "price_per_hour": limits.max_price,
-    }
-
-
 class Lifecycle:
     def __init__(self, registry: Registry | None = None, listener: Listener | None = None) -> None:
         self.registry = registry or Registry(paths.registry_file())
         self.listener = listener or Listener()
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
-        self.budget_warned: set[str] = set()
         self._providers: dict[str, Provider] = {}
         self.prices = PriceCache()
+        self._configs: dict[str, Config] = {}
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, config_path: Path, config: Config) -> Run:
@@ -97,12 +94,23 @@ class Lifecycle:
             created_at=time.time(),
             epochs=config.training.epochs,
         )
+        freeze(run.run_id, config)
         self.registry.save(run)
         self.listener.run_changed(run)
         return run
 
     def config_of(self, run: Run) -> Config:
-        return load_config(run.config_path)
+        """The run's config as frozen at launch: editing configs/*.yaml changes new runs only.
+
+        A run from before snapshots existed is frozen from its file on first use.
+        """
+        config = self._configs.get(run.run_id)
+        if config is None:
+            snapshot = paths.run_config_file(run.run_id)
+            if not snapshot.exists():
+                freeze(run.run_id, load_config(run.config_path))
+            config = self._configs[run.run_id] = load_config(snapshot)
+        return config
 
     def provider_of(self, run: Run) -> Provider:
         return self.provider_for_config(self.config_of(run).instance)
@@ -115,11 +123,30 @@ class Lifecycle:
         return self._providers[key]
 
     async def statuses(self, runs: list[Run], now: float | None = None) -> list[RunStatus]:
-        """Table rows (state, uptime, price, cost) for these runs."""
-        providers = {run.run_id: self.provider_of(run) for run in runs if run.instance}
-        rows = await status_rows(runs, providers, self.prices, now)
-        for row in rows:
-            await enforce_budget(self, row)
+        """Table rows (state, uptime, price, cost by part, budget) for these runs; a pure read.
+
+        Prices come from the provider's history, cached per zone and type (`PriceCache`).
+        """
+        now = time.time() if now is None else now
+        rows = []
+        for run in runs:
+            try:
+                limits: InstanceConfig | None = self.config_of(run).instance
+            except PaceridError:  # a pre-snapshot run whose file is gone: its terms unknown
+                limits = None
+            history: list[PricePoint] = []
+            if run.instance is not None and limits is not None:
+                history = await self.prices.history(self.provider_of(run), run.instance, now)
+            rows.append(
+                status_row(
+                    run,
+                    history,
+                    now,
+                    volume_gb=(limits.root_volume_gb or 0) if limits else 0,
+                    include_egress=limits.budget_includes_egress if limits else False,
+                    budget_usd=limits.budget_usd if limits else None,
+                )
+            )
         return rows
 
     def update(self, run: Run, **changes: object) -> Run:
@@ -166,8 +193,21 @@ class Lifecycle:
             return self.update(run, instance=instance)
 
         # Shielded: a cancelled caller must never leave a launched instance unrecorded.
-        run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
+        try:
+            run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
+        except Exception:
+            self._forget_unlaunched(run)
+            raise
         return self._done(run, "launch")
+
+    def _forget_unlaunched(self, run: Run) -> None:
+        """A first launch that failed leaves no "not launched" run behind (a recovery's does:
+        the run has a history)."""
+        current = self.registry.get(run.run_id)
+        if current.instance is None and not current.previous_instances:
+            self.registry.remove(run.run_id)
+            self._configs.pop(run.run_id, None)
+            shutil.rmtree(paths.run_config_file(run.run_id).parent, ignore_errors=True)
 
     async def terminate(self, run: Run) -> Run:
         """End the run's instance; idempotent. The run stays listed, marked terminated."""
@@ -267,7 +307,7 @@ class Lifecycle:
         config = self.config_of(run)
         conn = await self.connection(run)
         host = HostPaths(run.run_id)
-        files = code_files(Path(run.config_path), config.data.excludes)
+        files = code_files(paths.run_config_file(run.run_id), config.data.excludes)
         stats = await sync.upload(
             conn,
             files,
@@ -312,9 +352,10 @@ class Lifecycle:
         if "upload" not in self.registry.get(run.run_id).steps_done:
             await self.upload(run)
         host = HostPaths(run.run_id)
+        run = self.registry.get(run.run_id)
         instance = self.live_instance(run)
         settings = {
-            **watchdog_settings(self.config_of(run), instance),
+            **watchdog_settings(self.config_of(run), instance, run.cost_usd),
             **stop_mode.watchdog_extras(instance),
         }
         conn = await self.connection(run)
@@ -370,14 +411,6 @@ class Lifecycle:
         self._say(run, "Training started on the host (tmux session `training`).")
         self._done(run, "train")
 
-    async def follow(self, run: Run, *, stop: asyncio.Event | None = None) -> str:
-        """Stream train.log and metrics.jsonl until training ends; how it ended.
-
-        "done", "interrupted" or "error" (the trainer's last event), "stopped", "gone" or
-        "cancelled": `follow_run.follow_run` says when each is returned.
-        """
-        return await follow_run(self, run, stop=stop)
-
     def results_dir(self, run: Run) -> Path:
         config = self.config_of(run)
         return Path(config.output.dir).expanduser() / run.run_id
@@ -404,21 +437,13 @@ class Lifecycle:
             f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
             f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.",
         )
-        self.update(self._done(run, "download"), downloaded_at=time.time())
+        run = self._done(run, "download")
+        total = run.bytes_downloaded + stats.bytes_sent
+        self.update(run, downloaded_at=time.time(), bytes_downloaded=total)
         return stats
 
-    async def run_all(self, run: Run) -> Run:
-        """Every step in order, skipping what is done; ends with results downloaded."""
-        run = await self.launch(run)
-        await self.upload(run)
-        await self.setup(run)
-        await self.data(run)
-        state = await self.training_state(run)
-        if not state.alive and state.phase != "done":
-            await self.train(run)
-        outcome = await self.follow(run)
-        while outcome in ("interrupted", "gone"):
-            run = await recover(self, self.registry.get(run.run_id), outcome)
-            outcome = await self.follow(run)
-        await self.download(run)
-        return self.registry.get(run.run_id)
+
+def freeze(run_id: str, config: Config) -> None:
+    """Store the run's resolved config with the run, once (atomic: never half a file)."""
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    atomic.write_text(paths.run_config_file(run_id), text)

@@ -67,6 +67,9 @@ class Instance:
     spot_request_id: str | None = None
     """The spot request that launched it (AWS); a persistent one must be cancelled before the
     instance is terminated, or EC2 launches a fresh one."""
+    state_code: str | None = None
+    """EC2's StateReason code (the local provider maps onto it): whether an ended instance was
+    interrupted (recovered) or stopped by us (not), see `recovery.ending`."""
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,19 @@ class Run:
     interruptions: list[str] = field(default_factory=list)
     """One line per interruption survived: when, which instance, why."""
     previous_instances: list[str] = field(default_factory=list)
+    earlier_parts: dict[str, float] = field(default_factory=dict)
+    """`cost_usd` by part (compute, volume, ipv4), as `cost.CostParts` fields."""
+    bytes_downloaded: int = 0
+    """Bytes fetched from the run's hosts (data transfer out, billed by AWS)."""
+
+
+def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:
+    """The epoch events that count, in order: a "superseded" event (a run resumed from an older
+    checkpoint than its metrics) drops the epochs after its own written before it."""
+    epochs: list[MetricEvent] = []
+    for event in events:
+        if event.event == "superseded" and event.epoch is not None:
+            epochs = [e for e in epochs if (e.epoch or 0) <= event.epoch]
+        elif event.event == "epoch":
+            epochs.append(event)
+    return epochs

@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core import ssh
 from pacerid_tui.core.errors import UsageError
+from pacerid_tui.core.lifecycle import Lifecycle, freeze
 from pacerid_tui.core.models import Instance, Run
-
-if TYPE_CHECKING:
-    from pacerid_tui.core.lifecycle import Lifecycle
 
 
 async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
@@ -30,9 +27,12 @@ async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
     return [instance for instance in found if instance.instance_id not in known]
 
 
-async def adopt(lifecycle: Lifecycle, instance_id: str, config_path: Path) -> Run:
-    """Give an unknown instance a run again, so every step (and terminate) works on it."""
-    config = load_config(config_path)
+async def adopt(
+    lifecycle: Lifecycle, instance_id: str, config_path: Path, config: Config | None = None
+) -> Run:
+    """Give an unknown instance a run again, so every step (and terminate) works on it; its
+    config (the file's, or `config` as resolved) is frozen with it like a launched run's."""
+    config = config or load_config(config_path)
     match = [i for i in await orphans(lifecycle, config) if i.instance_id == instance_id]
     if not match:
         raise UsageError(
@@ -48,6 +48,7 @@ async def adopt(lifecycle: Lifecycle, instance_id: str, config_path: Path) -> Ru
         steps_done=["launch"],
         epochs=config.training.epochs,
     )
+    freeze(run.run_id, config)
     lifecycle.registry.save(run)
     lifecycle.listener.run_changed(run)
     return run

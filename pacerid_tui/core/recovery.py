@@ -1,5 +1,11 @@
 """Managed recovery from a spot interruption: the run moves to a new instance and goes on.
 
+Only a real interruption is recovered (`ending`): the trainer's notice (exit 75, an
+"interrupted" event) or EC2's `Server.SpotInstanceTermination`. Our own stops (the budget, the
+host's watchdog for max runtime or idle, a terminate) end the run, with their reason; an
+instance that is simply gone, reason unknown (EC2 forgets terminated instances after about an
+hour: the laptop slept), is relaunched only when the user says so.
+
 The run keeps its identity: the old instance's cost is added to `run.cost_usd`, the interruption
 is listed, and the new host gets the code, the data, the latest checkpoint and the metrics and
 log so far, so training resumes after the last finished epoch and the loss curve continues.
@@ -8,15 +14,17 @@ log so far, so training resumes after the last finished epoch and the loss curve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.host import HostPaths
 from pacerid_tui.core.lazy import asyncssh
-from pacerid_tui.core.models import Run
+from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.price_table import prices_for
 
 if TYPE_CHECKING:
     from pacerid_tui.core.lifecycle import Lifecycle
@@ -24,6 +32,34 @@ if TYPE_CHECKING:
 SAVE_TIMEOUT_S = 120.0
 """A spot host has two minutes after its notice: saving from it is worth that long at most."""
 CARRIED_OVER = ("checkpoint_latest.pt", "checkpoint_best.pt", "metrics.jsonl", "train.log")
+INTERRUPTED_CODES = ("Server.SpotInstanceTermination",)
+"""EC2 reclaimed the instance: recovered."""
+OWN_STOP_CODES = ("Client.InstanceInitiatedShutdown", "Client.UserInitiatedShutdown")
+"""Powered off from inside (our watchdog: budget, max runtime, idle) or terminated on request."""
+
+Ending = Literal["recover", "ended", "unknown"]
+
+
+def ending(outcome: str, instance: Instance | None) -> Ending:
+    """What an ended follow means for the run: recover it, it ended by our own stop, or its
+    instance is gone for a reason nobody knows (ask the user)."""
+    code = instance.state_code if instance else None
+    reason = instance.state_reason if instance else None
+    if code in OWN_STOP_CODES or reason == "budget reached":
+        return "ended"  # a trainer stopped by our own power-off says "interrupted" too
+    if code in INTERRUPTED_CODES or outcome == "interrupted":
+        return "recover"
+    return "unknown"
+
+
+def how_it_ended(run: Run) -> str:
+    """One sentence on how a run's instance ended, for the user."""
+    instance = run.instance
+    if instance is None:
+        return f"{run.run_id} has no instance."
+    why = instance.state_reason or "no reason known"
+    trained = f"after epoch {run.epoch or 0} of {run.epochs or '?'}"
+    return f"{run.run_id} ended {trained}: {instance.instance_id} {instance.state.value} ({why})."
 
 
 async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
@@ -48,11 +84,16 @@ async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
         old = run.instance or old
     now = time.time()
     history = await lifecycle.prices.history(lifecycle.provider_of(run), old, now)
-    spent = cost.cost_usd(history, old.launched_at or now, old.ended_at or now)
+    where = prices_for(old.provider, old.region)
+    gb = old.volume_gb or config.instance.root_volume_gb or 0
+    parts = cost.instance_parts(history, old.launched_at or now, old.ended_at or now, gb, where)
+    before = run.earlier_parts or {"compute": run.cost_usd}
+    earlier = cost.CostParts(**before) + parts
     note = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {old.instance_id}: {why}"
     run = lifecycle.registry.update(
         run.run_id,
-        cost_usd=run.cost_usd + spent,
+        cost_usd=earlier.total,
+        earlier_parts=dataclasses.asdict(earlier),
         interruptions=[*run.interruptions, note],
         previous_instances=[*run.previous_instances, old.instance_id],
         instance=None,

@@ -8,12 +8,12 @@ pure function in `cost.py`.
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from pacerid_tui.core import cost
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.models import Instance, PricePoint, Run
+from pacerid_tui.core.price_table import prices_for
 
 PRICE_TTL_S = 60.0
 """Spot prices change a few times a day at most; once a minute per zone is plenty."""
@@ -36,6 +36,16 @@ class RunStatus:
     val_acc: float | None
     steps_done: list[str]
     train_loss: float | None = None
+    budget_usd: float | None = None
+    """The run's own budget, from its frozen config."""
+    cost_parts: dict[str, float] = field(default_factory=dict)
+    """`cost_usd` by part: compute, volume, ipv4, egress (USD)."""
+    budgeted_usd: float = 0.0
+    """What the budget counts of `cost_usd` (egress only with instance.budget_includes_egress)."""
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_usd is not None and self.budgeted_usd >= self.budget_usd
 
 
 class PriceCache:
@@ -69,15 +79,35 @@ def uptime_text(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def row(run: Run, history: list[PricePoint], now: float) -> RunStatus:
+def row(
+    run: Run,
+    history: list[PricePoint],
+    now: float,
+    *,
+    volume_gb: int = 0,
+    include_egress: bool = False,
+    budget_usd: float | None = None,
+) -> RunStatus:
+    """A run's row at `now`: its earlier instances, the current one (a root volume of
+    `volume_gb` unless the instance says), and what was downloaded from them."""
     inst = run.instance
     uptime = price = None
-    spent = 0.0
+    parts = (
+        cost.CostParts(**run.earlier_parts)
+        if run.earlier_parts
+        else cost.CostParts(compute=run.cost_usd)
+    )
     if inst is not None and inst.launched_at is not None:
         end = inst.ended_at if inst.ended_at is not None else now
         uptime = max(end - inst.launched_at, 0.0)
-        spent = cost.cost_usd(history, inst.launched_at, end)
+        where = prices_for(inst.provider, inst.region)
+        gb = inst.volume_gb or volume_gb
+        parts += cost.instance_parts(history, inst.launched_at, end, gb, where)
         price = cost.price_at(history, now) if history else None
+    region = inst.region if inst else ""
+    parts += cost.CostParts(
+        egress=cost.egress_cost(run.bytes_downloaded, prices_for(run.provider, region))
+    )
     return RunStatus(
         run_id=run.run_id,
         provider=run.provider,
@@ -88,25 +118,13 @@ def row(run: Run, history: list[PricePoint], now: float) -> RunStatus:
         state_reason=inst.state_reason if inst else None,
         uptime_s=uptime,
         price_per_hour=price,
-        cost_usd=run.cost_usd + spent,
+        cost_usd=parts.total,
         epoch=run.epoch,
         epochs=run.epochs,
         train_loss=run.train_loss,
         val_acc=run.val_acc,
         steps_done=list(run.steps_done),
+        budget_usd=budget_usd,
+        cost_parts=asdict(parts),
+        budgeted_usd=parts.budgeted(include_egress),
     )
-
-
-async def rows(
-    runs: list[Run], provider_of: dict[str, Provider], prices: PriceCache, now: float | None = None
-) -> list[RunStatus]:
-    """Rows for these runs; `provider_of` maps run id → its provider (absent: price unknown)."""
-    now = time.time() if now is None else now
-    result = []
-    for run in runs:
-        history: list[PricePoint] = []
-        provider = provider_of.get(run.run_id)
-        if run.instance is not None and provider is not None:
-            history = await prices.history(provider, run.instance, now)
-        result.append(row(run, history, now))
-    return result

@@ -20,12 +20,13 @@ from textual.screen import Screen
 from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import orphans, ssh
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.export import RESULT_NAME
 from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, Run
 from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.supervisor import Supervisor
 from pacerid_tui.ui import messages, model_steps
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
@@ -49,6 +50,10 @@ class RunActions(App[int]):
     busy: dict[str, str]
     following: set[str]
     throughput: dict[str, float]
+    supervisors: dict[str, Supervisor]
+    watching: set[str]
+    clock: Callable[[], float]
+    refresh_s: float
 
     def refresh_runs(self) -> object:
         raise NotImplementedError
@@ -64,7 +69,10 @@ class RunActions(App[int]):
 
     def selected_run(self) -> Run | None:
         run_id = self.table.selected_run_id
-        return self.lifecycle.registry.get(run_id) if run_id else None
+        try:
+            return self.lifecycle.registry.get(run_id) if run_id else None
+        except RunNotFound:  # a failed first launch is forgotten; the next refresh drops its row
+            return None
 
     def say(self, run_id: str, text: str) -> None:
         self.post_message(messages.Reported(run_id, text))
@@ -96,18 +104,49 @@ class RunActions(App[int]):
             return
         self.start_step(run, name, step)
 
+    # -- supervising live runs ----------------------------------------------------------------
+    def supervisor(self, run_id: str) -> Supervisor:
+        """The run's one supervisor: its watch, its follow and its run all share it."""
+        if run_id not in self.supervisors:
+            self.supervisors[run_id] = Supervisor(
+                self.lifecycle, run_id, clock=self.clock, poll_s=min(self.refresh_s, 5.0)
+            )
+        return self.supervisors[run_id]
+
+    def start_watch(self, run_id: str) -> None:
+        """A live run's own worker (not exclusive: no refresh cancels it) keeps its money rules
+        until the instance ends; the app's exit cancels it."""
+        if run_id in self.watching:
+            return
+        self.watching.add(run_id)
+
+        async def body() -> None:
+            try:
+                await self.supervisor(run_id).watch()
+            finally:
+                self.watching.discard(run_id)
+
+        self.run_worker(body(), name="supervise", group=f"watch-{run_id}", exit_on_error=False)
+
     def start_follow(self, run: Run) -> None:
         if run.run_id in self.following:
             return
         self.following.add(run.run_id)
+        self.start_watch(run.run_id)
 
         async def body() -> None:
             try:
-                await self.lifecycle.follow(run)
+                await self.supervisor(run.run_id).follow(budget=False)
             finally:
                 self.following.discard(run.run_id)
 
         self.run_worker(body(), name="follow", group=f"follow-{run.run_id}", exit_on_error=False)
+
+    def stop_supervising(self) -> None:
+        """Leaving: a budget stop halfway is cancelled with the app (the host's watchdog and
+        the next supervising command take over)."""
+        for supervisor in self.supervisors.values():
+            supervisor.cancel()
 
     def new_run(self, config_path: Path, config: Config) -> Run:
         run = self.lifecycle.create_run(config_path, config)
@@ -146,7 +185,15 @@ class RunActions(App[int]):
         self.following.add(run.run_id)
 
         async def run_all(run: Run) -> None:
-            await run_all_or_clean_up(self.lifecycle, run, keep=self.keep_after_failure)
+            try:
+                await run_all_or_clean_up(
+                    self.lifecycle,
+                    run,
+                    keep=self.keep_after_failure,
+                    supervisor=self.supervisor(run.run_id),
+                )
+            finally:
+                self.following.discard(run.run_id)
 
         self.start_step(run, "run all", run_all)
 
@@ -262,6 +309,7 @@ class RunActions(App[int]):
         """Cancel the run's running step (its launch still completes and is recorded)."""
         self.workers.cancel_group(self, run.run_id)
         self.busy.pop(run.run_id, None)
+        self.workers.cancel_group(self, f"watch-{run.run_id}")  # a budget stop still finishes
 
     async def _terminate_when_launched(self, run: Run) -> None:
         self.say(run.run_id, "Terminating as soon as the launch in progress has an instance…")

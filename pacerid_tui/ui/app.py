@@ -31,12 +31,12 @@ from textual.worker import Worker, WorkerState
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
-from pacerid_tui.core import cost
 from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.supervisor import Supervisor
 from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import ORPHANS_S, RunActions
@@ -52,7 +52,7 @@ from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
-from pacerid_tui.ui.widgets.run_details import BUDGET_WARNING, RunDetails
+from pacerid_tui.ui.widgets.run_details import RunDetails
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 from pacerid_tui.ui.widgets.stream_log import StreamLog
 
@@ -146,12 +146,15 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         """When each run's market was last asked for, and for which of its instances."""
         self.results_asked: set[str] = set()
         self.configs: dict[str, Config] = {}
-        self.budget_warned: set[str] = set()
         self.throughput: dict[str, float] = {}
         """Measured training images per second by instance type ("local" for the local one)."""
         self.activity: dict[str, str] = {}
         self.busy: dict[str, str] = {}
         self.following: set[str] = set()
+        self.supervisors: dict[str, Supervisor] = {}
+        """One per run this dashboard supervised: its budget, follow and run all share it."""
+        self.watching: set[str] = set()
+        """Runs whose supervisor worker runs now (one per live run)."""
         self.orphans: list[Instance] = []
         """Live instances of ours that no run knows, as last looked for (`a` adopts them)."""
         self.orphans_told: set[str] = set()
@@ -204,6 +207,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
 
     def on_unmount(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        self.stop_supervising()
 
     def reload_log(self) -> None:
         log = self.dashboard.query_one(Log)
@@ -256,7 +260,8 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
                 reason = f" ({row.state_reason})" if row.state_reason else ""
                 self.notify(f"{row.run_id}: {row.state}{reason}")
                 self.announce_stop(row)
-            self._check_budget(row)
+            if row.state not in ("terminated", "unknown", "not launched"):
+                self.start_watch(row.run_id)  # its money rules, whatever else runs
         self.rows = {row.run_id: row for row in message.rows}
         selected = self.table.selected_run_id
         self.table.show(message.rows)
@@ -265,23 +270,6 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         if self.table.selected_run_id != selected:  # the table does not always say so itself
             self.reload_log()
         self.show_selected()
-
-    def _check_budget(self, row: RunStatus) -> None:
-        if row.run_id in self.budget_warned:
-            return
-        run = self.lifecycle.registry.get(row.run_id)
-        config = self.config_for(run)
-        budget = config.instance.budget_usd if config else None
-        share = cost.budget_fraction(row.cost_usd, budget)
-        if share is not None and share >= BUDGET_WARNING:
-            self.budget_warned.add(row.run_id)
-            self.notify(
-                f"{row.run_id} has spent {share:.0%} of its ${budget:.2f} budget "
-                f"(${row.cost_usd:.2f}).",
-                title="Budget",
-                severity="warning",
-                timeout=30,
-            )
 
     @on(DataTable.RowHighlighted)
     @while_open
@@ -297,6 +285,13 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self._append(message.run_id, [f"» {message.text}"])
         if message.run_id == self.table.selected_run_id:
             self.draw_soon(details=True)
+
+    @on(messages.Alerted)
+    @while_open
+    def alerted(self, message: messages.Alerted) -> None:
+        self.activity[message.run_id] = message.text
+        self._append(message.run_id, [f"» {message.text}"])
+        self.notify(message.text, severity="warning", timeout=30)
 
     @on(messages.LinesReceived)
     @while_open

@@ -20,6 +20,9 @@ class AppListener(Listener):
     def report(self, run_id: str, message: str) -> None:
         self.app.post_message(messages.Reported(run_id, message))
 
+    def alert(self, run_id: str, message: str) -> None:
+        self.app.post_message(messages.Alerted(run_id, message))
+
     def lines(self, run_id: str, source: str, lines: list[str]) -> None:
         self.app.post_message(messages.LinesReceived(run_id, source, lines))
 

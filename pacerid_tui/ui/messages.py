@@ -45,6 +45,14 @@ class Reported(Message):
 
 
 @dataclass
+class Alerted(Message):
+    """Something about a run the user must notice (a budget warning or stop)."""
+
+    run_id: str
+    text: str
+
+
+@dataclass
 class LinesReceived(Message):
     run_id: str
     source: str

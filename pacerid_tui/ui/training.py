@@ -40,6 +40,10 @@ class Training:
 
     def add(self, event: MetricEvent) -> None:
         self.total_epochs = event.epochs or self.total_epochs
+        if event.event == "superseded" and event.epoch is not None:  # they run again
+            for epoch in [e for e in self.epochs if e > (event.epoch or 0)]:
+                self.epochs.pop(epoch)
+                self.durations.pop(epoch, None)
         if event.event == "start":
             self.last_time = event.time
             self.ended = False

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -241,3 +242,52 @@ async def test_run_all_on_aws_through_a_proxy_command(
     assert (tmp_path / "results" / run.run_id / "checkpoint_best.pt").exists()
     assert run.instance is not None
     assert asked(tmp_path) == {f"{run.instance.host} 22 {sshd.user}"}
+
+
+async def test_a_budget_stop_outlasting_the_refresh_still_saves_then_terminates(
+    proxied_config: Path, sshd: Instance, tmp_path: Path
+) -> None:
+    """The budget stop runs in the run's supervisor worker, not in the refresh (exclusive,
+    re-fired every 0.2 s here): refreshes come and go while it downloads, and it ends."""
+    config = yaml.safe_load(proxied_config.read_text())
+    config["output"]["download_during_training"] = False  # the stop downloads everything
+    config["instance"]["budget_usd"] = 0.01
+    proxied_config.write_text(yaml.safe_dump(config))
+    later = 0.0  # hours the clock jumps ahead once training is done
+
+    def clock() -> float:
+        return time.time() + later * 3600
+
+    app = PaceridApp(proxied_config, refresh_s=0.2, clock=clock)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await launch(pilot)
+        await wait_for(pilot, lambda: states(app) == ["running"])
+        run_id, instance = the_run(app).run_id, the_run(app).instance
+        assert instance is not None and instance.key_path
+        authorize(sshd, Path(instance.key_path))
+        for key, name in (("u", "upload"), ("e", "setup"), ("g", "data"), ("t", "train")):
+            await step(pilot, app, key, name)
+        await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=240)  # under load
+        await wait_for(pilot, lambda: not app.following, timeout=60)
+        assert states(app) == ["running"] and not app.rows[run_id].over_budget
+        later = 24 * 365.0  # a year on at moto's $0.00001/h: $0.09, past the budget
+
+        def stopping() -> bool:
+            return any("reached its $0.01 budget" in line for line in app.logs[run_id])
+
+        await wait_for(pilot, stopping, timeout=30)
+        refreshes = set()
+        deadline = time.monotonic() + 120
+        while states(app) != ["terminated"]:
+            assert time.monotonic() < deadline, "the budget stop never terminated"
+            refreshes.add(id(app.rows))
+            await pilot.pause(0.05)
+        assert len(refreshes) >= 2  # the refresh went on meanwhile and cancelled nothing
+        await wait_for(pilot, lambda: app.rows[run_id].state_reason == "budget reached")
+    results = tmp_path / "results" / run_id
+    events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    assert (results / "checkpoint_latest.pt").stat().st_size > 0
+    run = Registry(paths.registry_file()).get(run_id)
+    assert run.downloaded_at is not None and run.instance is not None
+    assert (run.instance.state.value, run.instance.state_reason) == ("terminated", "budget reached")

@@ -7,15 +7,21 @@ from datetime import datetime, timezone
 import pytest
 
 from pacerid_tui.core.cost import (
+    CostParts,
     billed_seconds,
     budget_fraction,
     budget_runway_s,
     cost_usd,
+    egress_cost,
+    instance_parts,
+    ipv4_cost,
     price_at,
     projected_cost,
     remaining_seconds,
+    volume_cost,
 )
 from pacerid_tui.core.models import PricePoint
+from pacerid_tui.core.price_table import PRICES_AS_OF, prices_for
 
 
 def at(text: str) -> float:
@@ -121,3 +127,36 @@ def test_budget_helpers() -> None:
     assert budget_runway_s(6.0, 5.0, 0.5) == 0.0
     assert budget_runway_s(1.0, None, 0.5) is None
     assert budget_runway_s(1.0, 5.0, 0.0) is None
+
+
+US_EAST_1 = prices_for("aws", "us-east-1")
+
+
+def test_root_volume_costs_gb_months_per_second() -> None:
+    # 100 GB gp3 at $0.08/GB-month for 12 h of a 30-day month: 100 * 0.08 * 12 / 720 = $0.1333
+    assert volume_cost(100, 0.0, 12 * 3600, US_EAST_1) == pytest.approx(0.13333, abs=1e-5)
+    assert volume_cost(100, 50.0, 10.0, US_EAST_1) == 0.0
+
+
+def test_a_public_ipv4_address_costs_half_a_cent_an_hour() -> None:
+    assert ipv4_cost(0.0, 3 * 3600, US_EAST_1) == pytest.approx(0.015)
+    assert ipv4_cost(0.0, 90.0, US_EAST_1) == pytest.approx(0.000125)
+
+
+def test_egress_is_billed_per_gib_downloaded() -> None:
+    # 3.8 GiB of checkpoints at $0.09/GB: $0.342 (the issue's densenet121 over 20 epochs)
+    assert egress_cost(int(3.8 * 1024**3), US_EAST_1) == pytest.approx(0.342)
+    assert egress_cost(10**9, prices_for("local", "local")) == 0.0
+
+
+def test_the_parts_add_up_and_the_budget_leaves_egress_out_unless_asked() -> None:
+    # One hour at $0.20 spot, 100 GB: 0.20 + 100 * 0.08 / 720 + 0.005 = $0.21611, + $0.09 egress
+    parts = instance_parts([PricePoint(0.0, 0.20)], 0.0, 3600.0, 100, US_EAST_1)
+    parts += CostParts(egress=egress_cost(1024**3, US_EAST_1))
+    assert (parts.compute, parts.ipv4) == (pytest.approx(0.20), pytest.approx(0.005))
+    assert parts.volume == pytest.approx(0.011111, abs=1e-6)
+    assert parts.total == pytest.approx(0.306111, abs=1e-6)
+    assert parts.budgeted(include_egress=False) == pytest.approx(0.216111, abs=1e-6)
+    assert parts.budgeted(include_egress=True) == parts.total
+    assert prices_for("aws", "nowhere-1") == US_EAST_1  # unlisted regions: us-east-1's figures
+    assert PRICES_AS_OF

@@ -51,3 +51,12 @@ def test_the_trainer_never_imports_pacerid_tui() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_steps_know_nothing_of_orchestration() -> None:
+    """lifecycle is the layer of steps: the supervisor sits above it, never the other way."""
+    code = "import sys, pacerid_tui.core.lifecycle; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    above = {f"pacerid_tui.core.{name}" for name in ("supervisor", "budget", "follow_run")}
+    assert not above & set(out.stdout.split())
+    assert "pacerid_tui.core.recovery" not in out.stdout.split()

@@ -13,6 +13,7 @@ from pacerid_tui.core import ssh
 from pacerid_tui.core.errors import UsageError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance
+from pacerid_tui.core.supervisor import Supervisor
 from tests.e2e.test_cli_local import tiny_config
 
 
@@ -33,7 +34,7 @@ async def test_upload_setup_data_train_follow_download_over_openssh(
         lifecycle.close()  # every SSH connection closed: training goes on, detached in tmux
         with pytest.raises(UsageError, match="already running"):
             await lifecycle.train(run)
-        assert await lifecycle.follow(run) == "done"
+        assert await Supervisor(lifecycle, run.run_id).follow() == "done"
         await lifecycle.download(run)
         results = tmp_path / "results" / run.run_id
         events = [json.loads(x) for x in (results / "metrics.jsonl").read_text().splitlines()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,8 @@ import yaml
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
-from pacerid_tui.core.models import MetricEvent
+from pacerid_tui.core.models import MetricEvent, current_epochs
+from pacerid_tui.core.supervisor import run_all
 from tests.e2e.test_cli_local import tiny_config
 from tests.trainer.test_trainer_resume import MetadataService
 
@@ -30,28 +32,47 @@ def metadata(monkeypatch: pytest.MonkeyPatch) -> Iterator[MetadataService]:
 
 
 class SpotMarket(Listener):
-    """Announces the interruption once epoch 1 is done; withdraws it once it has been heard."""
+    """Announces the interruption once epoch 2 is done; withdraws it once it has been heard.
 
-    def __init__(self, metadata: MetadataService) -> None:
+    Then it makes the controller's saved checkpoint older than its metrics, as happens when the
+    last background download of a checkpoint lags behind the streamed metrics: after each save
+    from the interrupted host, checkpoint_latest.pt becomes epoch 1's while metrics.jsonl
+    already holds epoch 2.
+    """
+
+    def __init__(self, metadata: MetadataService, results: Path) -> None:
         self.metadata = metadata
-        self.epochs: list[int] = []
+        self.results = results
+        self.announced = self.heard = False
 
     def metric(self, run_id: str, event: MetricEvent) -> None:
-        if event.event == "epoch" and event.epoch:
-            self.epochs.append(event.epoch)
-            if event.epoch == 1:
-                self.metadata.marked.set()
+        if event.event == "epoch" and event.epoch == 2 and not self.announced:
+            self.announced = True
+            self.metadata.marked.set()
         if event.event == "interrupted":
             self.metadata.marked.clear()
+            self.heard = True
+
+    def report(self, run_id: str, message: str) -> None:
+        if message.startswith("Carried"):
+            self.heard = False  # on the new host now
+        if self.heard and message.startswith("Download:"):
+            shutil.copyfile(
+                self.results / run_id / "checkpoint_epoch_001.pt",
+                self.results / run_id / "checkpoint_latest.pt",
+            )
 
 
 async def test_an_interrupted_run_finishes_on_a_replacement(
     metadata: MetadataService, tmp_path: Path
 ) -> None:
     path = tiny_config(tmp_path, epochs=4)
-    lifecycle = Lifecycle(listener=SpotMarket(metadata))
+    raw = yaml.safe_load(path.read_text())
+    raw["output"]["download_epoch_checkpoints"] = True
+    path.write_text(yaml.safe_dump(raw))
+    lifecycle = Lifecycle(listener=SpotMarket(metadata, tmp_path / "results"))
     run = lifecycle.create_run(path, load_config(path))
-    run = await lifecycle.run_all(run)
+    run = await run_all(lifecycle, run)
     lifecycle.close()
 
     assert len(run.interruptions) == 1 and "interrupted" in run.interruptions[0]
@@ -61,8 +82,11 @@ async def test_an_interrupted_run_finishes_on_a_replacement(
     assert old.state.value == "terminated"
     results = tmp_path / "results" / run.run_id
     events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
-    epochs = [e["epoch"] for e in events if e["event"] == "epoch"]
-    assert epochs == [1, 2, 3, 4]  # the curve is continuous; no finished epoch ran twice
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2, 2, 3, 4]
+    assert [e["epoch"] for e in events if e["event"] == "superseded"] == [1]  # 2 ran again
+    current = current_epochs([MetricEvent.from_dict(e) for e in events])
+    assert [e.epoch for e in current] == [1, 2, 3, 4]  # the curve is continuous: each epoch once
+    assert run.epoch == 4
     assert [e["event"] for e in events].count("interrupted") == 1
     assert events[-1]["event"] == "done"
     assert run.cost_usd == 0.0  # the local provider is free; AWS adds each instance's cost

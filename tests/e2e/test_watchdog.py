@@ -12,6 +12,7 @@ import yaml
 from pacerid_tui.config import load_config
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import InstanceState, Run
+from pacerid_tui.core.supervisor import Supervisor
 from tests.e2e.test_cli_local import tiny_config
 
 
@@ -72,7 +73,7 @@ async def test_idle_after_training_ends_powers_off(tmp_path: Path) -> None:
     lifecycle, run = await started(config_with(tmp_path, idle_terminate_minutes=0.25))
     await lifecycle.data(run)
     await lifecycle.train(run)
-    await lifecycle.follow(run)  # heartbeats while it watches; returns when training is done
+    await Supervisor(lifecycle, run.run_id).follow()  # heartbeats while it watches, to the end
     lifecycle.close()
     ended = time.monotonic()
     [alive] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])

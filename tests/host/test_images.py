@@ -24,6 +24,7 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.errors import HostError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.supervisor import Supervisor
 from tests.conftest import running_sshd
 from tests.e2e.test_cli_local import tiny_config
 from tests.host import images
@@ -106,7 +107,7 @@ async def test_setup_reuses_the_image_pytorch_then_one_epoch_trains(
     assert not list(image_root.rglob(f"{missing}*"))
     await lifecycle.data(run)
     await lifecycle.train(run)
-    assert await lifecycle.follow(run) == "done"
+    assert await Supervisor(lifecycle, run.run_id).follow() == "done"
     events = [
         json.loads(line)
         for line in (host_run / "output" / "metrics.jsonl").read_text().splitlines()

@@ -38,7 +38,9 @@ from pacerid_tui.core.models import (
     Run,
 )
 from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.supervisor import Supervisor
 from pacerid_tui.core.system import SystemSample
+from pacerid_tui.ui import app as ui_app
 from pacerid_tui.ui.app import PaceridApp
 from tests.nvidia_smi import STARVED_CSV
 from trainer.system import gpu_rows
@@ -189,18 +191,26 @@ class DemoLifecycle(Lifecycle):
     def provider_of(self, run: Run) -> Provider:
         return self.aws if run.provider == "aws" else super().provider_of(run)
 
-    async def follow(self, run: Run, *, stop: asyncio.Event | None = None) -> str:
+
+class DemoSupervisor(Supervisor):
+    """Replays three epochs as if streamed; the money rules are not part of the picture."""
+
+    async def watch(self, until: Callable[[], bool] | None = None) -> None:
+        return
+
+    async def follow(self, *, stop: asyncio.Event | None = None, budget: bool = True) -> str:
         start = NOW - 2 * HOUR
-        self.listener.lines(
+        run = self.run
+        self.lifecycle.listener.lines(
             run.run_id, "train", [f"Training densenet121 … epochs 1→10 on {run.run_id}"]
         )
         steps = step_events(3, start, 0.5 * HOUR)
         for event in epoch_events(3, 10, start, 0.5 * HOUR):
             while steps and steps[0].time <= event.time:
-                self.listener.metric(run.run_id, steps.pop(0))
-            self.listener.metric(run.run_id, event)
+                self.lifecycle.listener.metric(run.run_id, steps.pop(0))
+            self.lifecycle.listener.metric(run.run_id, event)
             if event.event == "epoch":
-                self.listener.lines(
+                self.lifecycle.listener.lines(
                     run.run_id,
                     "train",
                     [
@@ -209,8 +219,17 @@ class DemoLifecycle(Lifecycle):
                     ],
                 )
         for sample in host_samples(NOW - 60):
-            self.listener.system(run.run_id, sample)
+            self.lifecycle.listener.system(run.run_id, sample)
         return "stopped"  # the demo stops following after epoch 3; training "goes on"
+
+
+class DemoApp(PaceridApp):
+    CSS_PATH = str(Path(ui_app.__file__).with_name("app.tcss"))  # relative: to this file
+
+    def supervisor(self, run_id: str) -> Supervisor:
+        if run_id not in self.supervisors:
+            self.supervisors[run_id] = DemoSupervisor(self.lifecycle, run_id, clock=self.clock)
+        return self.supervisors[run_id]
 
 
 def write_config(path: Path, root: Path, provider: str) -> Path:
@@ -300,7 +319,7 @@ def demo_app(root: Path) -> PaceridApp:
         )
     )
     lifecycle = DemoLifecycle(registry, FixedPrices(aws_instance))
-    return PaceridApp(Path("local.yaml"), lifecycle=lifecycle, refresh_s=3600, clock=lambda: NOW)
+    return DemoApp(Path("local.yaml"), lifecycle=lifecycle, refresh_s=3600, clock=lambda: NOW)
 
 
 async def settle(pilot: Pilot[int]) -> None:

@@ -108,7 +108,10 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
             pilot, lambda: any("Done:" in line for line in again.logs.get(run_id, ())), timeout=120
         )
         await wait_for(pilot, lambda: run_id not in again.following, timeout=60)
-        await again.workers.wait_for_complete()
+        # Every worker done but the live run's supervisor, which watches until it ends.
+        await wait_for(
+            pilot, lambda: all(w.name == "supervise" for w in again.workers if not w.is_finished)
+        )
         assert len(posts) == 1
         await pilot.press("x")
         await wait_for(pilot, lambda: [r.state for r in again.rows.values()] == ["terminated"])

@@ -111,6 +111,7 @@ def to_instance(raw: Mapping[str, Any], config: InstanceConfig) -> Instance:
         volume_gb=int(volume) if volume and volume.isdigit() else None,
         run_id=tag_value(raw, RUN_ID_TAG),
         spot_request_id=raw.get("SpotInstanceRequestId"),
+        state_code=(raw.get("StateReason") or {}).get("Code"),
     )
 
 

@@ -258,18 +258,22 @@ class LocalProvider:
         ended = _read_json(folder / "terminated.json")
         stopped = _read_json(folder / "stopped.json")
         request = _read_json(folder / "request.json")
-        state, reason, ended_at = InstanceState.PENDING, None, None
+        state, reason, ended_at, code = InstanceState.PENDING, None, None, None
         if ended:
             state, reason, ended_at = InstanceState.TERMINATED, ended["reason"], ended["ended_at"]
+            code = "Client.UserInitiatedShutdown"  # EC2's code for a terminate call
         elif stopped:
             state, reason = InstanceState.STOPPED, stopped["reason"]
+            code = "Server.SpotInstanceShutdown"  # EC2's code for a spot stop (stop mode)
         elif server and _alive(int(server["pid"])):
             state = InstanceState.RUNNING
         elif server and launched.get("shutdown") == "stop":
             state, reason = InstanceState.STOPPED, INSIDE_STOP
+            code = "Client.InstanceInitiatedShutdown"
         elif server:
             state, reason = InstanceState.TERMINATED, "the server process stopped (powered off)"
             ended_at = (folder / "server.log").stat().st_mtime
+            code = "Client.InstanceInitiatedShutdown"  # EC2's code for a power-off inside
         return Instance(
             instance_id=folder.name,
             provider=self.name,
@@ -285,6 +289,7 @@ class LocalProvider:
             instance_type="local-cpu",
             market="local",
             state_reason=reason,
+            state_code=code,
             image_name="this machine's Python",
             run_id=launched.get("run_id"),
             spot_request_id=request["request_id"] if request else None,

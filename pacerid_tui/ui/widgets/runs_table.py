@@ -13,6 +13,8 @@ def cells(row: RunStatus) -> tuple[str, ...]:
     reason = row.state_reason
     # "terminated by you" adds nothing to "terminated"; "interrupted by AWS" does.
     state = row.state + (f" ({reason})" if reason and not reason.startswith(row.state) else "")
+    if row.over_budget and row.state not in ("terminated", "not launched"):
+        state += " (over budget)"
     return (
         row.run_id,
         row.provider,

@@ -1,0 +1,191 @@
+"""One supervisor per live run: everything that happens while a run lives, above the steps.
+
+The steps (`lifecycle.py`) know no orchestration and the queries (`Lifecycle.statuses`) only
+read; the rules that act on a live run are here, once, so they hold the same way in the CLI
+(`all`, `train --follow`, `logs --follow`) and in the dashboard (one worker per live run):
+following the log and metrics (`follow_run.py`, whose liveness checks are the controller's
+heartbeat on the host), background downloads, the budget (`budget.py`: a warning at 80 %, at
+100 % save then terminate), spot notices and recovery (`recovery.py`). A budget stop runs in
+the supervisor's own task: nothing that refreshes the screen can cancel it halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from pacerid_tui.core import budget
+from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.follow_run import follow_run
+from pacerid_tui.core.lazy import asyncssh
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Run
+from pacerid_tui.core.recovery import ending, how_it_ended, recover
+
+BUDGET_POLL_S = 5.0
+"""How often the budget is checked while a run lives: the cost moves by cents an hour, and a
+check reads the registry and a cached price history, no API call."""
+RECOVERABLE = ("interrupted", "gone")
+
+
+class Supervisor:
+    """Watches one run (by id) for as long as its instance lives."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        run_id: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = BUDGET_POLL_S,
+        ask: Callable[[Run], Awaitable[bool]] | None = None,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.run_id = run_id
+        self.clock = clock
+        self.poll_s = poll_s
+        self.ask = ask
+        """Asked whether to relaunch a run whose instance is gone for no known reason; None:
+        never (the CLI says how: `all --recover`)."""
+        self.ended: str | None = None
+        """How the run ended when it was not recovered (our own stop, or gone unasked)."""
+        self.budget_stopped = False
+        """The budget stopped this run (saved, then terminated): nothing recovers it."""
+        self._warned = False
+        self._stopping: asyncio.Task[Run] | None = None
+
+    @property
+    def run(self) -> Run:
+        return self.lifecycle.registry.get(self.run_id)
+
+    def alive(self) -> bool:
+        instance = self.run.instance
+        return instance is not None and instance.state.is_alive
+
+    # -- the budget -------------------------------------------------------------------------------
+    async def check_budget(self) -> bool:
+        """Apply the money rule once; True when the budget has stopped the run.
+
+        Two callers at once (the dashboard's watch and a run all) share one stop.
+        """
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+            return True
+        run = self.run
+        if run.instance is None or not run.instance.state.is_alive:
+            return self.budget_stopped
+        limit = self.lifecycle.config_of(run).instance.budget_usd
+        if not limit:
+            return False
+        [row] = await self.lifecycle.statuses([run], now=self.clock())
+        rule = budget.verdict(row.budgeted_usd, limit)
+        if rule == "warn" and not self._warned:
+            self._warned = True
+            self.lifecycle.listener.alert(
+                run.run_id,
+                f"{run.run_id} has spent ${row.budgeted_usd:.2f}, "
+                f"{row.budgeted_usd / limit:.0%} of its ${limit:.2f} budget.",
+            )
+        if rule != "stop" or self._stopping is not None:
+            return self._stopping is not None
+        self.budget_stopped = True
+        self._stopping = asyncio.ensure_future(budget.stop(self.lifecycle, run, limit))
+        # Shielded: a caller cancelled meanwhile (a step taken over, a follow ended) leaves the
+        # save-then-terminate to finish; only the app's own exit cancels the task itself.
+        await asyncio.shield(self._stopping)
+        return True
+
+    async def watch(self, until: Callable[[], bool] | None = None) -> None:
+        """Check the budget every `poll_s` until `until()` is true (default: the instance ended)
+        or the budget stopped the run."""
+        done = until or (lambda: not self.alive())
+        while not done():
+            if await self.check_budget():
+                return
+            await asyncio.sleep(self.poll_s)
+
+    def cancel(self) -> None:
+        """Cancel a budget stop in progress (the app is leaving; the host's own bound and the
+        next supervising command take over)."""
+        if self._stopping is not None and not self._stopping.done():
+            self._stopping.cancel()
+
+    # -- following --------------------------------------------------------------------------------
+    async def follow(self, *, stop: asyncio.Event | None = None, budget: bool = True) -> str:
+        """Stream the run's training to its end, the budget watched meanwhile (unless a watch of
+        its own already runs: `budget=False`); how it ended, `follow_run`'s outcomes or
+        "budget"."""
+        if budget and await self.check_budget():
+            return "budget"
+        watcher = asyncio.create_task(self.watch()) if budget else None
+        try:
+            outcome = await follow_run(self.lifecycle, self.run, stop=stop)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+        return "budget" if self.budget_stopped else outcome
+
+    # -- every step -------------------------------------------------------------------------------
+    async def run_all(self) -> Run:
+        """Every step in order, skipping what is done; ends with results downloaded, with the
+        run stopped by its budget (saved, then terminated), or, for a run whose instance ended
+        by our own stop while no controller ran, with how it ended (`self.ended`)."""
+        lifecycle = self.lifecycle
+        [run] = await lifecycle.refresh([self.run])
+        if run.instance is not None and not run.instance.state.is_alive:
+            if not await self._after_end("gone"):
+                return self.run
+        else:
+            run = await lifecycle.launch(run)
+        watcher = asyncio.create_task(self.watch(until=lambda: False))
+        try:
+            run = self.run
+            await lifecycle.upload(run)
+            await lifecycle.setup(run)
+            await lifecycle.data(run)
+            state = await lifecycle.training_state(run)
+            if not state.alive and state.phase != "done":
+                await lifecycle.train(run)
+            outcome = await self.follow(budget=False)
+            while outcome in RECOVERABLE and not self.budget_stopped:
+                if not await self._after_end(outcome):
+                    return self.run
+                outcome = await self.follow(budget=False)
+            if not self.budget_stopped:
+                await lifecycle.download(self.run)
+        except (PaceridError, OSError, asyncssh.Error):
+            if not self.budget_stopped:  # a step cut short by the budget stop is no failure
+                raise
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            if self._stopping is not None:
+                await asyncio.shield(self._stopping)
+        return self.run
+
+    async def _after_end(self, outcome: str) -> bool:
+        """Training or its instance ended early: recover (True) or say how the run ended."""
+        [run] = await self.lifecycle.refresh([self.run])
+        verdict = ending(outcome, run.instance)
+        if verdict == "unknown" and self.ask is not None and await self.ask(run):
+            verdict = "recover"
+        if verdict == "recover":
+            await recover(self.lifecycle, run, outcome)
+            return True
+        self.ended = how_it_ended(run)
+        if verdict == "ended":
+            self.lifecycle.listener.alert(run.run_id, f"{self.ended} No relaunch.")
+            return False
+        raise PaceridError(
+            f"{self.ended} Nobody knows why, so it is not relaunched by itself; "
+            f"`pacerid-tui all --run {run.run_id} --recover` relaunches it."
+        )
+
+
+async def run_all(lifecycle: Lifecycle, run: Run) -> Run:
+    """Every step of `run` under a supervisor of its own (the CLI's `all`)."""
+    return await Supervisor(lifecycle, run.run_id).run_all()

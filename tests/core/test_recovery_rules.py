@@ -1,0 +1,45 @@
+"""What an ended follow means for a run: EC2's StateReason codes (DescribeInstances
+`StateReason.Code`, AWS EC2 API reference "StateReason") and the trainer's notice."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacerid_tui.config import Config, InstanceConfig
+from pacerid_tui.core.host import watchdog_settings
+from pacerid_tui.core.models import Instance, InstanceState
+from pacerid_tui.core.recovery import ending
+
+
+def ended_with(code: str | None, reason: str | None = None) -> Instance:
+    return Instance("i-1", "aws", InstanceState.TERMINATED, state_code=code, state_reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "instance", "verdict"),
+    [
+        ("gone", ended_with("Server.SpotInstanceTermination"), "recover"),
+        ("interrupted", Instance("i-1", "aws", InstanceState.RUNNING), "recover"),
+        ("gone", ended_with("Client.InstanceInitiatedShutdown"), "ended"),  # our watchdog
+        ("interrupted", ended_with("Client.InstanceInitiatedShutdown"), "ended"),
+        ("gone", ended_with("Client.UserInitiatedShutdown"), "ended"),  # a terminate
+        ("gone", ended_with("Client.UserInitiatedShutdown", "budget reached"), "ended"),
+        ("gone", ended_with(None, "no longer known to the provider"), "unknown"),
+        ("gone", None, "unknown"),
+    ],
+)
+def test_only_a_real_interruption_is_recovered(
+    outcome: str, instance: Instance | None, verdict: str
+) -> None:
+    assert ending(outcome, instance) == verdict
+
+
+def test_a_replacement_host_is_told_what_is_left_of_the_budget() -> None:
+    config = Config(instance=InstanceConfig(budget_usd=2.0, max_price=0.5))
+    host = Instance("i-2", "aws", InstanceState.RUNNING, launched_at=100.0)
+    first = watchdog_settings(config, host)
+    assert (first["budget_usd"], first["spent_usd"]) == (2.0, 0.0)
+    later = watchdog_settings(config, host, spent_usd=0.75)
+    assert (later["budget_usd"], later["spent_usd"]) == (1.25, 0.75)
+    spent = watchdog_settings(config, host, spent_usd=2.5)["budget_usd"]
+    assert spent is not None and 0 < spent < 1e-5  # never 0: the watchdog reads 0 as no budget
