@@ -142,13 +142,24 @@ def reason_to_stop(
     return None
 
 
+def local_server_alive(pid: int, instance: str) -> bool:
+    """Whether pid is still the local instance's SSH server (its environment names it)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"PACERID_LOCAL_INSTANCE={instance}".encode() in environ
+
+
 def power_off() -> None:
     if os.environ.get("PACERID_POWEROFF") == "log-only":  # test hosts that are real machines
         log("PACERID_POWEROFF=log-only: not powering off")
         return
     server = os.environ.get("PACERID_SERVER_PID")
-    if os.environ.get("PACERID_LOCAL_INSTANCE") and server:
-        os.kill(int(server), signal.SIGTERM)
+    instance = os.environ.get("PACERID_LOCAL_INSTANCE")
+    if instance and server:
+        if local_server_alive(int(server), instance):  # a pid can be reused: check it is ours
+            os.kill(int(server), signal.SIGTERM)
         return
     for command in (["sudo", "-n", "shutdown", "-h", "now"], ["shutdown", "-h", "now"]):
         if subprocess.run(command, check=False).returncode == 0:

@@ -36,6 +36,8 @@ armed=$(cat "$dir/armed")
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') boot switch: $*"; }
 log "armed: power off ${grace} s after boot unless the watchdog or a controller takes over"
 while :; do
+  # A local instance whose folder is gone has nothing left to power off.
+  [ -n "${PACERID_LOCAL_INSTANCE:-}" ] && [ ! -d "$dir" ] && exit 0
   if [ -e "$dir/disarmed" ]; then
     log "disarmed: $(cat "$dir/disarmed")"
     exit 0
@@ -47,7 +49,12 @@ while :; do
     log "powering off: no watchdog and no controller heartbeat for ${grace} s"
     echo "boot switch: no watchdog and no controller for ${grace} s" > "$dir/poweroff"
     if [ -n "${PACERID_LOCAL_INSTANCE:-}" ]; then
-      [ -n "${PACERID_SERVER_PID:-}" ] && kill -TERM "$PACERID_SERVER_PID"
+      # Only while that pid is still this instance's server: a pid can be reused.
+      pid="${PACERID_SERVER_PID:-}"
+      if [ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null \
+          | grep -qx "PACERID_LOCAL_INSTANCE=$PACERID_LOCAL_INSTANCE"; then
+        kill -TERM "$pid"
+      fi
     else
       shutdown -h now || systemctl poweroff || poweroff
     fi

@@ -16,8 +16,11 @@ from pacerid_tui.core import boot
 
 @pytest.fixture
 def server() -> Iterator[subprocess.Popen[bytes]]:
-    """What the switch powers off: a process of ours, killed by pid afterwards."""
-    process = subprocess.Popen(["sleep", "600"])
+    """What the switch powers off: a process of ours that carries the instance's id in its
+    environment, as the local provider's server does; killed by pid afterwards."""
+    process = subprocess.Popen(
+        ["sleep", "600"], env={**os.environ, "PACERID_LOCAL_INSTANCE": "test"}
+    )
     yield process
     process.kill()
     process.wait()
@@ -43,6 +46,21 @@ def test_a_heartbeat_restarts_the_grace_then_silence_powers_off(
     assert time.time() - touched >= 2
     assert switch.wait(timeout=30) == 0
     assert "no watchdog and no controller for 3 s" in (tmp_path / "poweroff").read_text()
+
+
+def test_a_pid_that_is_no_longer_the_server_is_left_alone(tmp_path: Path) -> None:
+    """Pids are reused: after its grace the switch ends a process only if it is still this
+    instance's server (its environment says so), never whatever now holds that pid."""
+    stranger = subprocess.Popen(["sleep", "600"])
+    try:
+        (tmp_path / "armed").write_text(f"{int(time.time()) - 100}\n")
+        switch = start_switch(tmp_path, stranger.pid, grace=1)
+        assert switch.wait(timeout=30) == 0
+        assert (tmp_path / "poweroff").exists()
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_once_disarmed_the_switch_stands_down(
