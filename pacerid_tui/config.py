@@ -171,9 +171,14 @@ class OutputConfig(Section):
     model_name: str = "PacerIDClassifier"
     """Name of the exported Core ML model."""
     download_during_training: bool = True
-    """Fetch each new latest/best checkpoint and the metrics as epochs finish."""
+    """Fetch the metrics, logs, report and best weights in the background as epochs finish."""
+    checkpoints: Literal["notice", "every_epoch"] = "notice"
+    """When the full resumable checkpoints (latest, best) come: `notice` on a spot notice, a
+    budget or user stop and at the end, with only the half-precision best weights
+    (model_best_fp16.pt) during training, and model_final.pt (latest's twin) left on the host;
+    `every_epoch` also after each epoch, and model_final.pt at the end."""
     download_epoch_checkpoints: bool = False
-    """Also download every checkpoint_epoch_NNN.pt (latest and best always come)."""
+    """Also download every checkpoint_epoch_NNN.pt whenever the full checkpoints come."""
     ios_models_dir: str = "ios/PacerID/Models"
     """Where sync-model puts the .mlpackage in the iOS project."""
     system_sample_s: float = Field(default=5.0, gt=0)

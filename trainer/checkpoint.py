@@ -24,6 +24,18 @@ FORMAT_VERSION = 1
 LATEST = "checkpoint_latest.pt"
 BEST = "checkpoint_best.pt"
 FINAL = "model_final.pt"
+BEST_FP16 = "model_best_fp16.pt"
+"""The best weights alone, in half precision: what the controller fetches during training."""
+WEIGHT_KEYS = (
+    "format_version",
+    "epoch",
+    "arch",
+    "num_classes",
+    "class_names",
+    "image_size",
+    "best_val_acc",
+    "metrics",
+)
 REQUIRED_KEYS = (
     "format_version",
     "epoch",
@@ -63,6 +75,17 @@ def save(state: dict[str, Any], *paths: Path) -> None:
         shutil.copyfile(first, tmp)
         os.replace(tmp, path)
     os.replace(first, paths[0])
+
+
+def half_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` without optimizer, scheduler, scaler or RNG state, its floating weights in half
+    precision: enough to export the model, a fraction of the resumable checkpoint's size, so
+    it can cross the network after every improvement. Integer buffers stay as they are."""
+    weights = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in state["model_state"].items()
+    }
+    return {**{key: state[key] for key in WEIGHT_KEYS}, "model_state": weights}
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class OutputConfig:
     model_name: str = "PacerIDClassifier"
     download_epoch_checkpoints: bool = False
     download_during_training: bool = True
+    checkpoints: str = "notice"
     ios_models_dir: str = "ios/PacerID/Models"
     system_sample_s: float = 5.0
 

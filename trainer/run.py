@@ -272,7 +272,10 @@ def finish_epoch(
         names.append(checkpoint.epoch_name(position.epoch))
     if improved:
         names.append(checkpoint.BEST)
-    checkpoint.save(checkpoint_state(engine, classes, position), *(output_dir / n for n in names))
+    state = checkpoint_state(engine, classes, position)
+    if improved:  # first: the full best of the same epoch is never the older of the two
+        checkpoint.save(checkpoint.half_weights(state), output_dir / checkpoint.BEST_FP16)
+    checkpoint.save(state, *(output_dir / n for n in names))
     eta = sum(durations) / len(durations) * (epochs - position.epoch)
     recorder.event(
         "epoch",

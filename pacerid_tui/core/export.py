@@ -22,8 +22,8 @@ from pacerid_tui.core import atomic
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.errors import PaceridError, UsageError
 
-CHECKPOINT_NAMES = ("checkpoint_best.pt", "checkpoint_latest.pt")
-"""What to export from a run's results, in order of preference."""
+CHECKPOINT_NAMES = ("checkpoint_best.pt", "model_best_fp16.pt", "checkpoint_latest.pt")
+"""What to export from a run's results: the best weights, full or half precision, else latest."""
 RESULT_NAME = "export.json"
 TRAINER_ROOT = Path(__file__).resolve().parents[2]
 """The folder that holds `trainer/` (the repository, or site-packages when installed)."""
@@ -75,10 +75,18 @@ class ExportResult:
 
 
 def find_checkpoint(results_dir: Path) -> Path:
-    """The checkpoint to export from a run's downloaded results: best, else latest."""
-    for name in CHECKPOINT_NAMES:
-        if (results_dir / name).is_file():
-            return results_dir / name
+    """The checkpoint to export from a run's downloaded results: best, else latest.
+
+    The best weights are checkpoint_best.pt, or model_best_fp16.pt where that is newer: during
+    training (`output.checkpoints: notice`) only the half-precision snapshot comes, while a full
+    one may be left from an earlier save. The trainer writes the snapshot first, so the same
+    epoch's pair (mtimes equal to the second once downloaded) picks the full one."""
+    best, half, latest = (results_dir / name for name in CHECKPOINT_NAMES)
+    found = [path for path in (best, half) if path.is_file()]
+    if found:
+        return max(found, key=lambda path: (int(path.stat().st_mtime), path == best))
+    if latest.is_file():
+        return latest
     raise UsageError(
         f"No {' or '.join(CHECKPOINT_NAMES)} in {results_dir}; download the run's results "
         "first, or pass --checkpoint FILE."

@@ -2,8 +2,8 @@
 
 `Supervisor.follow` delegates here. The file tailing itself is `follow.Follower`; this module
 decides when training has ended (a terminal metrics event, the trainer process gone, or the
-instance gone), records each epoch in the registry, downloads new checkpoints in the background
-so results are never only on the host, and reconnects, asking the provider only when the host
+instance gone), records each epoch in the registry, downloads new results in the background
+so they are never only on the host, and reconnects, asking the provider only when the host
 does not answer.
 """
 
@@ -36,15 +36,17 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
 
     Returns the last event ("done", "interrupted", "error"), "stopped" when the trainer died
     without one, "gone" when the instance itself ended, or "cancelled" when `stop` was set.
-    Each new epoch's checkpoints are downloaded in the background meanwhile (configurable),
-    so results are never only on the host.
+    Each new epoch's metrics, logs and best weights (and, with `output.checkpoints:
+    every_epoch`, its checkpoints) are downloaded in the background meanwhile, so results are
+    never only on the host; the full checkpoint comes when the run is saved (notice, stop, end).
     """
     host = HostPaths(run.run_id)
     log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
     system = f"{host.output}/system.jsonl"
     ended = asyncio.Event()
     outcome = "cancelled"
-    background = lifecycle.config_of(run).output.download_during_training
+    output = lifecycle.config_of(run).output
+    background, every_epoch = output.download_during_training, output.checkpoints == "every_epoch"
     started_at = lifecycle.registry.get(run.run_id).training_started_at or 0.0
     saving: asyncio.Task[object] | None = None
 
@@ -66,7 +68,7 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
                 outcome = event.event
                 ended.set()
             elif event.event == "epoch" and background and (saving is None or saving.done()):
-                saving = asyncio.create_task(_quiet_download(lifecycle, run))
+                saving = asyncio.create_task(_quiet_download(lifecycle, run, every_epoch))
 
     async def watch() -> None:
         nonlocal outcome
@@ -124,9 +126,9 @@ def _samples(lifecycle: Lifecycle, run: Run, lines: list[str]) -> None:
         lifecycle.listener.system(run.run_id, sample)
 
 
-async def _quiet_download(lifecycle: Lifecycle, run: Run) -> None:
+async def _quiet_download(lifecycle: Lifecycle, run: Run, checkpoints: bool) -> None:
     try:
-        await lifecycle.download(run)
+        await lifecycle.download(run, checkpoints=checkpoints)
     except (PaceridError, OSError, asyncssh.Error) as err:
         lifecycle.listener.report(
             run.run_id, f"Background download failed ({err}); will try again next epoch."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,25 @@ INTERRUPTED_EXIT = 75
 @dataclass(frozen=True)
 class HostPaths:
     run_id: str
+
+    @staticmethod
+    def results_filter(
+        checkpoints: bool, epoch_checkpoints: bool, final: bool
+    ) -> Callable[[str], bool]:
+        """Which files of output/ a download takes: everything but the resumable checkpoints
+        (`checkpoint_*.pt`, the large files) unless `checkpoints`, the per-epoch ones only when
+        `epoch_checkpoints` too, and model_final.pt (the same state as the last
+        checkpoint_latest.pt) only when `final`. model_best_fp16.pt, metrics, logs always come."""
+
+        def wanted(rel: str) -> bool:
+            name = Path(rel).name
+            if name == "model_final.pt":
+                return checkpoints and final
+            if not name.startswith("checkpoint_"):
+                return True
+            return checkpoints and (epoch_checkpoints or not name.startswith("checkpoint_epoch_"))
+
+        return wanted
 
     @property
     def root(self) -> str:

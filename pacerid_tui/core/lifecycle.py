@@ -17,7 +17,7 @@ import secrets
 import shutil
 import time
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import yaml
 
@@ -415,21 +415,18 @@ class Lifecycle:
         config = self.config_of(run)
         return Path(config.output.dir).expanduser() / run.run_id
 
-    async def download(self, run: Run) -> sync.SyncStats:
-        """Fetch output/ (new or changed files only); epoch checkpoints only when configured."""
-        config = self.config_of(run)
+    async def download(self, run: Run, *, checkpoints: bool = True) -> sync.SyncStats:
+        """Fetch output/ (new or changed files only); epoch checkpoints only when configured.
+        `checkpoints=False` (during training) leaves the resumable checkpoints on the host."""
+        output = self.config_of(run).output
+        final = output.checkpoints == "every_epoch"  # else latest is all that model_final holds
         conn = await self.connection(run)
-        keep_epochs = config.output.download_epoch_checkpoints
-
-        def wanted(rel: str) -> bool:
-            return keep_epochs or not PurePosixPath(rel).name.startswith("checkpoint_epoch_")
-
         target = self.results_dir(run)
         stats = await sync.download(
             conn,
             HostPaths(run.run_id).output,
             target,
-            wanted=wanted,
+            wanted=HostPaths.results_filter(checkpoints, output.download_epoch_checkpoints, final),
             on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
         )
         self._say(
@@ -439,7 +436,8 @@ class Lifecycle:
         )
         run = self._done(run, "download")
         total = run.bytes_downloaded + stats.bytes_sent
-        self.update(run, downloaded_at=time.time(), bytes_downloaded=total)
+        saved = {"downloaded_at": time.time()} if checkpoints else {}  # resumable from here
+        self.update(run, bytes_downloaded=total, **saved)
         return stats
 
 

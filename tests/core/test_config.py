@@ -8,6 +8,7 @@ import pytest
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.errors import ConfigError
+from pacerid_tui.core.host import HostPaths
 
 
 def test_an_edited_config_is_read_again_and_an_unchanged_one_is_not(tmp_path: Path) -> None:
@@ -54,3 +55,24 @@ def test_ssh_cidr_in_the_file_is_validated_too(tmp_path: Path) -> None:
         load_config(path)
     path.write_text("instance:\n  ssh_cidr: 203.0.113.7/32\n")
     assert load_config(path).instance.ssh_cidr == "203.0.113.7/32"
+
+
+def test_checkpoints_default_to_notice_and_decide_what_a_download_takes(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("output:\n  dir: out\n")  # a config from before the key: notice
+    assert load_config(path).output.checkpoints == "notice"
+    assert load_config(path, ["output.checkpoints=every_epoch"]).output.checkpoints == "every_epoch"
+    with pytest.raises(ConfigError, match=r"output\.checkpoints = .always. is invalid"):
+        load_config(path, ["output.checkpoints=always"])
+    names = ["metrics.jsonl", "train.log", "report.json", "system.jsonl", "model_best_fp16.pt"]
+    big = ["checkpoint_latest.pt", "checkpoint_best.pt", "checkpoint_epoch_002.pt"]
+    files = [*names, *big, "model_final.pt"]
+
+    def taken(checkpoints: bool, epochs: bool, final: bool) -> list[str]:
+        wanted = HostPaths.results_filter(checkpoints, epochs, final)
+        return [name for name in files if wanted(name)]
+
+    assert taken(False, True, True) == names  # during training with `notice`
+    assert taken(True, False, False) == [*names, *big[:2]]  # `notice`'s saves
+    assert taken(True, False, True) == [*names, *big[:2], "model_final.pt"]  # `every_epoch`
+    assert taken(True, True, True) == files  # download_epoch_checkpoints too

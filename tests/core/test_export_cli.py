@@ -142,6 +142,20 @@ def test_find_checkpoint_prefers_best_then_latest(tmp_path):
     assert find_checkpoint(tmp_path).name == "checkpoint_best.pt"
 
 
+def test_find_checkpoint_takes_the_half_precision_best_only_when_it_is_newer(tmp_path):
+    """During training only model_best_fp16.pt comes: newer than a full best from an earlier
+    save, it wins; written in the same second (the trainer writes it first), the full one."""
+    half, best = tmp_path / "model_best_fp16.pt", tmp_path / "checkpoint_best.pt"
+    half.write_bytes(b"x")
+    assert find_checkpoint(tmp_path) == half  # mid-run, nothing full downloaded yet
+    best.write_bytes(b"x")
+    os.utime(half, (1_000, 1_000))
+    os.utime(best, (1_000.9, 1_000.9))
+    assert find_checkpoint(tmp_path) == best  # the same epoch's pair
+    os.utime(half, (2_000, 2_000))
+    assert find_checkpoint(tmp_path) == half  # training went on after the last full save
+
+
 def test_the_controller_side_never_imports_torch_or_coremltools():
     code = (
         "import sys, pacerid_tui.core.export, pacerid_tui.core.ios; "

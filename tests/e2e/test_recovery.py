@@ -56,11 +56,10 @@ class SpotMarket(Listener):
     def report(self, run_id: str, message: str) -> None:
         if message.startswith("Carried"):
             self.heard = False  # on the new host now
-        if self.heard and message.startswith("Download:"):
-            shutil.copyfile(
-                self.results / run_id / "checkpoint_epoch_001.pt",
-                self.results / run_id / "checkpoint_latest.pt",
-            )
+        older = self.results / run_id / "checkpoint_epoch_001.pt"
+        # only the save from the interrupted host brings checkpoints (output.checkpoints: notice)
+        if self.heard and message.startswith("Download:") and older.exists():
+            shutil.copyfile(older, self.results / run_id / "checkpoint_latest.pt")
 
 
 async def test_an_interrupted_run_finishes_on_a_replacement(
