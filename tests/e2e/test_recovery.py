@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pacerid_tui.config import load_config
+from pacerid_tui.core import recovery
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent, current_epochs
 from pacerid_tui.core.supervisor import run_all
@@ -90,3 +91,26 @@ async def test_an_interrupted_run_finishes_on_a_replacement(
     assert events[-1]["event"] == "done"
     assert run.cost_usd == 0.0  # the local provider is free; AWS adds each instance's cost
     assert yaml.safe_load((results / "config.resolved.yaml").read_text())
+
+
+async def test_a_cut_save_resumes_from_what_this_machine_has(
+    metadata: MetadataService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save from the interrupted host does not finish (its time is up at once): with
+    `output.checkpoints: notice` this machine then holds no checkpoint, so the replacement
+    starts over, and the curve still has each epoch once."""
+    monkeypatch.setattr(recovery, "SAVE_TIMEOUT_S", 0.0)
+    path = tiny_config(tmp_path, epochs=3)
+    lifecycle = Lifecycle(listener=SpotMarket(metadata, tmp_path / "results"))
+    run = lifecycle.create_run(path, load_config(path))
+    run = await run_all(lifecycle, run)
+    lifecycle.close()
+
+    assert len(run.interruptions) == 1 and run.epoch == 3
+    results = tmp_path / "results" / run.run_id
+    events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2, 1, 2, 3]
+    assert [e["epoch"] for e in events if e["event"] == "superseded"] == [0]
+    current = current_epochs([MetricEvent.from_dict(e) for e in events])
+    assert [e.epoch for e in current] == [1, 2, 3]
+    assert events[-1]["event"] == "done" and (results / "checkpoint_latest.pt").exists()
