@@ -192,6 +192,8 @@ def ended(outcome: str) -> int:
         "gone": "the instance ended; `pacerid-tui all` recovers on a new one",
         "budget": "the run reached its budget (instance.budget_usd): results saved, instance "
         "terminated",
+        "expired": "the stopped instance can never start again (its spot request closed), so it "
+        "was terminated",
     }
     print(f"pacerid-tui: {reasons.get(outcome, outcome)}.", file=sys.stderr)
     return INTERRUPTED_EXIT if outcome == "interrupted" else 1

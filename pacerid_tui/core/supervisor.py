@@ -20,13 +20,25 @@ from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Run
+from pacerid_tui.core.models import InstanceState, Run
+from pacerid_tui.core.reconcile import Away, left_over, reconcile
 from pacerid_tui.core.recovery import ending, how_it_ended, recover
 
 BUDGET_POLL_S = 5.0
 """How often the budget is checked while a run lives: the cost moves by cents an hour, and a
 check reads the registry and a cached price history, no API call."""
 RECOVERABLE = ("interrupted", "gone")
+STOPPED_POLL_S = 15.0
+"""Stop mode: how often to ask the provider whether EC2 started a stopped instance again. A
+describe call is free, and capacity returns after minutes to hours."""
+STOP_AFTER_NOTICE_S = 180.0
+"""Stop mode: how long after the trainer's notice the instance may still run before AWS stops
+it (the two-minute warning, and a margin); past it, nothing stopped it."""
+RESUME_WAIT_S = 180.0
+"""Stop mode: how long a restarted host's boot service may take to have training running."""
+SPOT_STOP_CODE = "Server.SpotInstanceShutdown"
+STOP_MODE_ENDS = ("interrupted", "gone", "stopped")
+"""A follow ending so in stop mode may be the same instance stopping: wait for it."""
 
 
 class Supervisor:
@@ -52,8 +64,10 @@ class Supervisor:
         """How the run ended when it was not recovered (our own stop, or gone unasked)."""
         self.budget_stopped = False
         """The budget stopped this run (saved, then terminated): nothing recovers it."""
+        self.stopped_poll_s = STOPPED_POLL_S
         self._warned = False
         self._stopping: asyncio.Task[Run] | None = None
+        self._returning: asyncio.Task[Away | None] | None = None
 
     @property
     def run(self) -> Run:
@@ -99,6 +113,7 @@ class Supervisor:
     async def watch(self, until: Callable[[], bool] | None = None) -> None:
         """Check the budget every `poll_s` until `until()` is true (default: the instance ended)
         or the budget stopped the run."""
+        await self.come_back()
         done = until or (lambda: not self.alive())
         while not done():
             if await self.check_budget():
@@ -116,11 +131,19 @@ class Supervisor:
         """Stream the run's training to its end, the budget watched meanwhile (unless a watch of
         its own already runs: `budget=False`); how it ended, `follow_run`'s outcomes or
         "budget"."""
+        await self.come_back()
+        if self.ended:
+            return "expired"
         if budget and await self.check_budget():
             return "budget"
         watcher = asyncio.create_task(self.watch()) if budget else None
         try:
             outcome = await follow_run(self.lifecycle, self.run, stop=stop)
+            while outcome in STOP_MODE_ENDS and self._stop_mode() and not self.budget_stopped:
+                if not await self.wait_for_start():
+                    outcome = "expired" if self.ended else outcome
+                    break
+                outcome = await follow_run(self.lifecycle, self.run, stop=stop)
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -135,6 +158,9 @@ class Supervisor:
         run stopped by its budget (saved, then terminated), or, for a run whose instance ended
         by our own stop while no controller ran, with how it ended (`self.ended`)."""
         lifecycle = self.lifecycle
+        await self.come_back()
+        if self.ended:
+            return self.run
         [run] = await lifecycle.refresh([self.run])
         if run.instance is not None and not run.instance.state.is_alive:
             if not await self._after_end("gone"):
@@ -155,7 +181,7 @@ class Supervisor:
                 if not await self._after_end(outcome):
                     return self.run
                 outcome = await self.follow(budget=False)
-            if not self.budget_stopped:
+            if not self.budget_stopped and outcome != "expired":
                 await lifecycle.download(self.run)
         except (PaceridError, OSError, asyncssh.Error):
             if not self.budget_stopped:  # a step cut short by the budget stop is no failure
@@ -166,6 +192,98 @@ class Supervisor:
             if self._stopping is not None:
                 await asyncio.shield(self._stopping)
         return self.run
+
+    # -- stop mode ------------------------------------------------------------------------------
+    def _stop_mode(self) -> bool:
+        instance = self.run.instance
+        return instance is not None and instance.spot_request_id is not None
+
+    async def wait_for_start(self) -> bool:
+        """Stop mode: the same instance stops and EC2 starts it again when capacity returns;
+        wait for that (never a second instance), polling the provider every `stopped_poll_s`.
+
+        True once it runs again with training resumed by its boot service (follow on); False
+        when it never stopped, ended, or can never start again (then terminated, as the next
+        reconciliation would, and `self.ended` says why).
+        """
+        lifecycle, say = self.lifecycle, self.lifecycle.listener.report
+        noticed_at, stopped_seen = self.clock(), None
+        while True:
+            [run] = await lifecycle.refresh([self.run])
+            instance = run.instance
+            if instance is None or not instance.state.is_alive:
+                return False
+            if instance.state is InstanceState.STOPPED:
+                why = await asyncio.to_thread(
+                    left_over, lifecycle.provider_of(run), instance, time.time()
+                )
+                if why:
+                    await lifecycle.terminate(run)
+                    self.ended = (
+                        f"{instance.instance_id} was stopped and {why}, so it was terminated "
+                        "(its request cancelled first)."
+                    )
+                    lifecycle.listener.alert(run.run_id, self.ended)
+                    return False
+                if stopped_seen is None:
+                    say(
+                        run.run_id,
+                        f"{instance.instance_id} was stopped by AWS ({instance.state_code}); "
+                        "EC2 starts it again when capacity returns. Waiting, asking every "
+                        f"{self.stopped_poll_s:g} s; no second instance is launched.",
+                    )
+                stopped_seen = time.time()  # host clock ~ ours: the resumed events come later
+            elif instance.state is InstanceState.RUNNING and stopped_seen is not None:
+                say(run.run_id, f"{instance.instance_id} started again; following on.")
+                lifecycle.update(run, training_started_at=stopped_seen)
+                return await self._resumed(run)
+            elif stopped_seen is None and self.clock() - noticed_at > STOP_AFTER_NOTICE_S:
+                return False
+            await asyncio.sleep(self.stopped_poll_s)
+
+    async def _resumed(self, run: Run) -> bool:
+        """Wait (bounded) for the boot service to have training running again, or done."""
+        deadline = time.monotonic() + RESUME_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                state = await self.lifecycle.training_state(run)
+            except (PaceridError, OSError, asyncssh.Error):
+                state = None  # the host is still booting
+            if state is not None and (state.alive or state.phase == "done"):
+                return True
+            await asyncio.sleep(1.0)
+        self.lifecycle.listener.report(
+            run.run_id, f"Training did not resume within {RESUME_WAIT_S:.0f} s of the restart."
+        )
+        return False
+
+    # -- coming back ------------------------------------------------------------------------------
+    async def come_back(self) -> Away | None:
+        """Once per supervisor, before it acts: reconcile a run that trained while nobody
+        watched (what happened while away, said through the listener; what is new downloaded;
+        a stopped instance that can never start again terminated, `self.ended` saying so)."""
+        if self._returning is None:
+            self._returning = asyncio.ensure_future(self._come_back())
+        return await asyncio.shield(self._returning)
+
+    async def _come_back(self) -> Away | None:
+        run = self.run
+        if run.instance is None or not run.instance.state.is_alive:
+            return None
+        if run.training_started_at is None:
+            return None  # nothing trained yet, so nothing happened while away
+        since = run.downloaded_at or run.training_started_at
+        try:
+            away = await reconcile(self.lifecycle, run, since)
+        except (PaceridError, OSError, asyncssh.Error) as err:
+            self.lifecycle.listener.report(run.run_id, f"Could not reconcile on return: {err}")
+            return None
+        for line in away.lines():
+            self.lifecycle.listener.report(run.run_id, f"While away: {line}")
+        if away.cleaned_up:
+            self.ended = away.cleaned_up
+            self.lifecycle.listener.alert(run.run_id, away.cleaned_up)
+        return away
 
     async def _after_end(self, outcome: str) -> bool:
         """Training or its instance ended early: recover (True) or say how the run ended."""
