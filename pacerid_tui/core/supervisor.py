@@ -267,12 +267,12 @@ class Supervisor:
         return await asyncio.shield(self._returning)
 
     async def _come_back(self) -> Away | None:
-        run = self.run
+        [run] = await self.lifecycle.refresh([self.run])
         if run.instance is None or not run.instance.state.is_alive:
             return None
-        if run.training_started_at is None:
+        if run.training_started_at is None and run.instance.state is not InstanceState.STOPPED:
             return None  # nothing trained yet, so nothing happened while away
-        since = run.downloaded_at or run.training_started_at
+        since = run.downloaded_at or run.training_started_at or run.created_at
         try:
             away = await reconcile(self.lifecycle, run, since)
         except (PaceridError, OSError, asyncssh.Error) as err:

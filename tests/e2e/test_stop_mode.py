@@ -10,6 +10,7 @@ epoch once; then the host cancels its own request and terminates itself when idl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import time
@@ -22,7 +23,8 @@ from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import InstanceSpec, InstanceState
-from pacerid_tui.core.reconcile import reconcile
+from pacerid_tui.core.reconcile import away_from, reconcile
+from tests.e2e.test_cli_local import cli
 from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_watchdog import config_with, fast_watchdog  # noqa: F401
 from tests.trainer.test_trainer_resume import MetadataService
@@ -53,7 +55,7 @@ async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
     tmp_path: Path,
     metadata: MetadataService,  # noqa: F811
 ) -> None:
-    path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.25)
+    path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.5)
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     await lifecycle.setup(run)
@@ -90,16 +92,19 @@ async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
     [boot] = [json.loads(line) for line in (output / "boots.jsonl").read_text().splitlines()]
     assert boot["phase"] == "interrupted" and boot["resumed"] is True
 
-    # The laptop opens again: the controller tells what happened and downloads the results.
-    controller = Lifecycle()
-    away = await reconcile(controller, run, since=started - 1)
-    controller.close()
+    # The laptop opens again: the next supervising command reconciles first, tells what
+    # happened while away and downloads the results.
+    said = (await asyncio.to_thread(cli, "logs", "--follow", "--run", run.run_id)).stderr
+    [stop_line] = [line for line in said.splitlines() if line.startswith("While away: Inter")]
+    assert "stopped" in stop_line and "training resumed" in stop_line
+    assert "While away: 2 epoch(s) finished while away (1–2)." in said
+    results = lifecycle.results_dir(run)
+    assert epochs_in(results / "metrics.jsonl") == [1, 2]
+    away = away_from(results, since=started)
     [interruption] = away.interruptions
     assert interruption.resumed and interruption.booted_at is not None
     assert 0 < away.stopped_s == interruption.booted_at - interruption.at
     assert away.epochs_gained == [1, 2] and away.cleaned_up is None
-    assert epochs_in(controller.results_dir(run) / "metrics.jsonl") == [1, 2]
-    assert any("stopped" in line and "resumed" in line for line in away.lines())
 
     def ended() -> bool:
         return provider.describe([instance_id])[instance_id].state is InstanceState.TERMINATED
@@ -138,8 +143,9 @@ async def test_a_stopped_instance_whose_request_expired_is_terminated_on_return(
 
     request = provider.root / run.instance.instance_id / "request.json"
     request.write_text(json.dumps({**read_json(request), "valid_until": time.time() - 1}))
-    away = await reconcile(lifecycle, run, since=0)
-    assert away.cleaned_up and "expired" in away.cleaned_up
+    done = await asyncio.to_thread(cli, "logs", "--follow", "--run", run.run_id, check=False)
+    assert done.returncode == 1  # the next supervising command ends it
+    assert "its spot request expired, so it was terminated" in done.stderr
     ended = lifecycle.registry.get(run.run_id).instance
     assert ended is not None and ended.state is InstanceState.TERMINATED
     assert read_json(request)["state"] == "cancelled" and provider.find_managed() == []
