@@ -151,12 +151,39 @@ def egress_cost(bytes_out: int, prices: RegionPrices) -> float:
     return bytes_out / BYTES_PER_GB * prices.egress_gb
 
 
+def running_stretches(
+    start: float, end: float, stops: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """`start`..`end` without the stopped stretches (stop mode: stopped, then started again)."""
+    running, since = [], start
+    for stopped, started in sorted(stops):
+        stopped, started = max(stopped, since), min(started, end)
+        if started <= stopped:
+            continue
+        running.append((since, stopped))
+        since = started
+    if since < end or not running:  # still stopped at `end`: no start after the last stop
+        running.append((since, end))
+    return running
+
+
 def instance_parts(
-    history: Sequence[PricePoint], start: float, end: float, volume_gb: float, prices: RegionPrices
+    history: Sequence[PricePoint],
+    start: float,
+    end: float,
+    volume_gb: float,
+    prices: RegionPrices,
+    stops: Sequence[tuple[float, float]] = (),
 ) -> CostParts:
-    """Compute, volume and IPv4 of one instance from `start` to `end`."""
+    """Compute, volume and IPv4 of one instance from `start` to `end`.
+
+    A stopped instance (stop mode) bills its root volume only: compute and the public IPv4 are
+    counted over the running stretches, each a start with its own 60-second minimum, and the
+    volume over the whole time.
+    """
+    running = running_stretches(start, end, stops)
     return CostParts(
-        compute=cost_usd(history, start, end),
+        compute=sum(cost_usd(history, a, b) for a, b in running),
         volume=volume_cost(volume_gb, start, end, prices),
-        ipv4=ipv4_cost(start, end, prices),
+        ipv4=sum(ipv4_cost(a, b, prices) for a, b in running),
     )

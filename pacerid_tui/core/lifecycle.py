@@ -40,6 +40,7 @@ from pacerid_tui.core.models import (
     PricePoint,
     Run,
 )
+from pacerid_tui.core.reconcile import stopped_stretches
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import PriceCache, RunStatus
 from pacerid_tui.core.status import row as status_row
@@ -145,6 +146,9 @@ class Lifecycle:
                     volume_gb=(limits.root_volume_gb or 0) if limits else 0,
                     include_egress=limits.budget_includes_egress if limits else False,
                     budget_usd=limits.budget_usd if limits else None,
+                    stops=stopped_stretches(self.results_dir(run), run.instance, now)
+                    if run.instance is not None
+                    else (),
                 )
             )
         return rows
@@ -243,6 +247,10 @@ class Lifecycle:
                         state=InstanceState.UNKNOWN,
                         state_reason="no longer known to the provider",
                     )
+                elif run.instance.launched_at is not None:
+                    # A restart (stop mode) moves EC2's LaunchTime; the cost counts from the
+                    # first launch (stopped stretches: reconcile.stopped_stretches).
+                    now = replace(now, launched_at=run.instance.launched_at)
                 if now != run.instance:
                     updated[run.run_id] = self.update(run, instance=now)
         return [updated[run.run_id] for run in runs]

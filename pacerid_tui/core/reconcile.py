@@ -110,6 +110,28 @@ def away_from(results: Path, since: float) -> Away:
     return Away(interruptions, epochs)
 
 
+NOTICE_LEAD_S = 120.0
+"""EC2 stops a spot instance two minutes after its interruption notice; the host's records hold
+the notice, not the stop, so a stopped stretch is counted from then (never less compute)."""
+
+
+def stopped_stretches(results: Path, instance: Instance, now: float) -> list[tuple[float, float]]:
+    """The instance's stopped stretches for its cost, from the host's records in `results`:
+    each interruption notice (+ NOTICE_LEAD_S) to the boot after it (output/boots.jsonl), or to
+    `now` while the instance is stopped. EC2 tells no stop times (a restart only moves its
+    LaunchTime), and these records are downloaded with the results anyway."""
+    if instance.spot_request_id is None or instance.launched_at is None:
+        return []
+    stretches = []
+    for i in away_from(results, instance.launched_at).interruptions:
+        until = i.booted_at
+        if until is None and instance.state is InstanceState.STOPPED:
+            until = now
+        if until is not None:  # a boot not downloaded yet counts as running: never less
+            stretches.append((min(i.at + NOTICE_LEAD_S, until), until))
+    return stretches
+
+
 def left_over(provider: Provider, instance: Instance, now: float) -> str | None:
     """Why this stopped instance will never run again, or None (running, or awaiting capacity)."""
     if instance.state is not InstanceState.STOPPED or instance.spot_request_id is None:

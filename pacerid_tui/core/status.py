@@ -8,6 +8,7 @@ pure function in `cost.py`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from pacerid_tui.core import cost
@@ -87,9 +88,11 @@ def row(
     volume_gb: int = 0,
     include_egress: bool = False,
     budget_usd: float | None = None,
+    stops: Sequence[tuple[float, float]] = (),
 ) -> RunStatus:
     """A run's row at `now`: its earlier instances, the current one (a root volume of
-    `volume_gb` unless the instance says), and what was downloaded from them."""
+    `volume_gb` unless the instance says; `stops`: its stopped stretches, volume only), and
+    what was downloaded from them."""
     inst = run.instance
     uptime = price = None
     parts = (
@@ -102,7 +105,7 @@ def row(
         uptime = max(end - inst.launched_at, 0.0)
         where = prices_for(inst.provider, inst.region)
         gb = inst.volume_gb or volume_gb
-        parts += cost.instance_parts(history, inst.launched_at, end, gb, where)
+        parts += cost.instance_parts(history, inst.launched_at, end, gb, where, stops)
         price = cost.price_at(history, now) if history else None
     region = inst.region if inst else ""
     parts += cost.CostParts(
