@@ -138,12 +138,15 @@ class Supervisor:
             return "budget"
         watcher = asyncio.create_task(self.watch()) if budget else None
         try:
-            outcome = await follow_run(self.lifecycle, self.run, stop=stop)
+            outcome = "stopped"  # found stopped (stop mode): wait for it before following
+            instance = self.run.instance
+            if instance is None or instance.state is not InstanceState.STOPPED:
+                outcome = await self._follow_once(stop)
             while outcome in STOP_MODE_ENDS and self._stop_mode() and not self.budget_stopped:
                 if not await self.wait_for_start():
                     outcome = "expired" if self.ended else outcome
                     break
-                outcome = await follow_run(self.lifecycle, self.run, stop=stop)
+                outcome = await self._follow_once(stop)
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -194,6 +197,32 @@ class Supervisor:
         return self.run
 
     # -- stop mode ------------------------------------------------------------------------------
+    async def _follow_once(self, stop: asyncio.Event | None) -> str:
+        """`follow_run`; in stop mode cut short ("stopped") once the provider says the instance
+        stopped, as its follower would otherwise keep reconnecting to a host that is down."""
+        following = asyncio.ensure_future(follow_run(self.lifecycle, self.run, stop=stop))
+        if not self._stop_mode():
+            return await following
+
+        async def until_stopped() -> None:
+            while True:
+                await asyncio.sleep(self.stopped_poll_s)
+                [run] = await self.lifecycle.refresh([self.run])
+                if run.instance is not None and run.instance.state is InstanceState.STOPPED:
+                    return
+
+        watching = asyncio.ensure_future(until_stopped())
+        try:
+            await asyncio.wait([following, watching], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (following, watching):
+                task.cancel()
+            await asyncio.gather(following, watching, return_exceptions=True)
+        if following.done() and not following.cancelled():
+            return following.result()
+        watching.result()  # a provider error ends the follow, as it does without stop mode
+        return "stopped"
+
     def _stop_mode(self) -> bool:
         instance = self.run.instance
         return instance is not None and instance.spot_request_id is not None
@@ -280,6 +309,11 @@ class Supervisor:
             return None
         for line in away.lines():
             self.lifecycle.listener.report(run.run_id, f"While away: {line}")
+        boots = [i.booted_at for i in away.interruptions if i.booted_at is not None]
+        if boots and max(boots) > (run.training_started_at or 0):
+            # The boot service restarted training then: the follow ends at events after it,
+            # never at the interruption before it.
+            self.lifecycle.update(self.run, training_started_at=max(boots))
         if away.cleaned_up:
             self.ended = away.cleaned_up
             self.lifecycle.listener.alert(run.run_id, away.cleaned_up)

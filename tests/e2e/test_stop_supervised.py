@@ -73,7 +73,9 @@ async def test_a_supervised_run_waits_for_its_stopped_instance_and_follows_on(
     provider = lifecycle.provider_of(run)
     assert isinstance(provider, LocalProvider)
     output = provider.root / instance.instance_id / "workspace" / "pacerid" / run.run_id / "output"
-    await until("the checkpoint", lambda: read_json(output / "status.json").get("phase"))
+    await until(
+        "the checkpoint", lambda: read_json(output / "status.json").get("phase") == "interrupted"
+    )
     stopped = await asyncio.to_thread(provider.interrupt, instance.instance_id)
     assert stopped.state is InstanceState.STOPPED
 
