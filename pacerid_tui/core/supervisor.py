@@ -36,7 +36,6 @@ STOP_AFTER_NOTICE_S = 180.0
 it (the two-minute warning, and a margin); past it, nothing stopped it."""
 RESUME_WAIT_S = 180.0
 """Stop mode: how long a restarted host's boot service may take to have training running."""
-SPOT_STOP_CODE = "Server.SpotInstanceShutdown"
 STOP_MODE_ENDS = ("interrupted", "gone", "stopped")
 """A follow ending so in stop mode may be the same instance stopping: wait for it."""
 
@@ -236,7 +235,7 @@ class Supervisor:
         reconciliation would, and `self.ended` says why).
         """
         lifecycle, say = self.lifecycle, self.lifecycle.listener.report
-        noticed_at, stopped_seen = self.clock(), None
+        noticed_at, stopped_seen = time.monotonic(), None
         while True:
             [run] = await lifecycle.refresh([self.run])
             instance = run.instance
@@ -266,7 +265,7 @@ class Supervisor:
                 say(run.run_id, f"{instance.instance_id} started again; following on.")
                 lifecycle.update(run, training_started_at=stopped_seen)
                 return await self._resumed(run)
-            elif stopped_seen is None and self.clock() - noticed_at > STOP_AFTER_NOTICE_S:
+            elif stopped_seen is None and time.monotonic() - noticed_at > STOP_AFTER_NOTICE_S:
                 return False
             await asyncio.sleep(self.stopped_poll_s)
 
