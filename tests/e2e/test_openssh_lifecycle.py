@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core import ssh
-from pacerid_tui.core.cloud.base import Provider
-from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.errors import UsageError
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.models import Instance
 from pacerid_tui.core.supervisor import Supervisor
 from tests.e2e.test_cli_local import tiny_config
-
-
-class SshdHost(LocalProvider):
-    """The real sshd plays the run's instance, so its provider must know it as running (as EC2
-    knows its own): the supervisor asks the provider before it follows."""
-
-    def __init__(self, instance: Instance) -> None:
-        super().__init__()
-        self.instance = instance
-
-    def describe(self, instance_ids: Sequence[str]) -> dict[str, Instance]:
-        return {i: self.instance for i in instance_ids if i == self.instance.instance_id}
-
-
-class SshdLifecycle(Lifecycle):
-    def __init__(self, instance: Instance) -> None:
-        super().__init__()
-        self.host = SshdHost(instance)
-
-    def provider_of(self, run: Run) -> Provider:
-        return self.host
+from tests.known_host import HostLifecycle
 
 
 async def test_upload_setup_data_train_follow_download_over_openssh(
     sshd: Instance, tmp_path: Path
 ) -> None:
     path = tiny_config(tmp_path)
-    lifecycle = SshdLifecycle(sshd)
+    lifecycle = HostLifecycle(sshd)
     run = lifecycle.create_run(path, load_config(path))
     run = lifecycle.registry.update(run.run_id, instance=sshd, steps_done=["launch"])
     try:

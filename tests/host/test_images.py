@@ -28,6 +28,7 @@ from pacerid_tui.core.supervisor import Supervisor
 from tests.conftest import running_sshd
 from tests.e2e.test_cli_local import tiny_config
 from tests.host import images
+from tests.known_host import HostLifecycle
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def one_epoch_config(tmp_path: Path) -> Path:
 async def on_host(tmp_path: Path, image_host: Instance) -> AsyncIterator[tuple[Lifecycle, Run]]:
     """A run whose instance is the image host; its folder and watchdog go afterwards."""
     path = one_epoch_config(tmp_path)
-    lifecycle = Lifecycle()
+    lifecycle = HostLifecycle(image_host)
     run = lifecycle.create_run(path, load_config(path))
     run = lifecycle.registry.update(run.run_id, instance=image_host, steps_done=["launch"])
     folder = Path.home() / "pacerid" / run.run_id
