@@ -4,21 +4,25 @@ Each check reads (never writes) and answers ok, warn or fail with one sentence o
 of fix. A fail is something that would block the run (no vCPU quota, no VPC, no credentials); a
 warn is worth knowing but does not block. The local provider needs none of the AWS checks.
 
-`preflight` runs the blocking subset (quick: STS, Service Quotas and a few describe calls)
-before any launch, and remembers a config that passed for the rest of the process, so the
-dashboard's launches and `all`'s recoveries ask AWS once. A config that failed is asked again:
-the user may have fixed the account meanwhile.
+`preflight` runs the blocking subset (quick: STS, Service Quotas and a few describe calls, and
+one call asking Kaggle about the credentials and the dataset) before any launch, and remembers
+a config that passed for the rest of the process, so the dashboard's launches and `all`'s
+recoveries ask once. A config that failed is asked again: the user may have fixed the account
+meanwhile; changed Kaggle credentials are asked about anew.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pacerid_tui.config import Config
-from pacerid_tui.core.credentials import kaggle_source
+from pacerid_tui.core.credentials import kaggle_credentials, kaggle_source
 from pacerid_tui.core.errors import CredentialsError, PaceridError
 
 if TYPE_CHECKING:
@@ -67,14 +71,102 @@ def kaggle_check(config: Config) -> Check:
         return Check("kaggle", OK, f"Not needed: data.source is {config.data.source}.", "")
     try:
         where = kaggle_source()
+        credentials = kaggle_credentials()
     except CredentialsError as err:
         return from_error("kaggle", err)
-    return Check(
-        "kaggle",
-        OK,
-        f"Kaggle credentials found ({where}); they reach the host only over SSH stdin.",
-        "",
-    )
+    return ask_kaggle(config.data.dataset, credentials, where)
+
+
+KAGGLE_TIMEOUT_S = 10.0
+"""How long the kaggle check waits to connect, and then for Kaggle's answer."""
+REFUSED_FIX = (
+    "Create a new API token (Kaggle → Settings → API) and put it in KAGGLE_API_TOKEN or "
+    "~/.kaggle/access_token, or correct KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json."
+)
+
+
+def ask_kaggle(dataset: str, credentials: dict[str, str], where: str) -> Check:
+    """Kaggle's own answer, to these credentials, on whether `dataset` is there for them.
+
+    One GetDataset call through kagglesdk's KaggleClient, which honours KAGGLE_API_ENVIRONMENT
+    (kaggle's `KaggleApi.authenticate` checks a token against production whatever it says); the
+    `kaggle` package is not imported, as it prints a banner. A token goes as Bearer, a legacy
+    key as HTTP Basic, as trainer/download.py hands them over. No answer is a warn: doctor must
+    work offline, and the data step is what needs Kaggle.
+    """
+    owner, _, rest = dataset.partition("/")
+    slug = rest.split("/")[0]
+    if not owner or not slug:
+        fix = "Write data.dataset as owner/name, e.g. jamesphoward/pacemakers."
+        return Check("kaggle", FAIL, f"data.dataset = {dataset!r} is not owner/name.", fix, True)
+    found = f"{where[:1].upper()}{where[1:]}"
+    try:
+        import requests
+        from kagglesdk import KaggleClient
+        from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetRequest
+        from kagglesdk.kaggle_env import get_endpoint, get_env
+    except ImportError:
+        fix = "Install the kaggle package (pip install kaggle) to let doctor ask Kaggle."
+        return Check("kaggle", WARN, f"{found} found; kagglesdk is not installed here.", fix)
+    request = ApiGetDatasetRequest()
+    request.owner_slug, request.dataset_slug = owner, slug
+    if "token" in credentials:
+        auth = {"api_token": credentials["token"]}
+    else:
+        auth = {"username": credentials["username"], "password": credentials["key"]}
+    try:
+        with KaggleClient(**auth) as client:
+            # kagglesdk sets no timeout of its own: every request of its session gets ours.
+            client.http_client()._session.mount("http://", _bounded(requests))
+            client.http_client()._session.mount("https://", _bounded(requests))
+            client.datasets.dataset_api_client.get_dataset(request)
+    except requests.HTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        if status == 401:
+            detail = f"Kaggle refused these credentials (HTTP 401): {where}."
+            return Check("kaggle", FAIL, detail, REFUSED_FIX, True)
+        if status in (403, 404):
+            detail = f"Dataset {dataset} not found or not accessible (HTTP {status})."
+            fix = (
+                "Check data.dataset (owner/name, as in the dataset's Kaggle URL), or use the "
+                "credentials of an account that can see it."
+            )
+            return Check("kaggle", FAIL, detail, fix, True)
+        detail = f"Kaggle answered HTTP {status} for {dataset}; {where} not confirmed."
+        return Check("kaggle", WARN, detail, "Run doctor again later.")
+    except requests.RequestException as err:
+        detail = (
+            f"Could not reach Kaggle at {get_endpoint(get_env())} (network): {_reason(err)}; "
+            f"{where} found but not confirmed."
+        )
+        fix = "Check the connection (or proxy) and run doctor again; the data step needs Kaggle."
+        return Check("kaggle", WARN, detail, fix)
+    except Exception as err:  # kagglesdk raises plain Exception, e.g. for its environment
+        text = str(err)
+        for secret in credentials.values():
+            text = text.replace(secret, "***")
+        return Check("kaggle", WARN, f"Could not ask Kaggle: {text}", "See the detail.")
+    detail = f"{found} accepted by Kaggle; dataset {dataset} reachable."
+    return Check("kaggle", OK, detail + " They reach the host only over SSH stdin.", "")
+
+
+def _bounded(requests: Any) -> Any:
+    """A requests transport adapter that gives every request KAGGLE_TIMEOUT_S."""
+
+    class Bounded(requests.adapters.HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            kwargs["timeout"] = KAGGLE_TIMEOUT_S
+            return super().send(request, **kwargs)
+
+    return Bounded()
+
+
+def _reason(err: Exception) -> str:
+    """The socket's own words ("Connection refused", a timeout), not requests' long chain."""
+    if isinstance(err, TimeoutError) or "timeout" in type(err).__name__.lower():
+        return f"no answer within {KAGGLE_TIMEOUT_S:g} s"
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(err))
+    return found.group(1).strip() if found else type(err).__name__
 
 
 def run_checks(
@@ -107,7 +199,7 @@ _lock = threading.Lock()
 
 def preflight(config: Config, provider: Provider | None = None) -> None:
     """Refuse (PreflightError with the fix) when a blocking check fails; cached once passed."""
-    key = config.instance.model_dump_json() + config.data.source
+    key = _cache_key(config)
     with _lock:
         if key in _passed:
             return
@@ -120,3 +212,16 @@ def preflight(config: Config, provider: Provider | None = None) -> None:
         )
     with _lock:
         _passed.add(key)
+
+
+def _cache_key(config: Config) -> str:
+    """What a pass depends on: the instance, the data and (as a digest) the Kaggle credentials,
+    so changed or removed credentials are asked about again."""
+    key = config.instance.model_dump_json() + config.data.source + config.data.dataset
+    if config.data.source == "kaggle":
+        try:
+            found = json.dumps(kaggle_credentials(), sort_keys=True).encode()
+        except CredentialsError:
+            return key + " none"
+        key += " " + hashlib.sha256(found).hexdigest()
+    return key

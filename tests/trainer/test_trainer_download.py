@@ -29,6 +29,9 @@ TOKEN = "KGAT_made-up-access-token-9876543210"
 """An API token: kagglesdk sends it as `Authorization: Bearer …` (kaggle_http_client.BearerAuth);
 a legacy key goes as HTTP Basic username:key."""
 DOWNLOAD_RPC = "/api/v1/datasets.DatasetApiService/DownloadDataset"
+GET_RPC = "/api/v1/datasets.DatasetApiService/GetDataset"
+"""kagglesdk's DatasetApiClient.get_dataset: ApiGetDatasetRequest {ownerSlug, datasetSlug} in,
+an ApiDataset (kagglesdk/datasets/types/dataset_api_service.py, its camelCase fields) out."""
 
 
 def png_bytes(shade: int) -> bytes:
@@ -58,7 +61,8 @@ def dataset(
 
 
 class KaggleStandIn(ThreadingHTTPServer):
-    """Answers DownloadDataset with a redirect to a zip, as Kaggle does; checks the key."""
+    """Answers DownloadDataset with a redirect to a zip, as Kaggle does, and GetDataset with the
+    dataset's ApiDataset; checks the key (401 when refused) and the dataset (404 when unknown)."""
 
     allow_reuse_address = True
 
@@ -86,12 +90,15 @@ class KaggleHandler(BaseHTTPRequestHandler):
             "Basic " + base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode(),
             f"Bearer {TOKEN}",
         }
-        if self.path != DOWNLOAD_RPC:
+        if self.path not in (DOWNLOAD_RPC, GET_RPC):
             self.reply(404, b'{"code": 404, "message": "no such RPC"}', "application/json")
         elif self.headers["Authorization"] not in accepted:
             self.reply(401, b'{"code": 401, "message": "Unauthenticated"}', "application/json")
         elif body.get("datasetSlug") != "pacemakers":
             self.reply(404, b'{"code": 404, "message": "Not found"}', "application/json")
+        elif self.path == GET_RPC:
+            found = {"id": 1, "ref": f"{body.get('ownerSlug')}/pacemakers", "title": "Pacemakers"}
+            self.reply(200, json.dumps(found).encode(), "application/json")
         else:
             self.send_response(302)
             self.send_header("Location", "/files/pacemakers.zip")
