@@ -95,3 +95,35 @@ def test_mistakes_before_the_report_is_downloaded_says_what_to_do(
     assert main(["mistakes", "--run", two_runs[0]]) == 2
     err = capsys.readouterr().err
     assert "download the finished run first" in err and "Traceback" not in err
+
+
+def test_two_launches_with_set_show_their_own_learning_rates_in_the_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same config file launched twice with different `--set training.learning_rate=…`: each
+    run's frozen config keeps its own value, and the history shows it with the run's best."""
+    config = tiny_config(tmp_path)
+    launched = []
+    for rate, accuracies in (("0.002", [0.5, 0.75]), ("0.0005", [0.6, 0.55])):
+        assert (
+            main(["launch", "--config", str(config), "--set", f"training.learning_rate={rate}"])
+            == 0
+        )
+        run_id = capsys.readouterr().out.split()[-1]
+        assert main(["terminate", "--run", run_id]) == 0
+        results = tmp_path / "results" / run_id
+        results.mkdir(parents=True, exist_ok=True)
+        events = [
+            {"event": "epoch", "time": 100.0 + n, "epoch": n, "epochs": 2, "val_acc": acc}
+            for n, acc in enumerate(accuracies, start=1)
+        ]
+        (results / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+        launched.append((run_id, float(rate), max(accuracies)))
+    capsys.readouterr()
+    assert main(["history", "--json"]) == 0
+    rows = {
+        r["run_id"]: (r["run_id"], r["learning_rate"], r["best_val_acc"])
+        for r in json.loads(capsys.readouterr().out)
+    }
+    assert [rows[run_id] for run_id, _, _ in launched] == launched
+    assert yaml.safe_load(config.read_text())["training"]["learning_rate"] != 0.0005
