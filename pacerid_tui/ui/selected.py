@@ -59,6 +59,7 @@ class SelectedRun(Watching):
             projected_usd=self.projected(run, market, training),
             warning=market.ssh_warning if market else None,
             activity=self.activity.get(run_id, ""),
+            egress_budgeted=config.instance.budget_includes_egress if config else False,
         )
         self.dashboard.query_one(MarketPanel).show(run, market)
         self.show_watch(run_id)

@@ -40,6 +40,7 @@ class RunDetails(Widget):
         projected_usd: float | None = None,
         warning: str | None = None,
         activity: str = "",
+        egress_budgeted: bool = False,
     ) -> None:
         if run is None or row is None:
             self._paint("No run selected: [b]l[/b] launches one, [b]r[/b] runs every step.")
@@ -57,6 +58,8 @@ class RunDetails(Widget):
             f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}"
             + self._projection(projected_usd, budget_usd),
         ]
+        if row.cost_parts:
+            lines.append(self._parts(row.cost_parts, egress_budgeted))
         share = cost.budget_fraction(row.cost_usd, budget_usd)
         if share is not None and budget_usd is not None:
             colour = "red" if share >= BUDGET_WARNING else "green"
@@ -75,6 +78,17 @@ class RunDetails(Widget):
         if markup != self.shown:
             self.shown = markup
             self.refresh()
+
+    @staticmethod
+    def _parts(parts: dict[str, float], egress_budgeted: bool) -> str:
+        """The total by part; egress is an upper bound (the first 100 GB a month are free
+        account-wide), marked so where the budget leaves it out."""
+        egress = parts.get("egress", 0.0)
+        return (
+            f"compute ${parts.get('compute', 0.0):.4f} · volume ${parts.get('volume', 0.0):.4f}"
+            f" · IPv4 ${parts.get('ipv4', 0.0):.4f} · egress {'' if egress_budgeted else '≤'}"
+            f"${egress:.4f}"
+        )
 
     @staticmethod
     def _projection(projected: float | None, budget: float | None) -> str:
