@@ -164,9 +164,9 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
         run = lifecycle.create_run(path, load_config(path, args.sets or ()))
 
     async def asked(run: Run) -> bool:
-        return bool(args.recover)
+        return True  # --recover said so; without it an error says how
 
-    supervisor = Supervisor(lifecycle, run.run_id, ask=asked)
+    supervisor = Supervisor(lifecycle, run.run_id, ask=asked if args.recover else None)
     run = await run_all_or_clean_up(
         lifecycle, run, keep=args.keep_on_failure, supervisor=supervisor
     )

@@ -57,8 +57,9 @@ class Supervisor:
         self.clock = clock
         self.poll_s = poll_s
         self.ask = ask
-        """Asked whether to relaunch a run whose instance is gone for no known reason; None:
-        never (the CLI says how: `all --recover`)."""
+        """Asked whether to relaunch a run whose instance is gone for no known reason: True
+        relaunches, False leaves it ended; None: never relaunched, an error says how (the CLI's
+        `all --recover`)."""
         self.ended: str | None = None
         """How the run ended when it was not recovered (our own stop, or gone unasked)."""
         self.budget_stopped = False
@@ -322,14 +323,17 @@ class Supervisor:
         """Training or its instance ended early: recover (True) or say how the run ended."""
         [run] = await self.lifecycle.refresh([self.run])
         verdict = ending(outcome, run.instance)
-        if verdict == "unknown" and self.ask is not None and await self.ask(run):
-            verdict = "recover"
+        left = False  # the user, asked, leaves a vanished instance's run ended
+        if verdict == "unknown" and self.ask is not None:
+            left = not await self.ask(run)
+            verdict = "ended" if left else "recover"
         if verdict == "recover":
             await recover(self.lifecycle, run, outcome)
             return True
         self.ended = how_it_ended(run)
         if verdict == "ended":
-            self.lifecycle.listener.alert(run.run_id, f"{self.ended} No relaunch.")
+            said = "Left ended, as asked." if left else "No relaunch."
+            self.lifecycle.listener.alert(run.run_id, f"{self.ended} {said}")
             return False
         raise PaceridError(
             f"{self.ended} Nobody knows why, so it is not relaunched by itself; "

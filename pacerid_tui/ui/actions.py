@@ -24,13 +24,14 @@ from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.export import RESULT_NAME
 from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.supervisor import Supervisor
 from pacerid_tui.ui import messages, model_steps
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.launch_form import LaunchForm, LaunchRequest
+from pacerid_tui.ui.screens.vanished import VanishedDialog
 from pacerid_tui.ui.screens.version_prompt import SyncRequest, VersionPrompt
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 
@@ -109,7 +110,11 @@ class RunActions(App[int]):
         """The run's one supervisor: its watch, its follow and its run all share it."""
         if run_id not in self.supervisors:
             self.supervisors[run_id] = Supervisor(
-                self.lifecycle, run_id, clock=self.clock, poll_s=min(self.refresh_s, 5.0)
+                self.lifecycle,
+                run_id,
+                clock=self.clock,
+                poll_s=min(self.refresh_s, 5.0),
+                ask=self.ask_relaunch,
             )
         return self.supervisors[run_id]
 
@@ -176,7 +181,9 @@ class RunActions(App[int]):
 
     def action_run_all(self) -> None:
         run = self.selected_run()
-        if run is None or (run.instance and not run.instance.state.is_alive):
+        state = run.instance.state if run and run.instance else None
+        ended = state is not None and not state.is_alive
+        if run is None or (ended and state is not InstanceState.UNKNOWN):  # vanished: asked
             try:
                 run = self.new_run(self.config_path, load_config(self.config_path))
             except PaceridError as err:
@@ -202,6 +209,14 @@ class RunActions(App[int]):
         answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.push_screen(FailureDialog(sentence), answer.set_result)
         return await answer == "keep"
+
+    async def ask_relaunch(self, run: Run) -> bool:
+        """The run's instance is gone for no known reason: relaunch (True) only if the user
+        says so in the dialog."""
+        instance_id = run.instance.instance_id if run.instance else "-"
+        answer: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self.push_screen(VanishedDialog(run.run_id, instance_id), answer.set_result)
+        return bool(await answer)
 
     # -- the steps on the host --------------------------------------------------------------------
     def action_upload(self) -> None:

@@ -1,0 +1,94 @@
+"""A run whose instance is gone for no known reason (the laptop slept past the hour EC2 keeps
+ended instances): the dashboard's run all asks before relaunching, and leaving it launches
+nothing (real app through its pilot; local provider, whose forgotten instance is one whose
+folder is gone, as DescribeInstances forgets one: tests/e2e/test_run_endings.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from pacerid_tui import paths
+from pacerid_tui.config import load_config
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Run
+from pacerid_tui.core.registry import Registry
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.failure_dialog import FailureDialog
+from pacerid_tui.ui.screens.vanished import VanishedDialog
+from tests.e2e.test_cli_local import tiny_config
+from tests.e2e.test_run_endings import host_folder
+from tests.host.images import BASE
+from tests.ui.test_app import wait_for
+
+
+@pytest.fixture(autouse=True)
+def host_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relaunched host's setup fails at once (no torch): the test ends there, quickly."""
+    monkeypatch.setenv("PACERID_PYTHON", str(BASE))
+
+
+async def vanished(path: Path) -> tuple[Lifecycle, Run]:
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    assert run.instance is not None
+    provider = lifecycle.provider_of(run)
+    provider.terminate(run.instance.instance_id)
+    shutil.rmtree(host_folder(run))
+    assert provider.describe([run.instance.instance_id]) == {}
+    lifecycle.close()
+    return lifecycle, run
+
+
+async def selected(pilot: Pilot[int], app: PaceridApp, run: Run) -> None:
+    """r on no selected run would start a new one: wait for the table to point at this one."""
+    await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
+
+
+async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path)
+    lifecycle, run = await vanished(path)
+    assert run.instance is not None
+    app = PaceridApp(path, refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await selected(pilot, app, run)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, VanishedDialog), timeout=60)
+        text = str(app.screen.query_one("#vanished-text", Static).render())
+        assert run.instance.instance_id in text and run.run_id in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not app.busy)
+
+        def said() -> list[str]:
+            return [line for line in app.logs.get(run.run_id, ()) if "Left ended" in line]
+
+        await wait_for(pilot, lambda: bool(said()))
+        assert f"{run.run_id} ended after epoch 0" in said()[0]  # how it ended, recorded
+    registry = Registry(paths.registry_file())
+    assert [r.run_id for r in registry.runs()] == [run.run_id]  # no new run either
+    after = registry.get(run.run_id)
+    assert after.instance is not None and after.instance.instance_id == run.instance.instance_id
+    assert after.previous_instances == [] and lifecycle.provider_of(run).find_managed() == []
+
+
+async def test_relaunch_from_the_dialog_moves_the_run_to_a_new_instance(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path)
+    lifecycle, run = await vanished(path)
+    assert run.instance is not None
+    app = PaceridApp(path, refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await selected(pilot, app, run)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, VanishedDialog), timeout=60)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, FailureDialog), timeout=120)
+        after = Registry(paths.registry_file()).get(run.run_id)
+        assert after.instance is not None and after.instance.instance_id != run.instance.instance_id
+        assert after.previous_instances == [run.instance.instance_id]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.busy, timeout=60)
+    assert lifecycle.provider_of(run).find_managed() == []  # the failed host was ended
