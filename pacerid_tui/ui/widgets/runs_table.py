@@ -41,6 +41,12 @@ class RunsTable(DataTable[str]):
         if self.row_count:
             self.move_cursor(row=self.cursor_row, animate=False)
 
+    def watch_virtual_size(self) -> None:
+        """Rows measured after the cursor moved (DataTable sizes new rows when idle, late on a
+        loaded machine) would leave its scroll clamped short of the selected run."""
+        if self.row_count:
+            self.call_after_refresh(self.move_cursor, row=self.cursor_row, animate=False)
+
     def show(self, rows: list[RunStatus]) -> None:
         wanted = {row.run_id for row in rows}
         for key in list(self.rows):
