@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.cloud.local_server import processes_of
@@ -56,6 +58,12 @@ async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
     metadata: MetadataService,  # noqa: F811
 ) -> None:
     path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.5)
+    # Epochs of a second or more: the notice sent after epoch 1 must land during epoch 2 (a
+    # quiet CI machine finished the tiny epoch 2 before the trainer's next 0.2 s poll).
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["image_size"] = 64
+    raw["data"]["synthetic"]["train_per_class"] = 96
+    path.write_text(yaml.safe_dump(raw))
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     await lifecycle.setup(run)
