@@ -8,9 +8,11 @@ is always whole.
 
 The quick check alone misses a file rewritten with the same size within the second it was
 listed in (the trainer writes two fp16 snapshots of one model a fraction of a second apart), so
-downloads follow git's racy-index rule: the host's clock is read just before each listing and
-kept beside the results; on the next download an entry whose mtime falls in that second or later
-was "racily clean" when seen, and its content is compared by hash rather than trusted.
+downloads follow git's racy-index rule: the host's clock is read just before each listing, and
+an entry whose mtime falls in that second or later is "racily clean": it may change again
+unseen. Those entries are named in a file beside the results, and on a later download (the
+next one that looks at them: `wanted` may leave them out meanwhile) their content is compared
+by hash rather than trusted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import fnmatch
 import hashlib
 import io
+import json
 import os
 import tarfile
 from collections.abc import Callable, Iterable
@@ -36,9 +39,9 @@ ARGS_PER_COMMAND = 200
 """Paths per remote mkdir/rm, well under any ARG_MAX."""
 TAR_FROM_FILES = 64
 """From this many changed files on, one tar stream beats one SFTP transfer per file."""
-LISTED_AT = ".listed-at"
-"""In a download's local root: the host's clock (whole seconds) before the last complete
-download's listing; a dot name, so it is never mistaken for a result."""
+RACY = ".racy.json"
+"""In a download's local root: the entries that were racily clean when last listed; a dot
+name, so it is never mistaken for a result."""
 
 DEFAULT_EXCLUDES = (
     ".git/",
@@ -154,12 +157,13 @@ async def remote_tree(conn: asyncssh.SSHClientConnection, root: str) -> Listing:
     return Listing(tree, int(clock))
 
 
-def _listed_at(local_root: Path) -> int:
-    """When the last complete download listed the host; 0 (every entry racy) if unknown."""
+def _racy(local_root: Path) -> set[str] | None:
+    """The entries racily clean when last listed; None when unknown (then every one is)."""
     try:
-        return int((local_root / LISTED_AT).read_text())
+        names = json.loads((local_root / RACY).read_text())
     except (OSError, ValueError):
-        return 0
+        return None
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else None
 
 
 async def _differing(
@@ -330,8 +334,8 @@ async def download(
         if (local_root / rel).exists() and info_of(local_root / rel) == info
     }
     changed = [rel for rel in remote if rel not in same]
-    previous = _listed_at(local_root)
-    racy = [rel for rel in remote if rel in same and remote[rel].mtime >= previous]
+    before = _racy(local_root)
+    racy = [rel for rel in remote if rel in same and (before is None or rel in before)]
     if racy:
         changed += await _differing(conn, remote_root, local_root, racy)
     total = sum(remote[rel].size for rel in changed)
@@ -355,7 +359,10 @@ async def download(
                 meter.file_done()
 
             await asyncio.gather(*(fetch(rel) for rel in changed))
-    if remote:
-        atomic.write_text(local_root / LISTED_AT, f"{listing.taken_at}\n")
+    if remote or before:
+        # racy now, or racy before and not looked at this time (left out by `wanted`)
+        still = {rel for rel, info in remote.items() if info.mtime >= listing.taken_at}
+        still |= {rel for rel in before or () if rel not in remote and (local_root / rel).exists()}
+        atomic.write_text(local_root / RACY, json.dumps(sorted(still)))
     meter.report()
     return SyncStats(len(remote), len(changed), total, 0, len(racy))
