@@ -49,7 +49,7 @@ class Endings:
             run = lifecycle.registry.get(run_id)
             url = lifecycle.config_of(run).notify.webhook_url
             [row] = await lifecycle.statuses([run])
-        except PaceridError as err:
+        except (PaceridError, OSError) as err:  # the run's own error, if any, is the news
             print(f"pacerid-tui: no notice sent for {run_id}: {err}", file=sys.stderr)
             return
         ending = notify.Ending(
