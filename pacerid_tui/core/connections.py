@@ -16,7 +16,7 @@ from dataclasses import replace
 from pacerid_tui import paths
 from pacerid_tui.config import Config
 from pacerid_tui.core import ssh
-from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
+from pacerid_tui.core.cloud.base import CallerAccess, HostKeyFingerprints, Provider
 from pacerid_tui.core.errors import InstanceGone, PaceridError, UsageError
 from pacerid_tui.core.hostkeys import printed_fingerprints
 from pacerid_tui.core.lazy import asyncssh
@@ -74,10 +74,9 @@ class Connections:
         def say(message: str) -> None:
             self._report(run.run_id, message)
 
-        let_in = getattr(provider, "let_caller_in", None)
-        if let_in is not None:  # every (re)connect: the SSH rule follows this machine's address
+        if isinstance(provider, CallerAccess):  # every (re)connect: the rule follows this machine
             try:
-                await asyncio.to_thread(let_in, say)
+                await asyncio.to_thread(provider.let_caller_in, say)
             except PaceridError as err:
                 say(f"Could not update the SSH rule ({err}).")
         if ssh.is_pinned(target) or not isinstance(provider, HostKeyFingerprints):
