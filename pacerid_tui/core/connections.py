@@ -90,6 +90,24 @@ class Connections:
         )
         return replace(target, fingerprints=printed)
 
+    def login_argv(self, run: Run, *command: str) -> list[str]:
+        """The system `ssh` command line for the run's host (the CLI's `ssh`, the dashboard's s).
+
+        Refused until the host key is pinned: the argv checks the key strictly, and only our
+        own first connect checks it against what the host printed at boot.
+        """
+        instance = self.registry.get(run.run_id).instance
+        if instance is None or not instance.state.is_alive:
+            raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
+        proxy = self._config_of(run).instance.ssh_proxy_command
+        target = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy)
+        if not ssh.is_pinned(target):
+            raise UsageError(
+                f"The host key of {instance.instance_id} is not pinned yet; upload first "
+                "(`pacerid-tui upload`), which checks and pins it."
+            )
+        return target.ssh_argv(*command)
+
     def drop(self, run: Run) -> None:
         """Close the run's connection, if any (its instance is going away)."""
         conn = self._conns.pop(run.run_id, None)

@@ -17,17 +17,15 @@ from textual import on, work
 from textual.app import App
 from textual.screen import Screen
 
-from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
-from pacerid_tui.core import orphans, ssh
+from pacerid_tui.core import delivery, orphans
 from pacerid_tui.core.errors import PaceridError, RunNotFound
-from pacerid_tui.core.export import RESULT_NAME
 from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.supervisor import Supervisor
-from pacerid_tui.ui import messages, model_steps
+from pacerid_tui.ui import messages
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.launch_form import LaunchForm, LaunchRequest
@@ -249,8 +247,11 @@ class RunActions(App[int]):
         if run is None or instance is None or not instance.state.is_alive:
             self.notify("The selected run has no live instance.", severity="warning")
             return
-        proxy = self.lifecycle.config_of(run).instance.ssh_proxy_command
-        argv = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy).ssh_argv()
+        try:
+            argv = self.lifecycle.connections.login_argv(run)
+        except PaceridError as err:
+            self.notify(str(err), severity="warning")
+            return
         with self.suspend():
             subprocess.run(argv, check=False)
 
@@ -356,10 +357,10 @@ class RunActions(App[int]):
 
         async def export(run: Run) -> None:
             self.say(run.run_id, "Exporting to Core ML (a child process; takes a while)…")
-            result = await model_steps.export(
-                self.lifecycle, run, lambda line: self.say(run.run_id, line)
+            result = await delivery.export(
+                self.lifecycle, run, report=lambda line: self.say(run.run_id, line)
             )
-            text = model_steps.export_summary(result)
+            text = delivery.export_summary(result)
             self.say(run.run_id, text)
             self.notify(text, title="Export")
 
@@ -370,14 +371,13 @@ class RunActions(App[int]):
         if run is None:
             self.notify("No run selected.")
             return
-        exported = self.lifecycle.results_dir(run) / model_steps.EXPORT_DIR / RESULT_NAME
-        if not exported.is_file():
+        if not delivery.exported(self.lifecycle, run):
             self.notify("Export the run's model first (m); sync-model installs that export.")
             return
-        current = model_steps.installed(self.lifecycle, run)
-        where = model_steps.models_dir(self.lifecycle, run)
+        current = delivery.installed(self.lifecycle, run)
+        where = delivery.models_dir(self.lifecycle, run)
         installed = f"{current.version} in {where}" if current else f"nothing in {where}"
-        prompt = VersionPrompt(run.run_id, installed, model_steps.next_version(current))
+        prompt = VersionPrompt(run.run_id, installed, delivery.next_version(current))
         self.push_screen(prompt, lambda request: self._sync_chosen(run, request))
 
     def _sync_chosen(self, run: Run, request: SyncRequest | None) -> None:
@@ -385,10 +385,10 @@ class RunActions(App[int]):
             return
 
         async def sync(run: Run) -> None:
-            result = await model_steps.sync_model(
-                self.lifecycle, run, request.version, force=request.force
+            result = await asyncio.to_thread(
+                delivery.sync_model, self.lifecycle, run, request.version, force=request.force
             )
-            text = model_steps.sync_summary(result, request.version)
+            text = delivery.sync_summary(result, request.version)
             self.say(run.run_id, text)
             self.notify(text, title="Sync model")
 

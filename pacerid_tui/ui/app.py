@@ -429,7 +429,7 @@ def refresh_interval(text: str | None) -> float:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    config = Path(args.config) if args.config else Path("configs/local.yaml")
+    config = paths.config_file(args.config)
     load_config(config)  # a broken config is a one-sentence error before the screen opens
     app = PaceridApp(config, refresh_s=refresh_interval(os.environ.get("PACERID_REFRESH_S")))
     app.run()
