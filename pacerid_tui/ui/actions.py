@@ -26,6 +26,7 @@ from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.supervisor import Supervisor
 from pacerid_tui.ui import messages
+from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.launch_form import LaunchForm, LaunchRequest
@@ -46,11 +47,8 @@ class RunActions(App[int]):
     config_path: Path
     lifecycle: Lifecycle
     rows: dict[str, RunStatus]
-    busy: dict[str, str]
-    following: set[str]
+    views: dict[str, RunView]
     throughput: dict[str, float]
-    supervisors: dict[str, Supervisor]
-    watching: set[str]
     clock: Callable[[], float]
     refresh_s: float
 
@@ -73,25 +71,29 @@ class RunActions(App[int]):
         except RunNotFound:  # a failed first launch is forgotten; the next refresh drops its row
             return None
 
+    def view(self, run_id: str) -> RunView:
+        """The run's view state (ui/run_view.py), made on first use."""
+        if run_id not in self.views:
+            self.views[run_id] = RunView()
+        return self.views[run_id]
+
     def say(self, run_id: str, text: str) -> None:
         self.post_message(messages.Reported(run_id, text))
 
     # -- running steps ----------------------------------------------------------------------------
     def start_step(self, run: Run, name: str, step: Step) -> None:
-        if run.run_id in self.busy:
-            self.notify(
-                f"{run.run_id} is busy with {self.busy[run.run_id]}; wait for it.",
-                severity="warning",
-            )
+        view = self.view(run.run_id)
+        if view.busy is not None:
+            self.notify(f"{run.run_id} is busy with {view.busy}; wait for it.", severity="warning")
             return
-        self.busy[run.run_id] = name
+        view.busy = name
 
         async def body() -> None:
             try:
                 await step(run)
                 self.say(run.run_id, f"{name}: done.")
             finally:
-                self.busy.pop(run.run_id, None)
+                view.busy = None
                 self.refresh_runs()
 
         self.run_worker(body(), name=name, group=run.run_id, exit_on_error=False)
@@ -106,50 +108,54 @@ class RunActions(App[int]):
     # -- supervising live runs ----------------------------------------------------------------
     def supervisor(self, run_id: str) -> Supervisor:
         """The run's one supervisor: its watch, its follow and its run all share it."""
-        if run_id not in self.supervisors:
-            self.supervisors[run_id] = Supervisor(
+        view = self.view(run_id)
+        if view.supervisor is None:
+            view.supervisor = Supervisor(
                 self.lifecycle,
                 run_id,
                 clock=self.clock,
                 poll_s=min(self.refresh_s, 5.0),
                 ask=self.ask_relaunch,
             )
-        return self.supervisors[run_id]
+        return view.supervisor
 
     def start_watch(self, run_id: str) -> None:
         """A live run's own worker (not exclusive: no refresh cancels it) keeps its money rules
         until the instance ends; the app's exit cancels it."""
-        if run_id in self.watching:
+        view = self.view(run_id)
+        if view.watching:
             return
-        self.watching.add(run_id)
+        view.watching = True
 
         async def body() -> None:
             try:
                 await self.supervisor(run_id).watch()
             finally:
-                self.watching.discard(run_id)
+                view.watching = False
 
         self.run_worker(body(), name="supervise", group=f"watch-{run_id}", exit_on_error=False)
 
     def start_follow(self, run: Run) -> None:
-        if run.run_id in self.following:
+        view = self.view(run.run_id)
+        if view.following:
             return
-        self.following.add(run.run_id)
+        view.following = True
         self.start_watch(run.run_id)
 
         async def body() -> None:
             try:
                 await self.supervisor(run.run_id).follow(budget=False)
             finally:
-                self.following.discard(run.run_id)
+                view.following = False
 
         self.run_worker(body(), name="follow", group=f"follow-{run.run_id}", exit_on_error=False)
 
     def stop_supervising(self) -> None:
         """Leaving: a budget stop halfway is cancelled with the app (the host's watchdog and
         the next supervising command take over)."""
-        for supervisor in self.supervisors.values():
-            supervisor.cancel()
+        for view in self.views.values():
+            if view.supervisor is not None:
+                view.supervisor.cancel()
 
     def new_run(self, config_path: Path, config: Config) -> Run:
         run = self.lifecycle.create_run(config_path, config)
@@ -187,7 +193,8 @@ class RunActions(App[int]):
             except PaceridError as err:
                 self.notify(str(err), severity="error")
                 return
-        self.following.add(run.run_id)
+        view = self.view(run.run_id)
+        view.following = True
 
         async def run_all(run: Run) -> None:
             try:
@@ -198,7 +205,7 @@ class RunActions(App[int]):
                     supervisor=self.supervisor(run.run_id),
                 )
             finally:
-                self.following.discard(run.run_id)
+                view.following = False
 
         self.start_step(run, "run all", run_all)
 
@@ -264,7 +271,8 @@ class RunActions(App[int]):
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
         # A run this dashboard is launching has its instance before the registry does.
-        self.orphans = [i for i in message.instances if i.run_id not in self.busy]
+        busy = {run_id for run_id, view in self.views.items() if view.busy is not None}
+        self.orphans = [i for i in message.instances if i.run_id not in busy]
         for instance in self.orphans:
             if instance.instance_id not in self.orphans_told:
                 self.orphans_told.add(instance.instance_id)
@@ -296,11 +304,7 @@ class RunActions(App[int]):
         if (
             run is not None
             and run.instance is None
-            and self.busy.get(run.run_id)
-            in (
-                "launch",
-                "run all",
-            )
+            and self.view(run.run_id).busy in ("launch", "run all")
         ):
             self._take_over(run)
             self.start_step(run, "terminate once launched", self._terminate_when_launched)
@@ -324,7 +328,7 @@ class RunActions(App[int]):
     def _take_over(self, run: Run) -> None:
         """Cancel the run's running step (its launch still completes and is recorded)."""
         self.workers.cancel_group(self, run.run_id)
-        self.busy.pop(run.run_id, None)
+        self.view(run.run_id).busy = None
         self.workers.cancel_group(self, f"watch-{run.run_id}")  # a budget stop still finishes
 
     async def _terminate_when_launched(self, run: Run) -> None:
