@@ -257,7 +257,10 @@ class Lifecycle:
                     # A restart (stop mode) moves EC2's LaunchTime; the cost counts from the
                     # first launch (stopped stretches: reconcile.stopped_stretches).
                     now = replace(now, launched_at=run.instance.launched_at)
-                if now != run.instance:
+                current = self.registry.get(run.run_id)
+                if current.instance != run.instance:  # recorded while we asked (a budget
+                    updated[run.run_id] = current  # stop's reason): the newer record wins
+                elif now != run.instance:
                     updated[run.run_id] = self.update(run, instance=now)
         return [updated[run.run_id] for run in runs]
 
