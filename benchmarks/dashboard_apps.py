@@ -137,8 +137,8 @@ def child_app(args: argparse.Namespace) -> None:
 
         def sample(self) -> None:
             """The newest streamed line (report lines such as "» …" are skipped)."""
-            for buffer in self.logs.values():
-                for back, line in enumerate(reversed(buffer)):
+            for view in self.views.values():
+                for back, line in enumerate(reversed(view.log)):
                     if back > 50:
                         break
                     if line[:1].isdigit() or line.startswith("-1 "):

@@ -11,14 +11,13 @@ import asyncio
 import sys
 from pathlib import Path
 
+from pacerid_tui import paths
 from pacerid_tui.core.errors import PaceridError
-
-DEFAULT_CONFIG = "configs/local.yaml"
 
 
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help=f"run config (default: {DEFAULT_CONFIG})")
+    common.add_argument("--config", type=Path, help=f"run config (default: {paths.DEFAULT_CONFIG})")
     common.add_argument("--run", help="run id or a prefix of it (default: the most recent run)")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
 

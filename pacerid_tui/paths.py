@@ -1,4 +1,5 @@
-"""Where the tool keeps its own state: the run registry, keys, known_hosts, local instances.
+"""Where the tool keeps its own state: the run registry, keys, known_hosts, local instances;
+and the config it reads when none is given (the CLI and the dashboard share it).
 
 `PACERID_HOME` overrides the platform's state folder; tests point it at a temporary folder.
 """
@@ -11,6 +12,15 @@ from pathlib import Path
 import platformdirs
 
 from pacerid_tui.core.errors import UsageError
+
+DEFAULT_CONFIG = Path("configs/local.yaml")
+"""The config when --config is not given: the local provider, relative to the working directory
+(the repository, where `make run` starts)."""
+
+
+def config_file(given: Path | str | None) -> Path:
+    """The config file asked for with --config, else DEFAULT_CONFIG."""
+    return Path(given) if given else DEFAULT_CONFIG
 
 
 def home() -> Path:

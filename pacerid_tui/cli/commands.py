@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -17,18 +18,16 @@ from rich.table import Table
 from pacerid_tui import paths
 from pacerid_tui.cli.notices import Endings
 from pacerid_tui.config import load_config
-from pacerid_tui.core import orphans, ssh, sync
+from pacerid_tui.core import delivery, orphans, ssh, sync
 from pacerid_tui.core.errors import UsageError
 from pacerid_tui.core.failure import run_all_or_clean_up
-from pacerid_tui.core.host import INTERRUPTED_EXIT
+from pacerid_tui.core.host import INTERRUPTED_EXIT, HostPaths
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus, uptime_text
 from pacerid_tui.core.status import row as status_row
 from pacerid_tui.core.supervisor import Supervisor
-
-DEFAULT_CONFIG = Path("configs/local.yaml")
 
 
 class Printer(Listener):
@@ -64,7 +63,7 @@ class Printer(Listener):
 
 
 def config_path(args: argparse.Namespace) -> Path:
-    return Path(args.config) if args.config else DEFAULT_CONFIG
+    return paths.config_file(args.config)
 
 
 def pick_run(lifecycle: Lifecycle, args: argparse.Namespace) -> Run:
@@ -148,13 +147,12 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     elif command == "ssh":
         return open_ssh(lifecycle, run, args.remote)
     elif command == "export":
-        from pacerid_tui.cli.model import export
-
-        await export(lifecycle, run, args.checkpoint)
+        say = functools.partial(lifecycle.listener.report, run.run_id)
+        exported = await delivery.export(lifecycle, run, args.checkpoint, report=say)
+        say(delivery.export_summary(exported))
     elif command == "sync-model":
-        from pacerid_tui.cli.model import sync_model
-
-        sync_model(lifecycle, run, args.version, force=args.force)
+        synced = delivery.sync_model(lifecycle, run, args.version, force=args.force)
+        lifecycle.listener.report(run.run_id, delivery.sync_summary(synced, args.version))
     return 0
 
 
@@ -223,21 +221,14 @@ def ended(outcome: str) -> int:
 
 async def logs(lifecycle: Lifecycle, run: Run) -> None:
     conn = await lifecycle.connection(run)
-    log = f"pacerid/{run.run_id}/output/train.log"
+    log = f"{HostPaths(run.run_id).output}/train.log"
     result = await ssh.run(conn, f"cat {ssh.quote(log)} 2>/dev/null || true")
     sys.stdout.write(result.stdout)
 
 
 def open_ssh(lifecycle: Lifecycle, run: Run, remote: list[str]) -> int:
     """Replace this process with the system ssh client, set up for this host."""
-    instance = lifecycle.registry.get(run.run_id).instance
-    if instance is None or not instance.state.is_alive:
-        raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
-    proxy = lifecycle.config_of(run).instance.ssh_proxy_command
-    target = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy)
-    argv = target.ssh_argv(*remote)
-    if not paths.known_hosts_file().exists():
-        raise UsageError("The host key is not pinned yet; run `pacerid-tui upload` first.")
+    argv = lifecycle.connections.login_argv(run, *remote)
     sys.stdout.flush()
     os.execvp(argv[0], argv)
 
@@ -263,7 +254,7 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     if rows:
         console.print(table(rows, "Runs"))
     else:
-        console.print("No runs yet. Start one: pacerid-tui launch --config configs/local.yaml")
+        console.print(f"No runs yet. Start one: pacerid-tui launch --config {paths.DEFAULT_CONFIG}")
     if unknown:
         console.print(table(unknown, "Unknown instances of ours (may be billing)"))
         console.print(

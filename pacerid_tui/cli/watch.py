@@ -15,6 +15,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from pacerid_tui import paths
 from pacerid_tui.core import history, mistakes
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
@@ -26,7 +27,7 @@ async def show_history(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return 0
     if not rows:
-        print("No runs yet. Start one: pacerid-tui launch --config configs/local.yaml")
+        print(f"No runs yet. Start one: pacerid-tui launch --config {paths.DEFAULT_CONFIG}")
         return 0
     grid = Table(title=f"Every run, by {args.sort}", title_justify="left")
     for name in history.HEADERS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from pacerid_tui.core.errors import PaceridError, RunNotFound
+from pacerid_tui.core.host import HostPaths
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
 from pacerid_tui.core.supervisor import Supervisor
@@ -60,7 +61,7 @@ def where_the_log_is(lifecycle: Lifecycle, run: Run, step: str) -> str:
     local = lifecycle.results_dir(run) / name
     if local.exists():
         return f"in {local}"
-    return f"in ~/pacerid/{run.run_id}/output/{name} on the host"
+    return f"in ~/{HostPaths(run.run_id).output}/{name} on the host"
 
 
 async def run_all_or_clean_up(

@@ -24,13 +24,13 @@ import yaml
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core import atomic, boot, ssh, stop_mode, sync
-from pacerid_tui.core.cloud.base import HostKeyFingerprints, Provider
+from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
+from pacerid_tui.core.connections import Connections
 from pacerid_tui.core.credentials import kaggle_credentials
 from pacerid_tui.core.doctor import preflight
-from pacerid_tui.core.errors import HostError, InstanceGone, PaceridError, UsageError
+from pacerid_tui.core.errors import HostError, PaceridError, UsageError
 from pacerid_tui.core.host import HostPaths, TrainingState, code_files, watchdog_settings
-from pacerid_tui.core.hostkeys import printed_fingerprints
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.models import (
     Instance,
@@ -77,10 +77,16 @@ class Lifecycle:
     def __init__(self, registry: Registry | None = None, listener: Listener | None = None) -> None:
         self.registry = registry or Registry(paths.registry_file())
         self.listener = listener or Listener()
-        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._providers: dict[str, Provider] = {}
         self.prices = PriceCache()
         self._configs: dict[str, Config] = {}
+        self.connections = Connections(
+            self.registry,
+            self.config_of,
+            self.provider_of,
+            report=lambda run_id, m: self.listener.report(run_id, m),
+            alert=lambda run_id, m: self.listener.alert(run_id, m),
+        )
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, config_path: Path, config: Config) -> Run:
@@ -219,7 +225,7 @@ class Lifecycle:
         if run.instance is None:
             self._say(run, "This run never had an instance.")
             return run
-        self._drop_connection(run)
+        self.connections.drop(run)
         provider = self.provider_of(run)
         instance = await asyncio.to_thread(
             provider.terminate, run.instance.instance_id, lambda m: self._say(run, m)
@@ -251,63 +257,25 @@ class Lifecycle:
                     # A restart (stop mode) moves EC2's LaunchTime; the cost counts from the
                     # first launch (stopped stretches: reconcile.stopped_stretches).
                     now = replace(now, launched_at=run.instance.launched_at)
-                if now != run.instance:
+                current = self.registry.get(run.run_id)
+                if current.instance != run.instance:  # recorded while we asked (a budget
+                    updated[run.run_id] = current  # stop's reason): the newer record wins
+                elif now != run.instance:
                     updated[run.run_id] = self.update(run, instance=now)
         return [updated[run.run_id] for run in runs]
 
-    # -- connections ------------------------------------------------------------------------------
+    # -- connections (connections.py) ------------------------------------------------------------
     async def connection(self, run: Run) -> asyncssh.SSHClientConnection:
-        conn = self._conns.get(run.run_id)
-        if conn is not None and not conn.is_closed():
-            return conn
-        run = self.registry.get(run.run_id)
-        if run.instance is None or not run.instance.state.is_alive:
-            raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
-        target = await self.ssh_target(run, run.instance)
-        conn = await ssh.connect(target, report=lambda m: self._say(run, m))
-        self._conns[run.run_id] = conn
-        return conn
+        return await self.connections.connection(run)
 
     def live_instance(self, run: Run) -> Instance:
-        """The run's instance as the registry knows it; InstanceGone when it is not alive."""
-        instance = self.registry.get(run.run_id).instance
-        if instance is None or not instance.state.is_alive:
-            raise InstanceGone(f"Run {run.run_id} has no running instance.")
-        return instance
+        return self.connections.live_instance(run)
 
     async def ssh_target(self, run: Run, instance: Instance) -> ssh.Target:
-        """How to reach the host; before the first pin, the fingerprints its console printed."""
-        config = self.config_of(run).instance
-        target = ssh.Target.of(
-            instance, paths.known_hosts_file(), proxy_command=config.ssh_proxy_command
-        )
-        provider = self.provider_of(run)
-        let_in = getattr(provider, "let_caller_in", None)
-        if let_in is not None:  # every (re)connect: the SSH rule follows this machine's address
-            try:
-                await asyncio.to_thread(let_in, lambda m: self._say(run, m))
-            except PaceridError as err:
-                self._say(run, f"Could not update the SSH rule ({err}).")
-        if ssh.is_pinned(target) or not isinstance(provider, HostKeyFingerprints):
-            return target
-        printed = await printed_fingerprints(
-            provider,
-            instance.instance_id,
-            config.host_key_wait_s,
-            lambda m: self._say(run, m),
-            lambda m: self.listener.alert(run.run_id, m),
-        )
-        return replace(target, fingerprints=printed)
-
-    def _drop_connection(self, run: Run) -> None:
-        conn = self._conns.pop(run.run_id, None)
-        if conn is not None:
-            conn.close()
+        return await self.connections.ssh_target(run, instance)
 
     def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
+        self.connections.close()
 
     # -- the steps on the host --------------------------------------------------------------------
     async def upload(self, run: Run) -> sync.SyncStats:

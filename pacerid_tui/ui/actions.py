@@ -17,17 +17,16 @@ from textual import on, work
 from textual.app import App
 from textual.screen import Screen
 
-from pacerid_tui import paths
 from pacerid_tui.config import Config, load_config
-from pacerid_tui.core import orphans, ssh
+from pacerid_tui.core import delivery, orphans
 from pacerid_tui.core.errors import PaceridError, RunNotFound
-from pacerid_tui.core.export import RESULT_NAME
 from pacerid_tui.core.failure import run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.supervisor import Supervisor
-from pacerid_tui.ui import messages, model_steps
+from pacerid_tui.ui import messages
+from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.launch_form import LaunchForm, LaunchRequest
@@ -48,11 +47,8 @@ class RunActions(App[int]):
     config_path: Path
     lifecycle: Lifecycle
     rows: dict[str, RunStatus]
-    busy: dict[str, str]
-    following: set[str]
+    views: dict[str, RunView]
     throughput: dict[str, float]
-    supervisors: dict[str, Supervisor]
-    watching: set[str]
     clock: Callable[[], float]
     refresh_s: float
 
@@ -75,25 +71,29 @@ class RunActions(App[int]):
         except RunNotFound:  # a failed first launch is forgotten; the next refresh drops its row
             return None
 
+    def view(self, run_id: str) -> RunView:
+        """The run's view state (ui/run_view.py), made on first use."""
+        if run_id not in self.views:
+            self.views[run_id] = RunView()
+        return self.views[run_id]
+
     def say(self, run_id: str, text: str) -> None:
         self.post_message(messages.Reported(run_id, text))
 
     # -- running steps ----------------------------------------------------------------------------
     def start_step(self, run: Run, name: str, step: Step) -> None:
-        if run.run_id in self.busy:
-            self.notify(
-                f"{run.run_id} is busy with {self.busy[run.run_id]}; wait for it.",
-                severity="warning",
-            )
+        view = self.view(run.run_id)
+        if view.busy is not None:
+            self.notify(f"{run.run_id} is busy with {view.busy}; wait for it.", severity="warning")
             return
-        self.busy[run.run_id] = name
+        view.busy = name
 
         async def body() -> None:
             try:
                 await step(run)
                 self.say(run.run_id, f"{name}: done.")
             finally:
-                self.busy.pop(run.run_id, None)
+                view.busy = None
                 self.refresh_runs()
 
         self.run_worker(body(), name=name, group=run.run_id, exit_on_error=False)
@@ -108,50 +108,54 @@ class RunActions(App[int]):
     # -- supervising live runs ----------------------------------------------------------------
     def supervisor(self, run_id: str) -> Supervisor:
         """The run's one supervisor: its watch, its follow and its run all share it."""
-        if run_id not in self.supervisors:
-            self.supervisors[run_id] = Supervisor(
+        view = self.view(run_id)
+        if view.supervisor is None:
+            view.supervisor = Supervisor(
                 self.lifecycle,
                 run_id,
                 clock=self.clock,
                 poll_s=min(self.refresh_s, 5.0),
                 ask=self.ask_relaunch,
             )
-        return self.supervisors[run_id]
+        return view.supervisor
 
     def start_watch(self, run_id: str) -> None:
         """A live run's own worker (not exclusive: no refresh cancels it) keeps its money rules
         until the instance ends; the app's exit cancels it."""
-        if run_id in self.watching:
+        view = self.view(run_id)
+        if view.watching:
             return
-        self.watching.add(run_id)
+        view.watching = True
 
         async def body() -> None:
             try:
                 await self.supervisor(run_id).watch()
             finally:
-                self.watching.discard(run_id)
+                view.watching = False
 
         self.run_worker(body(), name="supervise", group=f"watch-{run_id}", exit_on_error=False)
 
     def start_follow(self, run: Run) -> None:
-        if run.run_id in self.following:
+        view = self.view(run.run_id)
+        if view.following:
             return
-        self.following.add(run.run_id)
+        view.following = True
         self.start_watch(run.run_id)
 
         async def body() -> None:
             try:
                 await self.supervisor(run.run_id).follow(budget=False)
             finally:
-                self.following.discard(run.run_id)
+                view.following = False
 
         self.run_worker(body(), name="follow", group=f"follow-{run.run_id}", exit_on_error=False)
 
     def stop_supervising(self) -> None:
         """Leaving: a budget stop halfway is cancelled with the app (the host's watchdog and
         the next supervising command take over)."""
-        for supervisor in self.supervisors.values():
-            supervisor.cancel()
+        for view in self.views.values():
+            if view.supervisor is not None:
+                view.supervisor.cancel()
 
     def new_run(self, config_path: Path, config: Config) -> Run:
         run = self.lifecycle.create_run(config_path, config)
@@ -189,7 +193,8 @@ class RunActions(App[int]):
             except PaceridError as err:
                 self.notify(str(err), severity="error")
                 return
-        self.following.add(run.run_id)
+        view = self.view(run.run_id)
+        view.following = True
 
         async def run_all(run: Run) -> None:
             try:
@@ -200,7 +205,7 @@ class RunActions(App[int]):
                     supervisor=self.supervisor(run.run_id),
                 )
             finally:
-                self.following.discard(run.run_id)
+                view.following = False
 
         self.start_step(run, "run all", run_all)
 
@@ -249,8 +254,11 @@ class RunActions(App[int]):
         if run is None or instance is None or not instance.state.is_alive:
             self.notify("The selected run has no live instance.", severity="warning")
             return
-        proxy = self.lifecycle.config_of(run).instance.ssh_proxy_command
-        argv = ssh.Target.of(instance, paths.known_hosts_file(), proxy_command=proxy).ssh_argv()
+        try:
+            argv = self.lifecycle.connections.login_argv(run)
+        except PaceridError as err:
+            self.notify(str(err), severity="warning")
+            return
         with self.suspend():
             subprocess.run(argv, check=False)
 
@@ -263,7 +271,8 @@ class RunActions(App[int]):
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
         # A run this dashboard is launching has its instance before the registry does.
-        self.orphans = [i for i in message.instances if i.run_id not in self.busy]
+        busy = {run_id for run_id, view in self.views.items() if view.busy is not None}
+        self.orphans = [i for i in message.instances if i.run_id not in busy]
         for instance in self.orphans:
             if instance.instance_id not in self.orphans_told:
                 self.orphans_told.add(instance.instance_id)
@@ -295,11 +304,7 @@ class RunActions(App[int]):
         if (
             run is not None
             and run.instance is None
-            and self.busy.get(run.run_id)
-            in (
-                "launch",
-                "run all",
-            )
+            and self.view(run.run_id).busy in ("launch", "run all")
         ):
             self._take_over(run)
             self.start_step(run, "terminate once launched", self._terminate_when_launched)
@@ -323,7 +328,7 @@ class RunActions(App[int]):
     def _take_over(self, run: Run) -> None:
         """Cancel the run's running step (its launch still completes and is recorded)."""
         self.workers.cancel_group(self, run.run_id)
-        self.busy.pop(run.run_id, None)
+        self.view(run.run_id).busy = None
         self.workers.cancel_group(self, f"watch-{run.run_id}")  # a budget stop still finishes
 
     async def _terminate_when_launched(self, run: Run) -> None:
@@ -356,10 +361,10 @@ class RunActions(App[int]):
 
         async def export(run: Run) -> None:
             self.say(run.run_id, "Exporting to Core ML (a child process; takes a while)…")
-            result = await model_steps.export(
-                self.lifecycle, run, lambda line: self.say(run.run_id, line)
+            result = await delivery.export(
+                self.lifecycle, run, report=lambda line: self.say(run.run_id, line)
             )
-            text = model_steps.export_summary(result)
+            text = delivery.export_summary(result)
             self.say(run.run_id, text)
             self.notify(text, title="Export")
 
@@ -370,14 +375,13 @@ class RunActions(App[int]):
         if run is None:
             self.notify("No run selected.")
             return
-        exported = self.lifecycle.results_dir(run) / model_steps.EXPORT_DIR / RESULT_NAME
-        if not exported.is_file():
+        if not delivery.exported(self.lifecycle, run):
             self.notify("Export the run's model first (m); sync-model installs that export.")
             return
-        current = model_steps.installed(self.lifecycle, run)
-        where = model_steps.models_dir(self.lifecycle, run)
+        current = delivery.installed(self.lifecycle, run)
+        where = delivery.models_dir(self.lifecycle, run)
         installed = f"{current.version} in {where}" if current else f"nothing in {where}"
-        prompt = VersionPrompt(run.run_id, installed, model_steps.next_version(current))
+        prompt = VersionPrompt(run.run_id, installed, delivery.next_version(current))
         self.push_screen(prompt, lambda request: self._sync_chosen(run, request))
 
     def _sync_chosen(self, run: Run, request: SyncRequest | None) -> None:
@@ -385,10 +389,10 @@ class RunActions(App[int]):
             return
 
         async def sync(run: Run) -> None:
-            result = await model_steps.sync_model(
-                self.lifecycle, run, request.version, force=request.force
+            result = await asyncio.to_thread(
+                delivery.sync_model, self.lifecycle, run, request.version, force=request.force
             )
-            text = model_steps.sync_summary(result, request.version)
+            text = delivery.sync_summary(result, request.version)
             self.say(run.run_id, text)
             self.notify(text, title="Sync model")
 

@@ -4,7 +4,8 @@ The app receives its backend (a `Lifecycle` over a registry) by injection and ne
 the UI thread: each step runs in a worker (group = the run), which calls the core and lets the
 core's listener post messages back. One handler deals with every worker error. The run steps
 themselves (launch form, export, sync-model, terminate…) live in `ui/actions.py`; what fills
-the selected run's panels (its market, its curve read back) in `ui/selected.py`.
+the selected run's panels (its market, its curve read back) in `ui/selected.py`; what the
+dashboard holds for each run, one `RunView` per run, in `ui/run_view.py`.
 """
 
 from __future__ import annotations
@@ -30,21 +31,19 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Log
 from textual.worker import Worker, WorkerState
 
 from pacerid_tui import paths
-from pacerid_tui.config import Config, load_config
+from pacerid_tui.config import load_config
 from pacerid_tui.core.errors import PaceridError, UsageError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.core.status import RunStatus
-from pacerid_tui.core.supervisor import Supervisor
-from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import ORPHANS_S, RunActions
 from pacerid_tui.ui.commands import ACTIONS
 from pacerid_tui.ui.listener import AppListener
-from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.notices import Notices
+from pacerid_tui.ui.run_view import LOG_LINES_PER_RUN, RunView
 from pacerid_tui.ui.screens.doctor import DoctorScreen
 from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.selected import SelectedRun
@@ -59,8 +58,6 @@ from pacerid_tui.ui.widgets.stream_log import StreamLog
 FRAME_S = 0.1
 """Streamed log lines and the details they change reach the screen together at most this often
 (toolong's batching): one frame per tick, not one per message."""
-LOG_LINES_PER_RUN = 5000
-"""Log lines kept per run: bounded memory however long a run streams."""
 REFRESH_S = 5.0
 """How often the providers are asked about live instances (and uptime and cost move on the
 screen); PACERID_REFRESH_S overrides it. State changes slowly (a spot interruption comes with
@@ -131,7 +128,8 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self.refresh_s = refresh_s
         self.clock = clock
         self.rows: dict[str, RunStatus] = {}
-        self.logs: dict[str, deque[str]] = {}
+        self.views: dict[str, RunView] = {}
+        """Each run's view state, by run id (`ui/run_view.py`); made on first use (`view`)."""
         self.unshown: deque[str] = deque(maxlen=LOG_LINES_PER_RUN)
         """Lines of the selected run not yet written to the log widget (see `tick`); no more
         than the widget keeps, however fast a catch-up streams."""
@@ -139,22 +137,8 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         """The selected run's panels need drawing at the next tick."""
         self.tick_due = False
         """A tick is scheduled (ticks come only while something streams in)."""
-        self.training: dict[str, Training] = {}
-        self.host_samples: dict[str, deque[SystemSample]] = {}
-        self.markets: dict[str, Market] = {}
-        self.market_asked: dict[str, tuple[float, str | None]] = {}
-        """When each run's market was last asked for, and for which of its instances."""
-        self.results_asked: set[str] = set()
-        self.configs: dict[str, Config] = {}
         self.throughput: dict[str, float] = {}
         """Measured training images per second by instance type ("local" for the local one)."""
-        self.activity: dict[str, str] = {}
-        self.busy: dict[str, str] = {}
-        self.following: set[str] = set()
-        self.supervisors: dict[str, Supervisor] = {}
-        """One per run this dashboard supervised: its budget, follow and run all share it."""
-        self.watching: set[str] = set()
-        """Runs whose supervisor worker runs now (one per live run)."""
         self.orphans: list[Instance] = []
         """Live instances of ours that no run knows, as last looked for (`a` adopts them)."""
         self.orphans_told: set[str] = set()
@@ -215,7 +199,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self.unshown.clear()
         run = self.selected_run()
         if run is not None:
-            log.write_lines(self._visible(self.logs.get(run.run_id, ())))
+            log.write_lines(self._visible(self.view(run.run_id).log))
 
     def _visible(self, lines: Iterable[str]) -> list[str]:
         if not self.log_filter:
@@ -281,7 +265,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
     @on(messages.Reported)
     @while_open
     def reported(self, message: messages.Reported) -> None:
-        self.activity[message.run_id] = message.text
+        self.view(message.run_id).activity = message.text
         self._append(message.run_id, [f"» {message.text}"])
         if message.run_id == self.table.selected_run_id:
             self.draw_soon(details=True)
@@ -289,7 +273,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
     @on(messages.Alerted)
     @while_open
     def alerted(self, message: messages.Alerted) -> None:
-        self.activity[message.run_id] = message.text
+        self.view(message.run_id).activity = message.text
         self._append(message.run_id, [f"» {message.text}"])
         self.notify(message.text, severity="warning", timeout=30)
 
@@ -299,8 +283,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self._append(message.run_id, message.lines)
 
     def _append(self, run_id: str, lines: list[str]) -> None:
-        buffer = self.logs.setdefault(run_id, deque(maxlen=LOG_LINES_PER_RUN))
-        buffer.extend(lines)
+        self.view(run_id).log.extend(lines)
         if run_id == self.table.selected_run_id:
             self.unshown.extend(lines)
             self.draw_soon()
@@ -309,7 +292,10 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
     @while_open
     def metric_received(self, message: messages.MetricReceived) -> None:
         event = message.event
-        training = self.training.setdefault(message.run_id, Training())
+        view = self.view(message.run_id)
+        if view.training is None:
+            view.training = Training()
+        training = view.training
         training.add(event)
         if event.event == "epoch":
             self._measured(message.run_id, training)
@@ -329,7 +315,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
     def transfer_progressed(self, message: messages.TransferProgressed) -> None:
         p = message.progress
         share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
-        self.activity[message.run_id] = (
+        self.view(message.run_id).activity = (
             f"{message.step}: {share:.0%} of {p.bytes_total / 1e6:.1f} MB, "
             f"{p.files_done}/{p.files_total} files"
         )
@@ -338,7 +324,8 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
 
     # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:
-        self.market_asked.clear()
+        for view in self.views.values():
+            view.market_asked = None
         self.refresh_runs()
 
     def action_filter(self) -> None:
@@ -429,7 +416,7 @@ def refresh_interval(text: str | None) -> float:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    config = Path(args.config) if args.config else Path("configs/local.yaml")
+    config = paths.config_file(args.config)
     load_config(config)  # a broken config is a one-sentence error before the screen opens
     app = PaceridApp(config, refresh_s=refresh_interval(os.environ.get("PACERID_REFRESH_S")))
     app.run()

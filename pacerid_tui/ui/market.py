@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from pacerid_tui.core import cost
 from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.market import ssh_warning, zone_prices
 from pacerid_tui.core.models import PricePoint, Run
 
 MARKET_TTL_S = 60.0
@@ -44,13 +45,8 @@ def samples(history: list[PricePoint], start: float, end: float, count: int) -> 
 async def fetch_market(lifecycle: Lifecycle, run: Run, now: float) -> Market:
     """Ask the run's provider; blocking provider calls run in threads."""
     provider = lifecycle.provider_of(run)
-    # zone_prices and ssh_warning are not in the Provider protocol (yet): both providers have
-    # the first, only AWS the second.
-    zone_prices = getattr(provider, "zone_prices", None)
-    prices = await asyncio.to_thread(zone_prices) if zone_prices else {}
-    warn = getattr(provider, "ssh_warning", None)
-    warning = warn() if warn else None
-    market = Market(now, zone_prices=dict(prices), ssh_warning=warning)
+    prices = await asyncio.to_thread(zone_prices, provider)
+    market = Market(now, zone_prices=prices, ssh_warning=ssh_warning(provider))
     inst = run.instance
     if inst is None:
         return market

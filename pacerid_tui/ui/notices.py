@@ -19,12 +19,9 @@ from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.models import MetricEvent
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.ui.actions import RunActions
-from pacerid_tui.ui.training import Training
 
 
 class Notices(RunActions):
-    training: dict[str, Training]
-
     def announce_end(self, run_id: str, event: MetricEvent) -> None:
         """A terminal metrics event ("done", "error", "interrupted") of run `run_id`."""
         notice = notify.of_event(event)
@@ -53,7 +50,7 @@ class Notices(RunActions):
         self.send_ending(ending, notice.key)
 
     def _best_accuracy(self, run_id: str) -> float | None:
-        training = self.training.get(run_id)
+        training = self.view(run_id).training
         seen = [e.val_acc for e in training.history() if e.val_acc is not None] if training else []
         return max(seen) if seen else self.lifecycle.registry.get(run_id).val_acc
 

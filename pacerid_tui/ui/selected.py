@@ -20,6 +20,7 @@ from pacerid_tui.core.models import Run
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
 from pacerid_tui.ui.messages import while_open
+from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.watch import Watching
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
@@ -28,28 +29,23 @@ from pacerid_tui.ui.widgets.run_details import RunDetails
 
 class SelectedRun(Watching):
     clock: Callable[[], float]
-    configs: dict[str, Config]
-    training: dict[str, Training]
-    markets: dict[str, Market]
-    market_asked: dict[str, tuple[float, str | None]]
-    results_asked: set[str]
-    activity: dict[str, str]
 
     def config_for(self, run: Run) -> Config | None:
         """The run's config, read once (None when the file is gone or broken)."""
-        if run.run_id not in self.configs:
+        view = self.view(run.run_id)
+        if view.config is None:
             try:
-                self.configs[run.run_id] = self.lifecycle.config_of(run)
+                view.config = self.lifecycle.config_of(run)
             except PaceridError:
                 return None
-        return self.configs[run.run_id]
+        return view.config
 
     def show_selected(self) -> None:
         run = self.selected_run()
         run_id = run.run_id if run else ""
+        view = self.view(run_id) if run else RunView()
         config = self.config_for(run) if run else None
-        training = self.training.get(run_id)
-        market = self.markets.get(run_id)
+        training, market = view.training, view.market
         self.dashboard.query_one(RunDetails).show(
             run,
             self.rows.get(run_id),
@@ -58,7 +54,7 @@ class SelectedRun(Watching):
             max_price=config.instance.max_price if config else None,
             projected_usd=self.projected(run, market, training),
             warning=market.ssh_warning if market else None,
-            activity=self.activity.get(run_id, ""),
+            activity=view.activity,
             egress_budgeted=config.instance.budget_includes_egress if config else False,
         )
         self.dashboard.query_one(MarketPanel).show(run, market)
@@ -85,9 +81,10 @@ class SelectedRun(Watching):
 
     def ask_market(self, run: Run) -> None:
         instance_id = run.instance.instance_id if run.instance else None
-        asked = self.market_asked.get(run.run_id)
+        view = self.view(run.run_id)
+        asked = view.market_asked
         if asked is None or asked[1] != instance_id or self.clock() - asked[0] >= MARKET_TTL_S:
-            self.market_asked[run.run_id] = (self.clock(), instance_id)
+            view.market_asked = (self.clock(), instance_id)
             self.fetch_market(run)
 
     @work(exclusive=True, group="market", exit_on_error=False)
@@ -98,15 +95,16 @@ class SelectedRun(Watching):
     @on(messages.MarketFetched)
     @while_open
     def market_fetched(self, message: messages.MarketFetched) -> None:
-        self.markets[message.run_id] = message.market
+        self.view(message.run_id).market = message.market
         if message.run_id == self.table.selected_run_id:
             self.show_selected()
 
     def ask_results(self, run: Run) -> None:
         """A run trained before this dashboard started: its curve from the downloaded metrics."""
-        if run.run_id in self.training or run.run_id in self.results_asked:
+        view = self.view(run.run_id)
+        if view.training is not None or view.results_asked:
             return
-        self.results_asked.add(run.run_id)
+        view.results_asked = True
         if "download" in run.steps_done:
             self.load_results(run)
 
@@ -120,8 +118,9 @@ class SelectedRun(Watching):
     @on(messages.TrainingLoaded)
     @while_open
     def training_loaded(self, message: messages.TrainingLoaded) -> None:
-        if message.run_id not in self.training:
-            self.training[message.run_id] = message.training
+        view = self.view(message.run_id)
+        if view.training is None:
+            view.training = message.training
             self._measured(message.run_id, message.training)
         if message.run_id == self.table.selected_run_id:
             self.show_selected()

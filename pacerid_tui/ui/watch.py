@@ -10,7 +10,6 @@ The views read the registry and the downloaded results in workers. Kept apart fr
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 from textual import on, work
@@ -19,23 +18,17 @@ from pacerid_tui.config import Config
 from pacerid_tui.core import history, mistakes
 from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.models import MetricEvent, Run
-from pacerid_tui.core.system import SystemSample
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import RunActions
 from pacerid_tui.ui.messages import while_open
+from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.screens.history import HistoryScreen
 from pacerid_tui.ui.screens.mistakes import MistakesScreen
-from pacerid_tui.ui.training import Training
-from pacerid_tui.ui.widgets.host_panel import SPARK_WIDTH, HostPanel
+from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
-
-SAMPLES_KEPT = SPARK_WIDTH
-"""Host samples kept per run: what the sparklines show (the verdict needs fewer)."""
 
 
 class Watching(RunActions):
-    training: dict[str, Training]
-    host_samples: dict[str, deque[SystemSample]]
     clock: Callable[[], float]
 
     def draw_soon(self, *, details: bool = False) -> None:
@@ -44,16 +37,16 @@ class Watching(RunActions):
     @on(messages.SystemSampled)
     @while_open
     def system_sampled(self, message: messages.SystemSampled) -> None:
-        kept = self.host_samples.setdefault(message.run_id, deque(maxlen=SAMPLES_KEPT))
-        kept.append(message.sample)
+        self.view(message.run_id).samples.append(message.sample)
         if message.run_id == self.table.selected_run_id:
             self.draw_soon(details=True)
 
     def show_watch(self, run_id: str) -> None:
         """The host panel and the loss chart of run `run_id` ("" when none is selected)."""
-        training = self.training.get(run_id)
+        view = self.views.get(run_id) or RunView()
+        training = view.training
         steps = list(training.steps) if training else []
-        samples = list(self.host_samples.get(run_id, ()))
+        samples = list(view.samples)
         self.dashboard.query_one(HostPanel).show(samples, steps)
         self.dashboard.query_one(LossChart).show(
             training.history() if training else [],
@@ -63,7 +56,7 @@ class Watching(RunActions):
 
     def _training_live(self, run_id: str) -> bool:
         row = self.rows.get(run_id)
-        training = self.training.get(run_id)
+        training = self.view(run_id).training
         return row is not None and row.state == "running" and not (training and training.ended)
 
     def action_log_scale(self) -> None:
@@ -103,8 +96,9 @@ class Watching(RunActions):
                     curves[run_id] = history.epoch_curve(
                         self.lifecycle.results_dir(run) / "metrics.jsonl"
                     )
-                if run_id in self.training and self.training[run_id].epochs:
-                    curves[run_id] = self.training[run_id].history()  # streamed: the newest
+                streamed = self.views[run_id].training if run_id in self.views else None
+                if streamed is not None and streamed.epochs:
+                    curves[run_id] = streamed.history()  # streamed: the newest
             return curves, configs
 
         curves, configs = await asyncio.to_thread(read)

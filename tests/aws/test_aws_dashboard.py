@@ -38,7 +38,7 @@ from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from tests.conftest import REPO
 from tests.e2e.test_cli_local import tiny_config
-from tests.ui.test_app import launch, states, wait_for
+from tests.ui.test_app import following, launch, states, wait_for
 
 
 async def test_launch_and_terminate_a_spot_instance_from_the_dashboard(
@@ -156,7 +156,7 @@ def finished(app: PaceridApp, name: str, seen: int = 0) -> Callable[[], bool]:
     """Whether the run's log says `<name>: done.` after its first `seen` lines; errors fail."""
 
     def check() -> bool:
-        new = list(app.logs.get(next(iter(app.rows), ""), ()))[seen:]
+        new = list(app.view(next(iter(app.rows), "")).log)[seen:]
         assert not [line for line in new if line.startswith("! ")], new
         return f"» {name}: done." in new
 
@@ -165,10 +165,10 @@ def finished(app: PaceridApp, name: str, seen: int = 0) -> Callable[[], bool]:
 
 async def step(pilot: Pilot[int], app: PaceridApp, key: str, name: str) -> list[str]:
     """Press an action's key, wait until it is done; the log lines it added."""
-    seen = len(app.logs[the_run(app).run_id])
+    seen = len(app.view(the_run(app).run_id).log)
     await pilot.press(key)
     await wait_for(pilot, finished(app, name, seen), timeout=90)
-    return list(app.logs[the_run(app).run_id])[seen:]
+    return list(app.view(the_run(app).run_id).log)[seen:]
 
 
 def asked(tmp_path: Path) -> set[str]:
@@ -198,16 +198,16 @@ async def test_every_ssh_step_from_the_dashboard_through_a_proxy_command(
         await step(pilot, app, "g", "data")
         await step(pilot, app, "t", "train")  # and follows it
         await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=90)
-        await wait_for(pilot, lambda: not app.following)
+        await wait_for(pilot, lambda: not following(app))
         log = "\n".join(app.query_one(Log).lines)
         assert "Epoch 1/2" in log and "Epoch 2/2" in log
 
         def last_epochs() -> int:
-            return sum("Epoch 2/2" in line for line in app.logs[run_id])
+            return sum("Epoch 2/2" in line for line in app.view(run_id).log)
 
         once = last_epochs()
         await pilot.press("f")  # follows again: the whole log, then it ends
-        await wait_for(pilot, lambda: not app.following and last_epochs() == 2 * once)
+        await wait_for(pilot, lambda: not following(app) and last_epochs() == 2 * once)
 
         await pilot.press("x")  # trained, nothing downloaded: asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTerminate))
@@ -268,12 +268,12 @@ async def test_a_budget_stop_outlasting_the_refresh_still_saves_then_terminates(
         for key, name in (("u", "upload"), ("e", "setup"), ("g", "data"), ("t", "train")):
             await step(pilot, app, key, name)
         await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=240)  # under load
-        await wait_for(pilot, lambda: not app.following, timeout=60)
+        await wait_for(pilot, lambda: not following(app), timeout=60)
         assert states(app) == ["running"] and not app.rows[run_id].over_budget
         later = 24 * 365.0  # a year on at moto's $0.00001/h: $0.09, past the budget
 
         def stopping() -> bool:
-            return any("reached its $0.01 budget" in line for line in app.logs[run_id])
+            return any("reached its $0.01 budget" in line for line in app.view(run_id).log)
 
         await wait_for(pilot, stopping, timeout=30)
         refreshes = set()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pacerid_tui.core
 
@@ -60,3 +62,15 @@ def test_the_steps_know_nothing_of_orchestration() -> None:
     above = {f"pacerid_tui.core.{name}" for name in ("supervisor", "budget", "follow_run")}
     assert not above & set(out.stdout.split())
     assert "pacerid_tui.core.recovery" not in out.stdout.split()
+
+
+def test_the_dashboard_and_the_cli_reach_providers_through_the_core() -> None:
+    """ui/ and cli/ never import core/cloud/: providers are the core's (market.py, lifecycle)."""
+    package = Path(pacerid_tui.core.__path__[0]).parent
+    found = []
+    for path in sorted([*(package / "ui").rglob("*.py"), *(package / "cli").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.name}: {n}" for n in names if n.startswith("pacerid_tui.core.cloud")]
+    assert found == []

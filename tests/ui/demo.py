@@ -227,9 +227,10 @@ class DemoApp(PaceridApp):
     CSS_PATH = str(Path(ui_app.__file__).with_name("app.tcss"))  # relative: to this file
 
     def supervisor(self, run_id: str) -> Supervisor:
-        if run_id not in self.supervisors:
-            self.supervisors[run_id] = DemoSupervisor(self.lifecycle, run_id, clock=self.clock)
-        return self.supervisors[run_id]
+        view = self.view(run_id)
+        if view.supervisor is None:
+            view.supervisor = DemoSupervisor(self.lifecycle, run_id, clock=self.clock)
+        return view.supervisor
 
 
 def write_config(path: Path, root: Path, provider: str) -> Path:
@@ -328,7 +329,7 @@ async def settle(pilot: Pilot[int]) -> None:
     assert isinstance(app, PaceridApp)
 
     def ready() -> bool:
-        training = app.training.get(AWS_RUN)
+        training = app.view(AWS_RUN).training
         # DataTable sizes its columns on its next idle: wait for that too.
         widths = [column.content_width for column in app.table.columns.values()]
         # The table scrolls its cursor into view after a refresh: on a short terminal the
@@ -338,10 +339,10 @@ async def settle(pilot: Pilot[int]) -> None:
         cursor_shown = table.scroll_y <= table.cursor_row < table.scroll_y + rows_in_view
         return (
             len(app.rows) == 2
-            and AWS_RUN in app.markets
+            and app.view(AWS_RUN).market is not None
             and training is not None
             and len(training.epochs) == 3
-            and len(app.host_samples.get(AWS_RUN, ())) == 12
+            and len(app.view(AWS_RUN).samples) == 12
             and widths[0] >= len(AWS_RUN)
             and cursor_shown
         )

@@ -25,6 +25,16 @@ from pacerid_tui.ui.screens.version_prompt import VersionPrompt
 from tests.e2e.test_cli_local import tiny_config
 
 
+def busy(app: PaceridApp) -> bool:
+    """Whether a step of any run is running."""
+    return any(view.busy for view in app.views.values())
+
+
+def following(app: PaceridApp) -> bool:
+    """Whether any run's training streams in (a follow or a run all)."""
+    return any(view.following for view in app.views.values())
+
+
 async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -86,17 +96,17 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
             lambda: "download" in Registry(paths.registry_file()).get(run_id).steps_done,
             timeout=60,
         )
-        assert [e.epoch for e in app.training[run_id].history()] == [1, 2]
+        assert [e.epoch for e in app.view(run_id).training.history()] == [1, 2]
 
         def log_text() -> str:
             return "\n".join(app.query_one(Log).lines)
 
         await wait_for(pilot, lambda: "Epoch 1/2" in log_text() and "Epoch 2/2" in log_text())
 
-        await wait_for(pilot, lambda: not app.busy, timeout=60)  # run all ends with a download
+        await wait_for(pilot, lambda: not busy(app), timeout=60)  # run all ends with a download
         await pilot.press("m")  # export the downloaded checkpoint to Core ML
-        await wait_for(pilot, lambda: "export: done." in app.activity[run_id], timeout=120)
-        assert any(line.startswith("» Exported PacerIDClassifier") for line in app.logs[run_id])
+        await wait_for(pilot, lambda: "export: done." in app.view(run_id).activity, timeout=120)
+        assert any(line.startswith("» Exported PacerIDClassifier") for line in app.view(run_id).log)
 
         await pilot.press("v")  # sync-model asks for the version first
         await wait_for(pilot, lambda: isinstance(app.screen, VersionPrompt))
@@ -109,7 +119,7 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
         await pilot.pause()
         await pilot.press("enter")
         manifest = tmp_path / "ios" / "Models" / "model-manifest.json"
-        await wait_for(pilot, lambda: "sync-model: done." in app.activity[run_id], timeout=30)
+        await wait_for(pilot, lambda: "sync-model: done." in app.view(run_id).activity, timeout=30)
         assert json.loads(manifest.read_text())["version"] == "v1.2.0"
 
         await pilot.press("x")  # results are downloaded: terminates at once
@@ -139,7 +149,7 @@ async def test_terminate_is_never_blocked_by_a_running_step(tmp_path: Path) -> N
             lambda: bool(app.rows) and (next(iter(app.rows.values())).epoch or 0) >= 1,
             timeout=180,
         )
-        assert app.busy  # the run-all step is still going
+        assert busy(app)  # the run-all step is still going
         await pilot.press("x")
         await pilot.pause(0.5)
         if isinstance(app.screen, ConfirmTerminate):
@@ -172,14 +182,14 @@ async def test_each_step_by_its_own_key_then_filter_pause_and_refresh(tmp_path: 
             await pilot.press(key)
             await wait_for(pilot, lambda s=step: s in registry.get(run_id).steps_done)
         await wait_for(pilot, lambda: registry.get(run_id).epoch == 1, timeout=240)  # t follows
-        await wait_for(pilot, lambda: not app.busy and not app.following, timeout=60)
-        finished = sum("Epoch 1/1" in line for line in app.logs[run_id])
+        await wait_for(pilot, lambda: not busy(app) and not following(app), timeout=60)
+        finished = sum("Epoch 1/1" in line for line in app.view(run_id).log)
         await pilot.press("f")  # follows again: the whole log, then it ends
         await wait_for(
             pilot,
             lambda: (
-                not app.following
-                and sum("Epoch 1/1" in line for line in app.logs[run_id]) == 2 * finished
+                not following(app)
+                and sum("Epoch 1/1" in line for line in app.view(run_id).log) == 2 * finished
             ),
         )
         await pilot.press("d")

@@ -15,7 +15,7 @@ from pacerid_tui.ui.screens import failure_dialog
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from tests.e2e.test_cli_local import tiny_config
 from tests.host.images import BASE
-from tests.ui.test_app import states, wait_for
+from tests.ui.test_app import busy, states, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ async def test_keep_the_host_from_the_error_dialog(tmp_path: Path) -> None:
         assert "the setup step failed on the host" in text and "setup.log" in text
         assert "by itself in" in str(app.screen.query_one("#failure-countdown", Static).render())
         await pilot.press("k")
-        await wait_for(pilot, lambda: not app.busy)
+        await wait_for(pilot, lambda: not busy(app))
         await pilot.pause(0.5)
         assert states(app) == ["running"]
     run = Registry(paths.registry_file()).get()

@@ -26,7 +26,7 @@ from pacerid_tui.ui.screens.vanished import VanishedDialog
 from tests.e2e.test_cli_local import tiny_config
 from tests.e2e.test_run_endings import host_folder
 from tests.host.images import BASE
-from tests.ui.test_app import wait_for
+from tests.ui.test_app import busy, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -80,10 +80,10 @@ async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -
         text = str(app.screen.query_one("#vanished-text", Static).render())
         assert dialog.gone in text and run.run_id in text
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not app.busy)
+        await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not busy(app))
 
         def said() -> list[str]:
-            return [line for line in app.logs.get(run.run_id, ()) if "Left ended" in line]
+            return [line for line in app.view(run.run_id).log if "Left ended" in line]
 
         await wait_for(pilot, lambda: bool(said()))
         assert f"{run.run_id} ended after epoch 0" in said()[0]  # how it ended, recorded
@@ -103,5 +103,5 @@ async def test_relaunch_from_the_dialog_moves_the_run_to_a_new_instance(tmp_path
         assert after.instance is not None and after.instance.instance_id != dialog.gone
         assert after.previous_instances == [dialog.gone]
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not app.busy, timeout=60)
+        await wait_for(pilot, lambda: not busy(app), timeout=60)
     assert dialog.lifecycle.provider_of(dialog.run).find_managed() == []  # the failed host ended

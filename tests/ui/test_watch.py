@@ -24,7 +24,7 @@ from pacerid_tui.ui.widgets.loss_chart import LossChart
 from tests import nvidia_smi
 from tests.core.test_notify import webhook_receiver
 from tests.e2e.test_cli_local import tiny_config
-from tests.ui.test_app import wait_for
+from tests.ui.test_app import busy, wait_for
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
         text = panel_text(app)
         assert "GPU0" in text and "10.8/15.0 GiB" in text and "CPU" in text
         run_id = next(iter(app.rows))
-        training = app.training[run_id]
+        training = app.view(run_id).training
         await wait_for(pilot, lambda: bool(training.epochs), timeout=120)
         first_epoch = training.history()[0]
         streamed = [s for s in training.steps if s.epoch == 1]  # in the order they streamed
@@ -75,7 +75,7 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
             lambda: "download" in Registry(paths.registry_file()).get(run_id).steps_done,
             timeout=120,
         )
-        await wait_for(pilot, lambda: not app.busy, timeout=60)
+        await wait_for(pilot, lambda: not busy(app), timeout=60)
         await wait_for(pilot, lambda: len(posts) == 1)
         best = max(e.val_acc or 0.0 for e in training.history())
         assert posts[0] == {
@@ -90,9 +90,9 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
     again = PaceridApp(config, refresh_s=0.5)
     async with again.run_test(size=(160, 45)) as pilot:
         await wait_for(
-            pilot, lambda: any("Done:" in line for line in again.logs.get(run_id, ())), timeout=120
+            pilot, lambda: any("Done:" in line for line in again.view(run_id).log), timeout=120
         )
-        await wait_for(pilot, lambda: run_id not in again.following, timeout=60)
+        await wait_for(pilot, lambda: not again.view(run_id).following, timeout=60)
         # Every worker done but the live run's supervisor, which watches until it ends.
         await wait_for(
             pilot, lambda: all(w.name == "supervise" for w in again.workers if not w.is_finished)

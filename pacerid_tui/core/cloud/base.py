@@ -72,3 +72,33 @@ class SpotRequests(Protocol):
         """(EC2's request state: open, active, disabled, cancelled, closed or failed; its
         ValidUntil as unix seconds), or None when the provider does not know the request."""
         ...
+
+
+@runtime_checkable
+class ZonePrices(Protocol):
+    """An optional provider capability: the price in force now in each zone it would launch in,
+    for the launch form and the market panel (core/zones.py). AWS and the local provider."""
+
+    def zone_prices(self) -> dict[str, float]:
+        """USD per hour now, by zone; blocking (one API call on AWS)."""
+        ...
+
+
+@runtime_checkable
+class SshExposure(Protocol):
+    """An optional provider capability: a warning to keep on screen while its SSH rule is open
+    wider than this machine (AWS, `ssh_cidr: 0.0.0.0/0`); the local host listens on loopback."""
+
+    def ssh_warning(self) -> str | None:
+        """One sentence, or None when SSH is open to no more than it needs."""
+        ...
+
+
+@runtime_checkable
+class CallerAccess(Protocol):
+    """An optional provider capability: before every SSH (re)connect, let this machine's current
+    address in (AWS: the security group follows a laptop that changed networks); blocking."""
+
+    def let_caller_in(self, report: Report = quiet) -> None:
+        """Open SSH to this machine's address now, revoking the range opened before."""
+        ...

@@ -23,10 +23,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from pacerid_tui.config import Config, ModelConfig, load_config
-from pacerid_tui.core.cloud.base import Provider
-from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.doctor import preflight
 from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.market import ZoneQuotes
 from pacerid_tui.ui.launch import TRAINING_FIELDS, Choice, edited, estimate, write_launch_config
 
 MODELS: tuple[str, ...] = typing.get_args(ModelConfig.model_fields["name"].annotation)
@@ -58,7 +57,7 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         super().__init__()
         self.config_path = config_path
         self.measured = measured
-        self.providers: dict[tuple[str, str, str], Provider] = {}
+        self.quotes = ZoneQuotes()
 
     def compose(self) -> ComposeResult:
         try:
@@ -186,12 +185,7 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         )
 
     def zone_prices(self, config: Config) -> dict[str, float]:
-        inst = config.instance
-        key = (inst.provider, inst.region, inst.instance_type)
-        if key not in self.providers:
-            self.providers[key] = provider_for(inst)
-        ask = getattr(self.providers[key], "zone_prices", None)
-        return dict(ask()) if ask else {}
+        return self.quotes.now(config.instance)
 
     @on(Button.Pressed, "#launch")
     def launch(self) -> None:

@@ -47,6 +47,13 @@ class RunsTable(DataTable[str]):
         if self.row_count:
             self.call_after_refresh(self.move_cursor, row=self.cursor_row, animate=False)
 
+    def watch_show_horizontal_scrollbar(self) -> None:
+        """Columns wider than the table bring a scrollbar that takes a row of its height, with
+        no resize and no new virtual size: measured after the cursor scrolled, it would hide
+        the selected run on a short terminal (seen under load at 80×24)."""
+        if self.row_count:
+            self.call_after_refresh(self.move_cursor, row=self.cursor_row, animate=False)
+
     def show(self, rows: list[RunStatus]) -> None:
         wanted = {row.run_id for row in rows}
         for key in list(self.rows):

@@ -1,0 +1,52 @@
+"""What the dashboard holds for one run, in one place: its log, its training and host samples,
+its market, and which of its workers run now.
+
+The app keeps one `RunView` per run it has heard of (`views`, made on first use by
+`RunActions.view`), and each mixin (`SelectedRun`, `Watching`, `Notices`, `RunActions`) reads
+and writes a run's state through it, rather than each re-declaring its own dicts keyed by run
+id. The table's rows stay apart (`rows`): they are the table's, replaced whole at every refresh.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from pacerid_tui.config import Config
+from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.system import SystemSample
+from pacerid_tui.ui.market import Market
+from pacerid_tui.ui.training import Training
+from pacerid_tui.ui.widgets.host_panel import SPARK_WIDTH
+
+LOG_LINES_PER_RUN = 5000
+"""Log lines kept per run: bounded memory however long a run streams."""
+SAMPLES_KEPT = SPARK_WIDTH
+"""Host samples kept per run: what the sparklines show (the verdict needs fewer)."""
+
+
+@dataclass(eq=False)
+class RunView:
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES_PER_RUN))
+    """Log lines (host output, and `» ` sentences from the core), newest last."""
+    activity: str = ""
+    """The latest sentence about the run, shown last in its details."""
+    training: Training | None = None
+    """Its metrics, streamed or read back from its results; None until either came."""
+    samples: deque[SystemSample] = field(default_factory=lambda: deque(maxlen=SAMPLES_KEPT))
+    """The host's latest samples, for the host panel."""
+    market: Market | None = None
+    market_asked: tuple[float, str | None] | None = None
+    """When its market was last asked for, and for which of its instances."""
+    results_asked: bool = False
+    """Its downloaded metrics were looked for (a run trained before this dashboard started)."""
+    config: Config | None = None
+    """Its frozen config, read once."""
+    busy: str | None = None
+    """The step running now (one at a time per run), by name."""
+    following: bool = False
+    """A follow or a run all streams its training now."""
+    watching: bool = False
+    """Its supervisor's watch worker runs now (one per live run)."""
+    supervisor: Supervisor | None = None
+    """The run's one supervisor, once made: its watch, follow and run all share it."""
