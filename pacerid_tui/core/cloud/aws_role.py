@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
+from pacerid_tui.core.errors import ProviderError
 
 HOST_ROLE = "pacerid-ml-host"
 """The role's and the instance profile's name (one per account: IAM is global)."""
@@ -80,17 +81,40 @@ SETTLE_POLL_S = 3.0
 class HostProfile:
     arn: str
     created: bool
-    """Made by this launch: EC2 may not know it yet (see `Settling`)."""
+    """Made by this launch: EC2 may not know it yet (see `RoleLaunch`)."""
 
 
-class Settling:
-    """The launch client, for a launch with a profile IAM has just made: RunInstances answers
-    InvalidParameterValue naming `iamInstanceProfile` until EC2 sees the profile, and that one
-    answer is retried for up to PROFILE_SETTLE_S; everything else passes straight through."""
+class PassRoleRefused(ProviderError):
+    """RunInstances would not pass the host role to EC2: the launch goes again without it."""
 
-    def __init__(self, client: Any, report: Report) -> None:
+    def __init__(self, code: str) -> None:
+        super().__init__(f"This account may not pass the instance role {HOST_ROLE} ({code}).")
+        self.code = code
+
+
+def pass_role_refused(err: ClientError) -> bool:
+    """EC2's answer to a launch whose caller may not pass the instance profile's role:
+    UnauthorizedOperation, whose message names `iam:PassRole` (EC2 API reference, Error codes;
+    IAM user guide, "Granting a user permissions to pass a role"), or, from older callers'
+    policies, only an encoded authorization message. One naming another action (the caller may
+    not run instances at all) is not this: going on without the role would not help."""
+    if error_code(err) != "UnauthorizedOperation":
+        return False
+    message = error_message(err)
+    return "iam:PassRole" in message or "perform: " not in message
+
+
+class RoleLaunch:
+    """The launch client of a launch with the host profile: RunInstances' refusal to pass the
+    role becomes PassRoleRefused (aws.py launches again without it, as relaunch); and for a
+    profile IAM has just made (`settle`), EC2's InvalidParameterValue naming
+    `iamInstanceProfile` is retried for up to PROFILE_SETTLE_S, until EC2 sees the profile.
+    Everything else passes straight through."""
+
+    def __init__(self, client: Any, report: Report, settle: bool) -> None:
         self.client = client
         self.report = report
+        self.settle = settle
 
     def run_instances(self, **request: Any) -> Any:
         deadline = time.monotonic() + PROFILE_SETTLE_S
@@ -98,13 +122,24 @@ class Settling:
             try:
                 return self.client.run_instances(**request)
             except ClientError as err:
+                if pass_role_refused(err):
+                    raise PassRoleRefused(error_code(err)) from err
                 unseen = error_code(err) == "InvalidParameterValue" and "iamInstanceProfile" in (
                     error_message(err)
                 )
-                if not unseen or time.monotonic() >= deadline:
+                if not self.settle or not unseen or time.monotonic() >= deadline:
                     raise
                 self.report(f"EC2 does not see the new role {HOST_ROLE} yet; retrying…")
                 time.sleep(SETTLE_POLL_S)
+
+
+def fallback_warning(cannot: str, code: str) -> str:
+    """The one line a launch says when stop mode falls back to relaunch."""
+    return (
+        f"Warning: this account may not {cannot} ({code}), so interruption falls back to "
+        "relaunch: an interrupted instance ends and only a running controller launches a "
+        "replacement."
+    )
 
 
 def ensure_host_profile(iam: Any, report: Report) -> HostProfile | None:
@@ -115,11 +150,7 @@ def ensure_host_profile(iam: Any, report: Report) -> HostProfile | None:
     except ClientError as err:
         if error_code(err) not in DENIED_CODES:
             raise user_error(err, f"create the instance role {HOST_ROLE}") from err
-        report(
-            f"Warning: this account may not create the instance role {HOST_ROLE} "
-            f"({error_code(err)}), so interruption falls back to relaunch: an interrupted "
-            "instance ends and only a running controller launches a replacement."
-        )
+        report(fallback_warning(f"create the instance role {HOST_ROLE}", error_code(err)))
         return None
     except BotoCoreError as err:
         raise user_error(err, f"create the instance role {HOST_ROLE}") from err
