@@ -10,7 +10,6 @@ already needs only iam:PassRole; relaunch and on-demand need nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import boto3
 import pytest
 import yaml
 from aws_seed import REGION
-from aws_standin import serve
 from iam_standin import ACCOUNT, TRAINER, IamStandIn
 
 from pacerid_tui.config import load_config
@@ -30,12 +28,8 @@ PROFILE_ARN = f"arn:aws:iam::{ACCOUNT}:instance-profile/{HOST_ROLE}"
 
 
 @pytest.fixture
-def iam(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[IamStandIn]:
-    with serve(aws_env, IamStandIn(aws_env)) as standin:
-        assert isinstance(standin, IamStandIn)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", standin.url)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", standin.url)
-        yield standin
+def iam(iam_standin: IamStandIn) -> IamStandIn:
+    return iam_standin
 
 
 def role_check(config: Path, **instance: Any) -> Check:

@@ -210,6 +210,25 @@ def test_an_existing_role_whose_policy_may_not_be_rewritten_is_used_as_it_is(
     assert not [line for line in reports if line.startswith("Warning:")]
 
 
+def test_on_demand_ignores_stop_mode_no_role_no_request(
+    spot: SpotStandIn, make_config: Any, reports: Reports
+) -> None:
+    """The default (`stop`) applies to spot only: an on-demand instance is never interrupted."""
+    provider = AwsProvider(make_config(market="on-demand"), endpoint_url=spot.url)
+    assert provider.config.interruption == "stop"  # the default
+    requests = record_requests(provider)
+    instance = provider.launch(InstanceSpec(run_id="run-17", provider="aws"), reports)
+
+    [request] = requests
+    assert "InstanceMarketOptions" not in request and "IamInstanceProfile" not in request
+    assert request["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert client("iam", spot.url).list_roles()["Roles"] == []  # no role was even made
+    assert spot.requests == {} and instance.spot_request_id is None
+    tags = instance_tags(client("ec2", spot.url), instance.instance_id)
+    assert "pacerid:interruption" not in tags
+    provider.terminate(instance.instance_id)
+
+
 def test_a_stopped_instance_whose_request_expired_is_left_over_and_terminated_for_good(
     spot: SpotStandIn, stop_provider: AwsProvider
 ) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,8 +15,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tiny_config(tmp_path: Path, epochs: int = 2) -> Path:
+def tiny_config(tmp_path: Path, epochs: int = 2, **instance: Any) -> Path:
+    """configs/local.yaml made quick; `instance` overrides keys of its `instance:` section."""
     config = yaml.safe_load((REPO / "configs" / "local.yaml").read_text())
+    config["instance"].update(instance)
     config["data"]["image_size"] = 32
     config["data"]["synthetic"].update(train_per_class=24, test_per_class=8)
     config["training"]["epochs"] = epochs

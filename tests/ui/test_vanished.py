@@ -1,7 +1,8 @@
 """A run whose instance is gone for no known reason (the laptop slept past the hour EC2 keeps
 ended instances): the dashboard's run all asks before relaunching, and leaving it launches
 nothing (real app through its pilot; local provider, whose forgotten instance is one whose
-folder is gone, as DescribeInstances forgets one: tests/e2e/test_run_endings.py)."""
+folder is gone, as DescribeInstances forgets one: tests/e2e/test_run_endings.py). The runs ask
+for `interruption: relaunch`, the mode whose recovery moves a run to a new instance."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ async def selected(pilot: Pilot[int], app: PaceridApp, run: Run) -> None:
 
 
 async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -> None:
-    path = tiny_config(tmp_path)
+    path = tiny_config(tmp_path, interruption="relaunch")
     lifecycle, run = await vanished(path)
     assert run.instance is not None
     app = PaceridApp(path, refresh_s=0.5)
@@ -76,7 +77,7 @@ async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -
 
 
 async def test_relaunch_from_the_dialog_moves_the_run_to_a_new_instance(tmp_path: Path) -> None:
-    path = tiny_config(tmp_path)
+    path = tiny_config(tmp_path, interruption="relaunch")
     lifecycle, run = await vanished(path)
     assert run.instance is not None
     app = PaceridApp(path, refresh_s=0.5)

@@ -383,6 +383,7 @@ def aws_checks(
         try:
             results.append(steps[name]())
         except PaceridError as err:
-            results.append(from_error(name, err, WARN if name == "quota" else FAIL))
+            # quota and role only warn: the launch finds out, and role falls back to relaunch
+            results.append(from_error(name, err, WARN if name in ("quota", "role") else FAIL))
             blocked = name == "credentials"
     return results

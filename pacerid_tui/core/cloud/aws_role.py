@@ -95,9 +95,10 @@ class PassRoleRefused(ProviderError):
 def pass_role_refused(err: ClientError) -> bool:
     """EC2's answer to a launch whose caller may not pass the instance profile's role:
     UnauthorizedOperation, whose message names `iam:PassRole` (EC2 API reference, Error codes;
-    IAM user guide, "Granting a user permissions to pass a role"), or, from older callers'
-    policies, only an encoded authorization message. One naming another action (the caller may
-    not run instances at all) is not this: going on without the role would not help."""
+    IAM user guide, "Granting a user permissions to pass a role"), or names no action at all
+    (only the encoded authorization message; the launch without the role then tells). One
+    naming another action (the caller may not run instances at all) is not this: going on
+    without the role would not help."""
     if error_code(err) != "UnauthorizedOperation":
         return False
     message = error_message(err)
