@@ -114,3 +114,10 @@ def test_relaunch_and_on_demand_need_no_role(aws_config: Path, iam: IamStandIn) 
     on_demand = role_check(aws_config, interruption="stop", market="on-demand")
     assert on_demand.status == OK and on_demand.detail.startswith("Not needed:")
     assert "on-demand" in on_demand.detail and iam.simulated == []
+
+
+def test_the_root_user_is_not_simulated(aws_config: Path, iam: IamStandIn) -> None:
+    """The simulator takes users, groups and roles; the account's root user may do anything."""
+    iam.caller = f"arn:aws:iam::{ACCOUNT}:root"
+    check = role_check(aws_config, interruption="stop")
+    assert check.status == OK and "root user" in check.detail and iam.simulated == []
