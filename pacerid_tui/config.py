@@ -89,12 +89,13 @@ class InstanceConfig(Section):
     """Power off this long after training ended with no controller heartbeat."""
     max_recoveries: int = Field(default=3, ge=0)
     """Replacement instances launched per run after spot interruptions (0: never recover)."""
-    interruption: Literal["stop", "relaunch"] = "relaunch"
-    """What a spot interruption does. `relaunch`: the instance ends and a running controller
-    (`all`, the dashboard) launches a replacement. `stop`: a persistent spot request stops the
+    interruption: Literal["stop", "relaunch"] = "stop"
+    """What a spot interruption does. `stop` (default): a persistent spot request stops the
     instance, keeping its disk, and EC2 starts it again when capacity returns; the host resumes
-    training by itself (needs an instance role, created for you; falls back to `relaunch` where
-    the account may not create or pass it)."""
+    training by itself (needs an instance role, created for you; falls back to `relaunch`, with
+    a warning, where the account may not create or pass it: see `doctor`'s role check).
+    `relaunch`: the instance ends and a running controller (`all`, the dashboard) launches a
+    replacement. On-demand instances are never interrupted, so neither applies to them."""
 
     @field_validator("ssh_cidr")
     @classmethod

@@ -29,7 +29,17 @@ if TYPE_CHECKING:
     from pacerid_tui.core.cloud.base import Provider
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-NAMES = ("credentials", "quota", "network", "image", "key_pair", "firewall", "price", "kaggle")
+NAMES = (
+    "credentials",
+    "quota",
+    "network",
+    "image",
+    "key_pair",
+    "firewall",
+    "role",
+    "price",
+    "kaggle",
+)
 BLOCKING = ("credentials", "quota", "network", "kaggle")
 """Run before every launch: each would stop it, and each answers in well under a second."""
 NOT_NEEDED = "Not needed: the local provider runs on this machine at no cost."

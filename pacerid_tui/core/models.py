@@ -39,7 +39,8 @@ class InstanceSpec:
     boot_grace_minutes: float = 30
     """The boot-time dead-man switch's grace (core/boot.py)."""
     interruption: str = "relaunch"
-    """`instance.interruption`: `stop` asks for a persistent spot request that stops."""
+    """`instance.interruption`: `stop` asks for a persistent spot request that stops (spot
+    only). The config's default is `stop`; a spec built by hand asks for what it names."""
 
 
 @dataclass(frozen=True)

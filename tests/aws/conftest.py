@@ -26,6 +26,7 @@ import yaml
 from aws_seed import AMIS, CALLER_IP, MOVED_IP, REGION, Reports
 from aws_standin import AwsStandIn, serve
 from botocore.config import Config
+from iam_standin import IamStandIn
 from quotas_standin import QuotasStandIn
 
 from pacerid_tui.config import InstanceConfig
@@ -201,4 +202,15 @@ def aws_standin(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsSt
     again after 0.05 s instead of seconds, so a late fingerprint block costs no test time."""
     monkeypatch.setattr(hostkeys, "FIRST_RETRY_S", 0.05)
     with serve(aws_env) as standin:
+        yield standin
+
+
+@pytest.fixture
+def iam_standin(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[IamStandIn]:
+    """IAM and STS through the policy-simulator stand-in (iam_standin.py), for the doctor's
+    role check; every other IAM call still reaches moto."""
+    with serve(aws_env, IamStandIn(aws_env)) as standin:
+        assert isinstance(standin, IamStandIn)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", standin.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", standin.url)
         yield standin

@@ -16,7 +16,13 @@ as AWS documents it, and forwards everything else to moto:
   the instance running; a request a test marks `expired` reads as EC2 says one past its
   ValidUntil (user guide, "State changes for a Spot request": `cancelled`, status
   `schedule-expired`);
-- `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors);
+- `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors), and
+  `refused_iam` only the IAM actions it names;
+- `refuse_pass_role` refuses RunInstances naming an instance profile as EC2 does when the
+  caller may not pass its role (EC2 API reference, Error codes: UnauthorizedOperation, HTTP
+  403, "You are not authorized to perform this operation", with IAM's sentence naming
+  `iam:PassRole` and the encoded authorization message that STS DecodeAuthorizationMessage
+  reads);
 - `profile_lag` refuses that many launches naming an instance profile with the
   InvalidParameterValue EC2 gives while a new profile has not reached it yet (IAM is eventually
   consistent: IAM user guide, "Changes that I make are not always immediately visible");
@@ -71,12 +77,16 @@ class SpotStandIn(AwsStandIn):
         """(terminated instance, fresh instance) per relaunch of a persistent request."""
         self.refuse_iam = False
         """Answer every IAM call AccessDenied, as for a user without IAM permissions."""
+        self.refused_iam: set[str] = set()
+        """IAM actions (e.g. PutRolePolicy) answered AccessDenied."""
+        self.refuse_pass_role = False
+        """Refuse launches naming an instance profile: the caller may not pass its role."""
         self.profile_lag = 0
         """How many RunInstances naming an instance profile EC2 refuses before it sees it."""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
         action = (form.get("Action") or [""])[0]
-        if self.refuse_iam and form.get("Version") == [IAM_VERSION]:
+        if form.get("Version") == [IAM_VERSION] and (self.refuse_iam or action in self.refused_iam):
             return iam_denied(action)
         ids = [v[0] for k, v in sorted(form.items()) if re.fullmatch(r"\w*Id\.\d+", k)]
         self.calls.append((action, ids))
@@ -94,6 +104,8 @@ class SpotStandIn(AwsStandIn):
 
     def run(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer:
         profile = form.get("IamInstanceProfile.Arn", [None])[0]
+        if profile and self.refuse_pass_role:
+            return pass_role_denied(profile)
         if profile and self.profile_lag > 0:
             self.profile_lag -= 1
             return error(
@@ -237,3 +249,15 @@ def iam_denied(action: str) -> Answer:
         "</Message></Error><RequestId>4a7ce2d5-example</RequestId></ErrorResponse>"
     )
     return 403, XML, body.encode()
+
+
+def pass_role_denied(profile: str) -> Answer:
+    """EC2's refusal of a launch whose caller may not pass the profile's role."""
+    role = profile.replace(":instance-profile/", ":role/")
+    message = (
+        "You are not authorized to perform this operation. User: "
+        "arn:aws:iam::123456789012:user/trainer is not authorized to perform: iam:PassRole on "
+        f"resource: {role} because no identity-based policy allows the iam:PassRole action. "
+        "Encoded authorization failure message: hv3Vm6gpcLXNMMR5QfHbm0gOEXAMPLE"
+    )
+    return 403, XML, ERROR_XML.format(code="UnauthorizedOperation", message=message).encode()

@@ -28,7 +28,9 @@ def record_requests(provider: Any) -> list[dict[str, Any]]:
 def test_launch_requests_a_tagged_one_time_spot_instance(
     make_provider: Any, ec2: Any, key_dir: Path, reports: Reports
 ) -> None:
-    provider = make_provider(root_volume_gb=120, max_price=0.3, zones=["us-east-1b"])
+    provider = make_provider(
+        root_volume_gb=120, max_price=0.3, zones=["us-east-1b"], interruption="relaunch"
+    )
     requests = record_requests(provider)
     instance = provider.launch(InstanceSpec(run_id="run-42", provider="aws"), reports)
 
@@ -68,6 +70,7 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
     assert tags["Name"] == "pacerid-ml-training"
     assert tags["pacerid:run-id"] == "run-42"
     assert tags["pacerid:managed"] == "true"
+    assert tags["pacerid:interruption"] == "relaunch"
     behaviour = ec2.describe_instance_attribute(
         InstanceId=instance.instance_id, Attribute="instanceInitiatedShutdownBehavior"
     )

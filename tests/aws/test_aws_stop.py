@@ -81,6 +81,12 @@ def test_stop_mode_launches_a_tagged_persistent_request_that_stops(
         InstanceId=instance.instance_id, Attribute="instanceInitiatedShutdownBehavior"
     )
     assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
+    assert instance_tags(ec2, instance.instance_id)["pacerid:interruption"] == "stop"
+
+
+def instance_tags(ec2: Any, instance_id: str) -> dict[str, str]:
+    [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return {tag["Key"]: tag["Value"] for tag in reservation["Instances"][0]["Tags"]}
 
 
 def test_the_host_role_may_only_cancel_and_terminate_what_is_tagged_ours(
@@ -156,6 +162,71 @@ def test_an_account_that_may_not_create_the_role_falls_back_to_relaunch(
     [warning] = [line for line in reports if line.startswith("Warning: this account may not")]
     assert "falls back to relaunch" in warning and "AccessDenied" in warning
     assert spot.requests == {} and instance.spot_request_id is None
+
+
+def test_a_role_refused_only_at_run_instances_launches_once_more_as_relaunch(
+    spot: SpotStandIn, stop_provider: AwsProvider, reports: Reports
+) -> None:
+    """IAM let the role be made, but EC2 refuses to pass it (UnauthorizedOperation naming
+    iam:PassRole): the launch goes again without the profile, as relaunch, and says so once."""
+    spot.refuse_pass_role = True
+    requests = record_requests(stop_provider)
+    instance = stop_provider.launch(InstanceSpec(run_id="run-14", provider="aws"), reports)
+
+    refused, launched = requests
+    assert refused["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{HOST_ROLE}")
+    assert refused["InstanceMarketOptions"]["SpotOptions"]["SpotInstanceType"] == "persistent"
+    assert "IamInstanceProfile" not in launched
+    options = launched["InstanceMarketOptions"]["SpotOptions"]
+    assert (options["SpotInstanceType"], options["InstanceInterruptionBehavior"]) == (
+        "one-time",
+        "terminate",
+    )
+    assert "ValidUntil" not in options
+    assert launched["InstanceInitiatedShutdownBehavior"] == "terminate"
+    [warning] = [line for line in reports if line.startswith("Warning: this account may not")]
+    assert warning.startswith(f"Warning: this account may not pass the instance role {HOST_ROLE}")
+    assert "(UnauthorizedOperation), so interruption falls back to relaunch" in warning
+    assert spot.requests == {} and instance.spot_request_id is None
+    ec2 = client("ec2", spot.url)
+    assert instance_tags(ec2, instance.instance_id)["pacerid:interruption"] == "relaunch"
+    [alive] = stop_provider.find_managed()  # one instance, nothing left from the refused try
+    assert alive.instance_id == instance.instance_id
+
+
+def test_an_existing_role_whose_policy_may_not_be_rewritten_is_used_as_it_is(
+    spot: SpotStandIn, stop_provider: AwsProvider, reports: Reports
+) -> None:
+    """An administrator made the role; the user may pass it but not change it."""
+    stop_provider.launch(InstanceSpec(run_id="run-15", provider="aws"))  # makes the role
+    spot.refused_iam = {"PutRolePolicy", "CreateRole", "CreateInstanceProfile"}
+    requests = record_requests(stop_provider)
+    instance = stop_provider.launch(InstanceSpec(run_id="run-16", provider="aws"), reports)
+
+    [request] = requests
+    assert request["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{HOST_ROLE}")
+    assert instance.spot_request_id is not None
+    assert f"The role {HOST_ROLE} exists; its policy is kept as it is (AccessDenied)." in reports
+    assert not [line for line in reports if line.startswith("Warning:")]
+
+
+def test_on_demand_ignores_stop_mode_no_role_no_request(
+    spot: SpotStandIn, make_config: Any, reports: Reports
+) -> None:
+    """The default (`stop`) applies to spot only: an on-demand instance is never interrupted."""
+    provider = AwsProvider(make_config(market="on-demand"), endpoint_url=spot.url)
+    assert provider.config.interruption == "stop"  # the default
+    requests = record_requests(provider)
+    instance = provider.launch(InstanceSpec(run_id="run-17", provider="aws"), reports)
+
+    [request] = requests
+    assert "InstanceMarketOptions" not in request and "IamInstanceProfile" not in request
+    assert request["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert client("iam", spot.url).list_roles()["Roles"] == []  # no role was even made
+    assert spot.requests == {} and instance.spot_request_id is None
+    tags = instance_tags(client("ec2", spot.url), instance.instance_id)
+    assert "pacerid:interruption" not in tags
+    provider.terminate(instance.instance_id)
 
 
 def test_a_stopped_instance_whose_request_expired_is_left_over_and_terminated_for_good(

@@ -1,5 +1,7 @@
 """The boot-time dead-man switch on the local provider, which runs the same first-boot script
-EC2 would (core/boot.py): a host whose setup failed and whose controller is gone ends itself."""
+EC2 would (core/boot.py): a host whose setup failed and whose controller is gone ends itself.
+In relaunch mode that power-off terminates; in stop mode (the default) it stops, and the next
+reconciliation terminates it (tests/e2e/test_stop_mode.py), so the first test asks for relaunch."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PACERID_PYTHON", str(BASE))  # the host's Python has no torch
-    path = config_with(tmp_path, boot_grace_minutes=0.2)
+    path = config_with(tmp_path, boot_grace_minutes=0.2, interruption="relaunch")
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     assert (boot_dir(run) / "armed").exists()  # armed at first boot, before any SSH step

@@ -18,8 +18,10 @@ from tests.core.test_notify import webhook_receiver
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tiny_config(tmp_path: Path, epochs: int = 2) -> Path:
+def tiny_config(tmp_path: Path, epochs: int = 2, **instance: Any) -> Path:
+    """configs/local.yaml made quick; `instance` overrides keys of its `instance:` section."""
     config = yaml.safe_load((REPO / "configs" / "local.yaml").read_text())
+    config["instance"].update(instance)
     config["data"]["image_size"] = 32
     config["data"]["synthetic"].update(train_per_class=24, test_per_class=8)
     config["training"]["epochs"] = epochs

@@ -1,4 +1,7 @@
-"""Managed recovery on the local provider: a spot notice mid-run, and the run still finishes."""
+"""Managed recovery on the local provider: a spot notice mid-run, and the run still finishes.
+
+Recovery on a replacement is `interruption: relaunch`'s, asked for explicitly; stop mode (the
+default) waits for the same instance instead (tests/e2e/test_stop_*.py)."""
 
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ class SpotMarket(Listener):
 async def test_an_interrupted_run_finishes_on_a_replacement(
     metadata: MetadataService, tmp_path: Path
 ) -> None:
-    path = tiny_config(tmp_path, epochs=4)
+    path = tiny_config(tmp_path, epochs=4, interruption="relaunch")
     raw = yaml.safe_load(path.read_text())
     raw["output"]["download_epoch_checkpoints"] = True
     path.write_text(yaml.safe_dump(raw))
@@ -100,7 +103,7 @@ async def test_a_cut_save_resumes_from_what_this_machine_has(
     `output.checkpoints: notice` this machine then holds no checkpoint, so the replacement
     starts over, and the curve still has each epoch once."""
     monkeypatch.setattr(recovery, "SAVE_TIMEOUT_S", 0.0)
-    path = tiny_config(tmp_path, epochs=3)
+    path = tiny_config(tmp_path, epochs=3, interruption="relaunch")
     lifecycle = Lifecycle(listener=SpotMarket(metadata, tmp_path / "results"))
     run = lifecycle.create_run(path, load_config(path))
     run = await run_all(lifecycle, run)

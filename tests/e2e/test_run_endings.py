@@ -1,5 +1,7 @@
 """How a run ends decides what `all` does with it, on the local provider (whose instances end
-with EC2's StateReason codes: a power-off inside is Client.InstanceInitiatedShutdown)."""
+with EC2's StateReason codes: a power-off inside is Client.InstanceInitiatedShutdown). The
+watchdog's power-off is relaunch mode's ending, asked for explicitly (stop mode's host ends
+itself through the API: tests/e2e/test_stop_mode.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ async def test_laptop_slept_the_watchdog_ended_the_run_and_all_does_not_relaunch
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PACERID_WATCHDOG_POLL_S", "0.3")  # reaches the host: PACERID_* pass
-    path = config_with(tmp_path, idle_terminate_minutes=0.1)
+    path = config_with(tmp_path, idle_terminate_minutes=0.1, interruption="relaunch")
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     await lifecycle.setup(run)

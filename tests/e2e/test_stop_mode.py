@@ -136,6 +136,24 @@ def test_terminating_without_the_cancel_relaunches_and_terminate_does_not(
     assert provider.find_managed() == []
 
 
+async def test_on_demand_ignores_the_default_stop_mode(tmp_path: Path) -> None:
+    """On-demand instances are never interrupted: no spot request, and a power-off ends them."""
+    path = config_with(tmp_path, market="on-demand")
+    config = load_config(path)
+    assert config.instance.interruption == "stop"  # the default
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, config))
+    provider = lifecycle.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    assert run.instance.spot_request_id is None
+    folder = provider.root / run.instance.instance_id
+    assert read_json(folder / "launched.json")["shutdown"] == "terminate"
+    assert not (folder / "request.json").exists()
+    await lifecycle.terminate(run)
+    lifecycle.close()
+    assert provider.find_managed() == []
+
+
 async def test_a_stopped_instance_whose_request_expired_is_terminated_on_return(
     tmp_path: Path,
 ) -> None:

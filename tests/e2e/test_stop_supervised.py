@@ -1,4 +1,5 @@
-"""Stop mode with a controller running: the supervisor waits for the same instance to start again.
+"""Stop mode with a controller: the supervisor waits for the same instance to start again, both
+when it runs as the interruption comes and when it starts while the instance is already stopped.
 
 EC2's rules (user guide, "Interruption behaviors" and "State changes for a Spot request"): with
 interruption behaviour `stop`, the instance is stopped with state reason
@@ -14,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
@@ -93,5 +96,77 @@ async def test_a_supervised_run_waits_for_its_stopped_instance_and_follows_on(
     assert read_json(lifecycle.results_dir(run) / "status.json").get("phase") == "done"
     assert [i.instance_id for i in provider.find_managed()] == [instance.instance_id]
     await lifecycle.terminate(run)
+    lifecycle.close()
+    assert provider.find_managed() == []
+
+
+class Said(Listener):
+    """What a controller says (report and alert); it gives no notices."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def report(self, run_id: str, message: str) -> None:
+        self.said.append(message)
+
+    alert = report
+
+
+async def test_a_controller_started_while_the_instance_is_stopped_waits_and_follows_on(
+    tmp_path: Path,
+    metadata: MetadataService,  # noqa: F811
+) -> None:
+    """The laptop was closed: the run was interrupted and its instance stopped while no
+    controller ran. `logs --follow` (Supervisor.follow) then starts, finds it stopped, waits;
+    capacity returns, the boot service resumes training, and the follow ends with it done."""
+    path = config_with(tmp_path)  # the default: stop mode
+    # Epochs of a second or more, so the notice given after epoch 1 lands during epoch 2.
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["image_size"] = 64
+    raw["data"]["synthetic"]["train_per_class"] = 96
+    path.write_text(yaml.safe_dump(raw))
+    away = Lifecycle()
+    run = await away.launch(away.create_run(path, load_config(path)))
+    await away.setup(run)
+    await away.data(run)
+    await away.train(run)
+    away.close()  # the laptop closes: no controller from here on
+    provider = away.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    instance_id = run.instance.instance_id
+    assert run.instance.spot_request_id  # stop mode without asking for it
+    output = provider.root / instance_id / "workspace" / "pacerid" / run.run_id / "output"
+    await until("epoch 1", lambda: 1 in epochs_in(output / "metrics.jsonl"))
+    metadata.marked.set()  # AWS gives the two-minute notice
+    await until(
+        "the checkpoint", lambda: read_json(output / "status.json").get("phase") == "interrupted"
+    )
+    stopped = await asyncio.to_thread(provider.interrupt, instance_id)
+    metadata.marked.clear()
+    assert stopped.state is InstanceState.STOPPED
+
+    heard = Said()
+    lifecycle = Lifecycle(listener=heard)
+    supervisor = Supervisor(lifecycle, run.run_id)
+    supervisor.stopped_poll_s = 0.5
+    following = asyncio.create_task(supervisor.follow())
+    waiting = "no second instance is launched"
+    await until("the controller to wait", lambda: any(waiting in line for line in heard.said))
+    assert any(f"{instance_id} was stopped by AWS" in line for line in heard.said), heard.said
+    await asyncio.sleep(1.5)  # three more polls: still waiting, nothing launched
+    assert not following.done()
+    assert [i.instance_id for i in provider.find_managed()] == [instance_id]
+    assert epochs_in(output / "metrics.jsonl") == [1]  # nothing trains while stopped
+
+    await asyncio.to_thread(provider.capacity_returns, instance_id)
+    assert await asyncio.wait_for(following, 240) == "done"
+    assert any(f"{instance_id} started again; following on" in line for line in heard.said)
+    assert epochs_in(output / "metrics.jsonl") == [1, 2]  # resumed by itself, each epoch once
+    assert read_json(output / "status.json").get("phase") == "done"
+    after = lifecycle.registry.get(run.run_id)
+    assert after.instance is not None and after.instance.instance_id == instance_id
+    assert after.previous_instances == [] and after.interruptions == []
+    assert [i.instance_id for i in provider.find_managed()] == [instance_id]  # one throughout
+    await lifecycle.terminate(after)
     lifecycle.close()
     assert provider.find_managed() == []

@@ -1,4 +1,8 @@
-"""The host's dead-man switch on the local provider: with no controller left, the host stops."""
+"""The host's dead-man switch on the local provider: with no controller left, the host stops.
+
+The power-off tests ask for `interruption: relaunch`, whose hosts power off (and so end); in
+stop mode, the default, the watchdog cancels its request and terminates itself instead
+(tests/e2e/test_stop_mode.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +57,9 @@ def poweroff_reason(run: Run) -> str:
 
 
 async def test_max_runtime_powers_off(tmp_path: Path) -> None:
-    lifecycle, run = await started(config_with(tmp_path, max_runtime_minutes=0.1))
+    lifecycle, run = await started(
+        config_with(tmp_path, max_runtime_minutes=0.1, interruption="relaunch")
+    )
     lifecycle.close()  # the controller is gone
     run = await wait_until_stopped(lifecycle, run, timeout=30)
     assert run.instance is not None
@@ -63,7 +69,9 @@ async def test_max_runtime_powers_off(tmp_path: Path) -> None:
 
 async def test_the_host_side_budget_bound_powers_off(tmp_path: Path) -> None:
     # Upper bound: $0.30/h × elapsed ≥ $0.0005 after 6 s.
-    lifecycle, run = await started(config_with(tmp_path, budget_usd=0.0005, max_price=0.30))
+    lifecycle, run = await started(
+        config_with(tmp_path, budget_usd=0.0005, max_price=0.30, interruption="relaunch")
+    )
     lifecycle.close()
     run = await wait_until_stopped(lifecycle, run, timeout=40)
     assert "budget" in poweroff_reason(run)

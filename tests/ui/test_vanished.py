@@ -1,7 +1,8 @@
 """A run whose instance is gone for no known reason (the laptop slept past the hour EC2 keeps
 ended instances): the dashboard's run all asks before relaunching, and leaving it launches
 nothing (real app through its pilot; local provider, whose forgotten instance is one whose
-folder is gone, as DescribeInstances forgets one: tests/e2e/test_run_endings.py)."""
+folder is gone, as DescribeInstances forgets one: tests/e2e/test_run_endings.py). The runs ask
+for `interruption: relaunch`, the mode whose recovery moves a run to a new instance."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class Asked:
 @asynccontextmanager
 async def asked(tmp_path: Path) -> AsyncIterator[Asked]:
     """A run whose instance vanished, selected in the dashboard, r pressed: the dialog is up."""
-    path = tiny_config(tmp_path)
+    path = tiny_config(tmp_path, interruption="relaunch")
     lifecycle, run = await vanished(path)
     assert run.instance is not None
     app = PaceridApp(path, refresh_s=0.5)

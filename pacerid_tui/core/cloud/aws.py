@@ -32,7 +32,14 @@ from pacerid_tui.core.cloud.aws_launch import (
 from pacerid_tui.core.cloud.aws_network import find_network, usable_zones
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
 from pacerid_tui.core.cloud.aws_quota import vcpus_of
-from pacerid_tui.core.cloud.aws_role import Settling, ensure_host_profile
+from pacerid_tui.core.cloud.aws_role import (
+    HOST_ROLE,
+    HostProfile,
+    PassRoleRefused,
+    RoleLaunch,
+    ensure_host_profile,
+    fallback_warning,
+)
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
 from pacerid_tui.core.errors import ConfigError, PaceridError, ProviderError
@@ -98,25 +105,35 @@ class AwsProvider:
         plan = plan_attempts(types, zones, prices, config.market, config.on_demand_fallback)
         stop = wants_spot and config.interruption == "stop"
         profile = ensure_host_profile(self.clients.iam, report) if stop else None
-        arn = profile.arn if profile else None
-        client = self.clients.launch
 
-        def request_for(attempt: Attempt) -> dict[str, Any]:
-            request = run_request(attempt, image, key.name, group_id, config, spec.run_id, arn)
-            request["SubnetId"] = network.subnets[attempt.zone]
-            return request
+        def first_available(profile: HostProfile | None) -> tuple[Mapping[str, Any], Attempt]:
+            arn = profile.arn if profile else None
+            client: Any = self.clients.launch
+            if profile is not None:
+                client = RoleLaunch(client, report, settle=profile.created)
 
-        raw, attempt = launch_first_available(
-            cast("EC2Client", Settling(client, report)) if profile and profile.created else client,
-            plan,
-            request_for,
-            config.max_price,
-            report,
-            run_id=spec.run_id,
-            region=config.region,
-            vcpus=self._vcpus(types),
-            find_existing=lambda: self._run_instance(spec.run_id),
-        )
+            def request_for(attempt: Attempt) -> dict[str, Any]:
+                request = run_request(attempt, image, key.name, group_id, config, spec.run_id, arn)
+                request["SubnetId"] = network.subnets[attempt.zone]
+                return request
+
+            return launch_first_available(
+                cast("EC2Client", client),
+                plan,
+                request_for,
+                config.max_price,
+                report,
+                run_id=spec.run_id,
+                region=config.region,
+                vcpus=self._vcpus(types),
+                find_existing=lambda: self._run_instance(spec.run_id),
+            )
+
+        try:
+            raw, attempt = first_available(profile)
+        except PassRoleRefused as refused:  # nothing was launched: EC2 refused the request
+            report(fallback_warning(f"pass the instance role {HOST_ROLE} to EC2", refused.code))
+            raw, attempt = first_available(None)
         instance_id = raw["InstanceId"]
         report(f"Launched {instance_id}: {describe_attempt(attempt)}.")
         if wants_spot and attempt.market == ON_DEMAND:

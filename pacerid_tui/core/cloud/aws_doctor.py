@@ -1,8 +1,9 @@
 """The doctor's AWS checks: the account, as a launch would find it, without changing anything.
 
 Each check calls only describe/get APIs and the same look-ups the launch uses (aws_network,
-aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall), so what the doctor says is
-what the launch will do. Any error becomes that check's fail or warn; when the credentials fail,
+aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall, aws_role), so what the
+doctor says is what the launch will do; the role check also asks IAM's policy simulator, which
+changes nothing. Any error becomes that check's fail or warn; when the credentials fail,
 the other checks are not asked (they would only repeat it).
 """
 
@@ -38,6 +39,7 @@ from pacerid_tui.core.cloud.aws_quota import (
     vcpus_in_use,
     vcpus_of,
 )
+from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, may_use
 from pacerid_tui.core.cloud.aws_session import aws_errors
 from pacerid_tui.core.doctor import FAIL, OK, WARN, Check, from_error
 from pacerid_tui.core.errors import PaceridError
@@ -250,6 +252,48 @@ class AwsDoctor:
             )
         return Check("firewall", WARN if warning else OK, detail + ".", warning or "")
 
+    def role(self) -> Check:
+        """Whether stop mode will get its instance role, or the launch will fall back."""
+        inst = self.instance
+        if inst.market != SPOT:
+            return Check("role", OK, NO_SPOT, "")
+        if inst.interruption != "stop":
+            return Check("role", OK, "Not needed: instance.interruption is relaunch.", "")
+        with aws_errors("ask who these credentials are"):
+            me = self.provider.clients.other("sts").get_caller_identity()
+        try:
+            with aws_errors(f"look up the instance role {HOST_ROLE}"):
+                answer = may_use(self.provider.clients.iam, str(me["Arn"]), str(me["Account"]))
+        except CannotTell as why:
+            return Check(
+                "role",
+                WARN,
+                f"Cannot tell whether stop mode gets its instance role {HOST_ROLE}: {why}; "
+                f"the first launch finds out, and falls back to relaunch {FALLBACK}.",
+                "Allow yourself iam:SimulatePrincipalPolicy to let doctor check, or set "
+                "instance.interruption: relaunch.",
+            )
+        if answer is None:
+            return Check("role", OK, f"The root user may create and pass {HOST_ROLE}.", "")
+        if not answer.denied:
+            have = "exists and may be passed to EC2" if answer.ready else "may be created"
+            return Check(
+                "role",
+                OK,
+                f"The instance role {HOST_ROLE} {have} by {answer.principal}: stop mode works.",
+                "",
+            )
+        refused = ", ".join(f"{action} ({why})" for action, why in answer.denied.items())
+        return Check(
+            "role",
+            WARN,
+            f"Stop mode needs {refused} for {answer.principal}; runs fall back to relaunch "
+            f"{FALLBACK}.",
+            f"Ask an administrator to allow {', '.join(answer.denied)} on {HOST_ROLE} "
+            "(README: stop mode), or to create the role and let you pass it; or set "
+            "instance.interruption: relaunch.",
+        )
+
     def price(self) -> Check:
         inst = self.instance
         cap = inst.max_runtime_minutes
@@ -293,6 +337,12 @@ class AwsDoctor:
         )
 
 
+NO_SPOT = (
+    "Not needed: instance.interruption applies to spot only, and instance.market is on-demand."
+)
+FALLBACK = "(an interrupted instance ends; only a running controller launches a replacement)"
+
+
 def bound(rate: float, minutes: float | None) -> str:
     if minutes is None:
         return " (set instance.max_runtime_minutes to cap the total)"
@@ -314,6 +364,7 @@ def aws_checks(
         "image": doctor.image,
         "key_pair": doctor.key_pair,
         "firewall": doctor.firewall,
+        "role": doctor.role,
         "price": doctor.price,
     }
     results: list[Check] = []
@@ -332,6 +383,7 @@ def aws_checks(
         try:
             results.append(steps[name]())
         except PaceridError as err:
-            results.append(from_error(name, err, WARN if name == "quota" else FAIL))
+            # quota and role only warn: the launch finds out, and role falls back to relaunch
+            results.append(from_error(name, err, WARN if name in ("quota", "role") else FAIL))
             blocked = name == "credentials"
     return results

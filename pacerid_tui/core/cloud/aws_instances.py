@@ -25,6 +25,10 @@ user follows from it)."""
 VOLUME_GB_TAG = "pacerid:volume-gb"
 """The root volume's size, so the cost of its storage reads back from DescribeInstances."""
 
+INTERRUPTION_TAG = "pacerid:interruption"
+"""On spot instances: `stop` or `relaunch`, what an interruption does to this one (the config's
+`instance.interruption`, or `relaunch` where stop mode fell back), for a person in the console."""
+
 STATE_REASONS = {
     "Server.SpotInstanceTermination": "interrupted by AWS",
     "Server.SpotInstanceShutdown": "interrupted by AWS",

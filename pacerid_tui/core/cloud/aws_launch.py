@@ -27,7 +27,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.boot import user_data
 from pacerid_tui.core.cloud.aws_ami import Image, root_volume_gb
-from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG, VOLUME_GB_TAG
+from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG, INTERRUPTION_TAG, VOLUME_GB_TAG
 from pacerid_tui.core.cloud.aws_network import no_default_vpc
 from pacerid_tui.core.cloud.aws_quota import family, quota_for, refusal_message
 from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
@@ -155,6 +155,10 @@ def run_request(
         }
         if host_profile is not None:
             stop_mode(request, spot_options, tags, config, host_profile)
+        # What this instance will do at an interruption, whatever the config asked: stop mode
+        # falls back to relaunch where the account may not create or pass the role.
+        mode = "stop" if host_profile is not None else "relaunch"
+        request["TagSpecifications"][0]["Tags"].append({"Key": INTERRUPTION_TAG, "Value": mode})
         if config.max_price is not None:
             spot_options["MaxPrice"] = f"{config.max_price:g}"
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot_options}

@@ -61,7 +61,7 @@ class LocalProvider:
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
         request = None
-        if spec.interruption == "stop":
+        if spec.interruption == "stop" and spec.market == "spot":  # on-demand: no request
             request = {
                 "request_id": f"sir-local{secrets.token_hex(4)}",
                 "state": "active",
