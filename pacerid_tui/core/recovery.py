@@ -98,6 +98,7 @@ async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
         previous_instances=[*run.previous_instances, old.instance_id],
         instance=None,
         steps_done=[],
+        ended=None,
     )
     run = await lifecycle.launch(run)
     await lifecycle.upload(run)

@@ -22,7 +22,7 @@ from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import orphans, ssh
 from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.export import RESULT_NAME
-from pacerid_tui.core.failure import run_all_or_clean_up
+from pacerid_tui.core.failure import follow_or_clean_up, run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
@@ -140,8 +140,13 @@ class RunActions(App[int]):
         self.start_watch(run.run_id)
 
         async def body() -> None:
-            try:
-                await self.supervisor(run.run_id).follow(budget=False)
+            try:  # recovers on the way, as run all does; a failed recovery asks keep or end
+                await follow_or_clean_up(
+                    self.lifecycle,
+                    self.supervisor(run.run_id),
+                    keep=self.keep_after_failure,
+                    budget=False,  # its own watch worker keeps the budget
+                )
             finally:
                 self.following.discard(run.run_id)
 
@@ -183,7 +188,8 @@ class RunActions(App[int]):
         run = self.selected_run()
         state = run.instance.state if run and run.instance else None
         ended = state is not None and not state.is_alive
-        if run is None or (ended and state is not InstanceState.UNKNOWN):  # vanished: asked
+        # A vanished instance's run is asked about, once: one left ended is done with.
+        if run is None or (ended and (state is not InstanceState.UNKNOWN or run.ended)):
             try:
                 run = self.new_run(self.config_path, load_config(self.config_path))
             except PaceridError as err:

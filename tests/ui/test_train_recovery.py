@@ -1,0 +1,62 @@
+"""The dashboard's `t` recovers as run all does: a spot notice during training moves the run to
+a replacement, where training goes on and finishes (real app through its pilot, local
+provider, the notice from the loopback metadata service: tests/e2e/test_follow_recovery.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pacerid_tui import paths
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.registry import Registry
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.failure_dialog import FailureDialog
+from pacerid_tui.ui.screens.vanished import VanishedDialog
+from tests.e2e.test_follow_recovery import (
+    SpotNotice,
+    assert_recovered_once,
+    host_output,
+    ready_to_train,
+    relaunching,
+)
+from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
+from tests.trainer.test_trainer_resume import MetadataService
+from tests.ui.test_app import wait_for
+
+
+async def test_t_recovers_an_interrupted_run_onto_a_replacement(
+    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    path = relaunching(tmp_path)
+    run = await ready_to_train(path)
+    notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
+    app = PaceridApp(path, refresh_s=0.5)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
+            notice.start()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: run.run_id in app.following, timeout=60)
+
+            def finished() -> bool:
+                assert not isinstance(app.screen, (VanishedDialog, FailureDialog))
+                return run.run_id not in app.following
+
+            await wait_for(pilot, finished, timeout=300)
+            said = list(app.logs.get(run.run_id, ()))
+            assert any("recovering on a new instance" in line for line in said)
+            assert notice.heard
+            after = assert_recovered_once(run)
+            assert after.instance is not None
+            new = after.instance.instance_id
+            await wait_for(pilot, lambda: app.rows[run.run_id].instance_id == new)
+            assert app.rows[run.run_id].epoch == 3
+    finally:
+        notice.stop()
+        lifecycle = Lifecycle()
+        current = Registry(paths.registry_file()).get(run.run_id)
+        if current.instance is not None and current.instance.state.is_alive:
+            await lifecycle.terminate(current)
+        lifecycle.close()
+    assert lifecycle.provider_of(run).find_managed() == []
