@@ -143,6 +143,7 @@ class Supervisor:
         to a new instance and the follow goes on there), whoever started it (`all`, a plain
         `train --follow`, the dashboard's `t`). How it ended: `follow_run`'s outcomes, "budget",
         "expired", or "ended" (not recovered: `self.ended` says how)."""
+        self.recovering = False  # one cancelled halfway (the user terminating) is over
         await self.come_back()
         if self.ended:
             return "expired"

@@ -301,11 +301,7 @@ class RunActions(App[int]):
         if (
             run is not None
             and run.instance is None
-            and self.busy.get(run.run_id)
-            in (
-                "launch",
-                "run all",
-            )
+            and (self.busy.get(run.run_id) in ("launch", "run all") or self._recovering(run))
         ):
             self._take_over(run)
             self.start_step(run, "terminate once launched", self._terminate_when_launched)
@@ -326,9 +322,16 @@ class RunActions(App[int]):
         self._take_over(run)
         self.start_step(run, "terminate", self.lifecycle.terminate)
 
+    def _recovering(self, run: Run) -> bool:
+        """A follow (`t`, `f`) is moving the run to a replacement: between two instances."""
+        supervisor = self.supervisors.get(run.run_id)
+        return supervisor is not None and supervisor.recovering
+
     def _take_over(self, run: Run) -> None:
-        """Cancel the run's running step (its launch still completes and is recorded)."""
+        """Cancel the run's running step and its follow, which may be recovering onto a new
+        instance (a launch still completes and is recorded)."""
         self.workers.cancel_group(self, run.run_id)
+        self.workers.cancel_group(self, f"follow-{run.run_id}")
         self.busy.pop(run.run_id, None)
         self.workers.cancel_group(self, f"watch-{run.run_id}")  # a budget stop still finishes
 

@@ -10,6 +10,7 @@ from pacerid_tui import paths
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.vanished import VanishedDialog
 from tests.e2e.test_follow_recovery import (
@@ -60,3 +61,39 @@ async def test_t_recovers_an_interrupted_run_onto_a_replacement(
             await lifecycle.terminate(current)
         lifecycle.close()
     assert lifecycle.provider_of(run).find_managed() == []
+
+
+async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
+    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Terminate while `t`'s follow is moving the run to a replacement: the recovery is
+    cancelled wherever it is (saving from the old host, between instances, setting up the new
+    one) and no instance is left running."""
+    path = relaunching(tmp_path)
+    run = await ready_to_train(path)
+    notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
+    provider = Lifecycle().provider_of(run)
+    app = PaceridApp(path, refresh_s=0.5)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
+            notice.start()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: run.run_id in app.supervisors, timeout=60)
+            await wait_for(pilot, lambda: app.supervisors[run.run_id].recovering, timeout=120)
+            await pilot.press("x")
+
+            def ended() -> bool:
+                if isinstance(app.screen, ConfirmTerminate):  # results not downloaded yet
+                    app.screen.dismiss("terminate")
+                return not app.busy and run.run_id not in app.following
+
+            await wait_for(pilot, ended, timeout=120)
+            await wait_for(pilot, lambda: provider.find_managed() == [], timeout=60)
+            await pilot.pause(2.0)  # a recovery that went on would launch by now
+            assert provider.find_managed() == []
+    finally:
+        notice.stop()
+    current = Registry(paths.registry_file()).get(run.run_id)
+    assert current.instance is None or not current.instance.state.is_alive
