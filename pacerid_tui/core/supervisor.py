@@ -20,7 +20,7 @@ from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceState, Run
+from pacerid_tui.core.models import InstanceState, MetricEvent, Run
 from pacerid_tui.core.reconcile import Away, left_over, reconcile
 from pacerid_tui.core.recovery import ending, how_it_ended, recover
 
@@ -74,6 +74,8 @@ class Supervisor:
         self.stopped_poll_s = STOPPED_POLL_S
         self.recovering = False
         """A recovery is under way, or failed (`failure.follow_or_clean_up` ends its host)."""
+        self._last_end: MetricEvent | None = None
+        """The trainer's terminal event that ended the latest follow (why it was interrupted)."""
         self._warned = False
         self._stopping: asyncio.Task[Run] | None = None
         self._returning: asyncio.Task[Away | None] | None = None
@@ -223,7 +225,10 @@ class Supervisor:
     async def _follow_once(self, stop: asyncio.Event | None) -> str:
         """`follow_run`; in stop mode cut short ("stopped") once the provider says the instance
         stopped, as its follower would otherwise keep reconnecting to a host that is down."""
-        following = asyncio.ensure_future(follow_run(self.lifecycle, self.run, stop=stop))
+        self._last_end = None
+        following = asyncio.ensure_future(
+            follow_run(self.lifecycle, self.run, stop=stop, on_end=self._ended_with)
+        )
         if not self._stop_mode():
             return await following
 
@@ -245,6 +250,9 @@ class Supervisor:
             return following.result()
         watching.result()  # a provider error ends the follow, as it does without stop mode
         return "stopped"
+
+    def _ended_with(self, event: MetricEvent) -> None:
+        self._last_end = event
 
     def _stop_mode(self) -> bool:
         instance = self.run.instance
@@ -343,7 +351,9 @@ class Supervisor:
     async def _after_end(self, outcome: str) -> bool:
         """Training or its instance ended early: recover (True) or say how the run ended."""
         [run] = await self.lifecycle.refresh([self.run])
-        verdict = ending(outcome, run.instance)
+        last = self._last_end
+        why = last.message if last is not None and last.event == outcome else None
+        verdict = ending(outcome, run.instance, why)
         left = False  # the user, asked, leaves a vanished instance's run ended
         if verdict == "unknown" and self.ask is not None:
             left = not await self.ask(run)
