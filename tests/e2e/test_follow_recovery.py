@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import yaml
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
+from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import MetricEvent, Run, current_epochs
 from pacerid_tui.core.registry import Registry
@@ -189,3 +192,42 @@ async def test_recover_relaunches_and_a_failed_replacement_is_terminated(
     assert after.instance is not None and after.instance.instance_id != run.instance.instance_id
     assert after.instance.state.value == "terminated"
     assert Lifecycle().provider_of(run).find_managed() == []
+
+
+async def test_a_trainer_stopped_by_sigterm_alone_is_asked_about_not_relaunched(
+    tmp_path: Path,
+) -> None:
+    """The trainer says "interrupted" after a SIGTERM too (our watchdog powering the host off,
+    someone's `kill`); with no notice and no EC2 code saying so, no follow relaunches by itself:
+    the error names --recover and nothing new is launched."""
+    run = await ready_to_train(relaunching(tmp_path))
+    assert run.instance is not None
+    lifecycle = Lifecycle()
+    await lifecycle.train(run)
+    lifecycle.close()
+    following = asyncio.ensure_future(
+        asyncio.to_thread(cli, "logs", "--follow", "--run", run.run_id, check=False)
+    )
+    metrics = host_output(run) / "metrics.jsonl"
+    for _ in range(600):
+        if any(e.get("event") == "step" for e in events_in(metrics)):
+            break
+        await asyncio.sleep(0.1)
+    trainers = [
+        pid
+        for pid in processes_of(run.instance.instance_id)
+        if b"-m\0trainer\0train" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert trainers, "no trainer process on the host"
+    for pid in trainers:
+        os.kill(pid, signal.SIGTERM)
+    done = await asyncio.wait_for(following, 300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [said] = [line for line in done.stderr.splitlines() if line.startswith("pacerid-tui:")]
+    assert f"logs --follow --run {run.run_id} --recover` relaunches it." in said
+    [event] = [e for e in events_in(metrics) if e["event"] == "interrupted"]
+    assert event["message"].startswith("received SIGTERM")
+    after = Registry(paths.registry_file()).get(run.run_id)
+    assert after.previous_instances == [] and after.interruptions == []
+    assert after.instance is not None and after.instance.instance_id == run.instance.instance_id
+    cli("terminate", "--run", run.run_id)
