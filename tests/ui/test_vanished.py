@@ -131,8 +131,13 @@ async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
         assert sentence in said()[0]
         await pilot.pause(1.0)
         assert not isinstance(again.screen, VanishedDialog)
+        await pilot.press("r")  # on a run left ended: a new run, not the question again
+        await wait_for(pilot, lambda: isinstance(again.screen, FailureDialog), timeout=120)
+        assert len(Registry(paths.registry_file()).runs()) == 2
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not again.busy, timeout=60)
 
-    [row] = json.loads(cli("status", "--json").stdout)
+    row, _ = json.loads(cli("status", "--json").stdout)
     assert (row["run_id"], row["ended"]) == (run.run_id, sentence)
     assert "unknown (left ended)" in cli("status").stdout
     woke = cli("all", "--run", run.run_id, check=False)  # not trained to the end: exit 1
