@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pacerid_tui import paths
+from pacerid_tui.cli.notices import Endings
 from pacerid_tui.config import load_config
 from pacerid_tui.core import orphans, ssh, sync
 from pacerid_tui.core.errors import UsageError
@@ -31,10 +32,12 @@ DEFAULT_CONFIG = Path("configs/local.yaml")
 
 
 class Printer(Listener):
-    """Prints what the lifecycle says: progress to stderr, host output to stdout."""
+    """Prints what the lifecycle says: progress to stderr, host output to stdout; keeps the
+    endings it sees for the notices (`cli/notices.py`)."""
 
     def __init__(self, show_metrics: bool = True) -> None:
         self.show_metrics = show_metrics
+        self.endings = Endings()
 
     def report(self, run_id: str, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -43,6 +46,7 @@ class Printer(Listener):
         print("\n".join(lines), flush=True)
 
     def metric(self, run_id: str, event: MetricEvent) -> None:
+        self.endings.saw(run_id, event)
         if self.show_metrics and event.event == "interrupted":
             print(f"Training interrupted: {event.message}", file=sys.stderr, flush=True)
 
@@ -80,10 +84,12 @@ def pick_run(lifecycle: Lifecycle, args: argparse.Namespace) -> Run:
 
 
 async def dispatch(command: str, args: argparse.Namespace) -> int:
-    lifecycle = Lifecycle(Registry(paths.registry_file()), Printer())
+    printer = Printer()
+    lifecycle = Lifecycle(Registry(paths.registry_file()), printer)
     try:
         return await _dispatch(lifecycle, command, args)
     finally:
+        await printer.endings.announce(lifecycle)  # what a follow saw end, even if a step failed
         lifecycle.close()
 
 
@@ -179,6 +185,8 @@ async def follow(lifecycle: Lifecycle, run: Run, args: argparse.Namespace) -> in
     `all` does (a real interruption moves the run to a new instance and the follow goes on)."""
     supervisor = supervisor_for(lifecycle, run, args, "logs --follow")
     outcome = await follow_or_clean_up(lifecycle, supervisor)
+    if outcome == "budget":
+        endings(lifecycle).budget_stopped(run.run_id)
     if outcome == "ended" and supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         now = lifecycle.registry.get(run.run_id)
@@ -204,11 +212,19 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     if run.instance is not None and run.instance.state.is_alive:
         await lifecycle.terminate(run)
     if supervisor.budget_stopped:
+        endings(lifecycle).budget_stopped(run.run_id)
         return ended("budget")
     if supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
     return 0
+
+
+def endings(lifecycle: Lifecycle) -> Endings:
+    """Where this command's endings are kept: its Printer's (dispatch builds every command's
+    lifecycle with one; any other listener announces nothing)."""
+    listener = lifecycle.listener
+    return listener.endings if isinstance(listener, Printer) else Endings()
 
 
 def ended(outcome: str) -> int:

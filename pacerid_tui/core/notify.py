@@ -5,24 +5,34 @@ and shows a toast; this adds what reaches them elsewhere: `notify-send` (freedes
 installed, else nothing (never an error), and a JSON POST to `notify.webhook_url` when the config
 has one (Slack-style incoming webhooks, ntfy, a home server). Each ending is announced once: a
 marker in the state folder remembers what was sent, so following a finished run again, or a
-second dashboard, does not post twice.
+second dashboard, does not post twice. The dashboard and the CLI (`all`, `train --follow`,
+`logs --follow`) both announce through `announce`, with the same keys, so a run followed by
+both at once is still announced once (the marker is updated under a lock for that).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from pacerid_tui import paths
 from pacerid_tui.core import atomic
+from pacerid_tui.core.models import MetricEvent
 
 WEBHOOK_TIMEOUT_S = 10.0
 """A webhook that does not answer in this long is given up (the toast has said it anyway)."""
 DESKTOP_TIMEOUT_S = 5.0
+STATES = {"done": "finished", "error": "failed", "interrupted": "interrupted"}
+"""The terminal metrics events, and the state an ending of each is announced as."""
+OSC9_TERMINALS = ("iTerm.app", "WezTerm", "ghostty")
+"""TERM_PROGRAM values of terminals that show OSC 9 as a desktop notification."""
 
 
 @dataclass(frozen=True)
@@ -37,18 +47,77 @@ class Ending:
     message: str
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One ending to announce: the state it is told as, its line, and its once-only key."""
+
+    state: str
+    text: str
+    key: str
+    """The trainer's terminal event and its time: the same on every follow of the same end, a
+    new one when a resumed run ends again."""
+
+
+BUDGET = Notice("over budget", "stopped: budget reached", "budget")
+
+
+def of_event(event: MetricEvent) -> Notice | None:
+    """The notice of a terminal metrics event ("done", "error", "interrupted"), else None."""
+    state = STATES.get(event.event)
+    if state is None:
+        return None
+    text = f"training {state}" + (f": {event.message}" if event.event == "error" else "")
+    return Notice(state, text, f"{event.event}@{event.time}")
+
+
 def first_time(run_id: str, key: str) -> bool:
-    """True the first time (run_id, key) is asked about, on this machine; remembers it."""
+    """True the first time (run_id, key) is asked about, on this machine; remembers it.
+
+    Read, check and write hold an exclusive lock: a dashboard and a CLI following the same run
+    see its end within milliseconds of each other, and only one of them may post.
+    """
     path = paths.home() / "notices" / f"{run_id}.json"
-    try:
-        sent = set(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        sent = set()
-    if key in sent:
-        return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, json.dumps(sorted(sent | {key})))
-    return True
+    lock = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            sent = set(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            sent = set()
+        if key in sent:
+            return False
+        atomic.write_text(path, json.dumps(sorted(sent | {key})))
+        return True
+    finally:
+        os.close(lock)  # closing releases the lock
+
+
+def osc9(text: str) -> str | None:
+    """The OSC 9 escape that shows `text` as a desktop notification, on terminals known to."""
+    if os.environ.get("TERM_PROGRAM") not in OSC9_TERMINALS:
+        return None
+    clean = "".join(c for c in text if c.isprintable())  # no escape can end it early
+    return f"\x1b]9;{clean}\x07"
+
+
+def announce(
+    ending: Ending, key: str, webhook_url: str | None, terminal: Callable[[str], None]
+) -> str | None:
+    """The once-per-ending channels (blocking: call it from a thread): unless `key` was already
+    announced for this run, a desktop notification (notify-send, else OSC 9 written through
+    `terminal`) and the webhook. None, or the one sentence saying why the webhook failed."""
+    if not first_time(ending.run_id, key):
+        return None
+    title = f"pacerid-tui: {ending.run_id} {ending.state}"
+    body = ending.message + (
+        f" (best val acc {ending.best_val_acc:.1%})" if ending.best_val_acc is not None else ""
+    )
+    if not desktop(title, body):
+        escape = osc9(f"{title}: {body}")
+        if escape is not None:
+            terminal(escape)
+    return post_webhook(webhook_url, ending) if webhook_url else None
 
 
 def desktop(title: str, body: str) -> bool:

@@ -5,13 +5,23 @@ is listed with one `find` command rather than an SFTP walk, so a no-op sync cost
 trip whatever the tree's depth. Several SFTP transfers run at once to hide latency.
 Downloads land in a temporary name and are renamed into place, so a checkpoint on this machine
 is always whole.
+
+The quick check alone misses a file rewritten with the same size within the second it was
+listed in (the trainer writes two fp16 snapshots of one model a fraction of a second apart), so
+downloads follow git's racy-index rule: the host's clock is read just before each listing, and
+an entry whose mtime falls in that second or later is "racily clean": it may change again
+unseen. Those entries are named in a file beside the results, and on a later download (the
+next one that looks at them: `wanted` may leave them out meanwhile) their content is compared
+by hash rather than trusted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 import io
+import json
 import os
 import tarfile
 from collections.abc import Callable, Iterable
@@ -19,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pacerid_tui.core import ssh
+from pacerid_tui.core import atomic, ssh
 from pacerid_tui.core.errors import HostError
 from pacerid_tui.core.lazy import asyncssh
 
@@ -29,6 +39,9 @@ ARGS_PER_COMMAND = 200
 """Paths per remote mkdir/rm, well under any ARG_MAX."""
 TAR_FROM_FILES = 64
 """From this many changed files on, one tar stream beats one SFTP transfer per file."""
+RACY = ".racy.json"
+"""In a download's local root: the entries that were racily clean when last listed; a dot
+name, so it is never mistaken for a result."""
 
 DEFAULT_EXCLUDES = (
     ".git/",
@@ -92,6 +105,7 @@ class SyncStats:
     files_sent: int
     bytes_sent: int
     files_deleted: int
+    files_hashed: int = 0
 
 
 OnProgress = Callable[[Progress], None]
@@ -120,18 +134,61 @@ def info_of(path: Path) -> FileInfo:
     return FileInfo(stat.st_size, int(stat.st_mtime))
 
 
-async def remote_tree(conn: asyncssh.SSHClientConnection, root: str) -> dict[str, FileInfo]:
+@dataclass(frozen=True)
+class Listing:
+    """A remote tree as `find` saw it, and the host's clock just before `find` started: taken
+    before, not after, so every file `find` stats is stat'ed in that second or later."""
+
+    files: dict[str, FileInfo]
+    taken_at: int
+
+
+async def remote_tree(conn: asyncssh.SSHClientConnection, root: str) -> Listing:
     """Relative path → size and mtime of every file under the remote root (empty if missing)."""
     command = (
-        f"[ -d {ssh.quote(root)} ] && find {ssh.quote(root)} -type f "
-        "-printf '%P\\t%s\\t%T@\\n' || true"
+        f"date +%s && {{ [ -d {ssh.quote(root)} ] && find {ssh.quote(root)} -type f "
+        "-printf '%P\\t%s\\t%T@\\n' || true; }"
     )
-    result = await ssh.run(conn, command)
+    clock, _, listed = (await ssh.run(conn, command)).stdout.partition("\n")
     tree: dict[str, FileInfo] = {}
-    for line in result.stdout.splitlines():
+    for line in listed.splitlines():
         rel, size, mtime = line.rsplit("\t", 2)
         tree[rel] = FileInfo(int(size), int(float(mtime)))
-    return tree
+    return Listing(tree, int(clock))
+
+
+def _racy(local_root: Path) -> set[str] | None:
+    """The entries racily clean when last listed; None when unknown (then every one is)."""
+    try:
+        names = json.loads((local_root / RACY).read_text())
+    except (OSError, ValueError):
+        return None
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else None
+
+
+async def _differing(
+    conn: asyncssh.SSHClientConnection, remote_root: str, local_root: Path, rels: list[str]
+) -> list[str]:
+    """Those of rels whose remote content differs from the local copy, by SHA-256: one remote
+    command per batch, printing one digest a line in order (`-` for a file that is gone).
+    Hashing on both ends moves 64 bytes a file where re-sending moves the whole file, and
+    the bytes out of the host are what the run pays for."""
+    remote: list[str] = []
+    for start in range(0, len(rels), ARGS_PER_COMMAND):
+        chunk = " ".join(
+            ssh.quote(f"{remote_root}/{rel}") for rel in rels[start : start + ARGS_PER_COMMAND]
+        )
+        command = f'for f in {chunk}; do sha256sum < "$f" 2>/dev/null || echo -; done'
+        result = await ssh.run(conn, command)
+        remote += [line.split(" ", 1)[0] for line in result.stdout.splitlines()]
+    if len(remote) != len(rels):
+        return rels
+    differ = []
+    for rel, digest in zip(rels, remote, strict=True):
+        with open(local_root / rel, "rb") as handle:
+            if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                differ.append(rel)
+    return differ
 
 
 async def _batched(conn: asyncssh.SSHClientConnection, verb: str, paths: list[str]) -> None:
@@ -173,7 +230,7 @@ async def upload(
     on_progress: OnProgress = _ignore,
 ) -> SyncStats:
     """Make remote_root hold exactly `files` (relative path → local file); send only changes."""
-    remote = await remote_tree(conn, remote_root)
+    remote = (await remote_tree(conn, remote_root)).files
     changed = [rel for rel, path in files.items() if remote.get(rel) != info_of(path)]
     stale = sorted(set(remote) - set(files)) if delete else []
     total = sum(files[rel].stat().st_size for rel in changed)
@@ -262,17 +319,25 @@ async def download(
     wanted: Callable[[str], bool] = lambda _rel: True,
     on_progress: OnProgress = _ignore,
 ) -> SyncStats:
-    """Fetch new or changed files of remote_root into local_root; never deletes locally."""
+    """Fetch new or changed files of remote_root into local_root; never deletes locally.
+    A copy that passes the quick check but was racily clean when last listed is compared by
+    hash (module docstring); files_hashed in the result counts those."""
+    listing = await remote_tree(conn, remote_root)
     remote = {
         rel: info
-        for rel, info in (await remote_tree(conn, remote_root)).items()
+        for rel, info in listing.files.items()
         if wanted(rel) and not PurePosixPath(rel).name.startswith(".")
     }
-    changed = [
+    same = {
         rel
         for rel, info in remote.items()
-        if not (local_root / rel).exists() or info_of(local_root / rel) != info
-    ]
+        if (local_root / rel).exists() and info_of(local_root / rel) == info
+    }
+    changed = [rel for rel in remote if rel not in same]
+    before = _racy(local_root)
+    racy = [rel for rel in remote if rel in same and (before is None or rel in before)]
+    if racy:
+        changed += await _differing(conn, remote_root, local_root, racy)
     total = sum(remote[rel].size for rel in changed)
     meter = _Meter(len(changed), total, on_progress)
     if changed:
@@ -294,5 +359,10 @@ async def download(
                 meter.file_done()
 
             await asyncio.gather(*(fetch(rel) for rel in changed))
+    if remote or before:
+        # racy now, or racy before and not looked at this time (left out by `wanted`)
+        still = {rel for rel, info in remote.items() if info.mtime >= listing.taken_at}
+        still |= {rel for rel in before or () if rel not in remote and (local_root / rel).exists()}
+        atomic.write_text(local_root / RACY, json.dumps(sorted(still)))
     meter.report()
-    return SyncStats(len(remote), len(changed), total, 0)
+    return SyncStats(len(remote), len(changed), total, 0, len(racy))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import time
 from pathlib import Path
 
 import asyncssh
@@ -93,6 +95,61 @@ async def test_download_fetches_only_new_or_changed_files(
     again = await sync.download(conn, remote_dir, tmp_path, wanted=wanted)
     assert again.files_sent == 1
     assert (tmp_path / "sub" / "b.txt").read_text() == "two-two\n"
+
+
+async def test_a_same_size_rewrite_within_the_listed_second_is_downloaded(
+    conn: asyncssh.SSHClientConnection, remote_dir: str, tmp_path: Path
+) -> None:
+    """Two fp16 snapshots of one model: same size, written in the same whole second. The first
+    download lists and fetches the first; the second must fetch the second (git's racy-index
+    rule, Documentation/technical/racy-git.txt). `touch -d @S` sets that shared second on the
+    host, as os.utime would, a little ahead of the clock so the listing falls in it or before
+    whatever the machine's load; an old file next to it keeps trusting the quick check."""
+    second = int(time.time()) + 3
+    remote = f"{remote_dir}/model_best_fp16.pt"
+    await ssh.run(
+        conn,
+        f"mkdir -p {remote_dir} && printf one > {remote} && touch -d @{second} {remote} && "
+        f"printf old > {remote_dir}/old.txt && touch -d @1700000000 {remote_dir}/old.txt",
+    )
+    results = tmp_path / "results"
+    first = await sync.download(conn, remote_dir, results)
+    assert (first.files_sent, (results / "model_best_fp16.pt").read_text()) == (2, "one")
+
+    await ssh.run(conn, f"printf two > {remote} && touch -d @{second} {remote}")
+    again = await sync.download(conn, remote_dir, results)
+    assert (results / "model_best_fp16.pt").read_text() == "two"
+    assert (again.files_sent, again.bytes_sent, again.files_hashed) == (1, 3, 1)
+    assert int((results / "model_best_fp16.pt").stat().st_mtime) == second
+
+    # still racy (its second is not over), so compared again: equal now, nothing moves
+    third = await sync.download(conn, remote_dir, results)
+    assert (third.files_sent, third.files_hashed) == (0, 1)
+
+
+async def test_a_racy_entry_left_out_meanwhile_is_still_compared_when_wanted_again(
+    conn: asyncssh.SSHClientConnection, remote_dir: str, tmp_path: Path
+) -> None:
+    """The notice download fetches checkpoint_best.pt within its second; the downloads during
+    training leave checkpoints out (`wanted`); the final one must still compare it. The host's
+    clock has to pass that second between the two listings: the one wait here (under 2 s)."""
+    second = int(time.time()) + 1
+    remote = f"{remote_dir}/checkpoint_best.pt"
+    await ssh.run(
+        conn, f"mkdir -p {remote_dir} && printf one > {remote} && touch -d @{second} {remote}"
+    )
+    results = tmp_path / "results"
+    assert (await sync.download(conn, remote_dir, results)).files_sent == 1
+    await ssh.run(conn, f"printf two > {remote} && touch -d @{second} {remote}")
+    while time.time() < second + 1.1:
+        await asyncio.sleep(0.1)
+    log = f"{remote_dir}/train.log"
+    await ssh.run(conn, f"echo log > {log} && touch -d @1700000000 {log}")
+    training = await sync.download(conn, remote_dir, results, wanted=lambda rel: rel == "train.log")
+    assert training.files_sent == 1 and (results / "checkpoint_best.pt").read_text() == "one"
+    final = await sync.download(conn, remote_dir, results)
+    assert (results / "checkpoint_best.pt").read_text() == "two"
+    assert (final.files_sent, final.files_hashed) == (1, 1)  # train.log, long settled: trusted
 
 
 def test_excludes_follow_gitignore_shapes() -> None:

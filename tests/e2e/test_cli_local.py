@@ -6,10 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from tests.core.test_notify import webhook_receiver
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,8 +45,23 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def test_launch_to_terminate(tmp_path: Path) -> None:
-    config = tiny_config(tmp_path)
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on 127.0.0.1: (its URL, the JSON bodies POSTed to it)."""
+    with webhook_receiver() as receiving:
+        yield receiving
+
+
+def with_webhook(config: Path, url: str) -> Path:
+    raw = yaml.safe_load(config.read_text())
+    raw["notify"] = {"webhook_url": url}
+    config.write_text(yaml.safe_dump(raw))
+    return config
+
+
+def test_launch_to_terminate(tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+    url, posts = receiver
+    config = with_webhook(tiny_config(tmp_path), url)
     run_id = cli("launch", "--config", str(config)).stdout.strip()
     assert run_id.startswith("pacerid-local-")
     upload = cli("upload", "--run", run_id)
@@ -73,6 +92,9 @@ def test_launch_to_terminate(tmp_path: Path) -> None:
     assert not any("Done:" in line for line in seen)
     followed = cli("logs", "--follow", "--run", run_id)
     assert "Epoch 2/2" in followed.stdout
+    assert [(p["run_id"], p["state"]) for p in posts] == [(run_id, "finished")]
+    again = cli("logs", "--follow", "--run", run_id)  # sees the same end again: no second post
+    assert f"{run_id}: training finished" in again.stderr and len(posts) == 1
     cli("download", "--run", run_id)
     results = tmp_path / "results" / run_id
     events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
@@ -103,6 +125,32 @@ def test_launch_to_terminate(tmp_path: Path) -> None:
     assert not (home / "local" / instance_id / "workspace").exists()
     leftovers = subprocess.run(["pgrep", "-f", instance_id], capture_output=True, text=True)
     assert leftovers.stdout == ""
+
+
+def test_all_posts_the_end_once_and_not_again_on_the_finished_run(
+    tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """The dashboard's notices from the CLI: `all` posts the webhook once when the run ends,
+    with what the dashboard posts; `all` again on the finished run posts nothing."""
+    url, posts = receiver
+    config = with_webhook(tiny_config(tmp_path, epochs=1), url)
+    done = cli("all", "--config", str(config))
+    [run_id] = [r["run_id"] for r in json.loads(cli("status", "--json").stdout)]
+    assert f"{run_id}: training finished" in done.stderr
+    metrics = (tmp_path / "results" / run_id / "metrics.jsonl").read_text().splitlines()
+    best = max(e["val_acc"] for e in map(json.loads, metrics) if e["event"] == "epoch")
+    assert posts == [
+        {
+            "run_id": run_id,
+            "state": "finished",
+            "best_val_acc": best,
+            "cost_usd": 0.0,
+            "message": "training finished",
+        }
+    ]
+    again = cli("all", "--run", run_id)
+    assert "training finished" not in again.stderr  # no follow: the run had ended
+    assert len(posts) == 1
 
 
 @pytest.mark.parametrize(

@@ -223,7 +223,8 @@ async def test_a_trainer_stopped_by_sigterm_alone_is_asked_about_not_relaunched(
         os.kill(pid, signal.SIGTERM)
     done = await asyncio.wait_for(following, 300)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    [said] = [line for line in done.stderr.splitlines() if line.startswith("pacerid-tui:")]
+    [said] = [line for line in done.stderr.splitlines() if "Nobody knows why" in line]
+    assert said.startswith("pacerid-tui:")
     assert f"logs --follow --run {run.run_id} --recover` relaunches it." in said
     [event] = [e for e in events_in(metrics) if e["event"] == "interrupted"]
     assert event["message"].startswith("received SIGTERM")

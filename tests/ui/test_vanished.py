@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,22 +48,38 @@ async def vanished(path: Path) -> tuple[Lifecycle, Run]:
     return lifecycle, run
 
 
-async def selected(pilot: Pilot[int], app: PaceridApp, run: Run) -> None:
-    """r on no selected run would start a new one: wait for the table to point at this one."""
-    await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
+@dataclass(frozen=True)
+class Asked:
+    """The dashboard asking about a run whose instance vanished."""
+
+    pilot: Pilot[int]
+    app: PaceridApp
+    run: Run
+    gone: str
+    """The vanished instance's id."""
+    lifecycle: Lifecycle
 
 
-async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -> None:
+@asynccontextmanager
+async def asked(tmp_path: Path) -> AsyncIterator[Asked]:
+    """A run whose instance vanished, selected in the dashboard, r pressed: the dialog is up."""
     path = tiny_config(tmp_path)
     lifecycle, run = await vanished(path)
     assert run.instance is not None
     app = PaceridApp(path, refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
-        await selected(pilot, app, run)
+        # r on no selected run would start a new one: wait for the table to point at this one
+        await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, VanishedDialog), timeout=60)
+        yield Asked(pilot, app, run, run.instance.instance_id, lifecycle)
+
+
+async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -> None:
+    async with asked(tmp_path) as dialog:
+        pilot, app, run = dialog.pilot, dialog.app, dialog.run
         text = str(app.screen.query_one("#vanished-text", Static).render())
-        assert run.instance.instance_id in text and run.run_id in text
+        assert dialog.gone in text and run.run_id in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not app.busy)
 
@@ -72,27 +91,21 @@ async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -
     registry = Registry(paths.registry_file())
     assert [r.run_id for r in registry.runs()] == [run.run_id]  # no new run either
     after = registry.get(run.run_id)
-    assert after.instance is not None and after.instance.instance_id == run.instance.instance_id
-    assert after.previous_instances == [] and lifecycle.provider_of(run).find_managed() == []
+    assert after.instance is not None and after.instance.instance_id == dialog.gone
+    assert after.previous_instances == [] and dialog.lifecycle.provider_of(run).find_managed() == []
 
 
 async def test_relaunch_from_the_dialog_moves_the_run_to_a_new_instance(tmp_path: Path) -> None:
-    path = tiny_config(tmp_path)
-    lifecycle, run = await vanished(path)
-    assert run.instance is not None
-    app = PaceridApp(path, refresh_s=0.5)
-    async with app.run_test(size=(160, 45)) as pilot:
-        await selected(pilot, app, run)
-        await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, VanishedDialog), timeout=60)
+    async with asked(tmp_path) as dialog:
+        pilot, app = dialog.pilot, dialog.app
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, FailureDialog), timeout=120)
-        after = Registry(paths.registry_file()).get(run.run_id)
-        assert after.instance is not None and after.instance.instance_id != run.instance.instance_id
-        assert after.previous_instances == [run.instance.instance_id]
+        after = Registry(paths.registry_file()).get(dialog.run.run_id)
+        assert after.instance is not None and after.instance.instance_id != dialog.gone
+        assert after.previous_instances == [dialog.gone]
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.busy, timeout=60)
-    assert lifecycle.provider_of(run).find_managed() == []  # the failed host was ended
+    assert dialog.lifecycle.provider_of(dialog.run).find_managed() == []  # the failed host ended
 
 
 async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
@@ -101,22 +114,17 @@ async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
     """Leaving it ended is written with the run (`Run.ended`): a restarted dashboard shows it
     in the row and never asks again (its follow says how the run ended), `status --json` has
     the sentence, and `all` relaunches nothing."""
-    path = tiny_config(tmp_path)
-    lifecycle, run = await vanished(path)
-    app = PaceridApp(path, refresh_s=0.5)
-    async with app.run_test(size=(160, 45)) as pilot:
-        await selected(pilot, app, run)
-        await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, VanishedDialog), timeout=60)
+    async with asked(tmp_path) as dialog:
+        pilot, app, run = dialog.pilot, dialog.app, dialog.run
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not app.busy)
     sentence = Registry(paths.registry_file()).get(run.run_id).ended
     assert sentence is not None and sentence.endswith("Left ended, as asked.")
     assert sentence.startswith(f"{run.run_id} ended after epoch 0")
 
-    again = PaceridApp(path, refresh_s=0.5)  # the same PACERID_HOME
+    again = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)  # the same PACERID_HOME
     async with again.run_test(size=(160, 45)) as pilot:
-        await selected(pilot, again, run)
+        await wait_for(pilot, lambda: again.table.selected_run_id == run.run_id)
 
         def state_cell() -> str:
             return str(again.table.get_row(run.run_id)[4]) if again.rows else ""
@@ -144,4 +152,4 @@ async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
     assert woke.returncode == 1 and "Traceback" not in woke.stderr
     assert f"pacerid-tui: {sentence}" in woke.stderr
     after = Registry(paths.registry_file()).get(run.run_id)
-    assert after.previous_instances == [] and lifecycle.provider_of(run).find_managed() == []
+    assert after.previous_instances == [] and dialog.lifecycle.provider_of(run).find_managed() == []

@@ -1,15 +1,13 @@
 """Watching a run in the real dashboard on the local provider: host samples with GPU rows from a
 stand-in nvidia-smi (tests/nvidia_smi.py, shaped from NVIDIA's documentation) on the host's PATH,
 the bottleneck verdict, step events streamed while an epoch runs, and the webhook when it ends
-(a loopback HTTP receiver: our own JSON, so no third-party format to follow)."""
+(a loopback HTTP receiver, tests/core/test_notify.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from tests import nvidia_smi
+from tests.core.test_notify import webhook_receiver
 from tests.e2e.test_cli_local import tiny_config
 from tests.ui.test_app import wait_for
 
@@ -31,22 +30,8 @@ from tests.ui.test_app import wait_for
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A webhook receiver on 127.0.0.1: (its URL, the JSON bodies POSTed to it)."""
-    posts: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", posts
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as receiving:
+        yield receiving
 
 
 def panel_text(app: PaceridApp) -> str:
