@@ -53,6 +53,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default="auto", help="auto (default), none, or a checkpoint")
     logs = add("logs", "show the training log")
     logs.add_argument("--follow", "-f", action="store_true", help="keep streaming")
+    for following in (train, logs):
+        following.add_argument(
+            "--recover",
+            action="store_true",
+            help="with --follow: relaunch an instance that is gone for no known reason",
+        )
     add("download", "fetch results (new or changed files only)")
     terminate = add("terminate", "terminate the run's instance (stops billing)")
     terminate.add_argument("--instance", help="terminate this instance id, known to a run or not")

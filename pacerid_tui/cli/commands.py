@@ -20,12 +20,12 @@ from pacerid_tui.cli.notices import Endings
 from pacerid_tui.config import load_config
 from pacerid_tui.core import delivery, orphans, ssh, sync
 from pacerid_tui.core.errors import UsageError
-from pacerid_tui.core.failure import run_all_or_clean_up
+from pacerid_tui.core.failure import follow_or_clean_up, run_all_or_clean_up
 from pacerid_tui.core.host import INTERRUPTED_EXIT, HostPaths
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import MetricEvent, Run
 from pacerid_tui.core.registry import Registry
-from pacerid_tui.core.status import RunStatus, uptime_text
+from pacerid_tui.core.status import RunStatus, state_text, uptime_text
 from pacerid_tui.core.status import row as status_row
 from pacerid_tui.core.supervisor import Supervisor
 
@@ -121,6 +121,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     if command == "terminate" and args.instance:
         await orphans.terminate_instance(lifecycle, args.instance, load_config(config_path(args)))
         return 0
+    if getattr(args, "recover", False) and command in ("train", "logs") and not args.follow:
+        raise UsageError(
+            f"--recover applies to a follow; add --follow: `{command} --follow --recover`."
+        )
     run = pick_run(lifecycle, args)
     if command == "mistakes":
         from pacerid_tui.cli.watch import show_mistakes
@@ -135,10 +139,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     elif command == "train":
         await lifecycle.train(run, resume=args.resume)
         if args.follow:
-            return await follow(lifecycle, run)
+            return await follow(lifecycle, run, args)
     elif command == "logs":
         if args.follow:
-            return await follow(lifecycle, run)
+            return await follow(lifecycle, run, args)
         await logs(lifecycle, run)
     elif command == "download":
         await lifecycle.download(run)
@@ -156,6 +160,38 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     return 0
 
 
+def supervisor_for(
+    lifecycle: Lifecycle, run: Run, args: argparse.Namespace, command: str
+) -> Supervisor:
+    """The run's supervisor for a CLI command; `--recover` is the CLI's answer to the
+    dashboard's question: relaunch an instance gone for no known reason (even one left ended)."""
+
+    async def asked(run: Run) -> bool:
+        return True  # --recover said so; without it an error says how
+
+    return Supervisor(
+        lifecycle,
+        run.run_id,
+        ask=asked if args.recover else None,
+        recover_left=args.recover,
+        recover_command=command,
+    )
+
+
+async def follow(lifecycle: Lifecycle, run: Run, args: argparse.Namespace) -> int:
+    """`train --follow`, `logs --follow`: to the end of training, recovering on the way as
+    `all` does (a real interruption moves the run to a new instance and the follow goes on)."""
+    supervisor = supervisor_for(lifecycle, run, args, "logs --follow")
+    outcome = await follow_or_clean_up(lifecycle, supervisor)
+    if outcome == "budget":
+        endings(lifecycle).budget_stopped(run.run_id)
+    if outcome == "ended" and supervisor.ended:
+        print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
+        now = lifecycle.registry.get(run.run_id)
+        return 0 if (now.epoch or 0) >= (now.epochs or 1) else 1
+    return ended(outcome)
+
+
 async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     """A new run from launch to download, then terminate; with --run, go on with that run
     (its instance relaunched only after a real interruption, or with --recover)."""
@@ -167,10 +203,7 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
         path = config_path(args)
         run = lifecycle.create_run(path, load_config(path, args.sets or ()))
 
-    async def asked(run: Run) -> bool:
-        return True  # --recover said so; without it an error says how
-
-    supervisor = Supervisor(lifecycle, run.run_id, ask=asked if args.recover else None)
+    supervisor = supervisor_for(lifecycle, run, args, "all")
     run = await run_all_or_clean_up(
         lifecycle, run, keep=args.keep_on_failure, supervisor=supervisor
     )
@@ -183,14 +216,6 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
     return 0
-
-
-async def follow(lifecycle: Lifecycle, run: Run) -> int:
-    """`train --follow`, `logs --follow`: the run's supervisor follows it to its end."""
-    outcome = await Supervisor(lifecycle, run.run_id).follow()
-    if outcome == "budget":
-        endings(lifecycle).budget_stopped(run.run_id)
-    return ended(outcome)
 
 
 def endings(lifecycle: Lifecycle) -> Endings:
@@ -253,6 +278,9 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=240)  # pipes: never truncate
     if rows:
         console.print(table(rows, "Runs"))
+        for run in runs:
+            if run.ended:
+                console.print(f"{run.run_id}: {run.ended}", markup=False, highlight=False)
     else:
         console.print(f"No runs yet. Start one: pacerid-tui launch --config {paths.DEFAULT_CONFIG}")
     if unknown:
@@ -289,9 +317,7 @@ def table(rows: list[RunStatus], title: str) -> Table:
             row.instance_id or "-",
             row.instance_type or "-",
             row.zone or "-",
-            row.state
-            + (f" ({row.state_reason})" if row.state_reason else "")
-            + (" (over budget)" if row.over_budget and row.state != "terminated" else ""),
+            state_text(row),
             uptime_text(row.uptime_s),
             f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
             f"${row.cost_usd:.4f}",

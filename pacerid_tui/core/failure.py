@@ -11,6 +11,7 @@ log is, and what became of the host.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from pacerid_tui.core.errors import PaceridError, RunNotFound
 from pacerid_tui.core.host import HostPaths
@@ -77,8 +78,32 @@ async def run_all_or_clean_up(
         return await (supervisor or Supervisor(lifecycle, run.run_id)).run_all()
     except Exception as err:  # every failure must reach the clean-up
         cause = err
+    await clean_up(lifecycle, run.run_id, cause, keep)
+
+
+async def follow_or_clean_up(
+    lifecycle: Lifecycle, supervisor: Supervisor, keep: Keep | bool = False, budget: bool = True
+) -> str:
+    """`supervisor.follow()` (a plain `train --follow`, `logs --follow`, the dashboard's `t`),
+    with run all's clean-up for a recovery that failed on its replacement (that host would bill
+    with nothing on it). Any other failure of a follow passes as it is: training goes on on the
+    host, and the next follow picks it up. `budget`: as `Supervisor.follow`'s."""
     try:
-        run = lifecycle.registry.get(run.run_id)
+        return await supervisor.follow(budget=budget)
+    except Exception as err:
+        if not supervisor.recovering:
+            raise
+        cause = err
+    await clean_up(lifecycle, supervisor.run_id, cause, keep)
+
+
+async def clean_up(
+    lifecycle: Lifecycle, run_id: str, cause: Exception, keep: Keep | bool
+) -> NoReturn:
+    """After a failed step: download what exists, then terminate unless kept; always raises
+    (RunAllFailed, or `cause` where nothing was launched)."""
+    try:
+        run = lifecycle.registry.get(run_id)
     except RunNotFound:  # its first launch failed: the run is forgotten, nothing to end
         raise cause from None
     if run.instance is None:

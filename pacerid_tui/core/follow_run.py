@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pacerid_tui.core import ssh
@@ -31,7 +32,13 @@ LIVENESS_POLL_S = 5.0
 """While following, how often to ask whether the trainer process still lives."""
 
 
-async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | None = None) -> str:
+async def follow_run(
+    lifecycle: Lifecycle,
+    run: Run,
+    *,
+    stop: asyncio.Event | None = None,
+    on_end: Callable[[MetricEvent], None] | None = None,
+) -> str:
     """Stream train.log, metrics.jsonl and system.jsonl until training ends; how it ended.
 
     Returns the last event ("done", "interrupted", "error"), "stopped" when the trainer died
@@ -39,6 +46,7 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
     Each new epoch's metrics, logs and best weights (and, with `output.checkpoints:
     every_epoch`, its checkpoints) are downloaded in the background meanwhile, so results are
     never only on the host; the full checkpoint comes when the run is saved (notice, stop, end).
+    `on_end` is given the terminal event that ended it.
     """
     host = HostPaths(run.run_id)
     log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
@@ -67,6 +75,8 @@ async def follow_run(lifecycle: Lifecycle, run: Run, *, stop: asyncio.Event | No
             if event.event in TERMINAL_EVENTS and event.time >= started_at:
                 outcome = event.event
                 ended.set()
+                if on_end is not None:  # the supervisor reads why it was interrupted
+                    on_end(event)
             elif event.event == "epoch" and background and (saving is None or saving.done()):
                 saving = asyncio.create_task(_quiet_download(lifecycle, run, every_epoch))
 

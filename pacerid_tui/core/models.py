@@ -137,6 +137,10 @@ class Run:
     """`cost_usd` by part (compute, volume, ipv4), as `cost.CostParts` fields."""
     bytes_downloaded: int = 0
     """Bytes fetched from the run's hosts (data transfer out, billed by AWS)."""
+    ended: str | None = None
+    """How the run ended when it was not recovered, one sentence: our own stop, or an instance
+    gone for no known reason that the user left ended. Kept so that no later supervisor (the
+    next `all`, a restarted dashboard) asks or relaunches again; a recovery clears it."""
 
 
 def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:

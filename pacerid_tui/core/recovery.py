@@ -37,18 +37,27 @@ INTERRUPTED_CODES = ("Server.SpotInstanceTermination",)
 OWN_STOP_CODES = ("Client.InstanceInitiatedShutdown", "Client.UserInitiatedShutdown")
 """Powered off from inside (our watchdog: budget, max runtime, idle) or terminated on request."""
 
+NOTICE = "spot interruption notice"
+"""How the trainer's "interrupted" event begins when the spot notice stopped it
+(trainer/interrupt.py); a signal says "received SIGTERM" instead."""
+
 Ending = Literal["recover", "ended", "unknown"]
 
 
-def ending(outcome: str, instance: Instance | None) -> Ending:
+def ending(outcome: str, instance: Instance | None, why: str | None = None) -> Ending:
     """What an ended follow means for the run: recover it, it ended by our own stop, or its
-    instance is gone for a reason nobody knows (ask the user)."""
+    instance is gone for a reason nobody knows (ask the user). `why`: the trainer's
+    "interrupted" message, where the follow saw one."""
     code = instance.state_code if instance else None
     reason = instance.state_reason if instance else None
     if code in OWN_STOP_CODES or reason == "budget reached":
         return "ended"  # a trainer stopped by our own power-off says "interrupted" too
-    if code in INTERRUPTED_CODES or outcome == "interrupted":
+    if code in INTERRUPTED_CODES:
         return "recover"
+    if outcome == "interrupted":
+        # The notice, yes; a SIGTERM seen before EC2 says why (our watchdog powering the host
+        # off, someone's `kill`) is no proof of an interruption: asked, never relaunched alone.
+        return "recover" if why is None or why.startswith(NOTICE) else "unknown"
     return "unknown"
 
 
@@ -98,6 +107,7 @@ async def recover(lifecycle: Lifecycle, run: Run, why: str) -> Run:
         previous_instances=[*run.previous_instances, old.instance_id],
         instance=None,
         steps_done=[],
+        ended=None,
     )
     run = await lifecycle.launch(run)
     await lifecycle.upload(run)

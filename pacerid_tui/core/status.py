@@ -43,6 +43,8 @@ class RunStatus:
     """`cost_usd` by part: compute, volume, ipv4, egress (USD)."""
     budgeted_usd: float = 0.0
     """What the budget counts of `cost_usd` (egress only with instance.budget_includes_egress)."""
+    ended: str | None = None
+    """How the run ended when it was not recovered (`Run.ended`), one sentence."""
 
     @property
     def over_budget(self) -> bool:
@@ -69,6 +71,19 @@ class PriceCache:
         points = await asyncio.to_thread(provider.price_history, instance, start, now)
         self._cache[key] = (now, points)
         return points
+
+
+def state_text(row: RunStatus) -> str:
+    """The state as both tables show it: with its reason where it adds something ("terminated
+    by you" adds nothing to "terminated"; "interrupted by AWS" does), "left ended" for a
+    vanished instance the user left ended, and whether the run is past its budget."""
+    reason = row.state_reason
+    if row.ended and row.state == "unknown":
+        reason = "left ended"  # gone for no known reason, and the user said leave it
+    state = row.state + (f" ({reason})" if reason and not reason.startswith(row.state) else "")
+    if row.over_budget and row.state not in ("terminated", "not launched"):
+        state += " (over budget)"
+    return state
 
 
 def uptime_text(seconds: float | None) -> str:
@@ -130,4 +145,5 @@ def row(
         budget_usd=budget_usd,
         cost_parts=asdict(parts),
         budgeted_usd=parts.budgeted(include_egress),
+        ended=run.ended,
     )

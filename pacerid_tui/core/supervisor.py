@@ -20,7 +20,7 @@ from pacerid_tui.core.errors import PaceridError
 from pacerid_tui.core.follow_run import follow_run
 from pacerid_tui.core.lazy import asyncssh
 from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceState, Run
+from pacerid_tui.core.models import InstanceState, MetricEvent, Run
 from pacerid_tui.core.reconcile import Away, left_over, reconcile
 from pacerid_tui.core.recovery import ending, how_it_ended, recover
 
@@ -51,6 +51,8 @@ class Supervisor:
         clock: Callable[[], float] = time.time,
         poll_s: float = BUDGET_POLL_S,
         ask: Callable[[Run], Awaitable[bool]] | None = None,
+        recover_left: bool = False,
+        recover_command: str = "all",
     ) -> None:
         self.lifecycle = lifecycle
         self.run_id = run_id
@@ -60,11 +62,20 @@ class Supervisor:
         """Asked whether to relaunch a run whose instance is gone for no known reason: True
         relaunches, False leaves it ended; None: never relaunched, an error says how (the CLI's
         `all --recover`)."""
+        self.recover_left = recover_left
+        """Look again at a run recorded as ended (`Run.ended`) instead of saying so: the CLI's
+        `--recover`, which relaunches one whose instance vanished even if it was left ended."""
+        self.recover_command = recover_command
+        """The command the error for a vanished instance names, with `--run RUN --recover`."""
         self.ended: str | None = None
         """How the run ended when it was not recovered (our own stop, or gone unasked)."""
         self.budget_stopped = False
         """The budget stopped this run (saved, then terminated): nothing recovers it."""
         self.stopped_poll_s = STOPPED_POLL_S
+        self.recovering = False
+        """A recovery is under way, or failed (`failure.follow_or_clean_up` ends its host)."""
+        self._last_end: MetricEvent | None = None
+        """The trainer's terminal event that ended the latest follow (why it was interrupted)."""
         self._warned = False
         self._stopping: asyncio.Task[Run] | None = None
         self._returning: asyncio.Task[Away | None] | None = None
@@ -129,24 +140,27 @@ class Supervisor:
     # -- following --------------------------------------------------------------------------------
     async def follow(self, *, stop: asyncio.Event | None = None, budget: bool = True) -> str:
         """Stream the run's training to its end, the budget watched meanwhile (unless a watch of
-        its own already runs: `budget=False`); how it ended, `follow_run`'s outcomes or
-        "budget"."""
+        its own already runs: `budget=False`), recovering on the way: a follow that ends
+        "interrupted" or "gone" gets `_after_end`'s verdict (a real interruption moves the run
+        to a new instance and the follow goes on there), whoever started it (`all`, a plain
+        `train --follow`, the dashboard's `t`). How it ended: `follow_run`'s outcomes, "budget",
+        "expired", or "ended" (not recovered: `self.ended` says how)."""
+        self.recovering = False  # one cancelled halfway (the user terminating) is over
         await self.come_back()
         if self.ended:
             return "expired"
+        if self._left_ended():
+            return "ended"
         if budget and await self.check_budget():
             return "budget"
         watcher = asyncio.create_task(self.watch()) if budget else None
         try:
-            outcome = "stopped"  # found stopped (stop mode): wait for it before following
-            instance = self.run.instance
-            if instance is None or instance.state is not InstanceState.STOPPED:
-                outcome = await self._follow_once(stop)
-            while outcome in STOP_MODE_ENDS and self._stop_mode() and not self.budget_stopped:
-                if not await self.wait_for_start():
-                    outcome = "expired" if self.ended else outcome
+            outcome = await self._follow_on(stop)
+            while outcome in RECOVERABLE and not self.budget_stopped:
+                if not await self._after_end(outcome):
+                    outcome = "ended"
                     break
-                outcome = await self._follow_once(stop)
+                outcome = await self._follow_on(stop)
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -155,14 +169,27 @@ class Supervisor:
             await asyncio.shield(self._stopping)
         return "budget" if self.budget_stopped else outcome
 
+    async def _follow_on(self, stop: asyncio.Event | None) -> str:
+        """One instance's follow; in stop mode the same instance stopping and starting again
+        (waited for, never a second one) is still this instance's follow."""
+        outcome = "stopped"  # found stopped (stop mode): wait for it before following
+        instance = self.run.instance
+        if instance is None or instance.state is not InstanceState.STOPPED:
+            outcome = await self._follow_once(stop)
+        while outcome in STOP_MODE_ENDS and self._stop_mode() and not self.budget_stopped:
+            if not await self.wait_for_start():
+                return "expired" if self.ended else outcome
+            outcome = await self._follow_once(stop)
+        return outcome
+
     # -- every step -------------------------------------------------------------------------------
     async def run_all(self) -> Run:
         """Every step in order, skipping what is done; ends with results downloaded, with the
         run stopped by its budget (saved, then terminated), or, for a run whose instance ended
-        by our own stop while no controller ran, with how it ended (`self.ended`)."""
+        by our own stop (or was left ended), with how it ended (`self.ended`)."""
         lifecycle = self.lifecycle
         await self.come_back()
-        if self.ended:
+        if self.ended or self._left_ended():
             return self.run
         [run] = await lifecycle.refresh([self.run])
         if run.instance is not None and not run.instance.state.is_alive:
@@ -179,11 +206,9 @@ class Supervisor:
             state = await lifecycle.training_state(run)
             if not state.alive and state.phase != "done":
                 await lifecycle.train(run)
-            outcome = await self.follow(budget=False)
-            while outcome in RECOVERABLE and not self.budget_stopped:
-                if not await self._after_end(outcome):
-                    return self.run
-                outcome = await self.follow(budget=False)
+            outcome = await self.follow(budget=False)  # recovers on the way
+            if outcome == "ended":
+                return self.run
             if not self.budget_stopped and outcome != "expired":
                 await lifecycle.download(self.run)
         except (PaceridError, OSError, asyncssh.Error):
@@ -200,7 +225,10 @@ class Supervisor:
     async def _follow_once(self, stop: asyncio.Event | None) -> str:
         """`follow_run`; in stop mode cut short ("stopped") once the provider says the instance
         stopped, as its follower would otherwise keep reconnecting to a host that is down."""
-        following = asyncio.ensure_future(follow_run(self.lifecycle, self.run, stop=stop))
+        self._last_end = None
+        following = asyncio.ensure_future(
+            follow_run(self.lifecycle, self.run, stop=stop, on_end=self._ended_with)
+        )
         if not self._stop_mode():
             return await following
 
@@ -222,6 +250,9 @@ class Supervisor:
             return following.result()
         watching.result()  # a provider error ends the follow, as it does without stop mode
         return "stopped"
+
+    def _ended_with(self, event: MetricEvent) -> None:
+        self._last_end = event
 
     def _stop_mode(self) -> bool:
         instance = self.run.instance
@@ -248,11 +279,10 @@ class Supervisor:
                 )
                 if why:
                     await lifecycle.terminate(run)
-                    self.ended = (
+                    self._end(
                         f"{instance.instance_id} was stopped and {why}, so it was terminated "
                         "(its request cancelled first)."
                     )
-                    lifecycle.listener.alert(run.run_id, self.ended)
                     return False
                 if stopped_seen is None:
                     say(
@@ -315,30 +345,52 @@ class Supervisor:
             # never at the interruption before it.
             self.lifecycle.update(self.run, training_started_at=max(boots))
         if away.cleaned_up:
-            self.ended = away.cleaned_up
-            self.lifecycle.listener.alert(run.run_id, away.cleaned_up)
+            self._end(away.cleaned_up)
         return away
 
     async def _after_end(self, outcome: str) -> bool:
         """Training or its instance ended early: recover (True) or say how the run ended."""
         [run] = await self.lifecycle.refresh([self.run])
-        verdict = ending(outcome, run.instance)
+        last = self._last_end
+        why = last.message if last is not None and last.event == outcome else None
+        verdict = ending(outcome, run.instance, why)
         left = False  # the user, asked, leaves a vanished instance's run ended
         if verdict == "unknown" and self.ask is not None:
             left = not await self.ask(run)
             verdict = "ended" if left else "recover"
         if verdict == "recover":
+            self.recovering = True  # a failure from here on left a replacement host behind
             await recover(self.lifecycle, run, outcome)
+            self.recovering = False
             return True
-        self.ended = how_it_ended(run)
         if verdict == "ended":
             said = "Left ended, as asked." if left else "No relaunch."
-            self.lifecycle.listener.alert(run.run_id, f"{self.ended} {said}")
+            self._end(f"{how_it_ended(run)} {said}")
             return False
+        self.ended = how_it_ended(run)
         raise PaceridError(
             f"{self.ended} Nobody knows why, so it is not relaunched by itself; "
-            f"`pacerid-tui all --run {run.run_id} --recover` relaunches it."
+            f"`pacerid-tui {self.recover_command} --run {run.run_id} --recover` relaunches it."
         )
+
+    def _end(self, sentence: str) -> None:
+        """The run ended and is not recovered: said, and kept with the run (`Run.ended`), so no
+        later supervisor (a restarted dashboard, the next `all`) asks or relaunches again."""
+        self.ended = sentence
+        self.lifecycle.registry.update(self.run_id, ended=sentence)
+        self.lifecycle.listener.alert(self.run_id, sentence)
+
+    def _left_ended(self) -> bool:
+        """The run was ended before (`Run.ended`) and its instance is gone: nothing to follow or
+        to ask; said once more. `recover_left` (the CLI's `--recover`) looks again instead."""
+        run = self.run
+        if run.ended is None or self.recover_left:
+            return False
+        if run.instance is not None and run.instance.state.is_alive:
+            return False  # a live instance is always supervised, whatever was written
+        self.ended = run.ended
+        self.lifecycle.listener.report(run.run_id, f"{run.ended} (recorded earlier)")
+        return True
 
 
 async def run_all(lifecycle: Lifecycle, run: Run) -> Run:

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from pacerid_tui.config import Config, load_config
 from pacerid_tui.core import delivery, orphans
 from pacerid_tui.core.errors import PaceridError, RunNotFound
-from pacerid_tui.core.failure import run_all_or_clean_up
+from pacerid_tui.core.failure import follow_or_clean_up, run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
@@ -143,8 +143,13 @@ class RunActions(App[int]):
         self.start_watch(run.run_id)
 
         async def body() -> None:
-            try:
-                await self.supervisor(run.run_id).follow(budget=False)
+            try:  # recovers on the way, as run all does; a failed recovery asks keep or end
+                await follow_or_clean_up(
+                    self.lifecycle,
+                    self.supervisor(run.run_id),
+                    keep=self.keep_after_failure,
+                    budget=False,  # its own watch worker keeps the budget
+                )
             finally:
                 view.following = False
 
@@ -187,7 +192,8 @@ class RunActions(App[int]):
         run = self.selected_run()
         state = run.instance.state if run and run.instance else None
         ended = state is not None and not state.is_alive
-        if run is None or (ended and state is not InstanceState.UNKNOWN):  # vanished: asked
+        # A vanished instance's run is asked about, once: one left ended is done with.
+        if run is None or (ended and (state is not InstanceState.UNKNOWN or run.ended)):
             try:
                 run = self.new_run(self.config_path, load_config(self.config_path))
             except PaceridError as err:
@@ -304,7 +310,7 @@ class RunActions(App[int]):
         if (
             run is not None
             and run.instance is None
-            and self.view(run.run_id).busy in ("launch", "run all")
+            and (self.view(run.run_id).busy in ("launch", "run all") or self._recovering(run))
         ):
             self._take_over(run)
             self.start_step(run, "terminate once launched", self._terminate_when_launched)
@@ -325,9 +331,16 @@ class RunActions(App[int]):
         self._take_over(run)
         self.start_step(run, "terminate", self.lifecycle.terminate)
 
+    def _recovering(self, run: Run) -> bool:
+        """A follow (`t`, `f`) is moving the run to a replacement: between two instances."""
+        supervisor = self.view(run.run_id).supervisor
+        return supervisor is not None and supervisor.recovering
+
     def _take_over(self, run: Run) -> None:
-        """Cancel the run's running step (its launch still completes and is recorded)."""
+        """Cancel the run's running step and its follow, which may be recovering onto a new
+        instance (a launch still completes and is recorded)."""
         self.workers.cancel_group(self, run.run_id)
+        self.workers.cancel_group(self, f"follow-{run.run_id}")
         self.view(run.run_id).busy = None
         self.workers.cancel_group(self, f"watch-{run.run_id}")  # a budget stop still finishes
 

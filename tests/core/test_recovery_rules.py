@@ -34,6 +34,24 @@ def test_only_a_real_interruption_is_recovered(
     assert ending(outcome, instance) == verdict
 
 
+RUNNING = Instance("i-1", "aws", InstanceState.RUNNING)
+NOTICE = "spot interruption notice: {'action': 'terminate'}; checkpoint saved after epoch 1"
+
+
+@pytest.mark.parametrize(
+    ("why", "verdict"),
+    [(NOTICE, "recover"), ("received SIGTERM; checkpoint saved after epoch 1 step 3", "unknown")],
+)
+def test_an_interruption_is_real_only_when_the_notice_stopped_the_trainer(
+    why: str, verdict: str
+) -> None:
+    """A SIGTERM seen before EC2 says why (our watchdog powering the host off) is asked about;
+    once EC2's code is there it decides (trainer/interrupt.py words the two reasons)."""
+    assert ending("interrupted", RUNNING, why) == verdict
+    assert ending("interrupted", ended_with("Client.InstanceInitiatedShutdown"), why) == "ended"
+    assert ending("interrupted", ended_with("Server.SpotInstanceTermination"), why) == "recover"
+
+
 def test_a_replacement_host_is_told_what_is_left_of_the_budget() -> None:
     config = Config(instance=InstanceConfig(budget_usd=2.0, max_price=0.5))
     host = Instance("i-2", "aws", InstanceState.RUNNING, launched_at=100.0)

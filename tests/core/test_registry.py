@@ -86,3 +86,19 @@ def test_private_keys_are_0400_and_never_overwritten(tmp_path: Path) -> None:
         atomic.create_exclusive(key, b"other", 0o400)
     assert key.read_bytes() == b"secret"
     assert os.listdir(tmp_path) == ["key.pem"]
+
+
+def test_how_a_run_ended_is_kept_and_an_older_registry_reads_without_it(tmp_path: Path) -> None:
+    """`Run.ended` survives a write and a fresh read (a restarted dashboard, the next `all`);
+    a registry written before the field existed reads as not ended."""
+    path = tmp_path / "runs.json"
+    registry = Registry(path)
+    registry.save(make_run("alpha-1", 10.0))
+    sentence = "alpha-1 ended after epoch 1 of 3: i-1 unknown (gone). Left ended, as asked."
+    registry.update("alpha-1", ended=sentence)
+    assert Registry(path).get("alpha-1").ended == sentence
+    body = json.loads(path.read_text())
+    assert body["runs"][0]["ended"] == sentence
+    del body["runs"][0]["ended"]
+    path.write_text(json.dumps(body))
+    assert Registry(path).get("alpha-1").ended is None

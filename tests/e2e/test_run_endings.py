@@ -58,6 +58,12 @@ async def test_laptop_slept_the_watchdog_ended_the_run_and_all_does_not_relaunch
     assert after.instance.state_code == "Client.InstanceInitiatedShutdown"  # recorded, kept
     assert provider.find_managed() == []  # nothing launched
     assert {p.name: p.stat().st_mtime_ns for p in results.iterdir()} == saved  # nothing new
+    assert after.ended is not None and after.ended.endswith("No relaunch.")  # kept with the run
+
+    again = cli("logs", "--follow", "--run", run.run_id)  # a plain follow: the same verdict
+    assert f"pacerid-tui: {after.ended}" in again.stderr and "(recorded earlier)" in again.stderr
+    [row] = json.loads(cli("status", "--json").stdout)
+    assert row["ended"] == after.ended
 
 
 async def test_an_instance_gone_without_a_reason_is_not_relaunched_unasked(

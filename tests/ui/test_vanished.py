@@ -6,6 +6,7 @@ for `interruption: relaunch`, the mode whose recovery moves a run to a new insta
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.vanished import VanishedDialog
-from tests.e2e.test_cli_local import tiny_config
+from tests.e2e.test_cli_local import cli, tiny_config
 from tests.e2e.test_run_endings import host_folder
 from tests.host.images import BASE
 from tests.ui.test_app import busy, wait_for
@@ -106,3 +107,50 @@ async def test_relaunch_from_the_dialog_moves_the_run_to_a_new_instance(tmp_path
         await pilot.press("escape")
         await wait_for(pilot, lambda: not busy(app), timeout=60)
     assert dialog.lifecycle.provider_of(dialog.run).find_managed() == []  # the failed host ended
+
+
+async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
+    tmp_path: Path,
+) -> None:
+    """Leaving it ended is written with the run (`Run.ended`): a restarted dashboard shows it
+    in the row and never asks again (its follow says how the run ended), `status --json` has
+    the sentence, and `all` relaunches nothing."""
+    async with asked(tmp_path) as dialog:
+        pilot, app, run = dialog.pilot, dialog.app, dialog.run
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not busy(app))
+    sentence = Registry(paths.registry_file()).get(run.run_id).ended
+    assert sentence is not None and sentence.endswith("Left ended, as asked.")
+    assert sentence.startswith(f"{run.run_id} ended after epoch 0")
+
+    again = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)  # the same PACERID_HOME
+    async with again.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: again.table.selected_run_id == run.run_id)
+
+        def state_cell() -> str:
+            return str(again.table.get_row(run.run_id)[4]) if again.rows else ""
+
+        await wait_for(pilot, lambda: state_cell() == "unknown (left ended)")
+        await pilot.press("f")  # before: a follow of a vanished instance asked again
+
+        def said() -> list[str]:
+            return [line for line in again.logs.get(run.run_id, ()) if "recorded earlier" in line]
+
+        await wait_for(pilot, lambda: bool(said()) and run.run_id not in again.following)
+        assert sentence in said()[0]
+        await pilot.pause(1.0)
+        assert not isinstance(again.screen, VanishedDialog)
+        await pilot.press("r")  # on a run left ended: a new run, not the question again
+        await wait_for(pilot, lambda: isinstance(again.screen, FailureDialog), timeout=120)
+        assert len(Registry(paths.registry_file()).runs()) == 2
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not again.busy, timeout=60)
+
+    row, _ = json.loads(cli("status", "--json").stdout)
+    assert (row["run_id"], row["ended"]) == (run.run_id, sentence)
+    assert "unknown (left ended)" in cli("status").stdout
+    woke = cli("all", "--run", run.run_id, check=False)  # not trained to the end: exit 1
+    assert woke.returncode == 1 and "Traceback" not in woke.stderr
+    assert f"pacerid-tui: {sentence}" in woke.stderr
+    after = Registry(paths.registry_file()).get(run.run_id)
+    assert after.previous_instances == [] and dialog.lifecycle.provider_of(run).find_managed() == []

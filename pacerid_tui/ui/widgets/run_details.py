@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.content import Content
+from textual.markup import escape
 from textual.widget import Widget
 
 from pacerid_tui.core import cost
@@ -68,6 +69,8 @@ class RunDetails(Widget):
             )
         lines.extend(self._training(run, training))
         lines.append("steps done: " + (", ".join(run.steps_done) or "none"))
+        if run.ended:
+            lines.append(f"[b]ended:[/b] {escape(run.ended)}")
         if warning:
             lines.append(f"[b red]⚠ {warning}[/b red]")
         if activity:

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from pacerid_tui.core.status import RunStatus, uptime_text
+from pacerid_tui.core.status import RunStatus, state_text, uptime_text
 
 COLUMNS = ("Run", "Provider", "Type", "Zone", "State", "Uptime", "Price/h", "Cost", "Epoch")
 
 
 def cells(row: RunStatus) -> tuple[str, ...]:
-    reason = row.state_reason
-    # "terminated by you" adds nothing to "terminated"; "interrupted by AWS" does.
-    state = row.state + (f" ({reason})" if reason and not reason.startswith(row.state) else "")
-    if row.over_budget and row.state not in ("terminated", "not launched"):
-        state += " (over budget)"
     return (
         row.run_id,
         row.provider,
         row.instance_type or "-",
         row.zone or "-",
-        state,
+        state_text(row),
         uptime_text(row.uptime_s),
         f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
         f"${row.cost_usd:.4f}",

@@ -1,0 +1,104 @@
+"""The dashboard's `t` recovers as run all does: a spot notice during training moves the run to
+a replacement, where training goes on and finishes (real app through its pilot, local
+provider, the notice from the loopback metadata service: tests/e2e/test_follow_recovery.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pacerid_tui import paths
+from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.registry import Registry
+from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
+from pacerid_tui.ui.screens.failure_dialog import FailureDialog
+from pacerid_tui.ui.screens.vanished import VanishedDialog
+from tests.e2e.test_follow_recovery import (
+    SpotNotice,
+    assert_recovered_once,
+    host_output,
+    ready_to_train,
+    relaunching,
+)
+from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
+from tests.trainer.test_trainer_resume import MetadataService
+from tests.ui.test_app import busy, wait_for
+
+
+def recovering(app: PaceridApp, run_id: str) -> bool:
+    supervisor = app.view(run_id).supervisor
+    return supervisor is not None and supervisor.recovering
+
+
+async def test_t_recovers_an_interrupted_run_onto_a_replacement(
+    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    path = relaunching(tmp_path)
+    run = await ready_to_train(path)
+    notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
+    app = PaceridApp(path, refresh_s=0.5)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
+            notice.start()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: app.view(run.run_id).following, timeout=60)
+
+            def finished() -> bool:
+                assert not isinstance(app.screen, (VanishedDialog, FailureDialog))
+                return not app.view(run.run_id).following
+
+            await wait_for(pilot, finished, timeout=300)
+            said = list(app.view(run.run_id).log)
+            assert any("recovering on a new instance" in line for line in said)
+            assert notice.heard
+            after = assert_recovered_once(run)
+            assert after.instance is not None
+            new = after.instance.instance_id
+            await wait_for(pilot, lambda: app.rows[run.run_id].instance_id == new)
+            assert app.rows[run.run_id].epoch == 3
+    finally:
+        notice.stop()
+        lifecycle = Lifecycle()
+        current = Registry(paths.registry_file()).get(run.run_id)
+        if current.instance is not None and current.instance.state.is_alive:
+            await lifecycle.terminate(current)
+        lifecycle.close()
+    assert lifecycle.provider_of(run).find_managed() == []
+
+
+async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
+    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Terminate while `t`'s follow is moving the run to a replacement: the recovery is
+    cancelled wherever it is (saving from the old host, between instances, setting up the new
+    one) and no instance is left running."""
+    path = relaunching(tmp_path)
+    run = await ready_to_train(path)
+    notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
+    provider = Lifecycle().provider_of(run)
+    app = PaceridApp(path, refresh_s=0.5)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
+            notice.start()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: app.view(run.run_id).supervisor is not None, timeout=60)
+            await wait_for(pilot, lambda: recovering(app, run.run_id), timeout=120)
+            await pilot.press("x")
+
+            def ended() -> bool:
+                if isinstance(app.screen, ConfirmTerminate):  # results not downloaded yet
+                    app.screen.dismiss("terminate")
+                return not busy(app) and not app.view(run.run_id).following
+
+            await wait_for(pilot, ended, timeout=120)
+            await wait_for(pilot, lambda: provider.find_managed() == [], timeout=60)
+            await pilot.pause(2.0)  # a recovery that went on would launch by now
+            assert provider.find_managed() == []
+    finally:
+        notice.stop()
+    current = Registry(paths.registry_file()).get(run.run_id)
+    assert current.instance is None or not current.instance.state.is_alive
