@@ -200,9 +200,9 @@ class RunActions(App[int]):
                 self.notify(str(err), severity="error")
                 return
         view = self.view(run.run_id)
-        view.following = True
 
         async def run_all(run: Run) -> None:
+            view.following = True  # only once the step is ours: a refused one leaves it be
             try:
                 await run_all_or_clean_up(
                     self.lifecycle,

@@ -78,7 +78,9 @@ async def test_the_host_side_budget_bound_powers_off(tmp_path: Path) -> None:
 
 
 async def test_idle_after_training_ends_powers_off(tmp_path: Path) -> None:
-    lifecycle, run = await started(config_with(tmp_path, idle_terminate_minutes=0.25))
+    lifecycle, run = await started(
+        config_with(tmp_path, idle_terminate_minutes=0.25, interruption="relaunch")
+    )
     await lifecycle.data(run)
     await lifecycle.train(run)
     await Supervisor(lifecycle, run.run_id).follow()  # heartbeats while it watches, to the end

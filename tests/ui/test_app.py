@@ -158,6 +158,21 @@ async def test_terminate_is_never_blocked_by_a_running_step(tmp_path: Path) -> N
         await wait_for(pilot, lambda: states(app) == ["terminated"])
 
 
+async def test_run_all_refused_while_a_step_runs_leaves_the_run_unfollowed(tmp_path: Path) -> None:
+    """r on a run busy launching is refused; it must not mark the run followed, or a later
+    f would think a follow streams already and never follow it."""
+    app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await launch(pilot)
+        await wait_for(pilot, lambda: busy(app) and app.table.selected_run_id is not None)
+        await pilot.press("r")
+        assert any("busy with launch" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: states(app) == ["running"] and not busy(app))
+        assert not following(app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: states(app) == ["terminated"])
+
+
 async def test_question_mark_lists_every_key_and_escape_goes_back(tmp_path: Path) -> None:
     app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:

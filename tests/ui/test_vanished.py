@@ -134,9 +134,9 @@ async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
         await pilot.press("f")  # before: a follow of a vanished instance asked again
 
         def said() -> list[str]:
-            return [line for line in again.logs.get(run.run_id, ()) if "recorded earlier" in line]
+            return [line for line in again.view(run.run_id).log if "recorded earlier" in line]
 
-        await wait_for(pilot, lambda: bool(said()) and run.run_id not in again.following)
+        await wait_for(pilot, lambda: bool(said()) and not again.view(run.run_id).following)
         assert sentence in said()[0]
         await pilot.pause(1.0)
         assert not isinstance(again.screen, VanishedDialog)
@@ -144,7 +144,7 @@ async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
         await wait_for(pilot, lambda: isinstance(again.screen, FailureDialog), timeout=120)
         assert len(Registry(paths.registry_file()).runs()) == 2
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not again.busy, timeout=60)
+        await wait_for(pilot, lambda: not busy(again), timeout=60)
 
     row, _ = json.loads(cli("status", "--json").stdout)
     assert (row["run_id"], row["ended"]) == (run.run_id, sentence)
