@@ -53,17 +53,21 @@ def epochs_in(metrics: Path) -> list[int]:
     return [e["epoch"] for e in events if e.get("event") == "epoch"]
 
 
+def longer_epochs(path: Path) -> None:
+    """Epochs of a second or more: the notice sent after epoch 1 must land during epoch 2 (a
+    quiet CI machine finished the tiny epoch 2 before the trainer's next 0.2 s poll)."""
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["image_size"] = 64
+    raw["data"]["synthetic"]["train_per_class"] = 96
+    path.write_text(yaml.safe_dump(raw))
+
+
 async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
     tmp_path: Path,
     metadata: MetadataService,  # noqa: F811
 ) -> None:
     path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.5)
-    # Epochs of a second or more: the notice sent after epoch 1 must land during epoch 2 (a
-    # quiet CI machine finished the tiny epoch 2 before the trainer's next 0.2 s poll).
-    raw = yaml.safe_load(path.read_text())
-    raw["data"]["image_size"] = 64
-    raw["data"]["synthetic"]["train_per_class"] = 96
-    path.write_text(yaml.safe_dump(raw))
+    longer_epochs(path)
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     await lifecycle.setup(run)

@@ -16,15 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.models import InstanceState, MetricEvent
 from pacerid_tui.core.supervisor import Supervisor
 from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
-from tests.e2e.test_stop_mode import epochs_in, read_json
+from tests.e2e.test_stop_mode import epochs_in, longer_epochs, read_json
 from tests.e2e.test_watchdog import config_with
 from tests.trainer.test_trainer_resume import MetadataService
 
@@ -120,11 +118,7 @@ async def test_a_controller_started_while_the_instance_is_stopped_waits_and_foll
     controller ran. `logs --follow` (Supervisor.follow) then starts, finds it stopped, waits;
     capacity returns, the boot service resumes training, and the follow ends with it done."""
     path = config_with(tmp_path)  # the default: stop mode
-    # Epochs of a second or more, so the notice given after epoch 1 lands during epoch 2.
-    raw = yaml.safe_load(path.read_text())
-    raw["data"]["image_size"] = 64
-    raw["data"]["synthetic"]["train_per_class"] = 96
-    path.write_text(yaml.safe_dump(raw))
+    longer_epochs(path)
     away = Lifecycle()
     run = await away.launch(away.create_run(path, load_config(path)))
     await away.setup(run)

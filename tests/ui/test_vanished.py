@@ -7,7 +7,6 @@ for `interruption: relaunch`, the mode whose recovery moves a run to a new insta
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from pacerid_tui import paths
-from pacerid_tui.config import load_config
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Run
 from pacerid_tui.core.registry import Registry
@@ -26,7 +24,7 @@ from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.vanished import VanishedDialog
 from tests.e2e.test_cli_local import cli, tiny_config
-from tests.e2e.test_run_endings import host_folder
+from tests.e2e.test_follow_recovery import vanished
 from tests.host.images import BASE
 from tests.ui.test_app import busy, wait_for
 
@@ -35,18 +33,6 @@ from tests.ui.test_app import busy, wait_for
 def host_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """A relaunched host's setup fails at once (no torch): the test ends there, quickly."""
     monkeypatch.setenv("PACERID_PYTHON", str(BASE))
-
-
-async def vanished(path: Path) -> tuple[Lifecycle, Run]:
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    assert run.instance is not None
-    provider = lifecycle.provider_of(run)
-    provider.terminate(run.instance.instance_id)
-    shutil.rmtree(host_folder(run))
-    assert provider.describe([run.instance.instance_id]) == {}
-    lifecycle.close()
-    return lifecycle, run
 
 
 @dataclass(frozen=True)
@@ -65,7 +51,8 @@ class Asked:
 async def asked(tmp_path: Path) -> AsyncIterator[Asked]:
     """A run whose instance vanished, selected in the dashboard, r pressed: the dialog is up."""
     path = tiny_config(tmp_path, interruption="relaunch")
-    lifecycle, run = await vanished(path)
+    run = await vanished(path)
+    lifecycle = Lifecycle()
     assert run.instance is not None
     app = PaceridApp(path, refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
