@@ -57,14 +57,15 @@ class Notices(RunActions):
     @work(group="notices", exit_on_error=False)
     async def send_ending(self, ending: notify.Ending, key: str) -> None:
         try:
-            url = self.lifecycle.config_of(self.lifecycle.registry.get(ending.run_id)).notify
+            run = self.lifecycle.registry.get(ending.run_id)
+            webhook = self.lifecycle.config_of(run).notify.webhook_url
         except PaceridError:
-            url = None
+            webhook = None
         problem = await asyncio.to_thread(
             notify.announce,
             ending,
             key,
-            url.webhook_url if url else None,
+            webhook,
             lambda escape: self.call_from_thread(self._write_terminal, escape),
         )
         if problem:

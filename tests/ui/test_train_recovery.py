@@ -4,10 +4,15 @@ provider, the notice from the loopback metadata service: tests/e2e/test_follow_r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+from textual.pilot import Pilot
 
 from pacerid_tui import paths
 from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.models import Run
 from pacerid_tui.core.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
@@ -30,19 +35,32 @@ def recovering(app: PaceridApp, run_id: str) -> bool:
     return supervisor is not None and supervisor.recovering
 
 
-async def test_t_recovers_an_interrupted_run_onto_a_replacement(
-    metadata: MetadataService,  # noqa: F811
-    tmp_path: Path,
-) -> None:
+@asynccontextmanager
+async def t_pressed(
+    service: MetadataService, tmp_path: Path
+) -> AsyncIterator[tuple[Pilot[int], PaceridApp, Run, SpotNotice]]:
+    """A relaunch-mode run ready to train, selected in the dashboard, the spot notice armed
+    (it comes after epoch 1), and `t` pressed."""
     path = relaunching(tmp_path)
     run = await ready_to_train(path)
-    notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
+    notice = SpotNotice(service, host_output(run) / "metrics.jsonl")
     app = PaceridApp(path, refresh_s=0.5)
     try:
         async with app.run_test(size=(160, 45)) as pilot:
             await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
             notice.start()
             await pilot.press("t")
+            yield pilot, app, run, notice
+    finally:
+        notice.stop()
+
+
+async def test_t_recovers_an_interrupted_run_onto_a_replacement(
+    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    try:
+        async with t_pressed(metadata, tmp_path) as (pilot, app, run, notice):
             await wait_for(pilot, lambda: app.view(run.run_id).following, timeout=60)
 
             def finished() -> bool:
@@ -59,13 +77,12 @@ async def test_t_recovers_an_interrupted_run_onto_a_replacement(
             await wait_for(pilot, lambda: app.rows[run.run_id].instance_id == new)
             assert app.rows[run.run_id].epoch == 3
     finally:
-        notice.stop()
         lifecycle = Lifecycle()
-        current = Registry(paths.registry_file()).get(run.run_id)
+        [current] = Registry(paths.registry_file()).runs()
         if current.instance is not None and current.instance.state.is_alive:
             await lifecycle.terminate(current)
         lifecycle.close()
-    assert lifecycle.provider_of(run).find_managed() == []
+    assert lifecycle.provider_of(current).find_managed() == []
 
 
 async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
@@ -75,30 +92,20 @@ async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
     """Terminate while `t`'s follow is moving the run to a replacement: the recovery is
     cancelled wherever it is (saving from the old host, between instances, setting up the new
     one) and no instance is left running."""
-    path = relaunching(tmp_path)
-    run = await ready_to_train(path)
-    notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
-    provider = Lifecycle().provider_of(run)
-    app = PaceridApp(path, refresh_s=0.5)
-    try:
-        async with app.run_test(size=(160, 45)) as pilot:
-            await wait_for(pilot, lambda: app.table.selected_run_id == run.run_id)
-            notice.start()
-            await pilot.press("t")
-            await wait_for(pilot, lambda: app.view(run.run_id).supervisor is not None, timeout=60)
-            await wait_for(pilot, lambda: recovering(app, run.run_id), timeout=120)
-            await pilot.press("x")
+    async with t_pressed(metadata, tmp_path) as (pilot, app, run, _notice):
+        provider = Lifecycle().provider_of(run)
+        await wait_for(pilot, lambda: app.view(run.run_id).supervisor is not None, timeout=60)
+        await wait_for(pilot, lambda: recovering(app, run.run_id), timeout=120)
+        await pilot.press("x")
 
-            def ended() -> bool:
-                if isinstance(app.screen, ConfirmTerminate):  # results not downloaded yet
-                    app.screen.dismiss("terminate")
-                return not busy(app) and not app.view(run.run_id).following
+        def ended() -> bool:
+            if isinstance(app.screen, ConfirmTerminate):  # results not downloaded yet
+                app.screen.dismiss("terminate")
+            return not busy(app) and not app.view(run.run_id).following
 
-            await wait_for(pilot, ended, timeout=120)
-            await wait_for(pilot, lambda: provider.find_managed() == [], timeout=60)
-            await pilot.pause(2.0)  # a recovery that went on would launch by now
-            assert provider.find_managed() == []
-    finally:
-        notice.stop()
+        await wait_for(pilot, ended, timeout=120)
+        await wait_for(pilot, lambda: provider.find_managed() == [], timeout=60)
+        await pilot.pause(2.0)  # a recovery that went on would launch by now
+        assert provider.find_managed() == []
     current = Registry(paths.registry_file()).get(run.run_id)
     assert current.instance is None or not current.instance.state.is_alive
