@@ -80,6 +80,8 @@ class Lifecycle:
         self._providers: dict[str, Provider] = {}
         self.prices = PriceCache()
         self._configs: dict[str, Config] = {}
+        self._launching: dict[str, asyncio.Future[Run]] = {}
+        """Launches under way, per run: a terminate waits for one and ends what it started."""
         self.connections = Connections(
             self.registry,
             self.config_of,
@@ -203,8 +205,10 @@ class Lifecycle:
             return self.update(run, instance=instance)
 
         # Shielded: a cancelled caller must never leave a launched instance unrecorded.
+        launching = self._launching[run.run_id] = asyncio.ensure_future(launch_and_record())
+        launching.add_done_callback(lambda _done: self._launching.pop(run.run_id, None))
         try:
-            run = await asyncio.shield(asyncio.ensure_future(launch_and_record()))
+            run = await asyncio.shield(launching)
         except Exception:
             self._forget_unlaunched(run)
             raise
@@ -220,7 +224,13 @@ class Lifecycle:
             shutil.rmtree(paths.run_config_file(run.run_id).parent, ignore_errors=True)
 
     async def terminate(self, run: Run) -> Run:
-        """End the run's instance; idempotent. The run stays listed, marked terminated."""
+        """End the run's instance; idempotent. The run stays listed, marked terminated. A launch
+        under way (a recovery cancelled by this terminate) is waited for, so that what it
+        starts is what ends, never left running unseen."""
+        launching = self._launching.get(run.run_id)
+        if launching is not None:
+            self._say(run, "Waiting for the launch under way, to terminate what it starts…")
+            await asyncio.wait([launching])  # its own failure is the launch's to report
         run = self.registry.get(run.run_id)
         if run.instance is None:
             self._say(run, "This run never had an instance.")
