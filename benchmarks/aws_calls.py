@@ -58,7 +58,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from pacerid_tui.config import InstanceConfig  # noqa: E402
 from pacerid_tui.core.cloud.aws import AwsProvider  # noqa: E402
-from pacerid_tui.core.models import InstanceSpec  # noqa: E402
+from pacerid_tui.core.kernel.models import InstanceSpec  # noqa: E402
 
 
 def measure(provider: AwsProvider, action: Callable[[], Any]) -> tuple[Counter[str], float]:

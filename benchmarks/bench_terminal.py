@@ -132,8 +132,8 @@ class Host:
     def __init__(self, config: Path) -> None:
         from pacerid_tui import paths
         from pacerid_tui.core.cloud.local import LocalProvider
-        from pacerid_tui.core.models import InstanceSpec
-        from pacerid_tui.core.registry import Registry
+        from pacerid_tui.core.kernel.models import InstanceSpec
+        from pacerid_tui.core.steps.registry import Registry
 
         self.config = config
         self.provider = LocalProvider()
@@ -157,7 +157,7 @@ class Host:
 
     def new_run(self) -> tuple[str, Path]:
         """A fresh run that has been trained (so the dashboard follows it at once)."""
-        from pacerid_tui.core.models import Run
+        from pacerid_tui.core.kernel.models import Run
 
         for old in self.registry.runs():
             self.registry.remove(old.run_id)
@@ -186,7 +186,7 @@ class Host:
 
     def ssh_argv(self, *command: str) -> list[str]:
         from pacerid_tui import paths
-        from pacerid_tui.core import ssh
+        from pacerid_tui.core.remote import ssh
 
         argv = ssh.Target.of(self.instance, paths.known_hosts_file()).ssh_argv(*command)
         return [argv[0], "-F", "/dev/null", "-o", "BatchMode=yes", *argv[1:]]

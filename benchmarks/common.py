@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
     sys.path.insert(0, str(REPO))
 
-from pacerid_tui.core import ssh  # noqa: E402
+from pacerid_tui.core.remote import ssh  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -167,7 +167,7 @@ class Sshd:
         return Path.home()
 
     def target(self) -> ssh.Target:
-        """What our own client (pacerid_tui.core.ssh) connects with."""
+        """What our own client (pacerid_tui.core.remote.ssh) connects with."""
         return ssh.Target(
             "127.0.0.1", self.port, self.user, str(self.key), self.alias, self.known_hosts
         )

@@ -1,7 +1,7 @@
 """The three followers log_stream.py compares, each in its own thread, counting what it sees.
 
-* `Ours`: `pacerid_tui.core.follow.Follower` as shipped (a `tail -c +OFFSET -F` exec channel per
-  file), the line counted in its `on_lines` callback;
+* `Ours`: `pacerid_tui.core.remote.file_follower.Follower` as shipped (a
+  `tail -c +OFFSET -F` exec channel per file), the line counted in its `on_lines` callback;
 * `Polling`: the follower before it streamed (polling_follower.py: SFTP reads, 0.05-0.4 s polls),
   counted the same way: the old figures, measured again in the same run;
 * `Tail`: the OpenSSH client running `tail -n +1 -F FILE` on the host, the line counted when its
@@ -24,8 +24,8 @@ import asyncssh
 from common import Sshd
 from polling_follower import PollingFollower
 
-from pacerid_tui.core import ssh
-from pacerid_tui.core.follow import Follower
+from pacerid_tui.core.remote import ssh
+from pacerid_tui.core.remote.file_follower import Follower
 
 
 @dataclass

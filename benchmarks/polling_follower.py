@@ -1,4 +1,5 @@
-"""The follower before it streamed (pacerid_tui/core/follow.py as of 03d1bee): SFTP polls.
+"""The follower before it streamed (core/follow.py as of 03d1bee, now remote/file_follower.py):
+SFTP polls.
 
 Kept, unchanged but for this docstring and its name, as the baseline row of log_stream.py:
 reads by byte offset over one SFTP session, polls halving to 0.05 s while data flows and
@@ -11,8 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from pacerid_tui.core.cloud.base import Report, quiet
-from pacerid_tui.core.errors import HostError
-from pacerid_tui.core.lazy import asyncssh
+from pacerid_tui.core.kernel.errors import HostError
+from pacerid_tui.core.kernel.lazy import asyncssh
 
 FAST_POLL_S = 0.05
 """The shortest poll interval, reached by halving while every poll finds data: keeps latency

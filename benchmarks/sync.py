@@ -4,8 +4,8 @@ The tree is 2,000 files, 100 MB in all (sizes log-normal around 50 kB, random by
 folders), the shape of a code-plus-assets upload. Each tool gets its own destination folder under
 the sshd's home and is timed end to end as a user would run it, connection included:
 
-* ours: connect with `pacerid_tui.core.ssh.connect` (pinned key), `sync.upload` (a remote `find`
-  lists the destination, changed files go over SFTP, 8 at a time), close;
+* ours: connect with `pacerid_tui.core.remote.ssh.connect` (pinned key), `sync.upload` (a
+  remote `find` lists the destination, changed files go over SFTP, 8 at a time), close;
 * baseline: `rsync -a -e "ssh -i KEY -p PORT …" SRC/ user@127.0.0.1:DEST/` (OpenSSH client,
   remote rsync started by the same sshd).
 
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from common import Sshd, loadavg, machine, median, remote_dir, row, sshd, verdict
 
-from pacerid_tui.core import ssh, sync
+from pacerid_tui.core.remote import ssh, sync
 
 FILES = 2000
 TOTAL_BYTES = 100_000_000

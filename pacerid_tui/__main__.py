@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from pacerid_tui import paths
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.kernel.errors import PaceridError
 
 
 def parser() -> argparse.ArgumentParser:

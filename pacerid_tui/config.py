@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pacerid_tui.core.errors import ConfigError
+from pacerid_tui.core.kernel.errors import ConfigError
 
 
 class Section(BaseModel):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-from pacerid_tui.core.errors import UsageError
+from pacerid_tui.core.kernel.errors import UsageError
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
 """The config when --config is not given: the local provider, relative to the working directory

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 
 
 class KnownHost(LocalProvider):

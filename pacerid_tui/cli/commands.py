@@ -16,23 +16,25 @@ from rich.console import Console
 from rich.table import Table
 
 from pacerid_tui import paths
-from pacerid_tui.cli.notices import Endings
+from pacerid_tui.cli.ending_notices import Endings
 from pacerid_tui.config import load_config
-from pacerid_tui.core import delivery, orphans, ssh, sync
-from pacerid_tui.core.errors import UsageError
-from pacerid_tui.core.failure import follow_or_clean_up, run_all_or_clean_up
-from pacerid_tui.core.host import INTERRUPTED_EXIT, HostPaths
-from pacerid_tui.core.lifecycle import Lifecycle, Listener
-from pacerid_tui.core.models import MetricEvent, Run
-from pacerid_tui.core.registry import Registry
-from pacerid_tui.core.status import RunStatus, state_text, uptime_text
-from pacerid_tui.core.status import row as status_row
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.errors import UsageError
+from pacerid_tui.core.kernel.models import MetricEvent, Run
+from pacerid_tui.core.remote import ssh, sync
+from pacerid_tui.core.remote.host_contract import INTERRUPTED_EXIT, HostPaths
+from pacerid_tui.core.results import delivery
+from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps.status import RunStatus, state_text, uptime_text
+from pacerid_tui.core.steps.status import row as status_row
+from pacerid_tui.core.supervise import orphans
+from pacerid_tui.core.supervise.failure import follow_or_clean_up, run_all_or_clean_up
+from pacerid_tui.core.supervise.supervisor import Supervisor
 
 
 class Printer(Listener):
     """Prints what the lifecycle says: progress to stderr, host output to stdout; keeps the
-    endings it sees for the notices (`cli/notices.py`)."""
+    endings it sees for the notices (`cli/ending_notices.py`)."""
 
     def __init__(self, show_metrics: bool = True) -> None:
         self.show_metrics = show_metrics
@@ -105,11 +107,11 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
     if command == "status":
         return await status(lifecycle, args)
     if command == "history":
-        from pacerid_tui.cli.watch import show_history
+        from pacerid_tui.cli.history_commands import show_history
 
         return await show_history(lifecycle, args)
     if command == "doctor":
-        from pacerid_tui.cli.doctor import doctor
+        from pacerid_tui.cli.doctor_table import doctor
 
         return await asyncio.to_thread(doctor, config_path(args), args.json)
     if command == "adopt":
@@ -127,7 +129,7 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         )
     run = pick_run(lifecycle, args)
     if command == "mistakes":
-        from pacerid_tui.cli.watch import show_mistakes
+        from pacerid_tui.cli.history_commands import show_mistakes
 
         return show_mistakes(lifecycle, run, args)
     if command == "upload":

@@ -1,4 +1,4 @@
-"""The run steps behind the keys, buttons and palette entries (see `ui/commands.py`).
+"""The run steps behind the keys, buttons and palette entries (see `ui/key_actions.py`).
 
 Each step runs as a worker in the run's group; `busy` keeps two steps of one run from racing
 (terminate may cancel whatever runs). Steps call the core and report through messages; the
@@ -18,13 +18,14 @@ from textual.app import App
 from textual.screen import Screen
 
 from pacerid_tui.config import Config, load_config
-from pacerid_tui.core import delivery, orphans
-from pacerid_tui.core.errors import PaceridError, RunNotFound
-from pacerid_tui.core.failure import follow_or_clean_up, run_all_or_clean_up
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance, InstanceState, Run
-from pacerid_tui.core.status import RunStatus
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.errors import PaceridError, RunNotFound
+from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
+from pacerid_tui.core.results import delivery
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.status import RunStatus
+from pacerid_tui.core.supervise import orphans
+from pacerid_tui.core.supervise.failure import follow_or_clean_up, run_all_or_clean_up
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate

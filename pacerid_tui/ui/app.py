@@ -32,19 +32,19 @@ from textual.worker import Worker, WorkerState
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core.errors import PaceridError, UsageError
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance
-from pacerid_tui.core.registry import Registry
-from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.kernel.errors import PaceridError, UsageError
+from pacerid_tui.core.kernel.models import Instance
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.actions import ORPHANS_S, RunActions
-from pacerid_tui.ui.commands import ACTIONS
+from pacerid_tui.ui.ending_alerts import Notices
+from pacerid_tui.ui.key_actions import ACTIONS
 from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.messages import while_open
-from pacerid_tui.ui.notices import Notices
 from pacerid_tui.ui.run_view import LOG_LINES_PER_RUN, RunView
-from pacerid_tui.ui.screens.doctor import DoctorScreen
+from pacerid_tui.ui.screens.doctor_screen import DoctorScreen
 from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.selected import SelectedRun
 from pacerid_tui.ui.training import Training

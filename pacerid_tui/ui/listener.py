@@ -6,10 +6,10 @@ from typing import Any
 
 from textual.app import App
 
-from pacerid_tui.core.lifecycle import Listener
-from pacerid_tui.core.models import MetricEvent, Run
-from pacerid_tui.core.sync import Progress
-from pacerid_tui.core.system import SystemSample
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.kernel.models import MetricEvent, Run
+from pacerid_tui.core.remote.sync import Progress
+from pacerid_tui.core.steps.lifecycle import Listener
 from pacerid_tui.ui import messages
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
-from pacerid_tui.core import cost
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.market import ssh_warning, zone_prices
-from pacerid_tui.core.models import PricePoint, Run
+from pacerid_tui.core.kernel.models import PricePoint, Run
+from pacerid_tui.core.steps import cost
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.zone_market import ssh_warning, zone_prices
 
 MARKET_TTL_S = 60.0
 """How often the zone prices and the 24 h history are asked for again."""

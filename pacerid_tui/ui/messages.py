@@ -11,10 +11,10 @@ from typing import TypeVar, cast
 from textual.app import App
 from textual.message import Message
 
-from pacerid_tui.core.models import Instance, MetricEvent, Run
-from pacerid_tui.core.status import RunStatus
-from pacerid_tui.core.sync import Progress
-from pacerid_tui.core.system import SystemSample
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.kernel.models import Instance, MetricEvent, Run
+from pacerid_tui.core.remote.sync import Progress
+from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.runs_table import RunsTable

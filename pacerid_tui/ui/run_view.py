@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pacerid_tui.config import Config
-from pacerid_tui.core.supervisor import Supervisor
-from pacerid_tui.core.system import SystemSample
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.host_panel import SPARK_WIDTH

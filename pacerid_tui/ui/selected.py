@@ -14,15 +14,15 @@ from collections.abc import Callable
 from textual import on, work
 
 from pacerid_tui.config import Config
-from pacerid_tui.core import cost
-from pacerid_tui.core.errors import PaceridError
-from pacerid_tui.core.models import Run
+from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps import cost
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
 from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.training import Training, read_metrics
-from pacerid_tui.ui.watch import Watching
+from pacerid_tui.ui.training_watch import Watching
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import RunDetails
 

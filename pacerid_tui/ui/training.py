@@ -9,12 +9,12 @@ and checkpointing: what the instance is actually billed for.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pacerid_tui.core.models import MetricEvent
+from pacerid_tui.core.kernel import host_records
+from pacerid_tui.core.kernel.models import MetricEvent
 
 STEPS_KEPT = 2000
 """Step events kept per run for the chart: bounded memory however long the run."""
@@ -88,13 +88,6 @@ class Training:
 def read_metrics(path: Path) -> Training:
     """A downloaded metrics.jsonl replayed into a Training (unreadable lines are skipped)."""
     training = Training()
-    try:
-        text = path.read_text()
-    except OSError:
-        return training
-    for line in text.splitlines():
-        try:
-            training.add(MetricEvent.from_dict(json.loads(line)))
-        except (ValueError, TypeError):
-            continue
+    for event in host_records.metric_events(path):
+        training.add(event)
     return training

@@ -30,8 +30,8 @@ from iam_standin import IamStandIn
 from quotas_standin import QuotasStandIn
 
 from pacerid_tui.config import InstanceConfig
-from pacerid_tui.core import hostkeys
 from pacerid_tui.core.cloud.aws import AwsProvider
+from pacerid_tui.core.remote import host_keys
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -200,7 +200,7 @@ def aws_config(tmp_path: Path, aws_env: str, caller_ip_url: str, key_dir: Path) 
 def aws_standin(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStandIn]:
     """moto behind the GetConsoleOutput and SSM stand-in (aws_standin.py); the console is read
     again after 0.05 s instead of seconds, so a late fingerprint block costs no test time."""
-    monkeypatch.setattr(hostkeys, "FIRST_RETRY_S", 0.05)
+    monkeypatch.setattr(host_keys, "FIRST_RETRY_S", 0.05)
     with serve(aws_env) as standin:
         yield standin
 

@@ -23,8 +23,8 @@ from aws_standin import AwsStandIn
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_ami import ROOM_GB, find_image
-from pacerid_tui.core.errors import ConfigError, ProviderError
-from pacerid_tui.core.models import InstanceSpec
+from pacerid_tui.core.kernel.errors import ConfigError, ProviderError
+from pacerid_tui.core.kernel.models import InstanceSpec
 
 X86 = "/aws/service/deeplearning/ami/x86_64"
 ARM = "/aws/service/deeplearning/ami/arm64"

@@ -12,7 +12,7 @@ import pytest
 from aws_seed import REGION
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -32,8 +32,8 @@ from textual.pilot import Pilot
 from textual.widgets import Log
 
 from pacerid_tui import paths
-from pacerid_tui.core.models import Instance, Run
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from tests.conftest import REPO

@@ -19,9 +19,10 @@ from textual.widgets import Static
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws_keypair import KEY_FILE_MODE
-from pacerid_tui.core.doctor import FAIL, NAMES, OK, PreflightError, run_checks
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceSpec
+from pacerid_tui.core.kernel.checks import FAIL, OK
+from pacerid_tui.core.kernel.models import InstanceSpec
+from pacerid_tui.core.steps.doctor import NAMES, PreflightError, run_checks
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from tests.ui.test_app import wait_for

@@ -21,7 +21,8 @@ from iam_standin import ACCOUNT, TRAINER, IamStandIn
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, TRUST_POLICY
-from pacerid_tui.core.doctor import OK, WARN, Check, run_checks
+from pacerid_tui.core.kernel.checks import OK, WARN, Check
+from pacerid_tui.core.steps.doctor import run_checks
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{HOST_ROLE}"
 PROFILE_ARN = f"arn:aws:iam::{ACCOUNT}:instance-profile/{HOST_ROLE}"

@@ -15,8 +15,8 @@ from aws_seed import Reports, error_response
 from botocore.awsrequest import AWSResponse
 
 from pacerid_tui.core.cloud.aws_launch import Attempt, launch_first_available, plan_attempts
-from pacerid_tui.core.errors import CapacityError, ProviderError
-from pacerid_tui.core.models import InstanceSpec
+from pacerid_tui.core.kernel.errors import CapacityError, ProviderError
+from pacerid_tui.core.kernel.models import InstanceSpec
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 

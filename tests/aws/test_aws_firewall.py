@@ -17,8 +17,8 @@ from pacerid_tui.core.cloud.aws_firewall import (
     ssh_ranges,
     ssh_rules,
 )
-from pacerid_tui.core.errors import ProviderError
-from pacerid_tui.core.models import InstanceSpec
+from pacerid_tui.core.kernel.errors import ProviderError
+from pacerid_tui.core.kernel.models import InstanceSpec
 
 
 def ssh_cidrs(ec2: Any, group_id: str) -> dict[str, tuple[int, int]]:

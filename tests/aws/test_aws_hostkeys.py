@@ -21,10 +21,10 @@ from aws_standin import AwsStandIn
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core import ssh
-from pacerid_tui.core.errors import HostKeyMismatch
-from pacerid_tui.core.lifecycle import Lifecycle, Listener
-from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.kernel.errors import HostKeyMismatch
+from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.remote import ssh
+from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
 from tests.conftest import REPO
 
 

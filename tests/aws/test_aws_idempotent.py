@@ -22,7 +22,7 @@ from aws_seed import Reports
 
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.base import RUN_ID_TAG
-from pacerid_tui.core.models import InstanceSpec
+from pacerid_tui.core.kernel.models import InstanceSpec
 
 
 class LossyEc2(ThreadingHTTPServer):

@@ -10,7 +10,7 @@ from aws_seed import NEWEST_PYTORCH_2204, Reports
 
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_instances import host_key_fingerprints, to_instance
-from pacerid_tui.core.models import InstanceSpec, InstanceState
+from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
 
 
 def count_calls(provider: AwsProvider, operation: str) -> list[str]:

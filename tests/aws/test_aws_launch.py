@@ -11,7 +11,7 @@ from aws_seed import CALLER_IP, NEWEST_PYTORCH, Reports
 
 from pacerid_tui.core.cloud.aws_ami import Image
 from pacerid_tui.core.cloud.aws_launch import Attempt, run_request
-from pacerid_tui.core.models import InstanceSpec, InstanceState
+from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
 
 
 def record_requests(provider: Any) -> list[dict[str, Any]]:

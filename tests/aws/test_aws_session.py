@@ -9,7 +9,7 @@ from aws_seed import error_response
 
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws import AwsProvider
-from pacerid_tui.core.errors import CredentialsError, ProviderError
+from pacerid_tui.core.kernel.errors import CredentialsError, ProviderError
 
 
 def answer_first(provider: AwsProvider, operation: str, status: int, code: str) -> list[int]:

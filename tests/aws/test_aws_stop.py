@@ -24,8 +24,8 @@ from test_aws_launch import record_requests
 from pacerid_tui.core.cloud import aws_role
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
-from pacerid_tui.core.models import InstanceSpec, InstanceState
-from pacerid_tui.core.reconcile import left_over
+from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
+from pacerid_tui.core.supervise.reconcile import left_over
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from aws_seed import Reports, instances_response
 
 from pacerid_tui.core.cloud import aws
-from pacerid_tui.core.errors import ProviderError
-from pacerid_tui.core.models import InstanceSpec, InstanceState
+from pacerid_tui.core.kernel.errors import ProviderError
+from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
 
 
 @pytest.fixture(autouse=True)

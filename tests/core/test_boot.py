@@ -1,5 +1,6 @@
-"""The boot switch's loop itself (core/boot.py), run by /bin/sh as the instance runs it, with the
-local provider's power-off (SIGTERM to the "server": here a `sleep` of ours standing in)."""
+"""The boot switch's loop itself (core/kernel/boot_switch.py), run by /bin/sh as the instance
+runs it, with the local provider's power-off (SIGTERM to the "server": here a `sleep` of ours
+standing in)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pacerid_tui.core import boot
+from pacerid_tui.core.kernel import boot_switch
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def server() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def start_switch(folder: Path, server_pid: int, grace: int) -> subprocess.Popen[bytes]:
-    (folder / "switch.sh").write_text(boot.SWITCH)
+    (folder / "switch.sh").write_text(boot_switch.SWITCH)
     env = {**os.environ, "PACERID_LOCAL_INSTANCE": "test", "PACERID_SERVER_PID": str(server_pid)}
     return subprocess.Popen(
         ["/bin/sh", str(folder / "switch.sh"), str(folder), str(grace), "1"], env=env
@@ -75,10 +76,10 @@ def test_once_disarmed_the_switch_stands_down(
 
 
 def test_the_user_data_arms_the_switch_and_keeps_the_max_runtime_timer() -> None:
-    script = boot.user_data(0.2, max_runtime_minutes=90.5)
+    script = boot_switch.user_data(0.2, max_runtime_minutes=90.5)
     assert script.startswith("#!/bin/sh\n")
     assert '"$dir/switch.sh" "$dir" 12 1' in script  # 0.2 min = 12 s, polled every second
     assert script.endswith("shutdown -h +91 'pacerid: instance.max_runtime_minutes reached'\n")
-    assert "shutdown" not in boot.user_data(30).split("PACERID_SWITCH\n")[-1]
+    assert "shutdown" not in boot_switch.user_data(30).split("PACERID_SWITCH\n")[-1]
     done = subprocess.run(["/bin/sh", "-n"], input=script, text=True, capture_output=True)
     assert done.returncode == 0, done.stderr

@@ -22,7 +22,7 @@ from pacerid_tui.core.cloud.base import (
     ZonePrices,
 )
 from pacerid_tui.core.cloud.factory import provider_for
-from pacerid_tui.core.market import ZoneQuotes, ssh_warning, zone_prices
+from pacerid_tui.core.steps.zone_market import ZoneQuotes, ssh_warning, zone_prices
 
 CAPABILITIES = (HostKeyFingerprints, SpotRequests, ZonePrices, SshExposure, CallerAccess)
 EXPECTED = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.errors import ConfigError
-from pacerid_tui.core.host import HostPaths
+from pacerid_tui.core.kernel.errors import ConfigError
+from pacerid_tui.core.remote.host_contract import HostPaths
 
 
 def test_an_edited_config_is_read_again_and_an_unchanged_one_is_not(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pacerid_tui.core.cost import (
+from pacerid_tui.core.kernel.models import PricePoint
+from pacerid_tui.core.steps.cost import (
     CostParts,
     billed_seconds,
     budget_fraction,
@@ -20,8 +21,7 @@ from pacerid_tui.core.cost import (
     remaining_seconds,
     volume_cost,
 )
-from pacerid_tui.core.models import PricePoint
-from pacerid_tui.core.price_table import PRICES_AS_OF, prices_for
+from pacerid_tui.core.steps.price_table import PRICES_AS_OF, prices_for
 
 
 def at(text: str) -> float:

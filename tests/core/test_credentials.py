@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pacerid_tui.core.credentials import kaggle_credentials, kaggle_source
-from pacerid_tui.core.errors import CredentialsError
+from pacerid_tui.core.kernel.errors import CredentialsError
+from pacerid_tui.core.steps.credentials import kaggle_credentials, kaggle_source
 
 
 def test_environment_first(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from pacerid_tui.__main__ import main
 from pacerid_tui.config import load_config
-from pacerid_tui.core.doctor import NAMES, PreflightError, preflight, run_checks
+from pacerid_tui.core.steps.doctor import NAMES, PreflightError, preflight, run_checks
 from tests.conftest import REPO
 
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from pacerid_tui.core.errors import PaceridError, UsageError
-from pacerid_tui.core.export import (
+from pacerid_tui.core.kernel.errors import PaceridError, UsageError
+from pacerid_tui.core.results.coreml_export import (
     RESULT_NAME,
     TRAINER_ROOT,
     export_model,
     find_checkpoint,
     read_export,
 )
-from pacerid_tui.core.ios import package_sha256, read_manifest, sync_model
+from pacerid_tui.core.results.ios_sync import package_sha256, read_manifest, sync_model
 
 TINY_RUN = """
 data: {source: synthetic, image_size: 32, batch_size: 8, num_workers: 0,
@@ -158,7 +158,7 @@ def test_find_checkpoint_takes_the_half_precision_best_only_when_it_is_newer(tmp
 
 def test_the_controller_side_never_imports_torch_or_coremltools():
     code = (
-        "import sys, pacerid_tui.core.export, pacerid_tui.core.ios; "
+        "import sys, pacerid_tui.core.results.coreml_export, pacerid_tui.core.results.ios_sync; "
         "print(sorted({'torch', 'torchvision', 'coremltools'} & set(sys.modules)))"
     )
     assert run_python("-c", code).stdout.strip() == "[]"

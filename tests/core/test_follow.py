@@ -15,11 +15,11 @@ import asyncssh
 import pytest
 
 from pacerid_tui import paths
-from pacerid_tui.core import ssh
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.follow import Follower
-from pacerid_tui.core.follow_stream import Kind, Notices, streamable
-from pacerid_tui.core.models import Instance, InstanceSpec
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec
+from pacerid_tui.core.remote import ssh
+from pacerid_tui.core.remote.file_follower import Follower
+from pacerid_tui.core.remote.tail_stream import Kind, Notices, streamable
 
 LINES = 10_000
 DROPS = 20

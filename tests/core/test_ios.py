@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pacerid_tui.core.errors import UsageError
-from pacerid_tui.core.ios import (
+from pacerid_tui.core.kernel.errors import UsageError
+from pacerid_tui.core.results.ios_sync import (
     MANIFEST_NAME,
     ModelManifest,
     package_sha256,

@@ -11,10 +11,10 @@ import pytest
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config
-from pacerid_tui.core.errors import UsageError
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance, InstanceState
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.errors import UsageError
+from pacerid_tui.core.kernel.models import Instance, InstanceState
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
 
 PROXY = "ssh -W %h:%p bastion"
 

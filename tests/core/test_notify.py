@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pacerid_tui.core import notify
-from pacerid_tui.core.models import MetricEvent
+from pacerid_tui.core.kernel.models import MetricEvent
+from pacerid_tui.core.supervise import notify
 
 ENDING = notify.Ending("pacerid-local-1", "finished", 0.8, 0.0, "training finished")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pacerid_tui.config import Config, InstanceConfig
-from pacerid_tui.core.host import watchdog_settings
-from pacerid_tui.core.models import Instance, InstanceState
-from pacerid_tui.core.recovery import ending
+from pacerid_tui.core.kernel.models import Instance, InstanceState
+from pacerid_tui.core.remote.host_contract import watchdog_settings
+from pacerid_tui.core.supervise.recovery import ending
 
 
 def ended_with(code: str | None, reason: str | None = None) -> Instance:

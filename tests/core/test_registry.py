@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pacerid_tui.core import atomic
-from pacerid_tui.core.errors import PaceridError, RunNotFound
-from pacerid_tui.core.models import Instance, InstanceState, Run
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel import atomic
+from pacerid_tui.core.kernel.errors import PaceridError, RunNotFound
+from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
+from pacerid_tui.core.steps.registry import Registry
 
 
 def make_run(run_id: str, created_at: float) -> Run:

@@ -14,9 +14,9 @@ import pytest
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core import ssh
-from pacerid_tui.core.errors import ConfigError, HostError, HostKeyMismatch
-from pacerid_tui.core.models import Instance
+from pacerid_tui.core.kernel.errors import ConfigError, HostError, HostKeyMismatch
+from pacerid_tui.core.kernel.models import Instance
+from pacerid_tui.core.remote import ssh
 from tests.conftest import REPO, free_port
 
 RELAY = REPO / "tests" / "proxy_relay.py"

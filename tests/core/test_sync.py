@@ -12,8 +12,8 @@ import asyncssh
 import pytest
 
 from pacerid_tui import paths
-from pacerid_tui.core import ssh, sync
-from pacerid_tui.core.models import Instance
+from pacerid_tui.core.kernel.models import Instance
+from pacerid_tui.core.remote import ssh, sync
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ GPU rows parsed from the stand-in nvidia-smi's CSV (tests/nvidia_smi.py, NVIDIA'
 
 from __future__ import annotations
 
-from pacerid_tui.core.models import MetricEvent
-from pacerid_tui.core.system import SystemSample, assess
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.kernel.models import MetricEvent
+from pacerid_tui.core.supervise.host_health import assess
 from tests.nvidia_smi import BUSY_CSV, STARVED_CSV
 from trainer.system import gpu_rows
 

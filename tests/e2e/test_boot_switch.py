@@ -1,5 +1,6 @@
 """The boot-time dead-man switch on the local provider, which runs the same first-boot script
-EC2 would (core/boot.py): a host whose setup failed and whose controller is gone ends itself.
+EC2 would (core/kernel/boot_switch.py): a host whose setup failed and whose controller is gone
+ends itself.
 In relaunch mode that power-off terminates; in stop mode (the default) it stops, and the next
 reconciliation terminates it (tests/e2e/test_stop_mode.py), so the first test asks for relaunch."""
 
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.errors import HostError
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceState, Run
+from pacerid_tui.core.kernel.errors import HostError
+from pacerid_tui.core.kernel.models import InstanceState, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.doctor import Check, run_checks
+from pacerid_tui.core.kernel.checks import Check
+from pacerid_tui.core.steps.doctor import run_checks
 from tests.trainer.test_trainer_download import GET_RPC, KEY, PORT, TOKEN, USERNAME, KaggleStandIn
 
 

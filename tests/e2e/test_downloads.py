@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.lifecycle import Lifecycle, Listener
-from pacerid_tui.core.supervisor import run_all
+from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.supervise.supervisor import run_all
 from tests.e2e.test_cli_local import tiny_config
 from trainer.export import load_checkpoint, restore_model
 
@@ -33,7 +33,7 @@ async def test_a_default_run_downloads_the_full_checkpoint_only_at_the_end(
     tmp_path: Path,
 ) -> None:
     # Tiny epochs, well under a second each: the two fp16 snapshots of one size often share a
-    # whole-second mtime, which the racy-index rule in core/sync.py must catch.
+    # whole-second mtime, which the racy-index rule in core/remote/sync.py must catch.
     path = tiny_config(tmp_path, epochs=2)
     listener = Downloads(tmp_path / "results")
     lifecycle = Lifecycle(listener=listener)

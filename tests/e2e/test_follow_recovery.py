@@ -28,9 +28,9 @@ import yaml
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local_server import processes_of
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import MetricEvent, Run, current_epochs
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.models import MetricEvent, Run, current_epochs
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
 from tests.e2e.test_cli_local import cli, tiny_config
 from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_run_endings import host_folder

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Run
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from tests.e2e.test_cli_local import tiny_config
 from tests.trainer.test_trainer_download import (
     DOWNLOAD_RPC,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core import ssh
-from pacerid_tui.core.errors import UsageError
-from pacerid_tui.core.models import Instance
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.errors import UsageError
+from pacerid_tui.core.kernel.models import Instance
+from pacerid_tui.core.remote import ssh
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.e2e.test_cli_local import tiny_config
 from tests.known_host import HostLifecycle
 

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core import recovery
-from pacerid_tui.core.lifecycle import Lifecycle, Listener
-from pacerid_tui.core.models import MetricEvent, current_epochs
-from pacerid_tui.core.supervisor import run_all
+from pacerid_tui.core.kernel.models import MetricEvent, current_epochs
+from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.supervise import recovery
+from pacerid_tui.core.supervise.supervisor import run_all
 from tests.e2e.test_cli_local import tiny_config
 from tests.trainer.test_trainer_resume import MetadataService
 

@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pacerid_tui.config import Config
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
 
 
 async def test_a_reason_recorded_during_a_refresh_survives_it(tmp_path: Path) -> None:

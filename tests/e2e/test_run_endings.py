@@ -14,10 +14,10 @@ import pytest
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceState, Run
-from pacerid_tui.core.registry import Registry
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.models import InstanceState, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.e2e.test_cli_local import cli
 from tests.e2e.test_watchdog import config_with
 

@@ -23,9 +23,9 @@ import yaml
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.cloud.local_server import processes_of
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceSpec, InstanceState
-from pacerid_tui.core.reconcile import away_from, reconcile
+from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.supervise.reconcile import away_from, reconcile
 from tests.e2e.test_cli_local import cli
 from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_watchdog import config_with, fast_watchdog  # noqa: F401

@@ -18,9 +18,9 @@ from typing import Any
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.lifecycle import Lifecycle, Listener
-from pacerid_tui.core.models import InstanceState, MetricEvent
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.models import InstanceState, MetricEvent
+from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_stop_mode import epochs_in, longer_epochs, read_json
 from tests.e2e.test_watchdog import config_with

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.lifecycle import Lifecycle
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from tests.e2e.test_cli_local import tiny_config
 
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import InstanceState, Run
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.models import InstanceState, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.e2e.test_cli_local import tiny_config
 
 

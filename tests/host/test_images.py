@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.errors import HostError
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Instance, Run
-from pacerid_tui.core.supervisor import Supervisor
+from pacerid_tui.core.kernel.errors import HostError
+from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.conftest import running_sshd
 from tests.e2e.test_cli_local import tiny_config
 from tests.host import images

@@ -29,7 +29,9 @@ def setup(tmp_path: Path, stop_mode: bool) -> tuple[subprocess.CompletedProcess[
     recorder(fakes, "sudo", '[ "$1" = -n ] && shift; exec "$@"')
     recorder(fakes, "systemctl", "exit 0")
     if stop_mode:
-        (run / "boot-switch.sh").write_text("# the boot switch installer (core/boot.py)\n")
+        (run / "boot-switch.sh").write_text(
+            "# the boot switch installer (core/kernel/boot_switch.py)\n"
+        )
     env = {k: v for k, v in os.environ.items() if k != "PACERID_LOCAL_INSTANCE"}
     env.update(
         PATH=f"{fakes}:{env['PATH']}", PACERID_PYTHON=sys.executable, PACERID_UNIT_DIR=str(units)

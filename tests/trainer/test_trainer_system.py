@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from pacerid_tui.core.models import MetricEvent
-from pacerid_tui.core.system import SystemSample, assess
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.kernel.models import MetricEvent
+from pacerid_tui.core.supervise.host_health import assess
 from tests import nvidia_smi
 from tests.trainer.support import write_config
 from trainer import distributed

@@ -28,8 +28,8 @@ from pacerid_tui import paths
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_firewall import ssh_warning
 from pacerid_tui.core.cloud.base import Provider, Report, quiet
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import (
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.kernel.models import (
     Instance,
     InstanceSpec,
     InstanceState,
@@ -37,9 +37,9 @@ from pacerid_tui.core.models import (
     PricePoint,
     Run,
 )
-from pacerid_tui.core.registry import Registry
-from pacerid_tui.core.supervisor import Supervisor
-from pacerid_tui.core.system import SystemSample
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.supervise.supervisor import Supervisor
 from pacerid_tui.ui import app as ui_app
 from pacerid_tui.ui.app import PaceridApp
 from tests.nvidia_smi import STARVED_CSV

@@ -13,13 +13,13 @@ from textual.widgets import Button, Input, Log, Static
 
 from pacerid_tui import paths
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.doctor import NAMES
-from pacerid_tui.core.models import InstanceSpec
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.models import InstanceSpec
+from pacerid_tui.core.steps.doctor import NAMES
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
-from pacerid_tui.ui.commands import ACTIONS
+from pacerid_tui.ui.key_actions import ACTIONS
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
-from pacerid_tui.ui.screens.doctor import DoctorScreen
+from pacerid_tui.ui.screens.doctor_screen import DoctorScreen
 from pacerid_tui.ui.screens.help import HelpScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.version_prompt import VersionPrompt

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Static
 
 from pacerid_tui import paths
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens import failure_dialog
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog

@@ -3,8 +3,8 @@ where the budget leaves it out (issue 15: the first 100 GB a month are free acco
 
 from __future__ import annotations
 
-from pacerid_tui.core.models import Run
-from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.ui.widgets.run_details import RunDetails
 
 

@@ -17,10 +17,10 @@ from textual.widgets import Static
 
 from pacerid_tui.ui import app as app_module
 from pacerid_tui.ui.app import PaceridApp
-from pacerid_tui.ui.screens.doctor import DoctorScreen
-from pacerid_tui.ui.screens.history import HistoryScreen
+from pacerid_tui.ui.screens.doctor_screen import DoctorScreen
+from pacerid_tui.ui.screens.history_screen import HistoryScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
-from pacerid_tui.ui.screens.mistakes import MistakesScreen
+from pacerid_tui.ui.screens.mistakes_screen import MistakesScreen
 from tests.ui.demo import SIZE, demo_app, settle, wait_or_fail
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from pacerid_tui import paths
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Run
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog

@@ -17,9 +17,9 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from pacerid_tui import paths
-from pacerid_tui.core.lifecycle import Lifecycle
-from pacerid_tui.core.models import Run
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.vanished import VanishedDialog

@@ -16,7 +16,7 @@ import yaml
 from textual.widgets import Input, Select, Static
 
 from pacerid_tui import paths
-from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.widgets.host_panel import HostPanel

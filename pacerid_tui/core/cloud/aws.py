@@ -42,8 +42,8 @@ from pacerid_tui.core.cloud.aws_role import (
 )
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
-from pacerid_tui.core.errors import ConfigError, PaceridError, ProviderError
-from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
+from pacerid_tui.core.kernel.errors import ConfigError, PaceridError, ProviderError
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, PricePoint
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

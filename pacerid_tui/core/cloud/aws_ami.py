@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.core.cloud.aws_session import aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import Report, quiet
-from pacerid_tui.core.errors import ConfigError, ProviderError
+from pacerid_tui.core.kernel.errors import ConfigError, ProviderError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

@@ -41,8 +41,8 @@ from pacerid_tui.core.cloud.aws_quota import (
 )
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, may_use
 from pacerid_tui.core.cloud.aws_session import aws_errors
-from pacerid_tui.core.doctor import FAIL, OK, WARN, Check, from_error
-from pacerid_tui.core.errors import PaceridError
+from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, from_error
+from pacerid_tui.core.kernel.errors import PaceridError
 
 
 class AwsDoctor:

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_session import aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
-from pacerid_tui.core.errors import ConfigError, ProviderError
+from pacerid_tui.core.kernel.errors import ConfigError, ProviderError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

@@ -16,7 +16,7 @@ from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_ami import login_user
 from pacerid_tui.core.cloud.aws_keypair import key_path_for
 from pacerid_tui.core.cloud.base import RUN_ID_TAG
-from pacerid_tui.core.models import Instance, InstanceState
+from pacerid_tui.core.kernel.models import Instance, InstanceState
 
 IMAGE_NAME_TAG = "pacerid:image"
 """The AMI name, kept on the instance so status needs no DescribeImages call (and the login

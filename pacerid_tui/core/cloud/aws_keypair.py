@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pacerid_tui.config import InstanceConfig
-from pacerid_tui.core.atomic import create_exclusive
 from pacerid_tui.core.cloud.aws_session import aws_errors
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
-from pacerid_tui.core.errors import ProviderError
+from pacerid_tui.core.kernel.atomic import create_exclusive
+from pacerid_tui.core.kernel.errors import ProviderError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

@@ -25,14 +25,14 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pacerid_tui.config import InstanceConfig
-from pacerid_tui.core.boot import user_data
 from pacerid_tui.core.cloud.aws_ami import Image, root_volume_gb
 from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG, INTERRUPTION_TAG, VOLUME_GB_TAG
 from pacerid_tui.core.cloud.aws_network import no_default_vpc
 from pacerid_tui.core.cloud.aws_quota import family, quota_for, refusal_message
 from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, NAME_TAG_VALUE, RUN_ID_TAG, Report
-from pacerid_tui.core.errors import CapacityError, ConfigError
+from pacerid_tui.core.kernel.boot_switch import user_data
+from pacerid_tui.core.kernel.errors import CapacityError, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_session import aws_errors, error_code, user_error
-from pacerid_tui.core.errors import ConfigError
+from pacerid_tui.core.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

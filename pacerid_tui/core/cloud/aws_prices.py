@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pacerid_tui.core.cloud.aws_session import aws_errors
-from pacerid_tui.core.models import PricePoint
+from pacerid_tui.core.kernel.models import PricePoint
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

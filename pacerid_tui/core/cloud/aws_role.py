@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
-from pacerid_tui.core.errors import ProviderError
+from pacerid_tui.core.kernel.errors import ProviderError
 
 HOST_ROLE = "pacerid-ml-host"
 """The role's and the instance profile's name (one per account: IAM is global)."""

@@ -28,7 +28,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from pacerid_tui.core.errors import CredentialsError, PaceridError, ProviderError
+from pacerid_tui.core.kernel.errors import CredentialsError, PaceridError, ProviderError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

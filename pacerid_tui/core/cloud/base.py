@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from pacerid_tui.core.models import Instance, InstanceSpec, PricePoint
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec, PricePoint
 
 Report = Callable[[str], None]
 """Receives one human sentence of progress at a time."""
@@ -52,7 +52,7 @@ class HostKeyFingerprints(Protocol):
     """An optional provider capability: its hosts print their SSH host key fingerprints
     somewhere the provider can read (EC2: cloud-init's block on the boot console).
 
-    One read, no waiting: the caller retries with backoff (core/hostkeys.py), because the
+    One read, no waiting: the caller retries with backoff (core/remote/host_keys.py), because the
     fingerprints appear minutes after the instance is running. A provider without it (local:
     the server's key is made on this machine) is simply not an instance of this protocol.
     """
@@ -66,7 +66,8 @@ class HostKeyFingerprints(Protocol):
 class SpotRequests(Protocol):
     """An optional provider capability: the state of the spot request behind a stop-mode
     instance (`instance.interruption: stop`), which decides whether a stopped instance waits
-    for capacity or is left over (core/reconcile.py). AWS and the local provider have it."""
+    for capacity or is left over (core/supervise/reconcile.py). AWS and the local provider have
+    it."""
 
     def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
         """(EC2's request state: open, active, disabled, cancelled, closed or failed; its

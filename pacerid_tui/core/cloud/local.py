@@ -6,7 +6,7 @@ An instance is a folder under the state folder:
 
     <home>/local/<id>/  host_key, client_key (0400), client_key.pub, launched.json, user-data,
                         server.json (pid, port), server.log, terminated.json, workspace/,
-                        boot/ (the boot-time dead-man switch's state, core/boot.py),
+                        boot/ (the boot-time dead-man switch's state, core/kernel/boot_switch.py),
                         request.json, stopped.json, bin/aws, systemd/ (stop mode, below)
 
 The server runs in its own session, so it outlives the dashboard; describe reads the folder and
@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from pacerid_tui import paths
-from pacerid_tui.core import atomic, boot
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.cloud.local_server import processes_of
-from pacerid_tui.core.errors import ProviderError
-from pacerid_tui.core.lazy import asyncssh
-from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
+from pacerid_tui.core.kernel import atomic, boot_switch
+from pacerid_tui.core.kernel.errors import ProviderError
+from pacerid_tui.core.kernel.lazy import asyncssh
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, PricePoint
 
 START_TIMEOUT_S = 15.0
 """The server starts in well under a second; this only guards against a broken interpreter."""
@@ -92,7 +92,7 @@ class LocalProvider:
             atomic.write_text(folder / "request.json", json.dumps(request) + "\n")
         # What EC2 would run at first boot; local_server runs it (no max-runtime `shutdown`
         # here: that would power off this machine, and the host watchdog enforces it anyway).
-        atomic.write_text(folder / "user-data", boot.user_data(spec.boot_grace_minutes))
+        atomic.write_text(folder / "user-data", boot_switch.user_data(spec.boot_grace_minutes))
         (folder / "bin").mkdir()
         atomic.write_text(folder / "bin" / "aws", aws_cli(self.root), mode=0o755)
         self._boot(folder)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.errors import ProviderError
+from pacerid_tui.core.kernel.errors import ProviderError
 
 USAGE, SERVICE = 252, 254
 MARKERS = ("PACERID_LOCAL_INSTANCE", "PACERID_SERVER_PID", "PACERID_BOOT_DIR")

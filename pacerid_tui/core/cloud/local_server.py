@@ -6,10 +6,10 @@ HOME set to the workspace, so the host contract's `~/pacerid/<run-id>/…` paths
 way as on a real host, and SFTP is rooted at the workspace so relative paths match too.
 
 At start the server runs the instance's `user-data` once, as EC2 runs an instance's user data at
-first boot: it arms the boot-time dead-man switch (core/boot.py). At every later start (stop
-mode: the instance was stopped and capacity returned) it runs the boot units enabled under
-`systemd/multi-user.target.wants/`, as systemd would: setup_host.sh installs its boot service
-there when PACERID_UNIT_DIR names that folder.
+first boot: it arms the boot-time dead-man switch (core/kernel/boot_switch.py). At every later
+start (stop mode: the instance was stopped and capacity returned) it runs the boot units enabled
+under `systemd/multi-user.target.wants/`, as systemd would: setup_host.sh installs its boot
+service there when PACERID_UNIT_DIR names that folder.
 
 Every child carries `PACERID_LOCAL_INSTANCE=<id>` in its environment: terminate finds and stops
 them all (training runs detached, in its own session, like it does on a real host).
@@ -32,8 +32,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from pacerid_tui.core import atomic
-from pacerid_tui.core.lazy import asyncssh
+from pacerid_tui.core.kernel import atomic
+from pacerid_tui.core.kernel.lazy import asyncssh
 
 PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "KAGGLE_API_ENVIRONMENT")
 """Parent variables a host would also have. Secrets are never among them."""

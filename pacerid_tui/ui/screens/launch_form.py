@@ -23,9 +23,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from pacerid_tui.config import Config, ModelConfig, load_config
-from pacerid_tui.core.doctor import preflight
-from pacerid_tui.core.errors import PaceridError
-from pacerid_tui.core.market import ZoneQuotes
+from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.steps.doctor import preflight
+from pacerid_tui.core.steps.zone_market import ZoneQuotes
 from pacerid_tui.ui.launch import TRAINING_FIELDS, Choice, edited, estimate, write_launch_config
 
 MODELS: tuple[str, ...] = typing.get_args(ModelConfig.model_fields["name"].annotation)

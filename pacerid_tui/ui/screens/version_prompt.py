@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.validation import Regex
 from textual.widgets import Button, Checkbox, Input, Static
 
-from pacerid_tui.core.ios import VERSION_RE
+from pacerid_tui.core.results.ios_sync import VERSION_RE
 
 
 @dataclass(frozen=True)

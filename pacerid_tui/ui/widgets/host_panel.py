@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from pacerid_tui.core.models import MetricEvent
-from pacerid_tui.core.system import SystemSample, assess
+from pacerid_tui.core.kernel.host_records import SystemSample
+from pacerid_tui.core.kernel.models import MetricEvent
+from pacerid_tui.core.supervise.host_health import assess
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from textual_plotext import PlotextPlot
 
-from pacerid_tui.core.models import MetricEvent
+from pacerid_tui.core.kernel.models import MetricEvent
 
 STEP_REDRAW_S = 5.0
 """The step curve moves on screen this often at most: live enough, and a step event a second

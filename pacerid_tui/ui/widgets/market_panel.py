@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from pacerid_tui.core.models import Run
+from pacerid_tui.core.kernel.models import Run
 from pacerid_tui.ui.market import Market
 
 

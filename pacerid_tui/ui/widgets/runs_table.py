@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from pacerid_tui.core.status import RunStatus, state_text, uptime_text
+from pacerid_tui.core.steps.status import RunStatus, state_text, uptime_text
 
 COLUMNS = ("Run", "Provider", "Type", "Zone", "State", "Uptime", "Price/h", "Cost", "Epoch")
 

@@ -1,0 +1,155 @@
+"""The plain data the core passes around: frozen dataclasses, no behaviour beyond derived values.
+
+Everything here is JSON-friendly so the registry can store it and `status --json` can print it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class InstanceState(str, Enum):
+    """Provider-neutral instance states (EC2's names; the local provider maps onto them)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    SHUTTING_DOWN = "shutting-down"
+    TERMINATED = "terminated"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_alive(self) -> bool:
+        """True while the instance exists and may be billing."""
+        return self not in (InstanceState.TERMINATED, InstanceState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What to launch. Built from the config's `instance:` section."""
+
+    run_id: str
+    provider: str
+    region: str = "local"
+    instance_type: str = "local"
+    market: str = "spot"
+    max_price: float | None = None
+    boot_grace_minutes: float = 30
+    """The boot-time dead-man switch's grace (core/kernel/boot_switch.py)."""
+    interruption: str = "relaunch"
+    """`instance.interruption`: `stop` asks for a persistent spot request that stops (spot
+    only). The config's default is `stop`; a spec built by hand asks for what it names."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One instance as the provider last described it."""
+
+    instance_id: str
+    provider: str
+    state: InstanceState
+    host: str | None = None
+    port: int = 22
+    user: str = "ubuntu"
+    key_path: str | None = None
+    launched_at: float | None = None
+    ended_at: float | None = None
+    region: str = "local"
+    zone: str | None = None
+    instance_type: str = "local"
+    market: str = "spot"
+    state_reason: str | None = None
+    image_name: str | None = None
+    run_id: str | None = None
+    volume_gb: int | None = None
+    """The root volume's size (AWS), for its storage cost; None where there is none."""
+    spot_request_id: str | None = None
+    """The spot request that launched it (AWS); a persistent one must be cancelled before the
+    instance is terminated, or EC2 launches a fresh one."""
+    state_code: str | None = None
+    """EC2's StateReason code (the local provider maps onto it): whether an ended instance was
+    interrupted (recovered) or stopped by us (not), see `recovery.ending`."""
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """A spot price in force from `timestamp` on (unix seconds), in USD per hour."""
+
+    timestamp: float
+    price: float
+    zone: str = ""
+
+
+@dataclass(frozen=True)
+class MetricEvent:
+    """One line of the host's metrics.jsonl (see DESIGN.md, host contract)."""
+
+    event: str
+    time: float = 0.0
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    loss: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    images_per_s: float | None = None
+    message: str | None = None
+    lr: float | None = None
+    data_wait: float | None = None
+    """Step events: the share of the interval's wall time spent waiting for batches."""
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> MetricEvent:
+        """Keep the fields we know; the trainer may add more without breaking the controller."""
+        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
+        known.setdefault("event", "unknown")
+        return cls(**known)  # type: ignore[arg-type]
+
+
+@dataclass
+class Run:
+    """A training run the tool knows about: the registry's unit (replaces `.aws_instance`)."""
+
+    run_id: str
+    provider: str
+    config_path: str
+    created_at: float
+    instance: Instance | None = None
+    steps_done: list[str] = field(default_factory=list)
+    epoch: int | None = None
+    epochs: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    downloaded_at: float | None = None
+    cost_usd: float = 0.0
+    """What earlier instances of this run cost (after recoveries); the current one is added live."""
+    training_started_at: float | None = None
+    """Host clock when training was last started: older end events belong to earlier attempts."""
+    interruptions: list[str] = field(default_factory=list)
+    """One line per interruption survived: when, which instance, why."""
+    previous_instances: list[str] = field(default_factory=list)
+    earlier_parts: dict[str, float] = field(default_factory=dict)
+    """`cost_usd` by part (compute, volume, ipv4), as `cost.CostParts` fields."""
+    bytes_downloaded: int = 0
+    """Bytes fetched from the run's hosts (data transfer out, billed by AWS)."""
+    ended: str | None = None
+    """How the run ended when it was not recovered, one sentence: our own stop, or an instance
+    gone for no known reason that the user left ended. Kept so that no later supervisor (the
+    next `all`, a restarted dashboard) asks or relaunches again; a recovery clears it."""
+
+
+def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:
+    """The epoch events that count, in order: a "superseded" event (a run resumed from an older
+    checkpoint than its metrics) drops the epochs after its own written before it."""
+    epochs: list[MetricEvent] = []
+    for event in events:
+        if event.event == "superseded" and event.epoch is not None:
+            epochs = [e for e in epochs if (e.epoch or 0) <= event.epoch]
+        elif event.event == "epoch":
+            epochs.append(event)
+    return epochs

@@ -1,0 +1,439 @@
+"""The steps of a run, in order: launch → upload → setup → data → train → download → terminate.
+
+Each step is idempotent and resumable: it reads the run from the registry, does its work on the
+host over SSH, and records itself in `run.steps_done`. The CLI and the dashboard call the same
+methods; what happens is told to a `Listener` (the CLI prints, the dashboard posts messages),
+so this module knows nothing about either. Every step reads the run's config as it was frozen
+at launch (`config_of`), never the YAML file again. Orchestration (following training, the
+budget, recovery, every step in a row) is the supervisor's (`supervisor.py`), above this layer;
+queries here (`refresh`, `statuses`) only read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from pacerid_tui import paths
+from pacerid_tui.config import Config, InstanceConfig, load_config
+from pacerid_tui.core.cloud.base import Provider
+from pacerid_tui.core.cloud.factory import provider_for
+from pacerid_tui.core.kernel import atomic, boot_switch
+from pacerid_tui.core.kernel.errors import HostError, PaceridError, UsageError
+from pacerid_tui.core.kernel.host_records import SystemSample, stopped_stretches
+from pacerid_tui.core.kernel.lazy import asyncssh
+from pacerid_tui.core.kernel.models import (
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    MetricEvent,
+    PricePoint,
+    Run,
+)
+from pacerid_tui.core.remote import ssh, sync
+from pacerid_tui.core.remote.connections import Connections
+from pacerid_tui.core.remote.host_contract import (
+    HostPaths,
+    TrainingState,
+    code_files,
+    watchdog_settings,
+)
+from pacerid_tui.core.steps import stop_mode
+from pacerid_tui.core.steps.credentials import kaggle_credentials
+from pacerid_tui.core.steps.doctor import preflight
+from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps.status import PriceCache, RunStatus
+from pacerid_tui.core.steps.status import row as status_row
+
+
+class Listener:
+    """What the lifecycle tells its caller. Override what you need; the rest is dropped."""
+
+    def report(self, run_id: str, message: str) -> None:
+        """One sentence of progress."""
+
+    def lines(self, run_id: str, source: str, lines: list[str]) -> None:
+        """Log lines from the host: source is setup, data or train."""
+
+    def metric(self, run_id: str, event: MetricEvent) -> None:
+        """One metrics.jsonl event from the trainer."""
+
+    def progress(self, run_id: str, step: str, progress: sync.Progress) -> None:
+        """Transfer progress of upload or download."""
+
+    def system(self, run_id: str, sample: SystemSample) -> None:
+        """One host sample from the trainer's system.jsonl."""
+
+    def run_changed(self, run: Run) -> None:
+        """The registry entry of a run changed."""
+
+    def alert(self, run_id: str, message: str) -> None:
+        """Something the user must notice (budget warnings, stops); by default a report."""
+        self.report(run_id, message)
+
+
+class Lifecycle:
+    def __init__(self, registry: Registry | None = None, listener: Listener | None = None) -> None:
+        self.registry = registry or Registry(paths.registry_file())
+        self.listener = listener or Listener()
+        self._providers: dict[str, Provider] = {}
+        self.prices = PriceCache()
+        self._configs: dict[str, Config] = {}
+        self._launching: dict[str, asyncio.Future[Run]] = {}
+        """Launches under way, per run: a terminate waits for one and ends what it started."""
+        self.connections = Connections(
+            self.registry.get,
+            self.config_of,
+            self.provider_of,
+            report=lambda run_id, m: self.listener.report(run_id, m),
+            alert=lambda run_id, m: self.listener.alert(run_id, m),
+        )
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, config_path: Path, config: Config) -> Run:
+        """Register a new run; refuses (before anything is spent) when Kaggle data has no key."""
+        if config.data.source == "kaggle":
+            kaggle_credentials()
+        run_id = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run = Run(
+            run_id=run_id,
+            provider=config.instance.provider,
+            config_path=str(config_path.resolve()),
+            created_at=time.time(),
+            epochs=config.training.epochs,
+        )
+        freeze(run.run_id, config)
+        self.registry.save(run)
+        self.listener.run_changed(run)
+        return run
+
+    def config_of(self, run: Run) -> Config:
+        """The run's config as frozen at launch: editing configs/*.yaml changes new runs only.
+
+        A run from before snapshots existed is frozen from its file on first use.
+        """
+        config = self._configs.get(run.run_id)
+        if config is None:
+            snapshot = paths.run_config_file(run.run_id)
+            if not snapshot.exists():
+                freeze(run.run_id, load_config(run.config_path))
+            config = self._configs[run.run_id] = load_config(snapshot)
+        return config
+
+    def provider_of(self, run: Run) -> Provider:
+        return self.provider_for_config(self.config_of(run).instance)
+
+    def provider_for_config(self, config: InstanceConfig) -> Provider:
+        """One provider per distinct instance config, kept (boto3 clients are not free)."""
+        key = config.model_dump_json()
+        if key not in self._providers:
+            self._providers[key] = provider_for(config)
+        return self._providers[key]
+
+    async def statuses(self, runs: list[Run], now: float | None = None) -> list[RunStatus]:
+        """Table rows (state, uptime, price, cost by part, budget) for these runs; a pure read.
+
+        Prices come from the provider's history, cached per zone and type (`PriceCache`).
+        """
+        now = time.time() if now is None else now
+        rows = []
+        for run in runs:
+            try:
+                limits: InstanceConfig | None = self.config_of(run).instance
+            except PaceridError:  # a pre-snapshot run whose file is gone: its terms unknown
+                limits = None
+            history: list[PricePoint] = []
+            if run.instance is not None and limits is not None:
+                history = await self.prices.history(self.provider_of(run), run.instance, now)
+            rows.append(
+                status_row(
+                    run,
+                    history,
+                    now,
+                    volume_gb=(limits.root_volume_gb or 0) if limits else 0,
+                    include_egress=limits.budget_includes_egress if limits else False,
+                    budget_usd=limits.budget_usd if limits else None,
+                    stops=stopped_stretches(self.results_dir(run), run.instance, now)
+                    if run.instance is not None
+                    else (),
+                )
+            )
+        return rows
+
+    def update(self, run: Run, **changes: object) -> Run:
+        """Change a run in the registry and tell the listener."""
+        updated = self.registry.update(run.run_id, **changes)
+        self.listener.run_changed(updated)
+        return updated
+
+    def _done(self, run: Run, step: str) -> Run:
+        run = self.registry.get(run.run_id)
+        if step in run.steps_done:
+            return run
+        return self.update(run, steps_done=[*run.steps_done, step])
+
+    def _say(self, run: Run, message: str) -> None:
+        self.listener.report(run.run_id, message)
+
+    # -- launch and terminate -------------------------------------------------------------------
+    async def launch(self, run: Run) -> Run:
+        """Start the run's instance (a no-op when it already has a live one)."""
+        config = self.config_of(run)
+        if config.data.source == "kaggle":
+            kaggle_credentials()  # refuse before spending anything
+        if run.instance and run.instance.state.is_alive:
+            self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
+            return run
+        provider = self.provider_of(run)
+        await asyncio.to_thread(preflight, config, provider)  # quota, network…: before any write
+        spec = InstanceSpec(
+            run_id=run.run_id,
+            provider=config.instance.provider,
+            region=config.instance.region,
+            instance_type=config.instance.instance_type,
+            market=config.instance.market,
+            max_price=config.instance.max_price,
+            boot_grace_minutes=config.instance.boot_grace_minutes,
+            interruption=config.instance.interruption,
+        )
+
+        async def launch_and_record() -> Run:
+            instance = await asyncio.to_thread(
+                provider.launch, spec, lambda message: self._say(run, message)
+            )
+            return self.update(run, instance=instance)
+
+        # Shielded: a cancelled caller must never leave a launched instance unrecorded.
+        launching = self._launching[run.run_id] = asyncio.ensure_future(launch_and_record())
+        launching.add_done_callback(lambda _done: self._launching.pop(run.run_id, None))
+        try:
+            run = await asyncio.shield(launching)
+        except Exception:
+            self._forget_unlaunched(run)
+            raise
+        return self._done(run, "launch")
+
+    def _forget_unlaunched(self, run: Run) -> None:
+        """A first launch that failed leaves no "not launched" run behind (a recovery's does:
+        the run has a history)."""
+        current = self.registry.get(run.run_id)
+        if current.instance is None and not current.previous_instances:
+            self.registry.remove(run.run_id)
+            self._configs.pop(run.run_id, None)
+            shutil.rmtree(paths.run_config_file(run.run_id).parent, ignore_errors=True)
+
+    async def terminate(self, run: Run) -> Run:
+        """End the run's instance; idempotent. The run stays listed, marked terminated. A launch
+        under way (a recovery cancelled by this terminate) is waited for, so that what it
+        starts is what ends, never left running unseen."""
+        launching = self._launching.get(run.run_id)
+        if launching is not None:
+            self._say(run, "Waiting for the launch under way, to terminate what it starts…")
+            await asyncio.wait([launching])  # its own failure is the launch's to report
+        run = self.registry.get(run.run_id)
+        if run.instance is None:
+            self._say(run, "This run never had an instance.")
+            return run
+        self.connections.drop(run)
+        provider = self.provider_of(run)
+        instance = await asyncio.to_thread(
+            provider.terminate, run.instance.instance_id, lambda m: self._say(run, m)
+        )
+        ssh.forget(instance.instance_id, paths.known_hosts_file())
+        return self.update(run, instance=instance)
+
+    async def refresh(self, runs: list[Run]) -> list[Run]:
+        """Ask each provider, once for all its live runs, how their instances are."""
+        by_provider: dict[str, list[Run]] = {}
+        for run in runs:
+            if run.instance and run.instance.state.is_alive:
+                by_provider.setdefault(run.provider, []).append(run)
+        updated = {run.run_id: run for run in runs}
+        for group in by_provider.values():
+            provider = self.provider_of(group[0])
+            ids = [run.instance.instance_id for run in group if run.instance]
+            found = await asyncio.to_thread(provider.describe, ids)
+            for run in group:
+                assert run.instance is not None
+                now = found.get(run.instance.instance_id)
+                if now is None:
+                    now = replace(
+                        run.instance,
+                        state=InstanceState.UNKNOWN,
+                        state_reason="no longer known to the provider",
+                    )
+                elif run.instance.launched_at is not None:
+                    # A restart (stop mode) moves EC2's LaunchTime; the cost counts from the
+                    # first launch (stopped stretches: reconcile.stopped_stretches).
+                    now = replace(now, launched_at=run.instance.launched_at)
+                current = self.registry.get(run.run_id)
+                if current.instance != run.instance:  # recorded while we asked (a budget
+                    updated[run.run_id] = current  # stop's reason): the newer record wins
+                elif now != run.instance:
+                    updated[run.run_id] = self.update(run, instance=now)
+        return [updated[run.run_id] for run in runs]
+
+    # -- connections (connections.py) ------------------------------------------------------------
+    async def connection(self, run: Run) -> asyncssh.SSHClientConnection:
+        return await self.connections.connection(run)
+
+    def live_instance(self, run: Run) -> Instance:
+        return self.connections.live_instance(run)
+
+    async def ssh_target(self, run: Run, instance: Instance) -> ssh.Target:
+        return await self.connections.ssh_target(run, instance)
+
+    def close(self) -> None:
+        self.connections.close()
+
+    # -- the steps on the host --------------------------------------------------------------------
+    async def upload(self, run: Run) -> sync.SyncStats:
+        """Delta-sync trainer/, configs/ and the run's config (and a local dataset) to the host."""
+        config = self.config_of(run)
+        conn = await self.connection(run)
+        host = HostPaths(run.run_id)
+        files = code_files(paths.run_config_file(run.run_id), config.data.excludes)
+        stats = await sync.upload(
+            conn,
+            files,
+            host.code,
+            on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
+        )
+        self._say(
+            run,
+            f"Upload: {stats.files_sent} of {stats.files_listed} files sent "
+            f"({stats.bytes_sent / 1e6:.2f} MB), {stats.files_deleted} deleted.",
+        )
+        if config.data.source == "local" and config.data.local_dir:
+            data_files = sync.local_tree(
+                Path(config.data.local_dir).expanduser(), sync.Excludes(config.data.excludes)
+            )
+            data = await sync.upload(
+                conn,
+                data_files,
+                host.data,
+                on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
+            )
+            self._say(run, f"Dataset: {data.files_sent} of {data.files_listed} files sent.")
+        self._done(run, "upload")
+        return stats
+
+    async def _stream_step(self, run: Run, source: str, command: str, stdin: str | None) -> None:
+        conn = await self.connection(run)
+        status = await ssh.stream(
+            conn,
+            command,
+            lambda line: self.listener.lines(run.run_id, source, [line]),
+            input=stdin,
+        )
+        if status != 0:
+            raise HostError(
+                f"The {source} step failed on the host (exit {status}); "
+                f"its log is in output/{source}.log there and above."
+            )
+
+    async def setup(self, run: Run) -> None:
+        """Run the shipped setup script (idempotent: instant the second time)."""
+        if "upload" not in self.registry.get(run.run_id).steps_done:
+            await self.upload(run)
+        host = HostPaths(run.run_id)
+        run = self.registry.get(run.run_id)
+        instance = self.live_instance(run)
+        settings = {
+            **watchdog_settings(self.config_of(run), instance, run.cost_usd),
+            **stop_mode.watchdog_extras(instance),
+        }
+        conn = await self.connection(run)
+        await ssh.run(
+            conn,
+            f"{boot_switch.HEARTBEAT}; mkdir -p {host.shell_root} && "
+            f"cat > {host.shell_root}/watchdog.json",
+            input=json.dumps(settings) + "\n",
+        )
+        grace = self.config_of(run).instance.boot_grace_minutes
+        for name, content in stop_mode.boot_files(run.run_id, instance, grace).items():
+            await ssh.run(conn, f"cat > {host.shell_root}/{name}", input=content)
+        self._say(run, "Setting up the host…")
+        await self._stream_step(run, "setup", host.setup_command(), None)
+        self._done(run, "setup")
+
+    async def data(self, run: Run) -> None:
+        """Fetch the dataset on the host: Kaggle (credentials via stdin only) or synthetic."""
+        config = self.config_of(run)
+        host = HostPaths(run.run_id)
+        log = f"{host.shell_root}/output/data.log"
+        if config.data.source == "kaggle":
+            stdin = json.dumps(kaggle_credentials()) + "\n"
+            args = host.trainer_args("download", "--credentials-stdin")
+        elif config.data.source == "synthetic":
+            stdin, args = None, host.trainer_args("synthetic")
+        else:
+            self._say(run, "Dataset uploaded from this machine; nothing to fetch.")
+            self._done(run, "data")
+            return
+        self._say(run, f"Preparing the {config.data.source} dataset on the host…")
+        command = f"mkdir -p {host.shell_root}/output && {host.python(*args)} 2>&1 | tee -a {log}"
+        await self._stream_step(run, "data", f"set -o pipefail; {command}", stdin)
+        self._done(run, "data")
+
+    async def training_state(self, run: Run) -> TrainingState:
+        conn = await self.connection(run)
+        result = await ssh.run(conn, HostPaths(run.run_id).training_state_command())
+        return TrainingState.parse(result.stdout)
+
+    async def train(self, run: Run, resume: str = "auto") -> None:
+        """Start training detached on the host; refuse when it is already running."""
+        state = await self.training_state(run)
+        if state.alive:
+            raise UsageError(
+                f"Training of {run.run_id} is already running (epoch {state.epoch or 0}/"
+                f"{state.epochs or '?'}); follow it with `pacerid-tui logs --follow`."
+            )
+        conn = await self.connection(run)
+        host_now = float((await ssh.run(conn, "date +%s")).stdout.strip() or 0)
+        self.update(run, training_started_at=host_now)
+        await ssh.run(conn, HostPaths(run.run_id).train_command(resume))
+        self._say(run, "Training started on the host (tmux session `training`).")
+        self._done(run, "train")
+
+    def results_dir(self, run: Run) -> Path:
+        config = self.config_of(run)
+        return Path(config.output.dir).expanduser() / run.run_id
+
+    async def download(self, run: Run, *, checkpoints: bool = True) -> sync.SyncStats:
+        """Fetch output/ (new or changed files only); epoch checkpoints only when configured.
+        `checkpoints=False` (during training) leaves the resumable checkpoints on the host."""
+        output = self.config_of(run).output
+        final = output.checkpoints == "every_epoch"  # else latest is all that model_final holds
+        conn = await self.connection(run)
+        target = self.results_dir(run)
+        stats = await sync.download(
+            conn,
+            HostPaths(run.run_id).output,
+            target,
+            wanted=HostPaths.results_filter(checkpoints, output.download_epoch_checkpoints, final),
+            on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
+        )
+        self._say(
+            run,
+            f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
+            f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.",
+        )
+        run = self._done(run, "download")
+        total = run.bytes_downloaded + stats.bytes_sent
+        saved = {"downloaded_at": time.time()} if checkpoints else {}  # resumable from here
+        self.update(run, bytes_downloaded=total, **saved)
+        return stats
+
+
+def freeze(run_id: str, config: Config) -> None:
+    """Store the run's resolved config with the run, once (atomic: never half a file)."""
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    atomic.write_text(paths.run_config_file(run_id), text)

@@ -1,0 +1,149 @@
+"""One row per run for `status` and the dashboard's table: state, uptime, price now, cost so far.
+
+Prices come from the provider's history, fetched at most once a minute per zone and type
+(`PriceCache`), so following many runs costs a handful of API calls; the cost itself is the
+pure function in `cost.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from pacerid_tui.core.cloud.base import Provider
+from pacerid_tui.core.kernel.models import Instance, PricePoint, Run
+from pacerid_tui.core.steps import cost
+from pacerid_tui.core.steps.price_table import prices_for
+
+PRICE_TTL_S = 60.0
+"""Spot prices change a few times a day at most; once a minute per zone is plenty."""
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    run_id: str
+    provider: str
+    instance_id: str | None
+    instance_type: str | None
+    zone: str | None
+    state: str
+    state_reason: str | None
+    uptime_s: float | None
+    price_per_hour: float | None
+    cost_usd: float
+    epoch: int | None
+    epochs: int | None
+    val_acc: float | None
+    steps_done: list[str]
+    train_loss: float | None = None
+    budget_usd: float | None = None
+    """The run's own budget, from its frozen config."""
+    cost_parts: dict[str, float] = field(default_factory=dict)
+    """`cost_usd` by part: compute, volume, ipv4, egress (USD)."""
+    budgeted_usd: float = 0.0
+    """What the budget counts of `cost_usd` (egress only with instance.budget_includes_egress)."""
+    ended: str | None = None
+    """How the run ended when it was not recovered (`Run.ended`), one sentence."""
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_usd is not None and self.budgeted_usd >= self.budget_usd
+
+
+class PriceCache:
+    """Price histories per (provider, zone, type), refreshed when older than PRICE_TTL_S."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str | None, str], tuple[float, list[PricePoint]]] = {}
+
+    async def history(self, provider: Provider, instance: Instance, now: float) -> list[PricePoint]:
+        key = (instance.provider, instance.zone, instance.instance_type)
+        cached = self._cache.get(key)
+        start = instance.launched_at or now
+        if (
+            cached
+            and now - cached[0] < PRICE_TTL_S
+            and cached[1]
+            and cached[1][0].timestamp <= start
+        ):
+            return cached[1]
+        points = await asyncio.to_thread(provider.price_history, instance, start, now)
+        self._cache[key] = (now, points)
+        return points
+
+
+def state_text(row: RunStatus) -> str:
+    """The state as both tables show it: with its reason where it adds something ("terminated
+    by you" adds nothing to "terminated"; "interrupted by AWS" does), "left ended" for a
+    vanished instance the user left ended, and whether the run is past its budget."""
+    reason = row.state_reason
+    if row.ended and row.state == "unknown":
+        reason = "left ended"  # gone for no known reason, and the user said leave it
+    state = row.state + (f" ({reason})" if reason and not reason.startswith(row.state) else "")
+    if row.over_budget and row.state not in ("terminated", "not launched"):
+        state += " (over budget)"
+    return state
+
+
+def uptime_text(seconds: float | None) -> str:
+    """`12m05s`, `3h07m`, or `-` when unknown."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def row(
+    run: Run,
+    history: list[PricePoint],
+    now: float,
+    *,
+    volume_gb: int = 0,
+    include_egress: bool = False,
+    budget_usd: float | None = None,
+    stops: Sequence[tuple[float, float]] = (),
+) -> RunStatus:
+    """A run's row at `now`: its earlier instances, the current one (a root volume of
+    `volume_gb` unless the instance says; `stops`: its stopped stretches, volume only), and
+    what was downloaded from them."""
+    inst = run.instance
+    uptime = price = None
+    parts = (
+        cost.CostParts(**run.earlier_parts)
+        if run.earlier_parts
+        else cost.CostParts(compute=run.cost_usd)
+    )
+    if inst is not None and inst.launched_at is not None:
+        end = inst.ended_at if inst.ended_at is not None else now
+        uptime = max(end - inst.launched_at, 0.0)
+        where = prices_for(inst.provider, inst.region)
+        gb = inst.volume_gb or volume_gb
+        parts += cost.instance_parts(history, inst.launched_at, end, gb, where, stops)
+        price = cost.price_at(history, now) if history else None
+    region = inst.region if inst else ""
+    parts += cost.CostParts(
+        egress=cost.egress_cost(run.bytes_downloaded, prices_for(run.provider, region))
+    )
+    return RunStatus(
+        run_id=run.run_id,
+        provider=run.provider,
+        instance_id=inst.instance_id if inst else None,
+        instance_type=inst.instance_type if inst else None,
+        zone=inst.zone if inst else None,
+        state=inst.state.value if inst else "not launched",
+        state_reason=inst.state_reason if inst else None,
+        uptime_s=uptime,
+        price_per_hour=price,
+        cost_usd=parts.total,
+        epoch=run.epoch,
+        epochs=run.epochs,
+        train_loss=run.train_loss,
+        val_acc=run.val_acc,
+        steps_done=list(run.steps_done),
+        budget_usd=budget_usd,
+        cost_parts=asdict(parts),
+        budgeted_usd=parts.budgeted(include_egress),
+        ended=run.ended,
+    )

@@ -1,0 +1,43 @@
+"""`instance.interruption: stop` on the host: what setup leaves there so it resumes by itself.
+
+In stop mode EC2 stops the instance at an interruption and starts the same one again when
+capacity returns, with its disk but none of its processes, and no controller may be running.
+So setup tells the host, next to the watchdog's limits, which spot request is its own (the
+watchdog cancels it before terminating itself: trainer/watchdog.py) and leaves two scripts the
+boot service (trainer/boot_service.sh) runs at every boot:
+
+- `boot-switch.sh`: the boot-time dead-man switch's installer
+  (core/kernel/boot_switch.py), to re-arm it;
+- `resume.sh`: the very command `t` sends to start training
+  (core/remote/host_contract.py, `--resume auto`).
+
+An instance without a spot request (relaunch mode, on-demand, or stop mode refused by IAM) gets
+neither, and setup installs no boot service.
+"""
+
+from __future__ import annotations
+
+from pacerid_tui.core.kernel import boot_switch
+from pacerid_tui.core.kernel.models import Instance
+from pacerid_tui.core.remote.host_contract import HostPaths
+
+
+def watchdog_extras(instance: Instance) -> dict[str, str | None]:
+    """Added to watchdog.json: the host's own ids, for its cancel-then-terminate."""
+    if instance.spot_request_id is None:
+        return {}
+    return {
+        "spot_request_id": instance.spot_request_id,
+        "instance_id": instance.instance_id,
+        "region": instance.region,
+    }
+
+
+def boot_files(run_id: str, instance: Instance, grace_minutes: float) -> dict[str, str]:
+    """Run-folder file name → content, for a host that may be stopped and started again."""
+    if instance.spot_request_id is None:
+        return {}
+    return {
+        "boot-switch.sh": boot_switch.boot_script(grace_minutes),
+        "resume.sh": HostPaths(run_id).train_command("auto") + "\n",
+    }

@@ -1,0 +1,156 @@
+"""A word when a run ends: a desktop notification where one exists, and an optional webhook.
+
+Someone watching a long run has usually looked away when it ends. The dashboard rings the bell
+and shows a toast; this adds what reaches them elsewhere: `notify-send` (freedesktop) when it is
+installed, else nothing (never an error), and a JSON POST to `notify.webhook_url` when the config
+has one (Slack-style incoming webhooks, ntfy, a home server). Each ending is announced once: a
+marker in the state folder remembers what was sent, so following a finished run again, or a
+second dashboard, does not post twice. The dashboard and the CLI (`all`, `train --follow`,
+`logs --follow`) both announce through `announce`, with the same keys, so a run followed by
+both at once is still announced once (the marker is updated under a lock for that).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from pacerid_tui import paths
+from pacerid_tui.core.kernel import atomic
+from pacerid_tui.core.kernel.models import MetricEvent
+
+WEBHOOK_TIMEOUT_S = 10.0
+"""A webhook that does not answer in this long is given up (the toast has said it anyway)."""
+DESKTOP_TIMEOUT_S = 5.0
+STATES = {"done": "finished", "error": "failed", "interrupted": "interrupted"}
+"""The terminal metrics events, and the state an ending of each is announced as."""
+OSC9_TERMINALS = ("iTerm.app", "WezTerm", "ghostty")
+"""TERM_PROGRAM values of terminals that show OSC 9 as a desktop notification."""
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What the webhook receives (JSON): which run, how it ended, how good, what it cost."""
+
+    run_id: str
+    state: str
+    """finished, failed, interrupted or over budget."""
+    best_val_acc: float | None
+    cost_usd: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One ending to announce: the state it is told as, its line, and its once-only key."""
+
+    state: str
+    text: str
+    key: str
+    """The trainer's terminal event and its time: the same on every follow of the same end, a
+    new one when a resumed run ends again."""
+
+
+BUDGET = Notice("over budget", "stopped: budget reached", "budget")
+
+
+def of_event(event: MetricEvent) -> Notice | None:
+    """The notice of a terminal metrics event ("done", "error", "interrupted"), else None."""
+    state = STATES.get(event.event)
+    if state is None:
+        return None
+    text = f"training {state}" + (f": {event.message}" if event.event == "error" else "")
+    return Notice(state, text, f"{event.event}@{event.time}")
+
+
+def first_time(run_id: str, key: str) -> bool:
+    """True the first time (run_id, key) is asked about, on this machine; remembers it.
+
+    Read, check and write hold an exclusive lock: a dashboard and a CLI following the same run
+    see its end within milliseconds of each other, and only one of them may post.
+    """
+    path = paths.home() / "notices" / f"{run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            sent = set(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            sent = set()
+        if key in sent:
+            return False
+        atomic.write_text(path, json.dumps(sorted(sent | {key})))
+        return True
+    finally:
+        os.close(lock)  # closing releases the lock
+
+
+def osc9(text: str) -> str | None:
+    """The OSC 9 escape that shows `text` as a desktop notification, on terminals known to."""
+    if os.environ.get("TERM_PROGRAM") not in OSC9_TERMINALS:
+        return None
+    clean = "".join(c for c in text if c.isprintable())  # no escape can end it early
+    return f"\x1b]9;{clean}\x07"
+
+
+def announce(
+    ending: Ending, key: str, webhook_url: str | None, terminal: Callable[[str], None]
+) -> str | None:
+    """The once-per-ending channels (blocking: call it from a thread): unless `key` was already
+    announced for this run, a desktop notification (notify-send, else OSC 9 written through
+    `terminal`) and the webhook. None, or the one sentence saying why the webhook failed."""
+    if not first_time(ending.run_id, key):
+        return None
+    title = f"pacerid-tui: {ending.run_id} {ending.state}"
+    body = ending.message + (
+        f" (best val acc {ending.best_val_acc:.1%})" if ending.best_val_acc is not None else ""
+    )
+    if not desktop(title, body):
+        escape = osc9(f"{title}: {body}")
+        if escape is not None:
+            terminal(escape)
+    return post_webhook(webhook_url, ending) if webhook_url else None
+
+
+def desktop(title: str, body: str) -> bool:
+    """A desktop notification through notify-send when it exists; whether one was sent."""
+    tool = shutil.which("notify-send")
+    if tool is None:
+        return False
+    try:
+        done = subprocess.run(
+            [tool, "--app-name=pacerid-tui", title, body],
+            capture_output=True,
+            timeout=DESKTOP_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def post_webhook(url: str, ending: Ending) -> str | None:
+    """POST the ending as JSON to `url`; None when it was accepted, else why not (a sentence)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(asdict(ending)).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "pacerid-tui"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as answer:
+            answer.read()
+    except urllib.error.HTTPError as err:
+        return f"The webhook answered HTTP {err.code}; check notify.webhook_url."
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return f"The webhook could not be reached ({reason}); check notify.webhook_url."
+    return None

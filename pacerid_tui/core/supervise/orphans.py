@@ -1,0 +1,68 @@
+"""Instances of ours that no run knows (the registry was lost, or a launch was cut short):
+found by tag on AWS and by server process locally, then adopted or terminated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from pacerid_tui import paths
+from pacerid_tui.config import Config, InstanceConfig, load_config
+from pacerid_tui.core.kernel.errors import UsageError
+from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.remote import ssh
+from pacerid_tui.core.steps.lifecycle import Lifecycle, freeze
+
+
+async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
+    """Live instances this tool created (by tag or server process) that no run knows."""
+    providers = [lifecycle.provider_for_config(InstanceConfig(provider="local"))]
+    if config.instance.provider == "aws":
+        providers.append(lifecycle.provider_for_config(config.instance))
+    known = {run.instance.instance_id for run in lifecycle.registry.runs() if run.instance}
+    found: list[Instance] = []
+    for provider in providers:
+        found += await asyncio.to_thread(provider.find_managed)
+    return [instance for instance in found if instance.instance_id not in known]
+
+
+async def adopt(
+    lifecycle: Lifecycle, instance_id: str, config_path: Path, config: Config | None = None
+) -> Run:
+    """Give an unknown instance a run again, so every step (and terminate) works on it; its
+    config (the file's, or `config` as resolved) is frozen with it like a launched run's."""
+    config = config or load_config(config_path)
+    match = [i for i in await orphans(lifecycle, config) if i.instance_id == instance_id]
+    if not match:
+        raise UsageError(
+            f"No unknown live instance {instance_id}; `pacerid-tui status` lists them."
+        )
+    instance = match[0]
+    run = Run(
+        run_id=instance.run_id or f"adopted-{instance.instance_id}",
+        provider=instance.provider,
+        config_path=str(config_path.resolve()),
+        created_at=instance.launched_at or time.time(),
+        instance=instance,
+        steps_done=["launch"],
+        epochs=config.training.epochs,
+    )
+    freeze(run.run_id, config)
+    lifecycle.registry.save(run)
+    lifecycle.listener.run_changed(run)
+    return run
+
+
+async def terminate_instance(lifecycle: Lifecycle, instance_id: str, config: Config) -> Instance:
+    """Terminate an instance by id, whether or not a run knows it."""
+    instance_config = config.instance
+    if instance_id.startswith("local-"):
+        instance_config = InstanceConfig(provider="local")
+    provider = lifecycle.provider_for_config(instance_config)
+    instance = await asyncio.to_thread(provider.terminate, instance_id)
+    ssh.forget(instance_id, paths.known_hosts_file())
+    for run in lifecycle.registry.runs():
+        if run.instance and run.instance.instance_id == instance_id:
+            lifecycle.update(run, instance=instance)
+    return instance

@@ -1,0 +1,117 @@
+"""Coming back to a stop-mode run: what happened while no controller ran, and what is left over.
+
+With `instance.interruption: stop` a run is interrupted, stopped and resumed on its own
+(trainer/boot_service.sh), with nobody watching. When the dashboard or a command next runs,
+`reconcile` (for the supervisor to call per run) does what the host could not:
+
+- a stopped instance that can never run again is terminated, its request cancelled first
+  (Provider.terminate): its request expired (ValidUntil bounds the request, not the instance),
+  was cancelled or closed, or is `disabled` because the host powered itself off after a failed
+  self-clean-up (EC2 user guide, "State changes for a Spot request"). One whose request is
+  `open` waits for capacity and is left alone;
+- a running one has its new results downloaded;
+
+and it says what happened from the host's own records, downloaded into the results folder:
+each interruption (the trainer's `interrupted` event at the notice) with the boot that came
+after it (output/boots.jsonl), the stopped stretch between them, whether training resumed, and
+the epochs finished since the controller last looked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pacerid_tui.core.cloud.base import Provider, SpotRequests
+from pacerid_tui.core.kernel import host_records
+from pacerid_tui.core.kernel.host_records import Interruption
+from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
+
+if TYPE_CHECKING:
+    from pacerid_tui.core.steps.lifecycle import Lifecycle
+
+GONE_STATES = ("disabled", "cancelled", "closed", "failed")
+"""Request states from which EC2 never starts the stopped instance again by itself."""
+
+
+@dataclass(frozen=True)
+class Away:
+    interruptions: list[Interruption]
+    epochs_gained: list[int]
+    cleaned_up: str | None = None
+
+    @property
+    def stopped_s(self) -> float:
+        """Notice to next boot, summed: the stretches that cost only the volume."""
+        return sum(i.booted_at - i.at for i in self.interruptions if i.booted_at is not None)
+
+    def lines(self) -> list[str]:
+        said = []
+        for i in self.interruptions:
+            at = time.strftime("%H:%M", time.localtime(i.at))
+            if i.booted_at is None:
+                said.append(f"Interrupted at {at}; stopped, waiting for capacity.")
+            else:
+                back = "training resumed" if i.resumed else "training did not resume"
+                said.append(
+                    f"Interrupted at {at}; stopped {(i.booted_at - i.at) / 60:.0f} min, "
+                    f"then started again and {back}."
+                )
+        if self.epochs_gained:
+            said.append(
+                f"{len(self.epochs_gained)} epoch(s) finished while away "
+                f"({self.epochs_gained[0]}–{self.epochs_gained[-1]})."
+            )
+        if self.cleaned_up:
+            said.append(self.cleaned_up)
+        return said
+
+
+def away_from(results: Path, since: float) -> Away:
+    """What the host's records in `results` say happened after `since` (host clock)."""
+    epochs = [
+        e.epoch
+        for e in host_records.metric_events(results / "metrics.jsonl")
+        if e.event == "epoch" and e.epoch and e.time > since
+    ]
+    return Away(host_records.interruptions(results, since), epochs)
+
+
+def left_over(provider: Provider, instance: Instance, now: float) -> str | None:
+    """Why this stopped instance will never run again, or None (running, or awaiting capacity)."""
+    if instance.state is not InstanceState.STOPPED or instance.spot_request_id is None:
+        return None
+    if not isinstance(provider, SpotRequests):
+        return None
+    found = provider.spot_request_state(instance.spot_request_id)
+    if found is None:
+        return "its spot request is gone"
+    state, valid_until = found
+    if valid_until is not None and valid_until <= now:
+        return "its spot request expired"
+    if state in GONE_STATES:
+        return f"its spot request is {state}"
+    return None
+
+
+async def reconcile(lifecycle: Lifecycle, run: Run, since: float) -> Away:
+    """Clean up and download what is due for this run; what happened after `since`."""
+    [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+    cleaned = None
+    if run.instance is not None:
+        instance = run.instance
+        reason = await asyncio.to_thread(
+            left_over, lifecycle.provider_of(run), instance, time.time()
+        )
+        if reason:
+            await lifecycle.terminate(run)
+            cleaned = (
+                f"{instance.instance_id} was stopped and {reason}, so it was terminated "
+                "(its request cancelled first)."
+            )
+        elif instance.state is InstanceState.RUNNING:
+            await lifecycle.download(run)
+    return replace(away_from(lifecycle.results_dir(run), since), cleaned_up=cleaned)

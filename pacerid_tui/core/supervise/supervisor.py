@@ -1,0 +1,398 @@
+"""One supervisor per live run: everything that happens while a run lives, above the steps.
+
+The steps (`steps/lifecycle.py`) know no orchestration and the queries (`Lifecycle.statuses`) only
+read; the rules that act on a live run are here, once, so they hold the same way in the CLI
+(`all`, `train --follow`, `logs --follow`) and in the dashboard (one worker per live run):
+following the log and metrics (`follow_loop.py`, whose liveness checks are the controller's
+heartbeat on the host), background downloads, the budget (`budget.py`: a warning at 80 %, at
+100 % save then terminate), spot notices and recovery (`recovery.py`). A budget stop runs in
+the supervisor's own task: nothing that refreshes the screen can cancel it halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.kernel.lazy import asyncssh
+from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.supervise import budget
+from pacerid_tui.core.supervise.follow_loop import follow_run
+from pacerid_tui.core.supervise.reconcile import Away, left_over, reconcile
+from pacerid_tui.core.supervise.recovery import ending, how_it_ended, recover
+
+BUDGET_POLL_S = 5.0
+"""How often the budget is checked while a run lives: the cost moves by cents an hour, and a
+check reads the registry and a cached price history, no API call."""
+RECOVERABLE = ("interrupted", "gone")
+STOPPED_POLL_S = 15.0
+"""Stop mode: how often to ask the provider whether EC2 started a stopped instance again. A
+describe call is free, and capacity returns after minutes to hours."""
+STOP_AFTER_NOTICE_S = 180.0
+"""Stop mode: how long after the trainer's notice the instance may still run before AWS stops
+it (the two-minute warning, and a margin); past it, nothing stopped it."""
+RESUME_WAIT_S = 180.0
+"""Stop mode: how long a restarted host's boot service may take to have training running."""
+STOP_MODE_ENDS = ("interrupted", "gone", "stopped")
+"""A follow ending so in stop mode may be the same instance stopping: wait for it."""
+
+
+class Supervisor:
+    """Watches one run (by id) for as long as its instance lives."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        run_id: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = BUDGET_POLL_S,
+        ask: Callable[[Run], Awaitable[bool]] | None = None,
+        recover_left: bool = False,
+        recover_command: str = "all",
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.run_id = run_id
+        self.clock = clock
+        self.poll_s = poll_s
+        self.ask = ask
+        """Asked whether to relaunch a run whose instance is gone for no known reason: True
+        relaunches, False leaves it ended; None: never relaunched, an error says how (the CLI's
+        `all --recover`)."""
+        self.recover_left = recover_left
+        """Look again at a run recorded as ended (`Run.ended`) instead of saying so: the CLI's
+        `--recover`, which relaunches one whose instance vanished even if it was left ended."""
+        self.recover_command = recover_command
+        """The command the error for a vanished instance names, with `--run RUN --recover`."""
+        self.ended: str | None = None
+        """How the run ended when it was not recovered (our own stop, or gone unasked)."""
+        self.budget_stopped = False
+        """The budget stopped this run (saved, then terminated): nothing recovers it."""
+        self.stopped_poll_s = STOPPED_POLL_S
+        self.recovering = False
+        """A recovery is under way, or failed (`failure.follow_or_clean_up` ends its host)."""
+        self._last_end: MetricEvent | None = None
+        """The trainer's terminal event that ended the latest follow (why it was interrupted)."""
+        self._warned = False
+        self._stopping: asyncio.Task[Run] | None = None
+        self._returning: asyncio.Task[Away | None] | None = None
+
+    @property
+    def run(self) -> Run:
+        return self.lifecycle.registry.get(self.run_id)
+
+    def alive(self) -> bool:
+        instance = self.run.instance
+        return instance is not None and instance.state.is_alive
+
+    # -- the budget -------------------------------------------------------------------------------
+    async def check_budget(self) -> bool:
+        """Apply the money rule once; True when the budget has stopped the run.
+
+        Two callers at once (the dashboard's watch and a run all) share one stop.
+        """
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+            return True
+        run = self.run
+        if run.instance is None or not run.instance.state.is_alive:
+            return self.budget_stopped
+        limit = self.lifecycle.config_of(run).instance.budget_usd
+        if not limit:
+            return False
+        [row] = await self.lifecycle.statuses([run], now=self.clock())
+        rule = budget.verdict(row.budgeted_usd, limit)
+        if rule == "warn" and not self._warned:
+            self._warned = True
+            self.lifecycle.listener.alert(
+                run.run_id,
+                f"{run.run_id} has spent ${row.budgeted_usd:.2f}, "
+                f"{row.budgeted_usd / limit:.0%} of its ${limit:.2f} budget.",
+            )
+        if rule != "stop" or self._stopping is not None:
+            return self._stopping is not None
+        self.budget_stopped = True
+        self._stopping = asyncio.ensure_future(budget.stop(self.lifecycle, run, limit))
+        # Shielded: a caller cancelled meanwhile (a step taken over, a follow ended) leaves the
+        # save-then-terminate to finish; only the app's own exit cancels the task itself.
+        await asyncio.shield(self._stopping)
+        return True
+
+    async def watch(self, until: Callable[[], bool] | None = None) -> None:
+        """Check the budget every `poll_s` until `until()` is true (default: the instance ended)
+        or the budget stopped the run."""
+        await self.come_back()
+        done = until or (lambda: not self.alive())
+        while not done():
+            if await self.check_budget():
+                return
+            await asyncio.sleep(self.poll_s)
+
+    def cancel(self) -> None:
+        """Cancel a budget stop in progress (the app is leaving; the host's own bound and the
+        next supervising command take over)."""
+        if self._stopping is not None and not self._stopping.done():
+            self._stopping.cancel()
+
+    # -- following --------------------------------------------------------------------------------
+    async def follow(self, *, stop: asyncio.Event | None = None, budget: bool = True) -> str:
+        """Stream the run's training to its end, the budget watched meanwhile (unless a watch of
+        its own already runs: `budget=False`), recovering on the way: a follow that ends
+        "interrupted" or "gone" gets `_after_end`'s verdict (a real interruption moves the run
+        to a new instance and the follow goes on there), whoever started it (`all`, a plain
+        `train --follow`, the dashboard's `t`). How it ended: `follow_run`'s outcomes, "budget",
+        "expired", or "ended" (not recovered: `self.ended` says how)."""
+        self.recovering = False  # one cancelled halfway (the user terminating) is over
+        await self.come_back()
+        if self.ended:
+            return "expired"
+        if self._left_ended():
+            return "ended"
+        if budget and await self.check_budget():
+            return "budget"
+        watcher = asyncio.create_task(self.watch()) if budget else None
+        try:
+            outcome = await self._follow_on(stop)
+            while outcome in RECOVERABLE and not self.budget_stopped:
+                if not await self._after_end(outcome):
+                    outcome = "ended"
+                    break
+                outcome = await self._follow_on(stop)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+        return "budget" if self.budget_stopped else outcome
+
+    async def _follow_on(self, stop: asyncio.Event | None) -> str:
+        """One instance's follow; in stop mode the same instance stopping and starting again
+        (waited for, never a second one) is still this instance's follow."""
+        outcome = "stopped"  # found stopped (stop mode): wait for it before following
+        instance = self.run.instance
+        if instance is None or instance.state is not InstanceState.STOPPED:
+            outcome = await self._follow_once(stop)
+        while outcome in STOP_MODE_ENDS and self._stop_mode() and not self.budget_stopped:
+            if not await self.wait_for_start():
+                return "expired" if self.ended else outcome
+            outcome = await self._follow_once(stop)
+        return outcome
+
+    # -- every step -------------------------------------------------------------------------------
+    async def run_all(self) -> Run:
+        """Every step in order, skipping what is done; ends with results downloaded, with the
+        run stopped by its budget (saved, then terminated), or, for a run whose instance ended
+        by our own stop (or was left ended), with how it ended (`self.ended`)."""
+        lifecycle = self.lifecycle
+        await self.come_back()
+        if self.ended or self._left_ended():
+            return self.run
+        [run] = await lifecycle.refresh([self.run])
+        if run.instance is not None and not run.instance.state.is_alive:
+            if not await self._after_end("gone"):
+                return self.run
+        else:
+            run = await lifecycle.launch(run)
+        watcher = asyncio.create_task(self.watch(until=lambda: False))
+        try:
+            run = self.run
+            await lifecycle.upload(run)
+            await lifecycle.setup(run)
+            await lifecycle.data(run)
+            state = await lifecycle.training_state(run)
+            if not state.alive and state.phase != "done":
+                await lifecycle.train(run)
+            outcome = await self.follow(budget=False)  # recovers on the way
+            if outcome == "ended":
+                return self.run
+            if not self.budget_stopped and outcome != "expired":
+                await lifecycle.download(self.run)
+        except (PaceridError, OSError, asyncssh.Error):
+            if not self.budget_stopped:  # a step cut short by the budget stop is no failure
+                raise
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            if self._stopping is not None:
+                await asyncio.shield(self._stopping)
+        return self.run
+
+    # -- stop mode ------------------------------------------------------------------------------
+    async def _follow_once(self, stop: asyncio.Event | None) -> str:
+        """`follow_run`; in stop mode cut short ("stopped") once the provider says the instance
+        stopped, as its follower would otherwise keep reconnecting to a host that is down."""
+        self._last_end = None
+        following = asyncio.ensure_future(
+            follow_run(self.lifecycle, self.run, stop=stop, on_end=self._ended_with)
+        )
+        if not self._stop_mode():
+            return await following
+
+        async def until_stopped() -> None:
+            while True:
+                await asyncio.sleep(self.stopped_poll_s)
+                [run] = await self.lifecycle.refresh([self.run])
+                if run.instance is not None and run.instance.state is InstanceState.STOPPED:
+                    return
+
+        watching = asyncio.ensure_future(until_stopped())
+        try:
+            await asyncio.wait([following, watching], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (following, watching):
+                task.cancel()
+            await asyncio.gather(following, watching, return_exceptions=True)
+        if following.done() and not following.cancelled():
+            return following.result()
+        watching.result()  # a provider error ends the follow, as it does without stop mode
+        return "stopped"
+
+    def _ended_with(self, event: MetricEvent) -> None:
+        self._last_end = event
+
+    def _stop_mode(self) -> bool:
+        instance = self.run.instance
+        return instance is not None and instance.spot_request_id is not None
+
+    async def wait_for_start(self) -> bool:
+        """Stop mode: the same instance stops and EC2 starts it again when capacity returns;
+        wait for that (never a second instance), polling the provider every `stopped_poll_s`.
+
+        True once it runs again with training resumed by its boot service (follow on); False
+        when it never stopped, ended, or can never start again (then terminated, as the next
+        reconciliation would, and `self.ended` says why).
+        """
+        lifecycle, say = self.lifecycle, self.lifecycle.listener.report
+        noticed_at, stopped_seen = time.monotonic(), None
+        while True:
+            [run] = await lifecycle.refresh([self.run])
+            instance = run.instance
+            if instance is None or not instance.state.is_alive:
+                return False
+            if instance.state is InstanceState.STOPPED:
+                why = await asyncio.to_thread(
+                    left_over, lifecycle.provider_of(run), instance, time.time()
+                )
+                if why:
+                    await lifecycle.terminate(run)
+                    self._end(
+                        f"{instance.instance_id} was stopped and {why}, so it was terminated "
+                        "(its request cancelled first)."
+                    )
+                    return False
+                if stopped_seen is None:
+                    say(
+                        run.run_id,
+                        f"{instance.instance_id} was stopped by AWS ({instance.state_code}); "
+                        "EC2 starts it again when capacity returns. Waiting, asking every "
+                        f"{self.stopped_poll_s:g} s; no second instance is launched.",
+                    )
+                stopped_seen = time.time()  # host clock ~ ours: the resumed events come later
+            elif instance.state is InstanceState.RUNNING and stopped_seen is not None:
+                say(run.run_id, f"{instance.instance_id} started again; following on.")
+                lifecycle.update(run, training_started_at=stopped_seen)
+                return await self._resumed(run)
+            elif stopped_seen is None and time.monotonic() - noticed_at > STOP_AFTER_NOTICE_S:
+                return False
+            await asyncio.sleep(self.stopped_poll_s)
+
+    async def _resumed(self, run: Run) -> bool:
+        """Wait (bounded) for the boot service to have training running again, or done."""
+        deadline = time.monotonic() + RESUME_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                state = await self.lifecycle.training_state(run)
+            except (PaceridError, OSError, asyncssh.Error):
+                state = None  # the host is still booting
+            if state is not None and (state.alive or state.phase == "done"):
+                return True
+            await asyncio.sleep(1.0)
+        self.lifecycle.listener.report(
+            run.run_id, f"Training did not resume within {RESUME_WAIT_S:.0f} s of the restart."
+        )
+        return False
+
+    # -- coming back ------------------------------------------------------------------------------
+    async def come_back(self) -> Away | None:
+        """Once per supervisor, before it acts: reconcile a run that trained while nobody
+        watched (what happened while away, said through the listener; what is new downloaded;
+        a stopped instance that can never start again terminated, `self.ended` saying so)."""
+        if self._returning is None:
+            self._returning = asyncio.ensure_future(self._come_back())
+        return await asyncio.shield(self._returning)
+
+    async def _come_back(self) -> Away | None:
+        [run] = await self.lifecycle.refresh([self.run])
+        if run.instance is None or not run.instance.state.is_alive:
+            return None
+        if run.training_started_at is None and run.instance.state is not InstanceState.STOPPED:
+            return None  # nothing trained yet, so nothing happened while away
+        since = run.downloaded_at or run.training_started_at or run.created_at
+        try:
+            away = await reconcile(self.lifecycle, run, since)
+        except (PaceridError, OSError, asyncssh.Error) as err:
+            self.lifecycle.listener.report(run.run_id, f"Could not reconcile on return: {err}")
+            return None
+        for line in away.lines():
+            self.lifecycle.listener.report(run.run_id, f"While away: {line}")
+        boots = [i.booted_at for i in away.interruptions if i.booted_at is not None]
+        if boots and max(boots) > (run.training_started_at or 0):
+            # The boot service restarted training then: the follow ends at events after it,
+            # never at the interruption before it.
+            self.lifecycle.update(self.run, training_started_at=max(boots))
+        if away.cleaned_up:
+            self._end(away.cleaned_up)
+        return away
+
+    async def _after_end(self, outcome: str) -> bool:
+        """Training or its instance ended early: recover (True) or say how the run ended."""
+        [run] = await self.lifecycle.refresh([self.run])
+        last = self._last_end
+        why = last.message if last is not None and last.event == outcome else None
+        verdict = ending(outcome, run.instance, why)
+        left = False  # the user, asked, leaves a vanished instance's run ended
+        if verdict == "unknown" and self.ask is not None:
+            left = not await self.ask(run)
+            verdict = "ended" if left else "recover"
+        if verdict == "recover":
+            self.recovering = True  # a failure from here on left a replacement host behind
+            await recover(self.lifecycle, run, outcome)
+            self.recovering = False
+            return True
+        if verdict == "ended":
+            said = "Left ended, as asked." if left else "No relaunch."
+            self._end(f"{how_it_ended(run)} {said}")
+            return False
+        self.ended = how_it_ended(run)
+        raise PaceridError(
+            f"{self.ended} Nobody knows why, so it is not relaunched by itself; "
+            f"`pacerid-tui {self.recover_command} --run {run.run_id} --recover` relaunches it."
+        )
+
+    def _end(self, sentence: str) -> None:
+        """The run ended and is not recovered: said, and kept with the run (`Run.ended`), so no
+        later supervisor (a restarted dashboard, the next `all`) asks or relaunches again."""
+        self.ended = sentence
+        self.lifecycle.registry.update(self.run_id, ended=sentence)
+        self.lifecycle.listener.alert(self.run_id, sentence)
+
+    def _left_ended(self) -> bool:
+        """The run was ended before (`Run.ended`) and its instance is gone: nothing to follow or
+        to ask; said once more. `recover_left` (the CLI's `--recover`) looks again instead."""
+        run = self.run
+        if run.ended is None or self.recover_left:
+            return False
+        if run.instance is not None and run.instance.state.is_alive:
+            return False  # a live instance is always supervised, whatever was written
+        self.ended = run.ended
+        self.lifecycle.listener.report(run.run_id, f"{run.ended} (recorded earlier)")
+        return True
+
+
+async def run_all(lifecycle: Lifecycle, run: Run) -> Run:
+    """Every step of `run` under a supervisor of its own (the CLI's `all`)."""
+    return await Supervisor(lifecycle, run.run_id).run_all()
