@@ -11,7 +11,6 @@ bytes are not the published ones, and the trainer's log says so.
 from __future__ import annotations
 
 import logging
-import re
 import socket
 from pathlib import Path
 
@@ -19,43 +18,13 @@ import pytest
 import torch
 import yaml
 from torch import nn
-from torchvision import models
 
+from tests.trainer.imagenet_files import published_name, write_published
 from tests.trainer.support import events, run_trainer, write_config
 from trainer.config import ARCHITECTURES
 from trainer.errors import TrainerError
 from trainer.model import build_model
 from trainer.weights import published, sha256_prefix
-
-OLD_DENSE_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))([12])\.(weight|bias|running_mean|running_var)$"
-)
-"""A dense layer's key as torchvision names it now (`norm1`), split to write the old `norm.1`."""
-
-
-def published_name(arch: str, key: str) -> str:
-    return OLD_DENSE_KEY.sub(r"\1.\2.\3", key) if arch.startswith("densenet") else key
-
-
-def write_published(arch: str, torch_home: Path) -> dict[str, torch.Tensor]:
-    """A stand-in for the published checkpoint of `arch` (1,000 ImageNet classes) at the path
-    torchvision reads. Every tensor is random, BatchNorm statistics included, so a tensor that
-    was not loaded cannot equal the file's by chance; densenet's file (2017) predates
-    BatchNorm's num_batches_tracked and carries none."""
-    generator = torch.Generator().manual_seed(7)
-    state = {}
-    for key, value in models.get_model(arch, weights=None).state_dict().items():
-        if arch.startswith("densenet") and key.endswith("num_batches_tracked"):
-            continue
-        if value.is_floating_point():
-            value = torch.rand(value.shape, generator=generator) + 0.5  # a valid running_var too
-        else:
-            value = torch.randint(1, 1000, value.shape, generator=generator)
-        state[published_name(arch, key)] = value
-    path = torch_home / "hub" / "checkpoints" / published(arch).path.name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
 
 
 def head_keys(model: nn.Module) -> set[str]:
@@ -148,5 +117,5 @@ def test_a_cached_file_that_is_not_weights_stops_the_run(
     path = tmp_path / "hub" / "checkpoints" / published("resnet18").path.name
     path.parent.mkdir(parents=True)
     path.write_bytes(b"<html>a proxy's error page</html>")
-    with pytest.raises(TrainerError, match="do not load .*delete the file and run setup again"):
+    with pytest.raises(TrainerError, match=r"do not load .*delete the file and run setup again"):
         build_model("resnet18", 3, pretrained=True)
