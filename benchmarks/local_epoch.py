@@ -14,7 +14,9 @@ machine's load falls on both alike, and reads each run's metrics.jsonl:
 Each checkout gets its own data folder, generated and cached once before the timed runs, and a
 fresh output folder per run. Medians over `--runs` runs per checkout.
 
-    .venv/bin/python benchmarks/local_epoch.py --repo /tmp/base --repo . [--runs 5]
+    .venv/bin/python benchmarks/local_epoch.py --repo /tmp/base --repo . [--runs 5 | --quick]
+
+Without --repo it measures this checkout alone (`make bench`).
 """
 # make bench runs this script (benchmarks/README.md).
 
@@ -69,10 +71,12 @@ def measure(repo: Path, data: Path, output: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repo", type=Path, action="append", required=True, help="a checkout")
+    parser.add_argument("--repo", type=Path, action="append", help="a checkout (default: this)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per checkout")
+    parser.add_argument("--quick", action="store_true", help="one timed run per checkout")
     args = parser.parse_args()
-    repos = [repo.resolve() for repo in args.repo]
+    repos = [repo.resolve() for repo in args.repo or [REPO]]
+    args.runs = 1 if args.quick else args.runs
     root = Path(tempfile.mkdtemp(prefix="pacerid-local-epoch-"))
     found: dict[Path, list[dict[str, float]]] = {repo: [] for repo in repos}
     try:

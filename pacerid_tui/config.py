@@ -191,7 +191,8 @@ class OutputConfig(Section):
     (model_best_fp16.pt) during training, and model_final.pt (latest's twin) left on the host;
     `every_epoch` also after each epoch, and model_final.pt at the end."""
     download_epoch_checkpoints: bool = False
-    """Also download every checkpoint_epoch_NNN.pt whenever the full checkpoints come."""
+    """Also download every checkpoint_epoch_NNN.pt whenever the full checkpoints come (the host
+    writes them only with training.save_every_epoch_checkpoints)."""
     ios_models_dir: str = "ios/PacerID/Models"
     """Where sync-model puts the .mlpackage in the iOS project."""
     system_sample_s: float = Field(default=5.0, gt=0)

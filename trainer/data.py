@@ -118,7 +118,7 @@ def to_8_bits(image: Image.Image) -> Image.Image:
     values = np.asarray(image, dtype=np.float64)
     low, high = float(values.min()), float(values.max())
     scaled = (values - low) * (255.0 / max(high - low, 1e-12))
-    return Image.fromarray(np.rint(scaled).astype(np.uint8), mode="L")
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))  # 2-D uint8: mode L
 
 
 def hold_out(split: Split, classes: list[str], fraction: float, seed: int) -> tuple[Split, Split]:

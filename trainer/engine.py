@@ -35,9 +35,11 @@ from trainer.precision import Precision, for_device
 PRECISE_BN_IMAGES = 512
 """Images re-estimating BatchNorm's averages after each epoch: 16 batches of 32, a random sample
 of Train drawn per epoch. Averages settle long before the whole set; the bound keeps the pass a
-fixed, small cost whatever the set's size (the whole real set cost a quarter of an epoch)."""
+fixed, small cost whatever the set's size (over the whole set it was a forward pass per training
+image, about a third of the epoch's own work)."""
 BN_STREAM = 2
-"""Tells the precise-BN sample's seed apart from the step's augmentation (0) and dropout (1)."""
+"""The precise-BN sample's seed is derived_seed(seed, epoch, BN_STREAM): three parts, where the
+steps' draws have four or five, so it never repeats one of theirs."""
 
 
 @dataclass

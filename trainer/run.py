@@ -46,7 +46,8 @@ from trainer.system import SystemSampler
 log = logging.getLogger(__name__)
 
 HOLD_OUT_STREAM = 3
-"""Tells the validation split's seed apart from the per-step and per-epoch ones (engine.py)."""
+"""The validation split's seed is derived_seed(seed, HOLD_OUT_STREAM): two parts, where every
+other draw's has three or more (engine.py), so it repeats none of theirs."""
 
 
 def train(config: TrainerConfig, data_dir: Path, output_dir: Path, resume: str) -> int:
