@@ -9,7 +9,8 @@ machine's load falls on both alike, and reads each run's metrics.jsonl:
 - training: the `epoch_seconds` the trainer measured for the training steps alone;
 - overhead: the difference, what one epoch costs beyond its training steps;
 - end: from the last `epoch` event to `done` (final evaluation, report, final checkpoint);
-- run: the whole process, start to exit.
+- run: the whole process, start to exit, and the CPU seconds it used (user + system): on a
+  machine shared with other work the wall times stretch with its load, the CPU time far less.
 
 Each checkout gets its own data folder, generated and cached once before the timed runs, and a
 fresh output folder per run. Medians over `--runs` runs per checkout.
@@ -26,6 +27,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,7 +37,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-COLUMNS = ("epoch (wall)", "training", "overhead", "end", "run")
+COLUMNS = ("epoch (wall)", "training", "overhead", "end", "run", "run CPU")
 
 
 def trainer(repo: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -52,9 +54,11 @@ def trainer(repo: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def measure(repo: Path, data: Path, output: Path) -> dict[str, float]:
     config = repo / "configs" / "local.yaml"
-    started = time.monotonic()
+    started, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     trainer(repo, "train", "--config", config, "--data", data, "--output", output)
     run_s = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
     events = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
     epochs = [e for e in events if e["event"] == "epoch"]
     [done] = [e for e in events if e["event"] == "done"]
@@ -66,6 +70,7 @@ def measure(repo: Path, data: Path, output: Path) -> dict[str, float]:
         "overhead": statistics.median(w - t for w, t in zip(walls, training, strict=True)),
         "end": done["time"] - epochs[-1]["time"],
         "run": run_s,
+        "run CPU": cpu_s,
     }
 
 
