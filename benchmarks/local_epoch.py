@@ -92,6 +92,8 @@ def main() -> None:
                 output = root / f"out{index}-{turn}"
                 found[repo].append(measure(repo, root / f"data{index}", output))
                 shutil.rmtree(output)
+                figures = ", ".join(f"{k} {v:.2f}" for k, v in found[repo][-1].items())
+                print(f"run {turn + 1}, {repo}: {figures}", flush=True)  # survives a cut run
     finally:
         shutil.rmtree(root, ignore_errors=True)
     load = os.getloadavg()[0]
