@@ -35,7 +35,8 @@ from trainer.data import Split  # noqa: E402
 from trainer.engine import build_engine  # noqa: E402
 from trainer.interrupt import StopFlag  # noqa: E402
 from trainer.metrics import Recorder  # noqa: E402
-from trainer.run import Position, train_epoch  # noqa: E402
+from trainer.position import Position  # noqa: E402
+from trainer.run import train_epoch  # noqa: E402
 from trainer.system import SystemSampler  # noqa: E402
 
 

@@ -142,6 +142,9 @@ class DataConfig(Section):
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     excludes: list[str] = Field(default_factory=list)
     """Extra gitignore-style patterns never uploaded."""
+    val_fraction: float = Field(default=0.15, gt=0, le=0.5)
+    """Share of each class of Train/ held out (at least one image a class) to choose the best
+    epoch; Test/ is evaluated once, at the end, on that epoch's model."""
 
 
 class ModelConfig(Section):
@@ -158,12 +161,21 @@ class TrainingConfig(Section):
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     warmup_epochs: int = Field(default=1, ge=0)
     grad_clip: float | None = Field(default=1.0, gt=0)
-    amp: bool = True
+    amp_dtype: Literal["auto", "fp16", "bf16", "off"] = "auto"
+    """Mixed precision on a GPU: `auto` is bf16 where the GPU computes it natively (compute
+    capability 8.0 and up), else fp16 with a loss scaler (a T4); `off` trains in float32."""
     compile: bool = False
     channels_last: bool = True
-    save_every_epoch_checkpoints: bool = True
+    save_every_epoch_checkpoints: bool = False
+    """Also keep checkpoint_epoch_NNN.pt for every epoch on the host (a full checkpoint each:
+    84 MB for densenet121); the host always keeps checkpoint_latest.pt and checkpoint_best.pt."""
     seed: int = 42
     device: Literal["auto", "cuda", "cpu"] = "auto"
+
+    @field_validator("amp_dtype", mode="before")
+    @classmethod
+    def _bare_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class OutputConfig(Section):
@@ -179,7 +191,8 @@ class OutputConfig(Section):
     (model_best_fp16.pt) during training, and model_final.pt (latest's twin) left on the host;
     `every_epoch` also after each epoch, and model_final.pt at the end."""
     download_epoch_checkpoints: bool = False
-    """Also download every checkpoint_epoch_NNN.pt whenever the full checkpoints come."""
+    """Also download every checkpoint_epoch_NNN.pt whenever the full checkpoints come (the host
+    writes them only with training.save_every_epoch_checkpoints)."""
     ios_models_dir: str = "ios/PacerID/Models"
     """Where sync-model puts the .mlpackage in the iOS project."""
     system_sample_s: float = Field(default=5.0, gt=0)

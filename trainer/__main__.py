@@ -1,4 +1,4 @@
-"""`python -m trainer {synthetic,download,train,export}`: the trainer's command line.
+"""`python -m trainer {synthetic,download,weights,train,export}`: the trainer's command line.
 
 The controller runs these on the host over SSH and reads only exit codes and files (see
 DESIGN.md, "The host contract"). Exit codes: 0 done; 1 failed; 2 bad arguments or config;
@@ -13,16 +13,18 @@ import os
 import sys
 from pathlib import Path
 
-from trainer.errors import EXIT_FAILURE, TrainerError
+from trainer.errors import EXIT_FAILURE, TrainerError, UsageError
 
-COMMANDS = ("synthetic", "download", "train", "export")
+COMMANDS = ("synthetic", "download", "weights", "train", "export")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--config", required=True, type=Path, help="configs/*.yaml")
-    parser.add_argument("--data", required=True, type=Path, help="dataset folder (Train/, Test/)")
+    parser.add_argument(
+        "--data", type=Path, help="dataset folder (Train/, Test/); all but weights need it"
+    )
     parser.add_argument("--output", type=Path, help="run outputs; default: DATA/../output")
     parser.add_argument(
         "--resume",
@@ -74,6 +76,16 @@ def dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     from trainer.config import load_config
 
     config = load_config(args.config, args.epochs)
+    if args.command == "weights":  # setup: ImageNet weights into torch's cache, once
+        if not config.model.pretrained:
+            print("model.pretrained is false: no weights to fetch.")
+            return 0
+        from trainer.weights import fetch
+
+        fetch(config.model.name)
+        return 0
+    if args.data is None:
+        raise UsageError(f"{args.command} needs the dataset folder: pass --data DIR.")
     data_dir = args.data.expanduser().resolve()
     if args.command == "synthetic":
         from trainer.synthetic import ensure_synthetic

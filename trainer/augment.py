@@ -5,11 +5,14 @@ ran per image on the CPU. Here the crop, scale, aspect change and rotation are f
 affine matrix per image and applied to the whole batch with a single `grid_sample`, then
 brightness and contrast are a multiply-add; normalisation is fused in. No horizontal flips:
 device outlines and lead routes are handed, and a mirrored can is not a real film.
-Random parameters come from an explicit CPU generator, so a resumed run draws the same ones.
+Random parameters come from an explicit CPU generator, so a resumed run draws the same ones;
+they cross to the device as one small tensor a step, without blocking, and the normalisation
+constants are made once per device and kept there.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -29,11 +32,25 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.permute(0, 3, 1, 2).float().div_(255)
 
 
+@functools.cache
+def normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet's mean and std as (1, 3, 1, 1) tensors on `device`, copied there once."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return mean, std
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """In place: the caller's tensor is always a fresh intermediate."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    mean, std = normalisation(images.device)
     return images.sub_(mean).div_(std)
+
+
+def to_device(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on `device`: pinned and asynchronous to a GPU, so no step waits on it."""
+    if device.type != "cuda":
+        return values.to(device)
+    return values.pin_memory().to(device, non_blocking=True)
 
 
 def prepare_eval(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -69,6 +86,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, channels_last: boo
     angle = torch.deg2rad(uniform(-ROTATION_DEGREES, ROTATION_DEGREES))
     brightness = uniform(*BRIGHTNESS)
     contrast = uniform(*CONTRAST)
+    drawn = torch.stack([width, height, shift_x, shift_y, angle, brightness, contrast])
+    width, height, shift_x, shift_y, angle, brightness, contrast = to_device(drawn, images.device)
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack(
         [
@@ -76,13 +95,13 @@ def augment(images: torch.Tensor, generator: torch.Generator, channels_last: boo
             torch.stack([width * sin, height * cos, shift_y], dim=1),
         ],
         dim=1,
-    ).to(images.device)
+    )
     source = to_float(images)
     grid = sampling_grid(theta, source.shape[2], source.shape[3])
     out = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     gray = out.mean(dim=(1, 2, 3), keepdim=True)
-    scale = (brightness * contrast).view(n, 1, 1, 1).to(images.device)
-    offset = (brightness * (1 - contrast)).view(n, 1, 1, 1).to(images.device)
+    scale = (brightness * contrast).view(n, 1, 1, 1)
+    offset = (brightness * (1 - contrast)).view(n, 1, 1, 1)
     out = out.mul_(scale).add_(gray * offset).clamp_(0, 1)
     out = normalize(out)
     return out.contiguous(

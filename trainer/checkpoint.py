@@ -3,7 +3,9 @@
 A spot host can vanish mid-write, so every file is written to a temporary name and moved into
 place with `os.replace`; a reader sees the old file or the new one, never half of one. Even so,
 a disk can fill up or a copy can be cut short, so resuming tries `checkpoint_latest.pt` first
-and falls back to the newest epoch checkpoint that loads, saying which one it took.
+and falls back to the newest epoch checkpoint that loads (kept only with
+`training.save_every_epoch_checkpoints`), then to `checkpoint_best.pt`, saying which one it
+took. The host keeps those two full checkpoints (84 MB each for densenet121), not one per epoch.
 The dict layout (FORMAT_VERSION) is shared with trainer/export.py and the controller.
 """
 
@@ -110,7 +112,8 @@ def find_resume(output_dir: Path, resume: str) -> dict[str, Any] | None:
         return None
     if resume != "auto":
         return load(Path(resume))
-    candidates = [output_dir / LATEST, *newest_epoch_files(output_dir)]
+    # Each epoch file is at least as new as best (one is written every epoch when any is).
+    candidates = [output_dir / LATEST, *newest_epoch_files(output_dir), output_dir / BEST]
     existing = [path for path in candidates if path.exists()]
     for path in existing:
         try:

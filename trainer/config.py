@@ -23,6 +23,7 @@ from trainer.errors import UsageError
 SOURCES = ("kaggle", "synthetic", "local")
 ARCHITECTURES = ("densenet121", "resnet50", "resnet18", "mobilenet_v3_large", "efficientnet_b0")
 DEVICES = ("auto", "cuda", "cpu")
+AMP_DTYPES = ("auto", "fp16", "bf16", "off")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class DataConfig:
     num_workers: int = 4
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     excludes: list[str] = field(default_factory=list)
+    val_fraction: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,10 @@ class TrainingConfig:
     label_smoothing: float = 0.1
     warmup_epochs: int = 1
     grad_clip: float | None = 1.0
-    amp: bool = True
+    amp_dtype: str = "auto"
     compile: bool = False
     channels_last: bool = True
-    save_every_epoch_checkpoints: bool = True
+    save_every_epoch_checkpoints: bool = False
     seed: int = 42
     device: str = "auto"
 
@@ -96,6 +98,7 @@ CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("data.image_size", lambda v: v >= 16, "at least 16"),
     ("data.batch_size", lambda v: v >= 1, "at least 1"),
     ("data.num_workers", lambda v: v >= 0, "0 or more"),
+    ("data.val_fraction", lambda v: 0 < v <= 0.5, "greater than 0 and at most 0.5"),
     ("data.synthetic.classes", lambda v: v >= 2, "at least 2"),
     ("data.synthetic.train_per_class", lambda v: v >= 1, "at least 1"),
     ("data.synthetic.test_per_class", lambda v: v >= 1, "at least 1"),
@@ -107,6 +110,7 @@ CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("training.warmup_epochs", lambda v: v >= 0, "0 or more"),
     ("training.grad_clip", lambda v: v is None or v > 0, "greater than 0, or null"),
     ("training.device", lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
+    ("training.amp_dtype", lambda v: v in AMP_DTYPES, f"one of {', '.join(AMP_DTYPES)}"),
     ("output.system_sample_s", lambda v: v > 0, "greater than 0"),
 ]
 
@@ -126,6 +130,9 @@ def load_config(path: str | Path, epochs: int | None = None) -> TrainerConfig:
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping of sections at the top level.")
     raw = {key: value for key, value in raw.items() if key not in CONTROLLER_SECTIONS}
+    training = raw.get("training")
+    if isinstance(training, dict) and training.get("amp_dtype") is False:
+        raw["training"] = {**training, "amp_dtype": "off"}  # YAML 1.1 reads a bare off as false
     if epochs is not None:
         raw.setdefault("training", {})
         if isinstance(raw["training"], dict):

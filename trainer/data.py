@@ -5,7 +5,11 @@ Here each split is decoded and resized once into a memory-mapped `.npy` array (N
 cached under DATA/.cache and keyed by the file list (paths, sizes, mtimes) and the image size,
 so a resumed or repeated run starts at once. Batches are plain slices of that array copied to
 the device; augmentation happens there, on whole batches (see augment.py). Unreadable images are
-skipped, counted and named in the log rather than failing a run hours in.
+skipped, counted and named in the log rather than failing a run hours in. A 16-bit greyscale
+image is scaled to 8 bits by its own range (PIL's conversion would clip it to white).
+
+`hold_out` takes the validation split from Train, stratified, the same images on every run
+with the same seed: it chooses the best epoch, so the Test split is looked at once, at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from PIL import Image
 from trainer.errors import TrainerError
 from trainer.layout import Listing
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: 16-bit images scaled by their range, no longer clipped."""
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+"""PIL's single-channel modes wider than 8 bits (16-bit PNG and TIFF films)."""
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +105,45 @@ def decode(path: Path, size: int) -> np.ndarray | None:
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-            rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            source = to_8_bits(image) if image.mode in WIDE_MODES else image
+            rgb = source.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(rgb, dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def to_8_bits(image: Image.Image) -> Image.Image:
+    """A wide greyscale image stretched from its darkest to its brightest value onto 0-255:
+    films use 10 to 16 bits of a 16-bit range, so its own range, not 65,535, is white."""
+    values = np.asarray(image, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) * (255.0 / max(high - low, 1e-12))
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))  # 2-D uint8: mode L
+
+
+def hold_out(split: Split, classes: list[str], fraction: float, seed: int) -> tuple[Split, Split]:
+    """(train, validation): `fraction` of each class's images, rounded, at least one and never
+    all, drawn with `seed`. A class with fewer than two images cannot give one to each."""
+    generator = torch.Generator().manual_seed(seed)
+    held = []
+    for label, name in enumerate(classes):
+        rows = (split.labels == label).nonzero().flatten()
+        if len(rows) < 2:
+            raise TrainerError(
+                f"class '{name}' has {len(rows)} readable training image(s); the validation "
+                "split needs at least 2 a class (one to train on, one to validate): add images."
+            )
+        count = min(len(rows) - 1, max(1, round(len(rows) * fraction)))
+        held.append(rows[torch.randperm(len(rows), generator=generator)[:count]])
+    validation = torch.zeros(len(split.labels), dtype=torch.bool)
+    validation[torch.cat(held)] = True
+    return subset(split, ~validation), subset(split, validation)
+
+
+def subset(split: Split, rows: torch.Tensor) -> Split:
+    """The images of `rows` (a mask), copied into memory: slices of it are batches."""
+    index = rows.nonzero().flatten().numpy()
+    return Split(np.ascontiguousarray(split.images[index]), split.labels[rows], [])
 
 
 def batches(

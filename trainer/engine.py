@@ -1,10 +1,13 @@
 """The training step and the evaluation pass, and everything they need set up.
 
-timm's habits: AMP only on CUDA (bf16 where the GPU has it, else fp16 with a loss scaler),
-`channels_last`, optional `torch.compile`, AdamW with linear warm-up then cosine decay stepped
+timm's habits: AMP only on CUDA (the dtype from the GPU's capability, trainer/precision.py: bf16
+where it is native, else fp16 with a loss scaler), `channels_last`, cuDNN's autotuner (fixed
+shapes), fused AdamW on CUDA, optional `torch.compile`, linear warm-up then cosine decay stepped
 per batch, label smoothing, gradient clipping. Every random draw that shapes an epoch (the
-sample order, the augmentation, dropout) is derived from (seed, epoch, step), so stopping
-anywhere and resuming replays exactly the same run.
+sample order, the augmentation, dropout, the precise-BN sample) is derived from (seed, epoch,
+step), so stopping anywhere and resuming replays exactly the same run on a CPU. On a GPU it
+replays the same draws, but not bit for bit: cuDNN's autotuned and atomic-add kernels sum in
+varying orders, so a resumed run's weights differ from an uninterrupted one's in the last bits.
 """
 
 from __future__ import annotations
@@ -27,8 +30,16 @@ from trainer.config import TrainerConfig
 from trainer.data import Split, batches
 from trainer.distributed import Context, sum_across
 from trainer.model import build_model
+from trainer.precision import Precision, for_device
 
-PRECISE_BN_IMAGES = 2048  # enough for stable averages; a fraction of an epoch on the real set
+PRECISE_BN_IMAGES = 512
+"""Images re-estimating BatchNorm's averages after each epoch: 16 batches of 32, a random sample
+of Train drawn per epoch. Averages settle long before the whole set; the bound keeps the pass a
+fixed, small cost whatever the set's size (over the whole set it was a forward pass per training
+image, about a third of the epoch's own work)."""
+BN_STREAM = 2
+"""The precise-BN sample's seed is derived_seed(seed, epoch, BN_STREAM): three parts, where the
+steps' draws have four or five, so it never repeats one of theirs."""
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Engine:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler
     autocast: Callable[[], contextlib.AbstractContextManager[None]]
+    precision: Precision
     config: TrainerConfig
     context: Context
     steps_per_epoch: int
@@ -70,6 +82,9 @@ def build_engine(
 ) -> Engine:
     training = config.training
     cuda = context.device.type == "cuda"
+    precision = for_device(training.amp_dtype, context.device)
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed shapes: the fastest kernels, found once
     torch.manual_seed(training.seed)  # the initial weights
     model = build_model(config.model.name, num_classes, config.model.pretrained)
     memory_format = torch.channels_last if training.channels_last else torch.contiguous_format
@@ -81,22 +96,25 @@ def build_engine(
         net = DistributedDataParallel(net, device_ids=[context.device.index] if cuda else None)
     steps = steps_per_epoch(train_images, config.data.batch_size, context.world_size)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay
+        model.parameters(),
+        lr=training.learning_rate,
+        weight_decay=training.weight_decay,
+        fused=cuda or None,  # one kernel for all parameters on a GPU
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(training.warmup_epochs * steps, training.epochs * steps)
     )
-    amp_dtype = None
-    if cuda and training.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and precision.scaled)
+    dtype = precision.dtype
 
     def autocast() -> contextlib.AbstractContextManager[None]:
-        if amp_dtype is None:
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=amp_dtype)
+        return torch.autocast("cuda", dtype=dtype)
 
-    return Engine(model, net, optimizer, scheduler, scaler, autocast, config, context, steps)
+    return Engine(
+        model, net, optimizer, scheduler, scaler, autocast, precision, config, context, steps
+    )
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -176,19 +194,21 @@ def train_steps(
 
 
 @torch.no_grad()
-def refresh_batchnorm(engine: Engine, split: Split) -> None:
-    """Re-estimate BatchNorm statistics with the final weights of the epoch ("precise BN").
+def refresh_batchnorm(engine: Engine, split: Split, epoch: int) -> None:
+    """Re-estimate BatchNorm statistics with the final weights of 0-based `epoch` ("precise BN").
 
     The running averages trail the weights by many steps; early in training, at a high learning
-    rate, that lag alone can make evaluation look like chance. A forward pass over (part of)
-    the training set, un-augmented like the evaluation inputs, replaces them with exact averages.
+    rate, that lag alone can make evaluation look like chance. A forward pass over a sample of
+    the training set (PRECISE_BN_IMAGES, drawn anew each epoch), un-augmented like the
+    evaluation inputs, replaces them with exact averages.
     """
     norms = [m for m in engine.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
     context, batch_size = engine.context, engine.config.data.batch_size
-    count = min(len(split.labels), PRECISE_BN_IMAGES)
-    order = torch.arange(context.rank, count, context.world_size)
+    seed = derived_seed(engine.config.training.seed, epoch, BN_STREAM)
+    sample = torch.randperm(len(split.labels), generator=torch.Generator().manual_seed(seed))
+    order = sample[:PRECISE_BN_IMAGES][context.rank :: context.world_size]
     momenta = [m.momentum for m in norms]
     for norm in norms:
         norm.reset_running_stats()

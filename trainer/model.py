@@ -1,25 +1,22 @@
 """The classifier networks: torchvision architectures with the head sized to our classes.
 
 Shared by training and by the exporter, so both build exactly the same module tree and a
-checkpoint's `model_state` loads into either. ImageNet weights are optional: the host usually
-has internet, a test machine does not, and a run should go on (and say so) when they can't
-be fetched.
+checkpoint's `model_state` loads into either. ImageNet weights come through torchvision's own
+loading path from the file setup fetched (trainer/weights.py); when `model.pretrained` is true
+and they are not there, the run stops before training instead of training from scratch.
 """
 
 from __future__ import annotations
-
-import logging
 
 from torch import nn
 from torchvision import models
 
 from trainer.config import ARCHITECTURES
+from trainer.weights import load_pretrained
 
 # Inputs are normalised with these on the device during training; the exporter bakes them in.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-log = logging.getLogger(__name__)
 
 
 def build_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Module:
@@ -30,16 +27,7 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Mod
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}.")
     if not pretrained:
         return models.get_model(arch, weights=None, num_classes=num_classes)
-    model = models.get_model(arch, weights=None)
-    weights = models.get_model_weights(arch).DEFAULT
-    try:
-        model.load_state_dict(weights.get_state_dict(progress=False))
-    except Exception as err:  # any fetch or cache failure: train from scratch, loudly
-        log.warning(
-            "Could not fetch ImageNet weights for %s (%s); training from random initialisation.",
-            arch,
-            err,
-        )
+    model = load_pretrained(arch)
     replace_head(model, num_classes)
     return model
 

@@ -1,32 +1,34 @@
-"""The `train` command: data → engine → (resume) → epochs → final model and report.
+"""The `train` command: data → engine → (resume) → epochs → the chosen model's test → report.
 
 Shaped around the host contract and around being stopped at any moment: every epoch ends with
 checkpoints, a stop request ends the current step with a checkpoint that records where in the
 epoch it was (and the epoch's running loss), and `--resume auto` picks all of it up again so a
-resumed run produces the same weights as an uninterrupted one. Only the primary process of a
-torchrun group writes; every process computes.
+resumed run produces the same weights as an uninterrupted one (bit for bit on a CPU; see
+engine.py for a GPU). The best epoch is chosen on a validation split held out of Train; the
+Test split is evaluated once, at the end, on that epoch's model, so its figures are a test
+result and not a maximum picked over epochs. Only the primary process of a torchrun group
+writes; every process computes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
 
 from trainer import checkpoint, distributed
 from trainer.config import TrainerConfig, as_dict
-from trainer.data import Split, load_split
+from trainer.data import Split, hold_out, load_split
 from trainer.distributed import Context, sum_across
 from trainer.engine import (
     DataWait,
     Engine,
     Evaluation,
     build_engine,
+    derived_seed,
     evaluate,
     refresh_batchnorm,
     train_steps,
@@ -35,24 +37,17 @@ from trainer.errors import EXIT_INTERRUPTED, EXIT_OK, TrainerError
 from trainer.interrupt import StopFlag, catch_signals, metadata_url, watch_spot_notice
 from trainer.layout import check_classes, list_split, split_dir
 from trainer.metrics import Recorder, add_log_file, write_json_atomic
+from trainer.position import Position, checkpoint_state, restore
+from trainer.precision import for_device
 from trainer.report import PNG_NAME, build_report, draw_confusion
 from trainer.synthetic import ensure_synthetic
 from trainer.system import SystemSampler
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Position:
-    """Where training stands: completed epochs, steps into the next one, its running sums."""
-
-    epoch: int = 0
-    epoch_step: int = 0
-    loss_sum: float = 0.0
-    images: int = 0
-    seconds: float = 0.0
-    best_val_acc: float = 0.0
-    metrics: dict[str, float] | None = None
+HOLD_OUT_STREAM = 3
+"""The validation split's seed is derived_seed(seed, HOLD_OUT_STREAM): two parts, where every
+other draw's has three or more (engine.py), so it repeats none of theirs."""
 
 
 def train(config: TrainerConfig, data_dir: Path, output_dir: Path, resume: str) -> int:
@@ -65,7 +60,8 @@ def train(config: TrainerConfig, data_dir: Path, output_dir: Path, resume: str) 
             add_log_file(output_dir / "train.log")
             recorder = Recorder(output_dir, config.training.epochs)
             recorder.status("starting")
-            sampler = SystemSampler(output_dir, config.output.system_sample_s).start()
+            device = for_device(config.training.amp_dtype, context.device).record()
+            sampler = SystemSampler(output_dir, config.output.system_sample_s, device).start()
         try:
             return run(config, data_dir, output_dir, resume, context, recorder)
         except Exception as err:
@@ -97,7 +93,7 @@ def run(
     url = metadata_url()
     if url is not None and context.is_primary:
         watch_spot_notice(flag, url)
-    train_split, test_split, classes = prepare_data(config, data_dir, context)
+    train_split, val_split, test_split, classes = prepare_data(config, data_dir, context)
     engine = build_engine(config, len(classes), context, len(train_split.labels))
     position = Position()
     state = checkpoint.find_resume(output_dir, resume)
@@ -121,12 +117,13 @@ def run(
             classes=classes,
             world_size=context.world_size,
             device=str(context.device),
+            **engine.precision.record(),
         )
         recorder.status("training", epoch=position.epoch)
     log.info(
         "Training %s on %s (%d process(es)): %d classes, %d steps per epoch, epochs %d→%d.",
         config.model.name,
-        context.device,
+        engine.precision.describe(),
         context.world_size,
         len(classes),
         engine.steps_per_epoch,
@@ -137,34 +134,71 @@ def run(
     while position.epoch < epochs:
         if not train_epoch(engine, train_split, position, flag, recorder):
             return interrupted(engine, classes, position, flag, output_dir, recorder)
-        refresh_batchnorm(engine, train_split)
-        evaluation = evaluate(engine, test_split, len(classes))
+        refresh_batchnorm(engine, train_split, position.epoch)
+        evaluation = evaluate(engine, val_split, len(classes))
         finish_epoch(engine, classes, position, evaluation, durations, output_dir, recorder)
         if stop_requested(flag, context) and position.epoch < epochs:
             return interrupted(engine, classes, position, flag, output_dir, recorder)
-    evaluation = evaluate(engine, test_split, len(classes))
+    return test_best(engine, classes, position, test_split, output_dir, recorder)
+
+
+def test_best(
+    engine: Engine,
+    classes: list[str],
+    position: Position,
+    test_split: Split,
+    output_dir: Path,
+    recorder: Recorder | None,
+) -> int:
+    """The one look at Test: the best epoch's model (from checkpoint_best.pt, which every
+    process reads once the primary has written it), then report.json and the `done` event."""
+    distributed.barrier(engine.context)
+    best = checkpoint.load(output_dir / checkpoint.BEST)
+    engine.model.load_state_dict(best["model_state"])
+    test = evaluate(engine, test_split, len(classes))
+    report = build_report(
+        test,
+        classes,
+        best["epoch"],
+        best["best_val_acc"],
+        validation=best["metrics"],
+        epochs_trained=position.epoch,
+    )
+    makers = report["manufacturer"]
     if recorder is not None:
-        final = checkpoint_state(engine, classes, position)
-        checkpoint.save(final, output_dir / checkpoint.FINAL)
-        report = build_report(evaluation, classes, position.epoch, position.best_val_acc)
         write_json_atomic(output_dir / "report.json", report)
-        draw_confusion(evaluation.confusion, classes, output_dir / PNG_NAME)
+        draw_confusion(test.confusion, classes, output_dir / PNG_NAME)
         recorder.event(
             "done",
             epoch=position.epoch,
-            epochs=epochs,
-            val_acc=evaluation.accuracy,
-            best_val_acc=position.best_val_acc,
+            epochs=engine.config.training.epochs,
+            best_epoch=best["epoch"],
+            best_val_acc=best["best_val_acc"],
+            test_acc=test.accuracy,
+            test_top5=test.top5,
+            test_loss=test.loss,
+            test_images=report["images"],
+            manufacturer_acc=makers["accuracy"] if makers else None,
         )
         recorder.status("done", epoch=position.epoch)
-    log.info("Done: validation accuracy %.1f%%.", 100 * evaluation.accuracy)
+    log.info(
+        "Test, once, on epoch %d's model (best validation accuracy %.1f%%): accuracy %.1f%% on "
+        "%d images%s.",
+        best["epoch"],
+        100 * best["best_val_acc"],
+        100 * test.accuracy,
+        report["images"],
+        f", manufacturer {100 * makers['accuracy']:.1f}%" if makers else "",
+    )
+    log.info("Done.")
     return EXIT_OK
 
 
 def prepare_data(
     config: TrainerConfig, data_dir: Path, context: Context
-) -> tuple[Split, Split, list[str]]:
-    """The decoded Train and Test splits (the primary builds caches; the others wait)."""
+) -> tuple[Split, Split, Split, list[str]]:
+    """The decoded Train (less its validation part), validation and Test splits (the primary
+    builds caches; the others wait)."""
     if config.data.source == "synthetic" and context.is_primary:
         ensure_synthetic(data_dir, config.data.synthetic, config.data.image_size)
     distributed.barrier(context)
@@ -181,15 +215,20 @@ def prepare_data(
                 for listing in (train_listing, test_listing)
             ]
         distributed.barrier(context)
-    train_split, test_split = splits
+    whole_train, test_split = splits
+    classes = train_listing.classes
+    seed = derived_seed(config.training.seed, HOLD_OUT_STREAM)
+    train_split, val_split = hold_out(whole_train, classes, config.data.val_fraction, seed)
     log.info(
-        "Data: %d classes, %d training and %d test images (%d unreadable skipped).",
-        len(train_listing.classes),
+        "Data: %d classes, %d training, %d validation (held out of Train) and %d test images "
+        "(%d unreadable skipped).",
+        len(classes),
         len(train_split.labels),
+        len(val_split.labels),
         len(test_split.labels),
-        len(train_split.skipped) + len(test_split.skipped),
+        len(whole_train.skipped) + len(test_split.skipped),
     )
-    return train_split, test_split, train_listing.classes
+    return train_split, val_split, test_split, classes
 
 
 def train_epoch(
@@ -259,10 +298,13 @@ def finish_epoch(
         "val_loss": evaluation.loss,
         "val_acc": evaluation.accuracy,
         "val_top5": evaluation.top5,
+        "val_images": int(evaluation.confusion.sum()),
     }
-    improved = evaluation.accuracy > position.best_val_acc or position.epoch == 1
-    if improved:
-        position.best_val_acc = evaluation.accuracy
+    best = (position.best_val_acc, -position.best_val_loss)
+    improved = (evaluation.accuracy, -evaluation.loss) > best or position.epoch == 1
+    if improved:  # ties in accuracy (a small validation set has many) go to the lower loss
+        position.best_val_acc, position.best_val_loss = evaluation.accuracy, evaluation.loss
+        position.best_epoch = position.epoch
     epoch_seconds = position.seconds
     position.epoch_step, position.loss_sum, position.images, position.seconds = 0, 0.0, 0, 0.0
     if recorder is None:
@@ -272,6 +314,8 @@ def finish_epoch(
         names.append(checkpoint.epoch_name(position.epoch))
     if improved:
         names.append(checkpoint.BEST)
+    if position.epoch == epochs:  # the last epoch's state, under the name the guide used
+        names.append(checkpoint.FINAL)
     state = checkpoint_state(engine, classes, position)
     if improved:  # first: the full best of the same epoch is never the older of the two
         checkpoint.save(checkpoint.half_weights(state), output_dir / checkpoint.BEST_FP16)
@@ -331,66 +375,3 @@ def interrupted(
         recorder.status("interrupted", epoch=position.epoch, message=message)
     log.warning("Stopped (%s); resume with --resume auto.", reason)
     return EXIT_INTERRUPTED
-
-
-def checkpoint_state(engine: Engine, classes: list[str], position: Position) -> dict[str, Any]:
-    config = engine.config
-    cuda = engine.context.device.type == "cuda"
-    return {
-        "format_version": checkpoint.FORMAT_VERSION,
-        "epoch": position.epoch,
-        "step": engine.scheduler.last_epoch,
-        "epoch_step": position.epoch_step,
-        "partial": {
-            "loss_sum": position.loss_sum,
-            "images": position.images,
-            "seconds": position.seconds,
-        },
-        "arch": config.model.name,
-        "num_classes": len(classes),
-        "class_names": list(classes),
-        "image_size": config.data.image_size,
-        "model_state": engine.model.state_dict(),
-        "optimizer_state": engine.optimizer.state_dict(),
-        "scheduler_state": engine.scheduler.state_dict(),
-        "scaler_state": engine.scaler.state_dict(),
-        "best_val_acc": position.best_val_acc,
-        "config": as_dict(config),
-        "metrics": position.metrics,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if cuda else [],
-        },
-    }
-
-
-def restore(
-    engine: Engine, state: dict[str, Any], classes: list[str], config: TrainerConfig
-) -> Position:
-    """Load a checkpoint into the engine; it must match this run's classes, model and size."""
-    expected = (classes, config.model.name, config.data.image_size)
-    found = (state["class_names"], state["arch"], state["image_size"])
-    if found != expected:
-        raise TrainerError(
-            f"the checkpoint to resume ({found[1]}, {found[2]} px, {len(found[0])} classes) does "
-            f"not match this run ({expected[1]}, {expected[2]} px, {len(classes)} classes); "
-            "pass --resume none or another --output."
-        )
-    engine.model.load_state_dict(state["model_state"])
-    engine.optimizer.load_state_dict(state["optimizer_state"])
-    engine.scheduler.load_state_dict(state["scheduler_state"])
-    if state["scaler_state"]:
-        engine.scaler.load_state_dict(state["scaler_state"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] and engine.context.device.type == "cuda":
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    partial = state.get("partial") or {}
-    return Position(
-        epoch=state["epoch"],
-        epoch_step=state.get("epoch_step", 0),
-        loss_sum=partial.get("loss_sum", 0.0),
-        images=partial.get("images", 0),
-        seconds=partial.get("seconds", 0.0),
-        best_val_acc=state["best_val_acc"],
-        metrics=state["metrics"],
-    )

@@ -89,6 +89,10 @@ PY
   echo "Setup done."
 fi
 
+# ImageNet weights into torch's cache (TORCH_HOME) here, once, so training never waits on the
+# network; a missing file stops training in one sentence (trainer/weights.py).
+(cd "$run/code" && "$run/bin/python" -m trainer weights --config run.yaml)
+
 if [ -f "$run/boot-switch.sh" ]; then
   # instance.interruption: stop. EC2 may stop this host and start it again later: a boot unit
   # re-arms the boot switch, restarts the watchdog and resumes training (boot_service.sh).

@@ -5,7 +5,9 @@ starved. Sampling runs in a daemon thread of the trainer's primary process, stan
 only (the host may have nothing else to ask): /proc for CPU and memory, `shutil.disk_usage` for
 the volume, and `nvidia-smi --query-gpu` for the GPUs when the image has it (GPU fields are null
 otherwise, as on the local provider). One sample costs a few /proc reads and, with GPUs, one
-short-lived nvidia-smi process every few seconds: nothing a training step can feel.
+short-lived nvidia-smi process every few seconds: nothing a training step can feel. The first
+sample also says which device trains and in what precision (`device`: name, compute
+capability, dtype), so every figure read from the file names its GPU.
 """
 
 from __future__ import annotations
@@ -93,11 +95,15 @@ def memory_gib() -> tuple[float, float] | tuple[None, None]:
 
 
 class SystemSampler:
-    """Appends one sample to `output_dir`/system.jsonl now and every `interval_s` until stop()."""
+    """Appends one sample to `output_dir`/system.jsonl now and every `interval_s` until stop();
+    the first one carries `device` (trainer/precision.py's record) when given."""
 
-    def __init__(self, output_dir: Path, interval_s: float) -> None:
+    def __init__(
+        self, output_dir: Path, interval_s: float, device: dict[str, Any] | None = None
+    ) -> None:
         self.output_dir = output_dir
         self.interval_s = interval_s
+        self.device = device
         self.nvidia_smi = shutil.which("nvidia-smi")
         self.stopped = threading.Event()
         self.previous = cpu_times()
@@ -115,8 +121,11 @@ class SystemSampler:
 
     def _loop(self) -> None:
         while True:
+            sample = self.sample()
+            if self.device is not None:
+                sample["device"], self.device = self.device, None
             try:
-                self.stream.write(json.dumps(self.sample()) + "\n")
+                self.stream.write(json.dumps(sample) + "\n")
                 self.stream.flush()
             except (OSError, ValueError) as err:  # a full disk must not end training
                 log.warning("System sample not written (%s).", err)

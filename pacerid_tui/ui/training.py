@@ -4,7 +4,8 @@ The core passes `MetricEvent`s on as they stream (or as read back from a downloa
 metrics.jsonl); this keeps the per-epoch history for the chart, the latest step for the
 throughput, and how long each epoch took. An epoch's duration is the time between its event
 and the event before it (the run's `start` or the previous epoch), so it includes evaluation
-and checkpointing: what the instance is actually billed for.
+and checkpointing: what the instance is actually billed for. The epoch events carry the
+validation curve; the `done` event the test result of the epoch chosen on it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Training:
     """A done, interrupted or error event came after the latest start: no ETA to show."""
     last_time: float | None = None
     """When the latest start or epoch event was written: where the next epoch's time begins."""
+    result: MetricEvent | None = None
+    """The done event after the latest start: the chosen epoch and its one test pass."""
 
     def add(self, event: MetricEvent) -> None:
         self.total_epochs = event.epochs or self.total_epochs
@@ -47,8 +50,10 @@ class Training:
         if event.event == "start":
             self.last_time = event.time
             self.ended = False
+            self.result = None
         elif event.event in ("done", "interrupted", "error"):
             self.ended = True
+            self.result = event if event.event == "done" else self.result
         elif event.event == "epoch" and event.epoch is not None:
             self.epochs[event.epoch] = event
             if self.last_time is not None and event.time > self.last_time:

@@ -28,7 +28,7 @@ TINY_RUN = """
 data: {source: synthetic, image_size: 32, batch_size: 8, num_workers: 0,
        synthetic: {classes: 3, train_per_class: 8, test_per_class: 2, seed: 0}}
 model: {name: resnet18, pretrained: false}
-training: {epochs: 1, seed: 0, device: cpu, amp: false, channels_last: false}
+training: {epochs: 1, seed: 0, device: cpu, amp_dtype: off, channels_last: false}
 """
 
 

@@ -37,7 +37,11 @@ def finished_run(tmp_path: Path, name: str, learning_rate: float, accuracies: li
     ]
     (results / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     confusion = torch.tensor(CONFUSION)
-    report = build_report(Evaluation(0.5, 0.75, 1.0, confusion), CLASSES, 2, max(accuracies))
+    best = max(range(len(accuracies)), key=lambda n: accuracies[n])
+    validation = {"val_acc": accuracies[best], "val_loss": 0.4, "val_top5": 1.0, "val_images": 8}
+    accuracy = int(confusion.trace()) / int(confusion.sum())
+    evaluation = Evaluation(0.5, accuracy, 1.0, confusion)
+    report = build_report(evaluation, CLASSES, best + 1, accuracies[best], validation, 2)
     (results / "report.json").write_text(json.dumps(report))
     Registry(paths.registry_file()).save(
         Run(run_id, "local", str(config), created_at=1_796_000_000.0 + learning_rate, epoch=2)
@@ -60,10 +64,10 @@ def test_history_lists_each_run_with_its_learning_rate_and_best_accuracy(
 ) -> None:
     assert main(["history", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["run_id"], r["learning_rate"], r["best_val_acc"]) for r in rows] == [
-        (two_runs[1], 0.0005, 0.6),
-        (two_runs[0], 0.002, 0.75),
-    ]
+    assert [(r["run_id"], r["learning_rate"], r["best_val_acc"], r["test_acc"]) for r in rows] == [
+        (two_runs[1], 0.0005, 0.6, 0.75),
+        (two_runs[0], 0.002, 0.75, 0.75),
+    ]  # validation chose the epoch; the test accuracy is that epoch's one test pass
     assert all(r["model"] == "resnet18" and r["image_size"] == 32 for r in rows)
     assert main(["history", "--sort", "accuracy"]) == 0
     table = capsys.readouterr().out
@@ -77,6 +81,9 @@ def test_mistakes_shows_the_worst_classes_first_and_the_confused_pairs(
 ) -> None:
     assert main(["mistakes", "--run", two_runs[0]]) == 0
     out = capsys.readouterr().out.splitlines()
+    first = out.index("Accuracy 75 % on 20 test images, manufacturer 95 %.")
+    chosen = "The model of epoch 2, chosen on validation accuracy 75 %; tested once."
+    assert out[first + 1] == chosen
     classes = [line for line in out if "/5" in line]
     assert classes[0].split() == ["40", "%", "2/5", "MDT", "-", "Adapta"]
     assert classes[-1].endswith("5/5  BIO - Actros")

@@ -71,6 +71,7 @@ async def test_an_interrupted_run_finishes_on_a_replacement(
 ) -> None:
     path = tiny_config(tmp_path, epochs=4, interruption="relaunch")
     raw = yaml.safe_load(path.read_text())
+    raw["training"]["save_every_epoch_checkpoints"] = True  # the host keeps epoch 1's too
     raw["output"]["download_epoch_checkpoints"] = True
     path.write_text(yaml.safe_dump(raw))
     lifecycle = Lifecycle(listener=SpotMarket(metadata, tmp_path / "results"))

@@ -24,6 +24,7 @@ def recorder(folder: Path, name: str, body: str) -> None:
 def setup(tmp_path: Path, stop_mode: bool) -> tuple[subprocess.CompletedProcess[str], Path]:
     run, fakes, units = tmp_path / "run", tmp_path / "fakes", tmp_path / "units"
     shutil.copytree(TRAINER, run / "code" / "trainer")
+    shutil.copyfile(TRAINER.parent / "configs" / "local.yaml", run / "code" / "run.yaml")
     fakes.mkdir()
     units.mkdir()
     recorder(fakes, "sudo", '[ "$1" = -n ] && shift; exec "$@"')

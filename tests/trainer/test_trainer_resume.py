@@ -1,6 +1,6 @@
 """Stopping and resuming: a SIGTERM or a spot notice mid-run ends the step, writes a checkpoint
 and exits 75; `--resume auto` then finishes with exactly the weights of an uninterrupted run;
-an unreadable latest checkpoint falls back to the newest good epoch checkpoint."""
+an unreadable latest checkpoint falls back to the newest good epoch checkpoint, or the best."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from tests.trainer.support import events, run_trainer, start_trainer, wait_for, write_config
 from trainer.errors import EXIT_INTERRUPTED
@@ -59,11 +60,19 @@ def test_a_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path: Path) ->
         assert one == pytest.approx(other, abs=1e-6)
 
 
-def test_an_unreadable_latest_checkpoint_falls_back_to_the_previous_epoch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("every_epoch", [True, False], ids=["epoch-files", "best"])
+def test_an_unreadable_latest_checkpoint_falls_back_to_an_older_one(
+    tmp_path: Path, every_epoch: bool
+) -> None:
+    """To the newest epoch checkpoint where they are kept, else to checkpoint_best.pt."""
     config = write_config(tmp_path, epochs=2)
+    raw = yaml.safe_load(config.read_text())
+    raw["training"]["save_every_epoch_checkpoints"] = every_epoch
+    config.write_text(yaml.safe_dump(raw))
     data, output = tmp_path / "data", tmp_path / "output"
     first = run_trainer("train", "--config", config, "--data", data)
     assert first.returncode == 0, first.stderr
+    assert (output / "checkpoint_epoch_002.pt").exists() == every_epoch
     latest = output / "checkpoint_latest.pt"
     latest.write_bytes(latest.read_bytes()[:1000])  # a copy cut short
 
@@ -71,9 +80,12 @@ def test_an_unreadable_latest_checkpoint_falls_back_to_the_previous_epoch(tmp_pa
     assert again.returncode == 0, again.stderr
     log = (output / "train.log").read_text()
     assert "checkpoint_latest.pt is unreadable" in log
-    assert "Resuming from checkpoint_epoch_002.pt instead of checkpoint_latest.pt" in log
-    assert events(output, "start")[-1]["epoch"] == 2
-    assert [e["epoch"] for e in events(output, "epoch")] == [1, 2, 3]
+    taken, epoch = ("checkpoint_epoch_002.pt", 2)
+    if not every_epoch:
+        taken, epoch = ("checkpoint_best.pt", events(output, "done")[0]["best_epoch"])
+    assert f"Resuming from {taken} instead of checkpoint_latest.pt" in log
+    assert events(output, "start")[-1]["epoch"] == epoch
+    assert [e["epoch"] for e in events(output, "epoch")] == [1, 2, *range(epoch + 1, 4)]
 
 
 class MetadataService(ThreadingHTTPServer):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,39 +33,47 @@ EVENT_KEYS = {
         "eta_seconds",
         "images_per_s",
     },
-    "done": {"event", "time", "epoch", "epochs", "val_acc", "best_val_acc"},
+    "done": {
+        "event",
+        "time",
+        "epoch",
+        "epochs",
+        "best_epoch",
+        "best_val_acc",
+        "test_acc",
+        "test_top5",
+        "test_loss",
+        "test_images",
+        "manufacturer_acc",
+    },
 }
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    """One full run of configs/local.yaml, shared by the tests below."""
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One full run of configs/local.yaml, shared by the tests below (its time is
+    benchmarks/local_epoch.py's figure, not a test's)."""
     root = tmp_path_factory.mktemp("local")
-    started = time.monotonic()
     result = run_trainer(
         "train", "--config", REPO / "configs/local.yaml", "--data", root / "data", timeout=300
     )
     assert result.returncode == 0, result.stderr
-    return root / "output", time.monotonic() - started
+    return root / "output"
 
 
-def test_local_config_learns_the_synthetic_data_quickly(local_run: tuple[Path, float]) -> None:
-    output, seconds = local_run
-    done = events(output, "done")[0]
-    assert done["val_acc"] >= 0.9
-    assert seconds < 120
+def test_local_config_learns_the_synthetic_data(local_run: Path) -> None:
+    done = events(local_run, "done")[0]
+    assert done["test_acc"] >= 0.9 and done["best_val_acc"] >= 0.9
 
 
-def test_the_run_writes_every_file_of_the_host_contract(local_run: tuple[Path, float]) -> None:
-    output, _ = local_run
+def test_the_run_writes_every_file_of_the_host_contract(local_run: Path) -> None:
+    output = local_run
     names = {p.name for p in output.iterdir()}
     assert {
         "train.log",
         "metrics.jsonl",
         "status.json",
-        "checkpoint_epoch_001.pt",
-        "checkpoint_epoch_002.pt",
-        "checkpoint_epoch_003.pt",
+        "system.jsonl",
         "checkpoint_latest.pt",
         "checkpoint_best.pt",
         "model_final.pt",
@@ -75,6 +82,7 @@ def test_the_run_writes_every_file_of_the_host_contract(local_run: tuple[Path, f
         "confusion_matrix.png",
     } <= names
     assert not [n for n in names if ".tmp" in n]
+    assert not [n for n in names if n.startswith("checkpoint_epoch_")]  # only when asked
     status = json.loads((output / "status.json").read_text())
     assert status["phase"] == "done" and status["epoch"] == status["epochs"] == 3
     for event in events(output):
@@ -84,12 +92,15 @@ def test_the_run_writes_every_file_of_the_host_contract(local_run: tuple[Path, f
     steps = events(output, "step")
     assert steps and all(1 <= e["step"] <= e["steps"] for e in steps)
     assert "Epoch 3/3" in (output / "train.log").read_text()
+    first = json.loads((output / "system.jsonl").read_text().splitlines()[0])
+    assert first["device"]["capability"] is None and first["device"]["dtype"] == "fp32"
+    assert events(output, "start")[0]["dtype"] == "fp32"
     resolved = yaml.safe_load((output / "config.resolved.yaml").read_text())
     assert resolved["model"]["name"] == "resnet18" and resolved["training"]["epochs"] == 3
 
 
-def test_checkpoints_hold_what_export_needs_and_load_alone(local_run: tuple[Path, float]) -> None:
-    output, _ = local_run
+def test_checkpoints_hold_what_export_needs_and_load_alone(local_run: Path) -> None:
+    output = local_run
     state = torch.load(output / "model_final.pt", map_location="cpu", weights_only=True)
     assert set(REQUIRED_KEYS) <= set(state)
     assert state["format_version"] == 1 and state["epoch"] == 3
@@ -103,13 +114,22 @@ def test_checkpoints_hold_what_export_needs_and_load_alone(local_run: tuple[Path
     assert latest["epoch"] == 3
 
 
-def test_report_agrees_with_the_metrics(local_run: tuple[Path, float]) -> None:
-    output, _ = local_run
+def test_report_agrees_with_the_metrics(local_run: Path) -> None:
+    """The test figures come from the one test pass; the validation figures are the chosen
+    epoch's, as its epoch event has them."""
+    output = local_run
     report = json.loads((output / "report.json").read_text())
     done = events(output, "done")[0]
-    last = events(output, "epoch")[-1]
-    assert report["accuracy"] == pytest.approx(done["val_acc"]) == pytest.approx(last["val_acc"])
-    assert report["loss"] == pytest.approx(last["val_loss"])
+    [chosen] = [e for e in events(output, "epoch") if e["epoch"] == done["best_epoch"]]
+    assert report["epoch"] == done["best_epoch"] and report["epochs_trained"] == 3
+    assert report["accuracy"] == pytest.approx(done["test_acc"])
+    assert report["loss"] == pytest.approx(done["test_loss"])
+    assert report["validation"]["accuracy"] == pytest.approx(chosen["val_acc"])
+    assert report["validation"]["loss"] == pytest.approx(chosen["val_loss"])
+    assert report["validation"]["images"] == 36  # 15 % of 60 a class: 9 a class
+    assert report["best_val_acc"] == pytest.approx(done["best_val_acc"])
+    assert done["best_val_acc"] == max(e["val_acc"] for e in events(output, "epoch"))
+    assert report["manufacturer"]["accuracy"] == pytest.approx(done["manufacturer_acc"])
     matrix = torch.tensor(report["confusion_matrix"])
     assert matrix.shape == (4, 4) and int(matrix.sum()) == report["images"] == 60
     assert matrix.trace().item() / 60 == pytest.approx(report["accuracy"])
@@ -122,9 +142,9 @@ def test_report_agrees_with_the_metrics(local_run: tuple[Path, float]) -> None:
 
 
 def test_training_again_after_the_end_is_quick_and_changes_nothing(
-    local_run: tuple[Path, float],
+    local_run: Path,
 ) -> None:
-    output, _ = local_run
+    output = local_run
     before = (output / "checkpoint_latest.pt").read_bytes()
     result = run_trainer(
         "train", "--config", REPO / "configs/local.yaml", "--data", output.parent / "data"

@@ -27,7 +27,8 @@ from trainer.data import Split
 from trainer.engine import build_engine
 from trainer.interrupt import StopFlag
 from trainer.metrics import Recorder
-from trainer.run import Position, train_epoch
+from trainer.position import Position
+from trainer.run import train_epoch
 from trainer.system import SystemSampler
 
 

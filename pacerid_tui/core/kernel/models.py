@@ -101,6 +101,12 @@ class MetricEvent:
     lr: float | None = None
     data_wait: float | None = None
     """Step events: the share of the interval's wall time spent waiting for batches."""
+    best_epoch: int | None = None
+    """The done event: the epoch whose model was kept, chosen on the validation split."""
+    test_acc: float | None = None
+    """The done event: that model's accuracy on Test, from the run's one pass over it."""
+    manufacturer_acc: float | None = None
+    """The done event: the same pass's accuracy when only the maker must be right."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> MetricEvent:

@@ -3,9 +3,10 @@ how long, what it cost, what interrupted it, where it stands; and how the config
 differ, for the dashboard's overlay of their curves.
 
 Rows come from the registry (so the history survives restarts), each run's config through
-`Lifecycle.config_of` (the config the run was launched with) and its curve from the downloaded
-metrics.jsonl. A row is formatted once (`HistoryRow.cells`), for the `history` command and the
-dashboard's view alike. Only queries: nothing here changes a run.
+`Lifecycle.config_of` (the config the run was launched with), its validation curve from the
+downloaded metrics.jsonl and its test accuracy (the chosen model's, once) from report.json. A
+row is formatted once (`HistoryRow.cells`), for the `history` command and the dashboard's view
+alike. Only queries: nothing here changes a run.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 from pacerid_tui.config import Config
 from pacerid_tui.core.kernel import host_records
 from pacerid_tui.core.kernel.errors import PaceridError, UsageError
-from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.kernel.models import MetricEvent, Run
+from pacerid_tui.core.results.mistakes import read_report
 from pacerid_tui.core.steps.status import uptime_text
 
 if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle
 
 HEADERS = (
-    "Run", "Model", "Size", "LR", "Epochs", "Best acc", "Duration", "Cost", "Interrupted", "State",
+    "Run", "Model", "Size", "LR", "Epochs", "Best val", "Test", "Duration", "Cost", "Interrupted",
+    "State",
 )  # fmt: skip
 
 
@@ -38,6 +41,7 @@ class HistoryRow:
     epochs: int | None
     epochs_done: int | None
     best_val_acc: float | None
+    test_acc: float | None
     duration_s: float | None
     cost_usd: float
     interruptions: int
@@ -52,6 +56,7 @@ class HistoryRow:
             f"{self.learning_rate:g}" if self.learning_rate is not None else "?",
             f"{self.epochs_done or 0}/{self.epochs or '?'}",
             f"{self.best_val_acc:.1%}" if self.best_val_acc is not None else "—",
+            f"{self.test_acc:.1%}" if self.test_acc is not None else "—",
             uptime_text(self.duration_s) if self.duration_s is not None else "—",
             f"${self.cost_usd:.4f}",
             str(self.interruptions),
@@ -79,6 +84,14 @@ def sort_rows(rows: list[HistoryRow], key: str) -> list[HistoryRow]:
     return sorted(rows, key=SORT_KEYS[key], reverse=key in ("accuracy", "cost", "duration"))
 
 
+def test_accuracy(path: Path) -> float | None:
+    """The test accuracy in a downloaded report.json; None before there is one."""
+    try:
+        return read_report(path).accuracy
+    except UsageError:
+        return None
+
+
 def config_of(lifecycle: Lifecycle, run: Run) -> Config | None:
     try:
         return lifecycle.config_of(run)
@@ -93,8 +106,12 @@ async def history(lifecycle: Lifecycle, now: float) -> list[HistoryRow]:
     rows = []
     for run in runs:
         config = config_of(lifecycle, run)
-        metrics = lifecycle.results_dir(run) / "metrics.jsonl"
-        curve = host_records.epoch_curve(metrics) if config else []
+        curve: list[MetricEvent] = []
+        test_acc = None
+        if config:
+            results = lifecycle.results_dir(run)
+            curve = host_records.epoch_curve(results / "metrics.jsonl")
+            test_acc = test_accuracy(results / "report.json")
         accuracies = [e.val_acc for e in curve if e.val_acc is not None]
         if run.val_acc is not None:
             accuracies.append(run.val_acc)
@@ -113,6 +130,7 @@ async def history(lifecycle: Lifecycle, now: float) -> list[HistoryRow]:
                 epochs=config.training.epochs if config else run.epochs,
                 epochs_done=run.epoch,
                 best_val_acc=max(accuracies) if accuracies else None,
+                test_acc=test_acc,
                 duration_s=duration,
                 cost_usd=status.cost_usd if status else run.cost_usd,
                 interruptions=len(run.interruptions),

@@ -1,7 +1,9 @@
 """What the model got wrong, from a finished run's downloaded report.json.
 
 The trainer's report (trainer/report.py) holds per-class counts and the confusion matrix of the
-final model on the Test split. The real test set has 5 images a class, so a class's accuracy
+chosen model (the epoch with the best validation accuracy) on the Test split, from the run's one
+pass over Test, and that epoch's validation accuracy. The real test set has 5 images a class,
+so a class's accuracy
 moves in 20 % steps and the count matters as much as the share: both are shown. Worst classes
 come first, then the pairs the model confuses most (true → predicted). The lines are formatted
 here once, for the `mistakes` command and the dashboard's view alike.
@@ -9,6 +11,7 @@ here once, for the `mistakes` command and the dashboard's view alike.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,12 @@ class Mistakes:
     """Worst first: lowest accuracy, then most images, then by name."""
     pairs: list[Confusion]
     """Most confused first."""
+    manufacturer_accuracy: float | None = None
+    """The same test pass when only the maker must be right; None where names carry none."""
+    epoch: int | None = None
+    """The epoch of the model tested."""
+    validation_accuracy: float | None = None
+    """That epoch's accuracy on the validation split, which chose it; None in older reports."""
 
 
 def read_report(path: Path) -> Mistakes:
@@ -56,14 +65,21 @@ def read_report(path: Path) -> Mistakes:
         names = list(report["classes"])
         matrix = [[int(v) for v in row] for row in report["confusion_matrix"]]
         accuracy = float(report["accuracy"])
+        makers = report.get("manufacturer") or {}
+        validation = report.get("validation") or {}
+        chosen = {
+            "manufacturer_accuracy": makers.get("accuracy"),
+            "epoch": report.get("epoch"),
+            "validation_accuracy": validation.get("accuracy"),
+        }
     except FileNotFoundError:
         raise UsageError(
             f"No report at {path}: it is written when training finishes; download the "
             "finished run first (`pacerid-tui download`)."
         ) from None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise UsageError(f"{path} is not a report the trainer wrote; download it again.") from None
-    return mistakes_of(names, matrix, accuracy)
+    return dataclasses.replace(mistakes_of(names, matrix, accuracy), **chosen)
 
 
 def mistakes_of(names: list[str], matrix: list[list[int]], accuracy: float) -> Mistakes:
@@ -86,11 +102,17 @@ def percent(share: float | None) -> str:
 
 def lines(mistakes: Mistakes) -> list[str]:
     """The mistakes as text: per-class accuracy with counts, worst first, then the pairs."""
+    makers = mistakes.manufacturer_accuracy
     out = [
-        f"Accuracy {percent(mistakes.accuracy).strip()} on {mistakes.images} test images.",
-        "",
-        "Per class, worst first (correct/images):",
+        f"Accuracy {percent(mistakes.accuracy).strip()} on {mistakes.images} test images"
+        + (f", manufacturer {percent(makers).strip()}." if makers is not None else "."),
     ]
+    if mistakes.epoch is not None and mistakes.validation_accuracy is not None:
+        out.append(
+            f"The model of epoch {mistakes.epoch}, chosen on validation accuracy "
+            f"{percent(mistakes.validation_accuracy).strip()}; tested once."
+        )
+    out += ["", "Per class, worst first (correct/images):"]
     width = max((len(f"{c.correct}/{c.count}") for c in mistakes.classes), default=3)
     for result in mistakes.classes:
         counts = f"{result.correct}/{result.count}".rjust(width)

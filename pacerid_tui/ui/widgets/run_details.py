@@ -118,4 +118,7 @@ class RunDetails(Widget):
                 progress += f"  ETA {uptime_text(left)}"
         if run.val_acc is not None:
             progress += f"  val acc {run.val_acc:.1%}"
+        result = training.result if training is not None else None
+        if result is not None and result.test_acc is not None:
+            progress += f"  [b]test acc {result.test_acc:.1%}[/b] (epoch {result.best_epoch})"
         return [progress]
