@@ -13,6 +13,10 @@
   are HTTP 400 with `{"__type": …, "message": …}`). moto has no DLAMI parameters and refuses
   writes under /aws, so the public ones are served from `parameters`; `refuse` answers
   AccessDeniedException as IAM does for a user without `ssm:GetParametersByPath`.
+- An answer that is not AWS's: for each Query action named in `html_500` (EC2's, IAM's…), an
+  HTTP 500 `text/html` page beginning `<!DOCTYPE html>`, as a corporate proxy or a load
+  balancer in trouble sends (not AWS's documented error shape, which is the point; botocore's
+  parser reads a page beginning `<html>` as a generic error, this one it cannot read at all).
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ CONSOLE_XML = """<?xml version="1.0" encoding="UTF-8"?>
 PAGE_MAX = 10
 """GetParametersByPath's largest MaxResults (and its default)."""
 
+PROXY_PAGE = b"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>500 Internal Server Error</title></head>
+<body><h1>Internal Server Error</h1><p>The proxy server could not handle the request&nbsp;.</p>
+<hr><address>proxy.corp.example</address></body></html>
+"""
+
 Answer = tuple[int, dict[str, str], bytes]
 """HTTP status, headers, body."""
 Moto = Callable[[bytes], Answer]
@@ -66,6 +76,8 @@ class AwsStandIn:
         self.console_calls: list[tuple[str, bool, bool]] = []
         """(instance id, Latest asked, fingerprints printed) per GetConsoleOutput."""
         self.ssm_calls: list[dict[str, Any]] = []
+        self.html_500: set[str] = set()
+        """Query actions (RunInstances, SimulatePrincipalPolicy…) answered with PROXY_PAGE."""
         self.url = ""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
@@ -139,6 +151,9 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
                 self.reply(400, json.dumps(unknown).encode(), "application/x-amz-json-1.1")
                 return
             form = urllib.parse.parse_qs(body.decode())
+            if (form.get("Action") or [""])[0] in standin.html_500:
+                self.reply(500, PROXY_PAGE, "text/html")
+                return
             own = standin.ec2(form, body, self.forward)
             if own is not None:
                 self.reply(own[0], own[2], own[1].get("Content-Type", "text/xml"))

@@ -3,8 +3,10 @@
 Each check calls only describe/get APIs and the same look-ups the launch uses (aws_network,
 aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall, aws_role), so what the
 doctor says is what the launch will do; the role check also asks IAM's policy simulator, which
-changes nothing. Any error becomes that check's fail or warn; when the credentials fail,
-the other checks are not asked (they would only repeat it).
+changes nothing. Any error becomes that check's fail or warn; one that says nothing about the
+account (AWS unreachable, too slow, a server error, a page that is not AWS's: aws_session's
+NoAnswer) makes that check "cannot tell", and costs no other. When the credentials fail, the
+other checks are not asked (they would only repeat it).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pacerid_tui.core.cloud.aws_quota import (
     vcpus_of,
 )
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, may_use
-from pacerid_tui.core.cloud.aws_session import aws_errors
+from pacerid_tui.core.cloud.aws_session import NoAnswer, aws_errors
 from pacerid_tui.core.doctor import FAIL, OK, WARN, Check, from_error
 from pacerid_tui.core.errors import PaceridError
 
@@ -353,6 +355,13 @@ def normal(fingerprint: str) -> str:
     return fingerprint.removeprefix("SHA256:").rstrip("=").lower()
 
 
+def cannot_tell(name: str, err: NoAnswer) -> Check:
+    """A check AWS gave nothing to go on: a warn that says so, and why."""
+    check = from_error(name, err, WARN)
+    detail = check.detail[:1].lower() + check.detail[1:]
+    return Check(name, WARN, f"Cannot tell: {detail}", check.fix)
+
+
 def aws_checks(
     config: Config, names: Sequence[str], provider: AwsProvider | None = None
 ) -> list[Check]:
@@ -381,7 +390,10 @@ def aws_checks(
             )
             continue
         try:
-            results.append(steps[name]())
+            with aws_errors(f"run the {name} check"):  # botocore's own, where a step let one by
+                results.append(steps[name]())
+        except NoAnswer as err:
+            results.append(cannot_tell(name, err))
         except PaceridError as err:
             # quota and role only warn: the launch finds out, and role falls back to relaunch
             results.append(from_error(name, err, WARN if name in ("quota", "role") else FAIL))
