@@ -21,9 +21,10 @@ from botocore.config import Config
 from spot_standin import SpotStandIn
 from test_aws_launch import record_requests
 
-from pacerid_tui.core.cloud import aws_role
+from pacerid_tui.core.cloud import aws, aws_role
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
+from pacerid_tui.core.errors import ProviderError
 from pacerid_tui.core.models import InstanceSpec, InstanceState
 from pacerid_tui.core.reconcile import left_over
 
@@ -259,3 +260,52 @@ def test_a_new_role_not_yet_seen_by_ec2_is_waited_for(
     assert len(requests) == 3  # refused twice, then launched once
     assert len(stop_provider.find_managed()) == 1 and instance.spot_request_id
     assert sum("does not see the new role" in line for line in reports) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "said"),
+    [
+        (
+            "Server.InternalError",
+            "Server.InternalError: An internal error caused the instance to terminate during "
+            "launch.",
+            "failed inside AWS",
+        ),
+        (
+            "Client.VolumeLimitExceeded",
+            "Client.VolumeLimitExceeded: The limit on the number of EBS volumes or total "
+            "storage was exceeded.",
+            "hit the EBS volume limit",
+        ),
+    ],
+)
+def test_an_instance_that_dies_pending_has_its_request_cancelled_before_anything_else(
+    spot: SpotStandIn,
+    stop_provider: AwsProvider,
+    reports: Reports,
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    message: str,
+    said: str,
+) -> None:
+    """Its persistent request reopened and EC2 started another instance (spot_standin.py's
+    `dies_pending`); the launch cancels the request, then ends that one, and says so: the run
+    is forgotten after a failed launch, so nothing else would."""
+    monkeypatch.setattr(aws, "POLL_INTERVAL_S", 0.0)
+    spot.dies_pending = (code, message)
+    with pytest.raises(ProviderError) as ended:
+        stop_provider.launch(InstanceSpec(run_id="run-18", provider="aws"), reports)
+
+    [request] = spot.requests.values()
+    [(dead, fresh)] = spot.relaunched  # before the cancel; none after it
+    assert request.state == "cancelled"
+    actions = [action for action, _ in spot.calls]
+    cancel = actions.index("CancelSpotInstanceRequests")
+    assert spot.calls[cancel][1] == [request.request_id]
+    assert "TerminateInstances" not in actions[:cancel]
+    assert stop_provider.find_managed() == []
+    assert str(ended.value) == (
+        f"Instance {dead} ended before it ran ({said}); its spot request {request.request_id} "
+        f"was cancelled first and {fresh} terminated, so nothing is left running; launch again."
+    )
+    assert f"{dead} is pending…" in reports

@@ -139,6 +139,8 @@ class AwsProvider:
         if wants_spot and attempt.market == ON_DEMAND:
             report("Warning: no spot capacity anywhere; this instance is billed on-demand.")
         running = self._wait(instance_id, InstanceState.RUNNING, RUNNING_TIMEOUT_S, report)
+        if running is not None and running.state is not InstanceState.RUNNING:
+            raise ProviderError(self._end_unlaunched(running, spec.run_id, report))
         if running is None:
             self.terminate(instance_id, report)
             raise ProviderError(
@@ -184,6 +186,63 @@ class AwsProvider:
             )
         report(f"{instance_id} is terminated; billing has stopped.")
         return ended
+
+    def _end_unlaunched(self, dead: Instance, run_id: str, report: Report) -> str:
+        """An instance that ended before it ran (EC2 state-reason codes such as
+        Server.InternalError or Client.VolumeLimitExceeded, "terminate during launch"): its
+        persistent request reopens and EC2 starts another instance for it (user guide, "Spot
+        Instance request states"), which nothing would know of, as the run is forgotten. So the
+        request is cancelled first, then whatever it or the run still holds is terminated.
+        Returns the sentence saying so."""
+        why = dead.state_reason or dead.state.value
+        said = f"Instance {dead.instance_id} ended before it ran ({why})"
+        request_id = dead.spot_request_id
+        try:
+            with aws_errors(f"clean up after {dead.instance_id}"):
+                others: set[str] = set()
+                if request_id is not None:
+                    self.clients.ec2.cancel_spot_instance_requests(
+                        SpotInstanceRequestIds=[request_id]
+                    )
+                    report(f"Spot request {request_id} cancelled, so EC2 starts no other.")
+                    others = self._request_instances(request_id)
+                others = (others | self._run_instances(run_id)) - {dead.instance_id}
+            for other in sorted(others):
+                self.terminate(other, report)
+        except PaceridError as err:
+            request = f"cancel spot request {request_id} and " if request_id else ""
+            raise ProviderError(
+                f"{said}, and cleaning up failed: {err} In the EC2 console, {request}terminate "
+                f"any instance tagged {RUN_ID_TAG}={run_id}; `pacerid-tui status` lists them."
+            ) from err
+        cancelled = f"; its spot request {request_id} was cancelled first" if request_id else ""
+        ended = f" and {', '.join(sorted(others))} terminated" if others else ""
+        return f"{said}{cancelled}{ended}, so nothing is left running; launch again."
+
+    def _request_instances(self, request_id: str) -> set[str]:
+        """The instance a spot request holds now (a persistent one may have started another)."""
+        answer = self.clients.ec2.describe_spot_instance_requests(
+            SpotInstanceRequestIds=[request_id]
+        )
+        return {
+            str(request["InstanceId"])
+            for request in answer.get("SpotInstanceRequests", [])
+            if request.get("InstanceId")
+        }
+
+    def _run_instances(self, run_id: str) -> set[str]:
+        """This run's instances that may still bill: any state but terminated."""
+        answer = self.clients.ec2.describe_instances(
+            Filters=[
+                {"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]},
+                {"Name": "instance-state-name", "Values": ALIVE_STATES},
+            ]
+        )
+        return {
+            str(raw["InstanceId"])
+            for reservation in answer.get("Reservations", [])
+            for raw in reservation.get("Instances", [])
+        }
 
     def _cancel_request(self, instance_id: str, report: Report) -> None:
         instance = self.describe([instance_id]).get(instance_id)
@@ -326,7 +385,8 @@ class AwsProvider:
     def _wait(
         self, instance_id: str, target: InstanceState, timeout_s: float, report: Report
     ) -> Instance | None:
-        """Poll until the instance is in `target`; None on timeout.
+        """Poll until the instance is in `target`; None on timeout; while waiting for
+        `running`, the instance as it ended if it ended first.
 
         Right after launch EC2 may not list the instance yet, so absence means "wait" there;
         while terminating, absence means it is long gone.
@@ -344,10 +404,7 @@ class AwsProvider:
                     InstanceState.SHUTTING_DOWN,
                     InstanceState.TERMINATED,
                 ):
-                    raise ProviderError(
-                        f"Instance {instance_id} ended before it ran "
-                        f"({instance.state_reason or instance.state.value}); launch again."
-                    )
+                    return instance  # ended before it ran: launch cleans up after it
                 if instance.state is not seen:
                     report(f"{instance_id} is {instance.state.value}…")
                     seen = instance.state
