@@ -23,6 +23,7 @@ from test_aws_launch import record_requests
 
 from pacerid_tui.core.cloud import aws, aws_role
 from pacerid_tui.core.cloud.aws import AwsProvider
+from pacerid_tui.core.cloud.aws_launch import stop_mode
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
 from pacerid_tui.core.errors import ProviderError
 from pacerid_tui.core.models import InstanceSpec, InstanceState
@@ -58,8 +59,10 @@ def test_stop_mode_launches_a_tagged_persistent_request_that_stops(
     options = request["InstanceMarketOptions"]["SpotOptions"]
     assert options["SpotInstanceType"] == "persistent"
     assert options["InstanceInterruptionBehavior"] == "stop"
-    # ValidUntil at the run's max runtime (90 min), so EC2 cannot restart it for ever.
-    assert 89 * 60 <= options["ValidUntil"].timestamp() - asked_at <= 91 * 60
+    # ValidUntil: the run's max runtime (90 min) plus 7 days (EC2's default) of stopped time,
+    # as it is wall-clock and max runtime counts running time; EC2 cannot restart it for ever.
+    allowed = options["ValidUntil"].timestamp() - asked_at
+    assert 7 * 86400 + 89 * 60 <= allowed <= 7 * 86400 + 91 * 60
     assert request["InstanceInitiatedShutdownBehavior"] == "stop"
     assert request["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{HOST_ROLE}")
     [tagged] = [
@@ -83,6 +86,16 @@ def test_stop_mode_launches_a_tagged_persistent_request_that_stops(
     )
     assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
     assert instance_tags(ec2, instance.instance_id)["pacerid:interruption"] == "stop"
+
+
+def test_without_a_max_runtime_the_request_is_valid_for_ec2s_seven_days(
+    make_config: Any,
+) -> None:
+    request: dict[str, Any] = {"TagSpecifications": []}
+    options: dict[str, Any] = {}
+    before = time.time()
+    stop_mode(request, options, [], make_config(interruption="stop"), "arn:aws:iam::1:x/y")
+    assert 7 * 86400 - 1 <= options["ValidUntil"].timestamp() - before <= 7 * 86400 + 1
 
 
 def instance_tags(ec2: Any, instance_id: str) -> dict[str, str]:
