@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 OK, WARN, FAIL = "ok", "warn", "fail"
 NAMES = (
     "credentials",
+    "instance_type",
     "quota",
     "network",
     "image",
@@ -40,7 +41,7 @@ NAMES = (
     "price",
     "kaggle",
 )
-BLOCKING = ("credentials", "quota", "network", "kaggle")
+BLOCKING = ("credentials", "instance_type", "quota", "network", "kaggle")
 """Run before every launch: each would stop it, and each answers in well under a second."""
 NOT_NEEDED = "Not needed: the local provider runs on this machine at no cost."
 

@@ -41,6 +41,8 @@ from pacerid_tui.core.cloud.aws_role import (
     fallback_warning,
 )
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
+from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
+from pacerid_tui.core.cloud.aws_types import refusals
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
 from pacerid_tui.core.errors import ConfigError, PaceridError, ProviderError
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
@@ -74,9 +76,15 @@ class AwsProvider:
         """The range this process last opened SSH to."""
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
-        """Image, key, firewall, then the first zone/type/market with room; waits for running."""
+        """Types, image, key, firewall, then the first zone/type/market with room; waits for
+        running. Types EC2 runs on Xen, or the PyTorch images do not support, are refused
+        before anything is created (aws_types.py)."""
         config = self.config
         ec2 = self.clients.ec2
+        types = [config.instance_type, *config.fallback_instance_types]
+        refused = refusals(ec2, types, config.region)  # before anything is created
+        if refused:
+            raise ConfigError(f"{'; '.join(refused)}. {TYPES_FIX}")
         image = find_image(ec2, self.clients.ssm, config.region, config.ami_id, report)
         volume_gb = root_volume_gb(image, config.root_volume_gb)  # refused here, before any write
         report(
@@ -91,7 +99,6 @@ class AwsProvider:
         cidr = allowed_cidr(config)
         group_id = ensure_security_group(ec2, config, cidr, report, vpc_id=network.vpc_id)
         self._let_in = cidr
-        types = [config.instance_type, *config.fallback_instance_types]
         wants_spot = config.market == SPOT
         prices = current_prices(ec2, types, time.time()) if wants_spot else {}
         zones, skipped = usable_zones(network, config.zones or self.zones())

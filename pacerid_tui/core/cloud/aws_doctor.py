@@ -43,6 +43,8 @@ from pacerid_tui.core.cloud.aws_quota import (
 )
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, may_use
 from pacerid_tui.core.cloud.aws_session import NoAnswer, aws_errors
+from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
+from pacerid_tui.core.cloud.aws_types import refusals
 from pacerid_tui.core.doctor import FAIL, OK, WARN, Check, from_error
 from pacerid_tui.core.errors import PaceridError
 
@@ -88,6 +90,17 @@ class AwsDoctor:
                 usage=True,
             )
         return Check("credentials", OK, f"{who}; region {region} is enabled.", "")
+
+    def instance_type(self) -> Check:
+        """Every type the launch may ask for runs on Nitro and is one the PyTorch images
+        support (aws_types.py), as EC2 describes it."""
+        inst = self.instance
+        types = list(dict.fromkeys([inst.instance_type, *inst.fallback_instance_types]))
+        refused = refusals(self.ec2, types, inst.region)
+        if refused:
+            return Check("instance_type", FAIL, "; ".join(refused) + ".", TYPES_FIX, usage=True)
+        detail = f"{', '.join(types)}: Nitro, and supported by the PyTorch Deep Learning AMI."
+        return Check("instance_type", OK, detail, "")
 
     def quota(self) -> Check:
         inst = self.instance
@@ -368,6 +381,7 @@ def aws_checks(
     doctor = AwsDoctor(config, provider)
     steps: dict[str, Callable[[], Check]] = {
         "credentials": doctor.credentials,
+        "instance_type": doctor.instance_type,
         "quota": doctor.quota,
         "network": doctor.network,
         "image": doctor.image,
