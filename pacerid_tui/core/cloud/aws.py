@@ -82,9 +82,9 @@ class AwsProvider:
         config = self.config
         ec2 = self.clients.ec2
         types = [config.instance_type, *config.fallback_instance_types]
-        refused = refusals(ec2, types, config.region)  # before anything is created
-        if refused:
-            raise ConfigError(f"{'; '.join(refused)}. {TYPES_FIX}")
+        unusable = refusals(ec2, types, config.region)  # before anything is created
+        if unusable:
+            raise ConfigError(f"{'; '.join(unusable)}. {TYPES_FIX}")
         image = find_image(ec2, self.clients.ssm, config.region, config.ami_id, report)
         volume_gb = root_volume_gb(image, config.root_volume_gb)  # refused here, before any write
         report(
