@@ -35,6 +35,7 @@ from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price
 from pacerid_tui.core.cloud.aws_quota import (
     ON_DEMAND,
     SPOT,
+    QuotaReading,
     increase_fix,
     quota_for,
     read_quota,
@@ -111,7 +112,7 @@ class AwsDoctor:
         sizes = vcpus_of(self.ec2, types)
         quotas = self.provider.clients.other("service-quotas")
         first: tuple[str, str] | None = None  # detail and fix of the first option lacking room
-        asked: dict[str, tuple[float | None, int]] = {}
+        asked: dict[str, tuple[QuotaReading, int]] = {}
         unknown = ""
         for market in markets:
             for kind in types:
@@ -122,14 +123,19 @@ class AwsDoctor:
                     continue
                 if quota is not None and quota.code not in asked:  # types share their quota
                     asked[quota.code] = (read_quota(quotas, quota), vcpus_in_use(self.ec2, quota))
-                value, used = asked[quota.code] if quota else (None, 0)
+                reading, used = asked[quota.code] if quota else (QuotaReading(None), 0)
+                value = reading.value
                 if quota is None or value is None:
                     unknown = unknown or f"no vCPU quota of {market} {kind} is known to this tool"
                     continue
-                about = (
-                    f"'{quota.name}' ({quota.code}) is {value:g} vCPUs, {used} in use; "
-                    f"{market} {kind} needs {need}"
-                )
+                needs = f"{used} in use; {market} {kind} needs {need}"
+                if reading.default_because is not None:
+                    unknown = unknown or (
+                        f"'{quota.name}' ({quota.code}) is {value:g} vCPUs by AWS default, not "
+                        f"your account's (GetServiceQuota: {reading.default_because}); {needs}"
+                    )
+                    continue
+                about = f"'{quota.name}' ({quota.code}) is {value:g} vCPUs, {needs}"
                 if value >= used + need:
                     if first is None and not unknown:
                         return Check("quota", OK, about + ".", "")
