@@ -16,6 +16,10 @@ as AWS documents it, and forwards everything else to moto:
   the instance running; a request a test marks `expired` reads as EC2 says one past its
   ValidUntil (user guide, "State changes for a Spot request": `cancelled`, status
   `schedule-expired`);
+- CreateTags naming a request (EC2 API reference, CreateTags: `ResourceId.N`, `Tag.N.Key`,
+  `Tag.N.Value`; the answer `CreateTagsResponse` with `return` true) adds the tags to it; the
+  other resources named go to moto; `refuse_tags` answers it UnauthorizedOperation (HTTP 403,
+  EC2 API reference, Error codes), as for a user without `ec2:CreateTags` on requests;
 - `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors), and
   `refused_iam` only the IAM actions it names;
 - `refuse_pass_role` refuses RunInstances naming an instance profile as EC2 does when the
@@ -96,6 +100,8 @@ class SpotStandIn(AwsStandIn):
         """Refuse launches naming an instance profile: the caller may not pass its role."""
         self.profile_lag = 0
         """How many RunInstances naming an instance profile EC2 refuses before it sees it."""
+        self.refuse_tags = False
+        """Refuse CreateTags naming a spot request, as for a user who may not tag it."""
         self.dies_pending: tuple[str, str] | None = None
         """(StateReason code, message): the next persistent launch's instance dies pending."""
 
@@ -115,7 +121,39 @@ class SpotStandIn(AwsStandIn):
             return self.cancel(ids)
         if action == "TerminateInstances":
             return self.terminate(ids, moto(body), moto)
+        if action == "CreateTags" and any(i.startswith("sir-") for i in ids):
+            return self.create_tags(form, ids, moto)
         return None
+
+    def create_tags(self, form: dict[str, list[str]], ids: list[str], moto: Moto) -> Answer:
+        ours = [i for i in ids if i.startswith("sir-")]
+        if self.refuse_tags:
+            message = "You are not authorized to perform this operation."
+            body = ERROR_XML.format(code="UnauthorizedOperation", message=message)
+            return 403, XML, body.encode()
+        unknown = [i for i in ours if i not in self.requests]
+        if unknown:
+            return not_found(unknown[0])
+        tags = {
+            form[key][0]: form.get(key.replace(".Key", ".Value"), [""])[0]
+            for key in form
+            if re.fullmatch(r"Tag\.\d+\.Key", key)
+        }
+        for request_id in ours:
+            self.requests[request_id].tags.update(tags)
+        rest = [i for i in ids if i not in ours]
+        if rest:
+            query = {k: v for k, v in form.items() if not k.startswith("ResourceId.")}
+            query.update({f"ResourceId.{n}": [i] for n, i in enumerate(rest, 1)})
+            answer = moto(urllib.parse.urlencode(query, doseq=True).encode())
+            if answer[0] != 200:
+                return answer
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><CreateTagsResponse xmlns="{XMLNS}">'
+            "<requestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</requestId><return>true</return>"
+            "</CreateTagsResponse>"
+        )
+        return 200, XML, body.encode()
 
     def run(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer:
         profile = form.get("IamInstanceProfile.Arn", [None])[0]

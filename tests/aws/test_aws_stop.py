@@ -103,25 +103,35 @@ def instance_tags(ec2: Any, instance_id: str) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in reservation["Instances"][0]["Tags"]}
 
 
-def test_the_host_role_may_only_cancel_and_terminate_what_is_tagged_ours(
+def test_the_host_role_may_end_only_its_own_instance_and_request(
     spot: SpotStandIn, stop_provider: AwsProvider
 ) -> None:
-    stop_provider.launch(InstanceSpec(run_id="run-8", provider="aws"))
+    """Each statement asks that the resource's `pacerid:host` tag be the calling instance's
+    ARN (`${ec2:SourceInstanceARN}`); the launch tags the instance and its request so."""
+    instance = stop_provider.launch(InstanceSpec(run_id="run-8", provider="aws"))
     iam = client("iam", spot.url)
     document = iam.get_role_policy(RoleName=HOST_ROLE, PolicyName=POLICY_NAME)["PolicyDocument"]
     if isinstance(document, str):
         document = json.loads(document)
-    statements = document["Statement"]
-    assert sorted(s["Action"] for s in statements) == [
-        "ec2:CancelSpotInstanceRequests",
-        "ec2:TerminateInstances",
-    ]
-    for statement in statements:
+    statements = {s["Action"]: s for s in document["Statement"]}
+    assert sorted(statements) == ["ec2:CancelSpotInstanceRequests", "ec2:TerminateInstances"]
+    account = "123456789012"  # moto's caller
+    assert statements["ec2:CancelSpotInstanceRequests"]["Resource"] == (
+        f"arn:aws:ec2:*:{account}:spot-instances-request/*"
+    )
+    assert statements["ec2:TerminateInstances"]["Resource"] == f"arn:aws:ec2:*:{account}:instance/*"
+    for statement in statements.values():
         assert statement["Effect"] == "Allow"
         assert statement["Condition"] == {
-            "StringEquals": {"aws:ResourceTag/pacerid:managed": "true"}
+            "StringEquals": {
+                "aws:ResourceTag/pacerid:managed": "true",
+                "aws:ResourceTag/pacerid:host": "${ec2:SourceInstanceARN}",
+            }
         }
-        assert statement["Resource"] != "*"
+    own = f"arn:aws:ec2:{REGION}:{account}:instance/{instance.instance_id}"
+    assert instance_tags(client("ec2", spot.url), instance.instance_id)["pacerid:host"] == own
+    [request] = spot.requests.values()
+    assert request.tags["pacerid:host"] == own
     assert iam.list_role_policies(RoleName=HOST_ROLE)["PolicyNames"] == [POLICY_NAME]
     assert iam.list_attached_role_policies(RoleName=HOST_ROLE)["AttachedPolicies"] == []
     trust = iam.get_role(RoleName=HOST_ROLE)["Role"]["AssumeRolePolicyDocument"]

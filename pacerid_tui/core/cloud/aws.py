@@ -1,10 +1,12 @@
 """The AWS provider: EC2 spot instances on the newest Deep Learning AMI, driven by `instance:`.
 
 This class only sequences the steps; each lives in a small aws_* module: clients and error
-sentences (aws_session), image (aws_ami), key pair (aws_keypair), security group
-(aws_firewall), the launch plan and request (aws_launch), prices (aws_prices) and reading
-instances (aws_instances). Calls block; async callers use `asyncio.to_thread`. Every instance is
-tagged at launch and every query filters on the tags, so nothing depends on local state.
+sentences (aws_session), usable types (aws_types), image (aws_ami), key pair (aws_keypair),
+security group (aws_firewall), the launch plan and request (aws_launch), the host role
+(aws_role), ending what a failed launch started (aws_unlaunched), prices (aws_prices) and
+reading instances (aws_instances). Calls block; async callers use `asyncio.to_thread`. Every
+instance is tagged at launch and every query filters on the tags, so nothing depends on local
+state.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_ami import DEFAULT_USER, find_image, root_volume_gb
 from pacerid_tui.core.cloud.aws_firewall import allowed_cidr, ensure_security_group, ssh_warning
-from pacerid_tui.core.cloud.aws_instances import host_key_fingerprints, to_instance
+from pacerid_tui.core.cloud.aws_instances import ALIVE_STATES, host_key_fingerprints, to_instance
 from pacerid_tui.core.cloud.aws_keypair import ensure_key_pair
 from pacerid_tui.core.cloud.aws_launch import (
     ON_DEMAND,
@@ -37,12 +39,14 @@ from pacerid_tui.core.cloud.aws_role import (
     HostProfile,
     PassRoleRefused,
     RoleLaunch,
+    caller_of,
     ensure_host_profile,
     fallback_warning,
 )
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
 from pacerid_tui.core.cloud.aws_types import refusals
+from pacerid_tui.core.cloud.aws_unlaunched import end_unlaunched, tag_own_or_end
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
 from pacerid_tui.core.errors import ConfigError, PaceridError, ProviderError
 from pacerid_tui.core.models import Instance, InstanceSpec, InstanceState, PricePoint
@@ -59,8 +63,6 @@ RUNNING_TIMEOUT_S = 600
 
 TERMINATE_TIMEOUT_S = 300
 """Terminating takes 30–90 s; five minutes covers a slow shutdown of a busy instance."""
-
-ALIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
 class AwsProvider:
@@ -111,7 +113,8 @@ class AwsProvider:
             )
         plan = plan_attempts(types, zones, prices, config.market, config.on_demand_fallback)
         stop = wants_spot and config.interruption == "stop"
-        profile = ensure_host_profile(self.clients.iam, report) if stop else None
+        caller = caller_of(self.clients.other("sts")) if stop else None
+        profile = ensure_host_profile(self.clients.iam, caller, report) if caller else None
 
         def first_available(profile: HostProfile | None) -> tuple[Mapping[str, Any], Attempt]:
             arn = profile.arn if profile else None
@@ -140,14 +143,17 @@ class AwsProvider:
             raw, attempt = first_available(profile)
         except PassRoleRefused as refused:  # nothing was launched: EC2 refused the request
             report(fallback_warning(f"pass the instance role {HOST_ROLE} to EC2", refused.code))
+            profile = None
             raw, attempt = first_available(None)
         instance_id = raw["InstanceId"]
         report(f"Launched {instance_id}: {describe_attempt(attempt)}.")
+        if caller is not None and profile is not None and attempt.market == SPOT:
+            tag_own_or_end(self, caller, instance_id, raw.get("SpotInstanceRequestId"), report)
         if wants_spot and attempt.market == ON_DEMAND:
             report("Warning: no spot capacity anywhere; this instance is billed on-demand.")
         running = self._wait(instance_id, InstanceState.RUNNING, RUNNING_TIMEOUT_S, report)
         if running is not None and running.state is not InstanceState.RUNNING:
-            raise ProviderError(self._end_unlaunched(running, spec.run_id, report))
+            raise ProviderError(end_unlaunched(self, running, spec.run_id, report))
         if running is None:
             self.terminate(instance_id, report)
             raise ProviderError(
@@ -193,63 +199,6 @@ class AwsProvider:
             )
         report(f"{instance_id} is terminated; billing has stopped.")
         return ended
-
-    def _end_unlaunched(self, dead: Instance, run_id: str, report: Report) -> str:
-        """An instance that ended before it ran (EC2 state-reason codes such as
-        Server.InternalError or Client.VolumeLimitExceeded, "terminate during launch"): its
-        persistent request reopens and EC2 starts another instance for it (user guide, "Spot
-        Instance request states"), which nothing would know of, as the run is forgotten. So the
-        request is cancelled first, then whatever it or the run still holds is terminated.
-        Returns the sentence saying so."""
-        why = dead.state_reason or dead.state.value
-        said = f"Instance {dead.instance_id} ended before it ran ({why})"
-        request_id = dead.spot_request_id
-        try:
-            with aws_errors(f"clean up after {dead.instance_id}"):
-                others: set[str] = set()
-                if request_id is not None:
-                    self.clients.ec2.cancel_spot_instance_requests(
-                        SpotInstanceRequestIds=[request_id]
-                    )
-                    report(f"Spot request {request_id} cancelled, so EC2 starts no other.")
-                    others = self._request_instances(request_id)
-                others = (others | self._run_instances(run_id)) - {dead.instance_id}
-            for other in sorted(others):
-                self.terminate(other, report)
-        except PaceridError as err:
-            request = f"cancel spot request {request_id} and " if request_id else ""
-            raise ProviderError(
-                f"{said}, and cleaning up failed: {err} In the EC2 console, {request}terminate "
-                f"any instance tagged {RUN_ID_TAG}={run_id}; `pacerid-tui status` lists them."
-            ) from err
-        cancelled = f"; its spot request {request_id} was cancelled first" if request_id else ""
-        ended = f" and {', '.join(sorted(others))} terminated" if others else ""
-        return f"{said}{cancelled}{ended}, so nothing is left running; launch again."
-
-    def _request_instances(self, request_id: str) -> set[str]:
-        """The instance a spot request holds now (a persistent one may have started another)."""
-        answer = self.clients.ec2.describe_spot_instance_requests(
-            SpotInstanceRequestIds=[request_id]
-        )
-        return {
-            str(request["InstanceId"])
-            for request in answer.get("SpotInstanceRequests", [])
-            if request.get("InstanceId")
-        }
-
-    def _run_instances(self, run_id: str) -> set[str]:
-        """This run's instances that may still bill: any state but terminated."""
-        answer = self.clients.ec2.describe_instances(
-            Filters=[
-                {"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]},
-                {"Name": "instance-state-name", "Values": ALIVE_STATES},
-            ]
-        )
-        return {
-            str(raw["InstanceId"])
-            for reservation in answer.get("Reservations", [])
-            for raw in reservation.get("Instances", [])
-        }
 
     def _cancel_request(self, instance_id: str, report: Report) -> None:
         instance = self.describe([instance_id]).get(instance_id)
