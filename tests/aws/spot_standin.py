@@ -19,7 +19,9 @@ as AWS documents it, and forwards everything else to moto:
 - CreateTags naming a request (EC2 API reference, CreateTags: `ResourceId.N`, `Tag.N.Key`,
   `Tag.N.Value`; the answer `CreateTagsResponse` with `return` true) adds the tags to it; the
   other resources named go to moto; `refuse_tags` answers it UnauthorizedOperation (HTTP 403,
-  EC2 API reference, Error codes), as for a user without `ec2:CreateTags` on requests;
+  EC2 API reference, Error codes), as for a user without `ec2:CreateTags` on requests, and
+  `tags_unseen` that many InvalidInstanceID.NotFound first, as EC2 answers for an id it has
+  just returned and does not see yet (EC2 API reference, "Eventual consistency");
 - `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors), and
   `refused_iam` only the IAM actions it names;
 - `refuse_pass_role` refuses RunInstances naming an instance profile as EC2 does when the
@@ -102,6 +104,8 @@ class SpotStandIn(AwsStandIn):
         """How many RunInstances naming an instance profile EC2 refuses before it sees it."""
         self.refuse_tags = False
         """Refuse CreateTags naming a spot request, as for a user who may not tag it."""
+        self.tags_unseen = 0
+        """How many CreateTags naming a request get InvalidInstanceID.NotFound first."""
         self.dies_pending: tuple[str, str] | None = None
         """(StateReason code, message): the next persistent launch's instance dies pending."""
 
@@ -131,6 +135,12 @@ class SpotStandIn(AwsStandIn):
             message = "You are not authorized to perform this operation."
             body = ERROR_XML.format(code="UnauthorizedOperation", message=message)
             return 403, XML, body.encode()
+        if self.tags_unseen > 0:
+            self.tags_unseen -= 1
+            instance = next(i for i in ids if i.startswith("i-"))
+            return error(
+                "InvalidInstanceID.NotFound", f"The instance ID '{instance}' does not exist"
+            )
         unknown = [i for i in ours if i not in self.requests]
         if unknown:
             return not_found(unknown[0])

@@ -21,6 +21,7 @@ from iam_standin import ACCOUNT, IamStandIn
 from spot_standin import SpotStandIn
 from test_aws_stop import client
 
+from pacerid_tui.core.cloud import aws_unlaunched
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME, Caller, host_policy
 from pacerid_tui.core.errors import ProviderError
@@ -113,3 +114,16 @@ def test_an_instance_that_cannot_be_tagged_for_its_role_is_ended(
     )
     assert request.state == "cancelled" and standin.relaunched == []
     assert provider.find_managed() == []
+
+
+def test_tags_wait_until_ec2_sees_the_new_instance(
+    standin: SpotIam, make_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aws_unlaunched, "TAG_POLL_S", 0.01)
+    standin.tags_unseen = 2
+    provider = stop_provider(standin, make_config)
+    instance = provider.launch(InstanceSpec(run_id="run-u", provider="aws"))
+    [request] = standin.requests.values()
+    assert request.tags["pacerid:host"].endswith(f":instance/{instance.instance_id}")
+    assert [action for action, _ in standin.calls].count("CreateTags") == 3
+    provider.terminate(instance.instance_id)

@@ -121,11 +121,11 @@ def instance_arn(caller: Caller, region: str, instance_id: str) -> str:
 def tag_own(
     ec2: Any, caller: Caller, region: str, instance_id: str, request_id: str | None
 ) -> None:
-    """Let the instance end itself and its request, and only those: both carry its ARN."""
+    """Let the instance end itself and its request, and only those: both carry its ARN.
+    Raises botocore's errors as they come (the caller retries what EC2 does not see yet)."""
     arn = instance_arn(caller, region, instance_id)
     resources = [instance_id, *([request_id] if request_id else [])]
-    with aws_errors(f"tag {' and '.join(resources)} for the host role"):
-        ec2.create_tags(Resources=resources, Tags=[{"Key": HOST_TAG, "Value": arn}])
+    ec2.create_tags(Resources=resources, Tags=[{"Key": HOST_TAG, "Value": arn}])
 
 
 PROFILE_SETTLE_S = 60.0

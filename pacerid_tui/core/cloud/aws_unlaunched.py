@@ -9,17 +9,28 @@ could never end itself). Both cancel the spot request before terminating anythin
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
 
 from pacerid_tui.core.cloud.aws_instances import ALIVE_STATES
 from pacerid_tui.core.cloud.aws_role import Caller, tag_own
-from pacerid_tui.core.cloud.aws_session import aws_errors
+from pacerid_tui.core.cloud.aws_session import aws_errors, error_code
 from pacerid_tui.core.cloud.base import RUN_ID_TAG, Report
 from pacerid_tui.core.errors import PaceridError, ProviderError
 from pacerid_tui.core.models import Instance
 
 if TYPE_CHECKING:
     from pacerid_tui.core.cloud.aws import AwsProvider
+
+
+TAG_SETTLE_S = 30.0
+"""How long the host-role tags are retried while EC2 does not see the new instance or request
+yet: EC2 is eventually consistent, and an id RunInstances has just returned may be unknown to
+other calls for some seconds (EC2 API reference, "Eventual consistency in the EC2 API")."""
+TAG_POLL_S = 2.0
+UNSEEN = frozenset({"InvalidInstanceID.NotFound", "InvalidSpotInstanceRequestID.NotFound"})
 
 
 def tag_own_or_end(
@@ -30,20 +41,32 @@ def tag_own_or_end(
     report: Report,
 ) -> None:
     """Tag a stop-mode instance and its request with its ARN, which its role needs to end
-    them (aws_role.py); one that cannot be tagged could not end itself, so it is ended. (EC2
-    names the request in RunInstances' answer; where it does not, DescribeInstances is asked,
-    and an instance with none, as moto's, has only itself to end.)"""
+    them (aws_role.py); one that cannot be tagged could not end itself, so it is ended.
+    RunInstances' answer names the spot request (`SpotInstanceRequestId`); an instance without
+    one (moto makes none) has only itself to tag."""
     try:
-        if request_id is None:
-            found = provider.describe([instance_id]).get(instance_id)
-            request_id = found.spot_request_id if found else None
-        tag_own(provider.clients.ec2, caller, provider.config.region, instance_id, request_id)
+        with aws_errors(f"tag {instance_id} for the host role"):
+            _tag_once_seen(provider, caller, instance_id, request_id)
     except PaceridError as err:
         provider.terminate(instance_id, report)
         raise ProviderError(
             f"{err} Its host could not have ended itself, so {instance_id} was terminated "
             "(its request cancelled first); launch again."
         ) from err
+
+
+def _tag_once_seen(
+    provider: AwsProvider, caller: Caller, instance_id: str, request_id: str | None
+) -> None:
+    deadline = time.monotonic() + TAG_SETTLE_S
+    while True:
+        try:
+            tag_own(provider.clients.ec2, caller, provider.config.region, instance_id, request_id)
+            return
+        except ClientError as err:
+            if error_code(err) not in UNSEEN or time.monotonic() >= deadline:
+                raise
+        time.sleep(TAG_POLL_S)
 
 
 def end_unlaunched(provider: AwsProvider, dead: Instance, run_id: str, report: Report) -> str:
