@@ -84,8 +84,7 @@ class RunActions(App[int]):
     # -- running steps ----------------------------------------------------------------------------
     def start_step(self, run: Run, name: str, step: Step) -> None:
         view = self.view(run.run_id)
-        if view.busy is not None:
-            self.notify(f"{run.run_id} is busy with {view.busy}; wait for it.", severity="warning")
+        if self.refused_while_busy(run):
             return
         view.busy = name
 
@@ -98,6 +97,13 @@ class RunActions(App[int]):
                 self.refresh_runs()
 
         self.run_worker(body(), name=name, group=run.run_id, exit_on_error=False)
+
+    def refused_while_busy(self, run: Run) -> bool:
+        """A step or a recovery runs for this run: say so (only `x` acts on it then)."""
+        busy = self.view(run.run_id).busy_with()
+        if busy is not None:
+            self.notify(f"{run.run_id} is busy with {busy}; wait for it.", severity="warning")
+        return busy is not None
 
     def with_run(self, name: str, step: Step) -> None:
         run = self.selected_run()
@@ -191,6 +197,9 @@ class RunActions(App[int]):
 
     def action_run_all(self) -> None:
         run = self.selected_run()
+        if run is not None and self.view(run.run_id).recovering():
+            self.refused_while_busy(run)  # its old instance has ended: not a run to start anew
+            return
         state = run.instance.state if run and run.instance else None
         ended = state is not None and not state.is_alive
         # A vanished instance's run is asked about, once: one left ended is done with.
@@ -278,7 +287,7 @@ class RunActions(App[int]):
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
         # A run this dashboard is launching has its instance before the registry does.
-        busy = {run_id for run_id, view in self.views.items() if view.busy is not None}
+        busy = {run_id for run_id, view in self.views.items() if view.busy_with() is not None}
         self.orphans = [i for i in message.instances if i.run_id not in busy]
         for instance in self.orphans:
             if instance.instance_id not in self.orphans_told:
@@ -334,15 +343,16 @@ class RunActions(App[int]):
 
     def _recovering(self, run: Run) -> bool:
         """A follow (`t`, `f`) is moving the run to a replacement: between two instances."""
-        supervisor = self.view(run.run_id).supervisor
-        return supervisor is not None and supervisor.recovering
+        return self.view(run.run_id).recovering()
 
     def _take_over(self, run: Run) -> None:
         """Cancel the run's running step and its follow, which may be recovering onto a new
         instance (a launch still completes and is recorded)."""
         self.workers.cancel_group(self, run.run_id)
         self.workers.cancel_group(self, f"follow-{run.run_id}")
-        self.view(run.run_id).busy = None
+        view = self.view(run.run_id)
+        view.busy = None
+        view.following = False  # cancelled: its recovery no longer makes the run busy
         self.workers.cancel_group(self, f"watch-{run.run_id}")  # a budget stop still finishes
 
     async def _terminate_when_launched(self, run: Run) -> None:

@@ -50,3 +50,12 @@ class RunView:
     """Its supervisor's watch worker runs now (one per live run)."""
     supervisor: Supervisor | None = None
     """The run's one supervisor, once made: its watch, follow and run all share it."""
+
+    def recovering(self) -> bool:
+        """Its follow (`t`, `f`) is moving it to a replacement instance now."""
+        return self.following and self.supervisor is not None and self.supervisor.recovering
+
+    def busy_with(self) -> str | None:
+        """What the run is busy with: its step, or a recovery its follow runs (then only `x`
+        may act on it, as during a step)."""
+        return self.busy or ("recovery" if self.recovering() else None)

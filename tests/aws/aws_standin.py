@@ -13,6 +13,15 @@
   are HTTP 400 with `{"__type": …, "message": …}`). moto has no DLAMI parameters and refuses
   writes under /aws, so the public ones are served from `parameters`; `refuse` answers
   AccessDeniedException as IAM does for a user without `ssm:GetParametersByPath`.
+- EC2 `DescribeInstanceTypes` for the Xen GPU types moto no longer lists (p3, g3): the
+  `instanceTypeSet` items of the EC2 API reference (InstanceTypeInfo: `instanceType`,
+  `currentGeneration`, `bareMetal`, `hypervisor` = xen, `processorInfo`, `vCpuInfo`), merged
+  with moto's answer for the other types asked; a type neither knows gets moto's
+  InvalidInstanceType.
+- An answer that is not AWS's: for each Query action named in `html_500` (EC2's, IAM's…), an
+  HTTP 500 `text/html` page beginning `<!DOCTYPE html>`, as a corporate proxy or a load
+  balancer in trouble sends (not AWS's documented error shape, which is the point; botocore's
+  parser reads a page beginning `<html>` as a generic error, this one it cannot read at all).
 """
 
 from __future__ import annotations
@@ -46,8 +55,29 @@ CONSOLE_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <instanceId>{instance_id}</instanceId><timestamp>2026-12-04T01:12:41.000Z</timestamp>
 <output>{output}</output></GetConsoleOutputResponse>"""
 
+XEN_TYPES = {"p3.2xlarge": 8, "p3.8xlarge": 32, "g3.4xlarge": 16}
+"""Xen GPU types (vCPUs), as DescribeInstanceTypes describes them."""
+
+TYPE_ITEM = (
+    "<item><instanceType>{name}</instanceType><currentGeneration>true</currentGeneration>"
+    "<bareMetal>false</bareMetal><hypervisor>xen</hypervisor><processorInfo>"
+    "<supportedArchitectures><item>x86_64</item></supportedArchitectures></processorInfo>"
+    "<vCpuInfo><defaultVCpus>{vcpus}</defaultVCpus></vCpuInfo></item>"
+)
+
+TYPES_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstanceTypesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+<requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId><instanceTypeSet>{items}
+</instanceTypeSet></DescribeInstanceTypesResponse>"""
+
 PAGE_MAX = 10
 """GetParametersByPath's largest MaxResults (and its default)."""
+
+PROXY_PAGE = b"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>500 Internal Server Error</title></head>
+<body><h1>Internal Server Error</h1><p>The proxy server could not handle the request&nbsp;.</p>
+<hr><address>proxy.corp.example</address></body></html>
+"""
 
 Answer = tuple[int, dict[str, str], bytes]
 """HTTP status, headers, body."""
@@ -66,6 +96,8 @@ class AwsStandIn:
         self.console_calls: list[tuple[str, bool, bool]] = []
         """(instance id, Latest asked, fingerprints printed) per GetConsoleOutput."""
         self.ssm_calls: list[dict[str, Any]] = []
+        self.html_500: set[str] = set()
+        """Query actions (RunInstances, SimulatePrincipalPolicy…) answered with PROXY_PAGE."""
         self.url = ""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
@@ -125,6 +157,25 @@ class AwsStandIn:
         return 200, answer
 
 
+def instance_types(form: dict[str, list[str]], moto: Moto) -> Answer | None:
+    """DescribeInstanceTypes naming a Xen type: those from XEN_TYPES, the rest from moto."""
+    asked = [v[0] for k, v in sorted(form.items()) if k.startswith("InstanceType.")]
+    ours = [name for name in asked if name in XEN_TYPES]
+    if form.get("Action") != ["DescribeInstanceTypes"] or not ours:
+        return None
+    items = "".join(TYPE_ITEM.format(name=name, vcpus=XEN_TYPES[name]) for name in ours)
+    rest = [name for name in asked if name not in XEN_TYPES]
+    if rest:
+        query = {"Action": "DescribeInstanceTypes", "Version": form["Version"][0]}
+        query.update({f"InstanceType.{n}": name for n, name in enumerate(rest, 1)})
+        status, headers, body = moto(urllib.parse.urlencode(query).encode())
+        if status != 200:
+            return status, headers, body
+        theirs = body.decode().partition("<instanceTypeSet>")[2].partition("</instanceTypeSet>")
+        items += theirs[0]
+    return 200, {"Content-Type": "text/xml;charset=UTF-8"}, TYPES_XML.format(items=items).encode()
+
+
 def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -139,7 +190,10 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
                 self.reply(400, json.dumps(unknown).encode(), "application/x-amz-json-1.1")
                 return
             form = urllib.parse.parse_qs(body.decode())
-            own = standin.ec2(form, body, self.forward)
+            if (form.get("Action") or [""])[0] in standin.html_500:
+                self.reply(500, PROXY_PAGE, "text/html")
+                return
+            own = instance_types(form, self.forward) or standin.ec2(form, body, self.forward)
             if own is not None:
                 self.reply(own[0], own[2], own[1].get("Content-Type", "text/xml"))
                 return

@@ -5,7 +5,9 @@ JSON 1.1 over POST, the operation in `X-Amz-Target: ServiceQuotasV20190624.<Oper
 request body `{"ServiceCode", "QuotaCode"}`, an answer `{"Quota": {ServiceCode, ServiceName,
 QuotaArn, QuotaCode, QuotaName, Value, Unit, Adjustable, GlobalQuota}}`, and errors as HTTP 400
 with `{"__type": "NoSuchResourceException", "Message": …}` (GetServiceQuota answers that for a
-quota that has only its default value). Tests set `applied` (quota code → vCPUs) and `defaults`.
+quota that has only its default value). Tests set `applied` (quota code → vCPUs) and `defaults`,
+and `refused`: operations answered `AccessDeniedException` ("You do not have sufficient access to
+perform this action.", the API reference's error for a caller without the permission).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class QuotasStandIn(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), QuotasHandler)
         self.applied: dict[str, float] = {}
         self.defaults: dict[str, float] = dict(AWS_DEFAULTS)
+        self.refused: set[str] = set()
         self.calls: list[tuple[str, str]] = []
 
     @property
@@ -40,6 +43,7 @@ class QuotasStandIn(ThreadingHTTPServer):
     def reset(self, applied: dict[str, float]) -> None:
         self.applied = dict(applied)
         self.defaults = dict(AWS_DEFAULTS)
+        self.refused = set()
         self.calls.clear()
 
 
@@ -55,7 +59,10 @@ class QuotasHandler(BaseHTTPRequestHandler):
             "GetServiceQuota": self.server.applied,
             "GetAWSDefaultServiceQuota": self.server.defaults,
         }.get(operation)
-        if table is None:
+        if operation in self.server.refused:
+            message = "You do not have sufficient access to perform this action."
+            self.reply(400, {"__type": "AccessDeniedException", "Message": message})
+        elif table is None:
             self.reply(400, {"__type": "UnknownOperationException", "Message": operation})
         elif service != "ec2" or code not in table:
             self.reply(

@@ -16,6 +16,12 @@ as AWS documents it, and forwards everything else to moto:
   the instance running; a request a test marks `expired` reads as EC2 says one past its
   ValidUntil (user guide, "State changes for a Spot request": `cancelled`, status
   `schedule-expired`);
+- CreateTags naming a request (EC2 API reference, CreateTags: `ResourceId.N`, `Tag.N.Key`,
+  `Tag.N.Value`; the answer `CreateTagsResponse` with `return` true) adds the tags to it; the
+  other resources named go to moto; `refuse_tags` answers it UnauthorizedOperation (HTTP 403,
+  EC2 API reference, Error codes), as for a user without `ec2:CreateTags` on requests, and
+  `tags_unseen` that many InvalidInstanceID.NotFound first, as EC2 answers for an id it has
+  just returned and does not see yet (EC2 API reference, "Eventual consistency");
 - `refuse_iam` answers every IAM call AccessDenied (IAM API reference, Common Errors), and
   `refused_iam` only the IAM actions it names;
 - `refuse_pass_role` refuses RunInstances naming an instance profile as EC2 does when the
@@ -29,7 +35,15 @@ as AWS documents it, and forwards everything else to moto:
 - the rule behind `instance.interruption: stop` (EC2 user guide, "Spot Instance requests": a
   persistent request reopens when its instance is terminated, unless it was cancelled first):
   when TerminateInstances ends the instance of an uncancelled persistent request, the request
-  launches a fresh instance from the same RunInstances call, and `relaunched` records it.
+  launches a fresh instance from the same RunInstances call, and `relaunched` records it;
+- an instance that dies while pending (`dies_pending`: the next persistent launch's instance
+  reads `pending` at its first DescribeInstances, then `terminated` with that StateReason, EC2
+  user guide, "Instance state change reason codes": Server.InternalError "An internal error
+  caused the instance to terminate during launch", Client.VolumeLimitExceeded…): moto runs
+  every instance at once, so its state is rewritten; its death is a termination, after which
+  the persistent request, not cancelled, reopens and launches another (user guide, "Spot
+  Instance request states": a persistent request whose instance is terminated goes back to
+  `open`, then is fulfilled again).
 
 `calls` is every EC2 action in order, with the ids it named, so a test can assert the order.
 """
@@ -61,6 +75,11 @@ class SpotRequest:
     valid_until: str | None
     tags: dict[str, str] = field(default_factory=dict)
     state: str = "active"
+    earlier: list[str] = field(default_factory=list)
+    """Instances it held before: EC2 keeps their `spotInstanceRequestId` once they ended."""
+    dies: tuple[str, str] | None = None
+    """(StateReason code, message) its instance dies with after one `pending` answer."""
+    polled: bool = False
 
 
 def error(code: str, message: str) -> Answer:
@@ -83,6 +102,12 @@ class SpotStandIn(AwsStandIn):
         """Refuse launches naming an instance profile: the caller may not pass its role."""
         self.profile_lag = 0
         """How many RunInstances naming an instance profile EC2 refuses before it sees it."""
+        self.refuse_tags = False
+        """Refuse CreateTags naming a spot request, as for a user who may not tag it."""
+        self.tags_unseen = 0
+        """How many CreateTags naming a request get InvalidInstanceID.NotFound first."""
+        self.dies_pending: tuple[str, str] | None = None
+        """(StateReason code, message): the next persistent launch's instance dies pending."""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
         action = (form.get("Action") or [""])[0]
@@ -93,14 +118,52 @@ class SpotStandIn(AwsStandIn):
         if action == "RunInstances":
             return self.run(form, body, moto)
         if action == "DescribeInstances":
-            return self.with_request_ids(moto(body))
+            return self.with_request_ids(self.pending_deaths(body, moto))
         if action == "DescribeSpotInstanceRequests":
             return self.describe(ids)
         if action == "CancelSpotInstanceRequests":
             return self.cancel(ids)
         if action == "TerminateInstances":
             return self.terminate(ids, moto(body), moto)
+        if action == "CreateTags" and any(i.startswith("sir-") for i in ids):
+            return self.create_tags(form, ids, moto)
         return None
+
+    def create_tags(self, form: dict[str, list[str]], ids: list[str], moto: Moto) -> Answer:
+        ours = [i for i in ids if i.startswith("sir-")]
+        if self.refuse_tags:
+            message = "You are not authorized to perform this operation."
+            body = ERROR_XML.format(code="UnauthorizedOperation", message=message)
+            return 403, XML, body.encode()
+        if self.tags_unseen > 0:
+            self.tags_unseen -= 1
+            instance = next(i for i in ids if i.startswith("i-"))
+            return error(
+                "InvalidInstanceID.NotFound", f"The instance ID '{instance}' does not exist"
+            )
+        unknown = [i for i in ours if i not in self.requests]
+        if unknown:
+            return not_found(unknown[0])
+        tags = {
+            form[key][0]: form.get(key.replace(".Key", ".Value"), [""])[0]
+            for key in form
+            if re.fullmatch(r"Tag\.\d+\.Key", key)
+        }
+        for request_id in ours:
+            self.requests[request_id].tags.update(tags)
+        rest = [i for i in ids if i not in ours]
+        if rest:
+            query = {k: v for k, v in form.items() if not k.startswith("ResourceId.")}
+            query.update({f"ResourceId.{n}": [i] for n, i in enumerate(rest, 1)})
+            answer = moto(urllib.parse.urlencode(query, doseq=True).encode())
+            if answer[0] != 200:
+                return answer
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><CreateTagsResponse xmlns="{XMLNS}">'
+            "<requestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</requestId><return>true</return>"
+            "</CreateTagsResponse>"
+        )
+        return 200, XML, body.encode()
 
     def run(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer:
         profile = form.get("IamInstanceProfile.Arn", [None])[0]
@@ -137,14 +200,40 @@ class SpotStandIn(AwsStandIn):
             behaviour,
             valid_until,
             tags=request_tags(form),
+            dies=self.dies_pending,
         )
+        self.dies_pending = None
         return self.with_request_ids(answer)
+
+    def pending_deaths(self, body: bytes, moto: Moto) -> Answer:
+        """moto's DescribeInstances, with a dying instance `pending` at its first answer and
+        terminated, with its StateReason, from the second (the request relaunching)."""
+        answer = moto(body)
+        for request in list(self.requests.values()):
+            doomed = request.instance_id
+            if request.dies is None or doomed.encode() not in answer[2]:
+                continue
+            if not request.polled:
+                request.polled = True
+                answer = rewrite_state(answer, doomed, ("0", "pending"), None)
+                continue
+            code, message = request.dies
+            request.dies = None
+            ended = {"Action": "TerminateInstances", "Version": "2016-11-15"}
+            ended["InstanceId.1"] = doomed
+            self.terminate([doomed], moto(urllib.parse.urlencode(ended).encode()), moto)
+            answer = rewrite_state(moto(body), doomed, ("48", "terminated"), (code, message))
+        return answer
 
     def with_request_ids(self, answer: Answer) -> Answer:
         """moto's answer, each instance of ours carrying its `spotInstanceRequestId`."""
         if answer[0] != 200:
             return answer
-        by_instance = {r.instance_id: r.request_id for r in self.requests.values()}
+        by_instance = {
+            instance: r.request_id
+            for r in self.requests.values()
+            for instance in (*r.earlier, r.instance_id)
+        }
         root = ET.fromstring(answer[2])
         ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
         for item in root.iter(f"{ns}item"):
@@ -184,8 +273,37 @@ class SpotStandIn(AwsStandIn):
                 again = moto(urllib.parse.urlencode(form, doseq=True).encode())
                 [fresh] = re.findall(rb"<instanceId>(i-[0-9a-f]+)</instanceId>", again[2])
                 self.relaunched.append((request.instance_id, fresh.decode()))
+                request.earlier.append(request.instance_id)
                 request.instance_id = fresh.decode()
         return answer
+
+
+def rewrite_state(
+    answer: Answer, instance_id: str, state: tuple[str, str], reason: tuple[str, str] | None
+) -> Answer:
+    """A DescribeInstances answer with one instance's `instanceState` (code, name) and, when
+    given, its `stateReason` (code, message) replaced."""
+    if answer[0] != 200:
+        return answer
+    root = ET.fromstring(answer[2])
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    for item in root.iter(f"{ns}item"):
+        found = item.find(f"{ns}instanceState")
+        if item.findtext(f"{ns}instanceId") != instance_id or found is None:
+            continue
+        for name, value in zip(("code", "name"), state, strict=True):
+            element = found.find(f"{ns}{name}")
+            if element is None:
+                element = ET.SubElement(found, f"{ns}{name}")
+            element.text = value
+        if reason is not None:
+            old = item.find(f"{ns}stateReason")
+            if old is not None:
+                item.remove(old)
+            why = ET.SubElement(item, f"{ns}stateReason")
+            ET.SubElement(why, f"{ns}code").text = reason[0]
+            ET.SubElement(why, f"{ns}message").text = reason[1]
+    return 200, XML, ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 def request_tags(form: dict[str, list[str]]) -> dict[str, str]:

@@ -93,6 +93,11 @@ def test_status_only_reads_and_a_supervising_command_stops_a_run_past_its_budget
     assert "Traceback" not in stopped.stderr
     [row] = json.loads(cli(aws_env, "status", "--json", "--config", config).stdout)
     assert (row["state"], row["state_reason"]) == ("terminated", "budget reached")
+    # kept with the run, as any ending of ours is: no later `all` or dashboard asks again
+    assert row["ended"] == (
+        f"{run_id.stdout.strip()} was stopped at its $0.00 budget after epoch 0 of 20; "
+        f"{row['instance_id']} terminated."
+    )
 
 
 async def test_a_three_hour_run_costs_compute_volume_ipv4_and_egress_to_the_cent(

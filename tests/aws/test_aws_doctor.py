@@ -19,7 +19,7 @@ from textual.widgets import Static
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws_keypair import KEY_FILE_MODE
-from pacerid_tui.core.kernel.checks import FAIL, OK
+from pacerid_tui.core.kernel.checks import FAIL, OK, WARN
 from pacerid_tui.core.kernel.models import InstanceSpec
 from pacerid_tui.core.steps.doctor import NAMES, PreflightError, run_checks
 from pacerid_tui.core.steps.lifecycle import Lifecycle
@@ -77,6 +77,27 @@ async def test_no_quota_fails_the_doctor_and_the_launch_writes_nothing(
     assert refused.value.exit_code == 1
     assert "DescribeInstanceTypes" in calls and writes(calls) == []
     assert lifecycle.registry.get(run.run_id).instance is None
+
+
+@pytest.mark.parametrize(
+    ("refused", "why"),
+    [(set(), "NoSuchResourceException"), ({"GetServiceQuota"}, "AccessDeniedException")],
+)
+def test_a_quota_known_only_by_its_default_says_so_and_does_not_fail(
+    aws_config: Path, quotas: QuotasStandIn, refused: set[str], why: str
+) -> None:
+    """GetServiceQuota gives no value of the account's (none applied, or not allowed):
+    GetAWSDefaultServiceQuota's 0 is AWS's default, not the account's, which may be raised."""
+    quotas.reset({})
+    quotas.refused = refused
+    quota = by_name(aws_config)["quota"]
+    assert quota.status == WARN, quota
+    assert quota.detail == (
+        f"Cannot tell: 'All G and VT Spot Instance Requests' ({G_SPOT}) is 0 vCPUs by AWS "
+        f"default, not your account's (GetServiceQuota: {why}); 0 in use; spot g4dn.xlarge "
+        "needs 4."
+    )
+    assert ("GetAWSDefaultServiceQuota", G_SPOT) in quotas.calls
 
 
 async def test_enough_quota_passes_and_the_launch_goes_ahead(

@@ -21,9 +21,11 @@ from botocore.config import Config
 from spot_standin import SpotStandIn
 from test_aws_launch import record_requests
 
-from pacerid_tui.core.cloud import aws_role
+from pacerid_tui.core.cloud import aws, aws_role
 from pacerid_tui.core.cloud.aws import AwsProvider
+from pacerid_tui.core.cloud.aws_launch import stop_mode
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, POLICY_NAME
+from pacerid_tui.core.kernel.errors import ProviderError
 from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
 from pacerid_tui.core.supervise.reconcile import left_over
 
@@ -57,8 +59,10 @@ def test_stop_mode_launches_a_tagged_persistent_request_that_stops(
     options = request["InstanceMarketOptions"]["SpotOptions"]
     assert options["SpotInstanceType"] == "persistent"
     assert options["InstanceInterruptionBehavior"] == "stop"
-    # ValidUntil at the run's max runtime (90 min), so EC2 cannot restart it for ever.
-    assert 89 * 60 <= options["ValidUntil"].timestamp() - asked_at <= 91 * 60
+    # ValidUntil: the run's max runtime (90 min) plus 7 days (EC2's default) of stopped time,
+    # as it is wall-clock and max runtime counts running time; EC2 cannot restart it for ever.
+    allowed = options["ValidUntil"].timestamp() - asked_at
+    assert 7 * 86400 + 89 * 60 <= allowed <= 7 * 86400 + 91 * 60
     assert request["InstanceInitiatedShutdownBehavior"] == "stop"
     assert request["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{HOST_ROLE}")
     [tagged] = [
@@ -84,30 +88,50 @@ def test_stop_mode_launches_a_tagged_persistent_request_that_stops(
     assert instance_tags(ec2, instance.instance_id)["pacerid:interruption"] == "stop"
 
 
+def test_without_a_max_runtime_the_request_is_valid_for_ec2s_seven_days(
+    make_config: Any,
+) -> None:
+    request: dict[str, Any] = {"TagSpecifications": []}
+    options: dict[str, Any] = {}
+    before = time.time()
+    stop_mode(request, options, [], make_config(interruption="stop"), "arn:aws:iam::1:x/y")
+    assert 7 * 86400 - 1 <= options["ValidUntil"].timestamp() - before <= 7 * 86400 + 1
+
+
 def instance_tags(ec2: Any, instance_id: str) -> dict[str, str]:
     [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     return {tag["Key"]: tag["Value"] for tag in reservation["Instances"][0]["Tags"]}
 
 
-def test_the_host_role_may_only_cancel_and_terminate_what_is_tagged_ours(
+def test_the_host_role_may_end_only_its_own_instance_and_request(
     spot: SpotStandIn, stop_provider: AwsProvider
 ) -> None:
-    stop_provider.launch(InstanceSpec(run_id="run-8", provider="aws"))
+    """Each statement asks that the resource's `pacerid:host` tag be the calling instance's
+    ARN (`${ec2:SourceInstanceARN}`); the launch tags the instance and its request so."""
+    instance = stop_provider.launch(InstanceSpec(run_id="run-8", provider="aws"))
     iam = client("iam", spot.url)
     document = iam.get_role_policy(RoleName=HOST_ROLE, PolicyName=POLICY_NAME)["PolicyDocument"]
     if isinstance(document, str):
         document = json.loads(document)
-    statements = document["Statement"]
-    assert sorted(s["Action"] for s in statements) == [
-        "ec2:CancelSpotInstanceRequests",
-        "ec2:TerminateInstances",
-    ]
-    for statement in statements:
+    statements = {s["Action"]: s for s in document["Statement"]}
+    assert sorted(statements) == ["ec2:CancelSpotInstanceRequests", "ec2:TerminateInstances"]
+    account = "123456789012"  # moto's caller
+    assert statements["ec2:CancelSpotInstanceRequests"]["Resource"] == (
+        f"arn:aws:ec2:*:{account}:spot-instances-request/*"
+    )
+    assert statements["ec2:TerminateInstances"]["Resource"] == f"arn:aws:ec2:*:{account}:instance/*"
+    for statement in statements.values():
         assert statement["Effect"] == "Allow"
         assert statement["Condition"] == {
-            "StringEquals": {"aws:ResourceTag/pacerid:managed": "true"}
+            "StringEquals": {
+                "aws:ResourceTag/pacerid:managed": "true",
+                "aws:ResourceTag/pacerid:host": "${ec2:SourceInstanceARN}",
+            }
         }
-        assert statement["Resource"] != "*"
+    own = f"arn:aws:ec2:{REGION}:{account}:instance/{instance.instance_id}"
+    assert instance_tags(client("ec2", spot.url), instance.instance_id)["pacerid:host"] == own
+    [request] = spot.requests.values()
+    assert request.tags["pacerid:host"] == own
     assert iam.list_role_policies(RoleName=HOST_ROLE)["PolicyNames"] == [POLICY_NAME]
     assert iam.list_attached_role_policies(RoleName=HOST_ROLE)["AttachedPolicies"] == []
     trust = iam.get_role(RoleName=HOST_ROLE)["Role"]["AssumeRolePolicyDocument"]
@@ -259,3 +283,52 @@ def test_a_new_role_not_yet_seen_by_ec2_is_waited_for(
     assert len(requests) == 3  # refused twice, then launched once
     assert len(stop_provider.find_managed()) == 1 and instance.spot_request_id
     assert sum("does not see the new role" in line for line in reports) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "said"),
+    [
+        (
+            "Server.InternalError",
+            "Server.InternalError: An internal error caused the instance to terminate during "
+            "launch.",
+            "failed inside AWS",
+        ),
+        (
+            "Client.VolumeLimitExceeded",
+            "Client.VolumeLimitExceeded: The limit on the number of EBS volumes or total "
+            "storage was exceeded.",
+            "hit the EBS volume limit",
+        ),
+    ],
+)
+def test_an_instance_that_dies_pending_has_its_request_cancelled_before_anything_else(
+    spot: SpotStandIn,
+    stop_provider: AwsProvider,
+    reports: Reports,
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    message: str,
+    said: str,
+) -> None:
+    """Its persistent request reopened and EC2 started another instance (spot_standin.py's
+    `dies_pending`); the launch cancels the request, then ends that one, and says so: the run
+    is forgotten after a failed launch, so nothing else would."""
+    monkeypatch.setattr(aws, "POLL_INTERVAL_S", 0.0)
+    spot.dies_pending = (code, message)
+    with pytest.raises(ProviderError) as ended:
+        stop_provider.launch(InstanceSpec(run_id="run-18", provider="aws"), reports)
+
+    [request] = spot.requests.values()
+    [(dead, fresh)] = spot.relaunched  # before the cancel; none after it
+    assert request.state == "cancelled"
+    actions = [action for action, _ in spot.calls]
+    cancel = actions.index("CancelSpotInstanceRequests")
+    assert spot.calls[cancel][1] == [request.request_id]
+    assert "TerminateInstances" not in actions[:cancel]
+    assert stop_provider.find_managed() == []
+    assert str(ended.value) == (
+        f"Instance {dead} ended before it ran ({said}); its spot request {request.request_id} "
+        f"was cancelled first and {fresh} terminated, so nothing is left running; launch again."
+    )
+    assert f"{dead} is pending…" in reports

@@ -152,6 +152,38 @@ async def test_a_racy_entry_left_out_meanwhile_is_still_compared_when_wanted_aga
     assert (final.files_sent, final.files_hashed) == (1, 1)  # train.log, long settled: trusted
 
 
+async def test_a_same_size_save_within_the_uploaded_second_is_uploaded(
+    conn: asyncssh.SSHClientConnection, remote_dir: str, tmp_path: Path
+) -> None:
+    """An editor saves train.py twice within one second, an upload reading it in between: same
+    size, same whole-second mtime, so the quick check alone calls the second save unchanged.
+    The upload's racy rule compares it by hash. The shared second is set with os.utime a
+    little ahead of the clock, so the first upload falls in it or before whatever the load;
+    an old file next to it keeps trusting the quick check, and the host's folder holds exactly
+    the files (the bookkeeping lies beside it)."""
+    second = int(time.time()) + 3
+    source = tmp_path / "src"
+    source.mkdir()
+    script = source / "train.py"
+    script.write_text("lr = 0.1\n")
+    os.utime(script, (second, second))
+    (source / "old.py").write_text("x = 1\n")
+    os.utime(source / "old.py", (1_700_000_000, 1_700_000_000))
+    files = sync.local_tree(source, sync.Excludes())
+    assert (await sync.upload(conn, files, remote_dir)).files_sent == 2
+
+    script.write_text("lr = 0.2\n")
+    os.utime(script, (second, second))
+    again = await sync.upload(conn, files, remote_dir)
+    assert (await ssh.run(conn, f"cat {remote_dir}/train.py")).stdout == "lr = 0.2\n"
+    assert (again.files_sent, again.bytes_sent, again.files_hashed) == (1, 9, 1)
+
+    # still racy (its second is not over), so compared again: equal now, nothing moves
+    third = await sync.upload(conn, files, remote_dir)
+    assert (third.files_sent, third.files_hashed, third.files_deleted) == (0, 1, 0)
+    assert await remote_digest(conn, remote_dir) == local_digest(files)
+
+
 def test_excludes_follow_gitignore_shapes() -> None:
     ex = sync.Excludes(["build/", "*.log", "docs/private", "secret.txt"])
     assert ex.excluded("build", True) and not ex.excluded("build", False)

@@ -28,7 +28,9 @@ async def test_keep_the_host_from_the_error_dialog(tmp_path: Path) -> None:
     app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, FailureDialog), timeout=120)
+        # pushed is not yet composed: wait for its text, or the query races the mount
+        await wait_for(pilot, lambda: bool(app.screen.query("#failure-text")), timeout=120)
+        assert isinstance(app.screen, FailureDialog)
         text = str(app.screen.query_one("#failure-text", Static).render())
         assert "the setup step failed on the host" in text and "setup.log" in text
         assert "by itself in" in str(app.screen.query_one("#failure-countdown", Static).render())

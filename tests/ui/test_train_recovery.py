@@ -91,11 +91,17 @@ async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
 ) -> None:
     """Terminate while `t`'s follow is moving the run to a replacement: the recovery is
     cancelled wherever it is (saving from the old host, between instances, setting up the new
-    one) and no instance is left running."""
+    one) and no instance is left running. Until then the run is busy with the recovery: any
+    other step is refused (`d`), and `r` neither joins in nor starts a new run."""
     async with t_pressed(metadata, tmp_path) as (pilot, app, run, _notice):
         provider = Lifecycle().provider_of(run)
         await wait_for(pilot, lambda: app.view(run.run_id).supervisor is not None, timeout=60)
         await wait_for(pilot, lambda: recovering(app, run.run_id), timeout=120)
+        for key in ("d", "r"):
+            await pilot.press(key)
+        refused = [n.message for n in app._notifications if "busy with recovery" in n.message]
+        assert refused == [f"{run.run_id} is busy with recovery; wait for it."] * 2
+        assert app.view(run.run_id).busy is None and list(app.rows) == [run.run_id]
         await pilot.press("x")
 
         def ended() -> bool:

@@ -1,10 +1,12 @@
 """The AWS provider: EC2 spot instances on the newest Deep Learning AMI, driven by `instance:`.
 
 This class only sequences the steps; each lives in a small aws_* module: clients and error
-sentences (aws_session), image (aws_ami), key pair (aws_keypair), security group
-(aws_firewall), the launch plan and request (aws_launch), prices (aws_prices) and reading
-instances (aws_instances). Calls block; async callers use `asyncio.to_thread`. Every instance is
-tagged at launch and every query filters on the tags, so nothing depends on local state.
+sentences (aws_session), usable types (aws_types), image (aws_ami), key pair (aws_keypair),
+security group (aws_firewall), the launch plan and request (aws_launch), the host role
+(aws_role), ending what a failed launch started (aws_unlaunched), prices (aws_prices) and
+reading instances (aws_instances). Calls block; async callers use `asyncio.to_thread`. Every
+instance is tagged at launch and every query filters on the tags, so nothing depends on local
+state.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_ami import DEFAULT_USER, find_image, root_volume_gb
 from pacerid_tui.core.cloud.aws_firewall import allowed_cidr, ensure_security_group, ssh_warning
-from pacerid_tui.core.cloud.aws_instances import host_key_fingerprints, to_instance
+from pacerid_tui.core.cloud.aws_instances import ALIVE_STATES, host_key_fingerprints, to_instance
 from pacerid_tui.core.cloud.aws_keypair import ensure_key_pair
 from pacerid_tui.core.cloud.aws_launch import (
     ON_DEMAND,
@@ -37,10 +39,14 @@ from pacerid_tui.core.cloud.aws_role import (
     HostProfile,
     PassRoleRefused,
     RoleLaunch,
+    caller_of,
     ensure_host_profile,
     fallback_warning,
 )
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
+from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
+from pacerid_tui.core.cloud.aws_types import refusals
+from pacerid_tui.core.cloud.aws_unlaunched import end_unlaunched, tag_own_or_end
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
 from pacerid_tui.core.kernel.errors import ConfigError, PaceridError, ProviderError
 from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, PricePoint
@@ -58,8 +64,6 @@ RUNNING_TIMEOUT_S = 600
 TERMINATE_TIMEOUT_S = 300
 """Terminating takes 30–90 s; five minutes covers a slow shutdown of a busy instance."""
 
-ALIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
-
 
 class AwsProvider:
     """The Provider protocol on EC2 (see base.py), plus live zone prices and the
@@ -74,9 +78,15 @@ class AwsProvider:
         """The range this process last opened SSH to."""
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
-        """Image, key, firewall, then the first zone/type/market with room; waits for running."""
+        """Types, image, key, firewall, then the first zone/type/market with room; waits for
+        running. Types EC2 runs on Xen, or the PyTorch images do not support, are refused
+        before anything is created (aws_types.py)."""
         config = self.config
         ec2 = self.clients.ec2
+        types = [config.instance_type, *config.fallback_instance_types]
+        unusable = refusals(ec2, types, config.region)  # before anything is created
+        if unusable:
+            raise ConfigError(f"{'; '.join(unusable)}. {TYPES_FIX}")
         image = find_image(ec2, self.clients.ssm, config.region, config.ami_id, report)
         volume_gb = root_volume_gb(image, config.root_volume_gb)  # refused here, before any write
         report(
@@ -91,7 +101,6 @@ class AwsProvider:
         cidr = allowed_cidr(config)
         group_id = ensure_security_group(ec2, config, cidr, report, vpc_id=network.vpc_id)
         self._let_in = cidr
-        types = [config.instance_type, *config.fallback_instance_types]
         wants_spot = config.market == SPOT
         prices = current_prices(ec2, types, time.time()) if wants_spot else {}
         zones, skipped = usable_zones(network, config.zones or self.zones())
@@ -104,7 +113,8 @@ class AwsProvider:
             )
         plan = plan_attempts(types, zones, prices, config.market, config.on_demand_fallback)
         stop = wants_spot and config.interruption == "stop"
-        profile = ensure_host_profile(self.clients.iam, report) if stop else None
+        caller = caller_of(self.clients.other("sts")) if stop else None
+        profile = ensure_host_profile(self.clients.iam, caller, report) if caller else None
 
         def first_available(profile: HostProfile | None) -> tuple[Mapping[str, Any], Attempt]:
             arn = profile.arn if profile else None
@@ -133,12 +143,17 @@ class AwsProvider:
             raw, attempt = first_available(profile)
         except PassRoleRefused as refused:  # nothing was launched: EC2 refused the request
             report(fallback_warning(f"pass the instance role {HOST_ROLE} to EC2", refused.code))
+            profile = None
             raw, attempt = first_available(None)
         instance_id = raw["InstanceId"]
         report(f"Launched {instance_id}: {describe_attempt(attempt)}.")
+        if caller is not None and profile is not None and attempt.market == SPOT:
+            tag_own_or_end(self, caller, instance_id, raw.get("SpotInstanceRequestId"), report)
         if wants_spot and attempt.market == ON_DEMAND:
             report("Warning: no spot capacity anywhere; this instance is billed on-demand.")
         running = self._wait(instance_id, InstanceState.RUNNING, RUNNING_TIMEOUT_S, report)
+        if running is not None and running.state is not InstanceState.RUNNING:
+            raise ProviderError(end_unlaunched(self, running, spec.run_id, report))
         if running is None:
             self.terminate(instance_id, report)
             raise ProviderError(
@@ -326,7 +341,8 @@ class AwsProvider:
     def _wait(
         self, instance_id: str, target: InstanceState, timeout_s: float, report: Report
     ) -> Instance | None:
-        """Poll until the instance is in `target`; None on timeout.
+        """Poll until the instance is in `target`; None on timeout; while waiting for
+        `running`, the instance as it ended if it ended first.
 
         Right after launch EC2 may not list the instance yet, so absence means "wait" there;
         while terminating, absence means it is long gone.
@@ -344,10 +360,7 @@ class AwsProvider:
                     InstanceState.SHUTTING_DOWN,
                     InstanceState.TERMINATED,
                 ):
-                    raise ProviderError(
-                        f"Instance {instance_id} ended before it ran "
-                        f"({instance.state_reason or instance.state.value}); launch again."
-                    )
+                    return instance  # ended before it ran: launch cleans up after it
                 if instance.state is not seen:
                     report(f"{instance_id} is {instance.state.value}…")
                     seen = instance.state

@@ -3,8 +3,10 @@
 Each check calls only describe/get APIs and the same look-ups the launch uses (aws_network,
 aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall, aws_role), so what the
 doctor says is what the launch will do; the role check also asks IAM's policy simulator, which
-changes nothing. Any error becomes that check's fail or warn; when the credentials fail,
-the other checks are not asked (they would only repeat it).
+changes nothing. Any error becomes that check's fail or warn; one that says nothing about the
+account (AWS unreachable, too slow, a server error, a page that is not AWS's: aws_session's
+NoAnswer) makes that check "cannot tell", and costs no other. When the credentials fail, the
+other checks are not asked (they would only repeat it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price
 from pacerid_tui.core.cloud.aws_quota import (
     ON_DEMAND,
     SPOT,
+    QuotaReading,
     increase_fix,
     quota_for,
     read_quota,
@@ -40,7 +43,9 @@ from pacerid_tui.core.cloud.aws_quota import (
     vcpus_of,
 )
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, may_use
-from pacerid_tui.core.cloud.aws_session import aws_errors
+from pacerid_tui.core.cloud.aws_session import NoAnswer, aws_errors
+from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
+from pacerid_tui.core.cloud.aws_types import refusals
 from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, from_error
 from pacerid_tui.core.kernel.errors import PaceridError
 
@@ -87,6 +92,17 @@ class AwsDoctor:
             )
         return Check("credentials", OK, f"{who}; region {region} is enabled.", "")
 
+    def instance_type(self) -> Check:
+        """Every type the launch may ask for runs on Nitro and is one the PyTorch images
+        support (aws_types.py), as EC2 describes it."""
+        inst = self.instance
+        types = list(dict.fromkeys([inst.instance_type, *inst.fallback_instance_types]))
+        refused = refusals(self.ec2, types, inst.region)
+        if refused:
+            return Check("instance_type", FAIL, "; ".join(refused) + ".", TYPES_FIX, usage=True)
+        detail = f"{', '.join(types)}: Nitro, and supported by the PyTorch Deep Learning AMI."
+        return Check("instance_type", OK, detail, "")
+
     def quota(self) -> Check:
         inst = self.instance
         types = list(dict.fromkeys([inst.instance_type, *inst.fallback_instance_types]))
@@ -96,7 +112,7 @@ class AwsDoctor:
         sizes = vcpus_of(self.ec2, types)
         quotas = self.provider.clients.other("service-quotas")
         first: tuple[str, str] | None = None  # detail and fix of the first option lacking room
-        asked: dict[str, tuple[float | None, int]] = {}
+        asked: dict[str, tuple[QuotaReading, int]] = {}
         unknown = ""
         for market in markets:
             for kind in types:
@@ -107,14 +123,19 @@ class AwsDoctor:
                     continue
                 if quota is not None and quota.code not in asked:  # types share their quota
                     asked[quota.code] = (read_quota(quotas, quota), vcpus_in_use(self.ec2, quota))
-                value, used = asked[quota.code] if quota else (None, 0)
+                reading, used = asked[quota.code] if quota else (QuotaReading(None), 0)
+                value = reading.value
                 if quota is None or value is None:
                     unknown = unknown or f"no vCPU quota of {market} {kind} is known to this tool"
                     continue
-                about = (
-                    f"'{quota.name}' ({quota.code}) is {value:g} vCPUs, {used} in use; "
-                    f"{market} {kind} needs {need}"
-                )
+                needs = f"{used} in use; {market} {kind} needs {need}"
+                if reading.default_because is not None:
+                    unknown = unknown or (
+                        f"'{quota.name}' ({quota.code}) is {value:g} vCPUs by AWS default, not "
+                        f"your account's (GetServiceQuota: {reading.default_because}); {needs}"
+                    )
+                    continue
+                about = f"'{quota.name}' ({quota.code}) is {value:g} vCPUs, {needs}"
                 if value >= used + need:
                     if first is None and not unknown:
                         return Check("quota", OK, about + ".", "")
@@ -353,12 +374,20 @@ def normal(fingerprint: str) -> str:
     return fingerprint.removeprefix("SHA256:").rstrip("=").lower()
 
 
+def cannot_tell(name: str, err: NoAnswer) -> Check:
+    """A check AWS gave nothing to go on: a warn that says so, and why."""
+    check = from_error(name, err, WARN)
+    detail = check.detail[:1].lower() + check.detail[1:]
+    return Check(name, WARN, f"Cannot tell: {detail}", check.fix)
+
+
 def aws_checks(
     config: Config, names: Sequence[str], provider: AwsProvider | None = None
 ) -> list[Check]:
     doctor = AwsDoctor(config, provider)
     steps: dict[str, Callable[[], Check]] = {
         "credentials": doctor.credentials,
+        "instance_type": doctor.instance_type,
         "quota": doctor.quota,
         "network": doctor.network,
         "image": doctor.image,
@@ -381,7 +410,10 @@ def aws_checks(
             )
             continue
         try:
-            results.append(steps[name]())
+            with aws_errors(f"run the {name} check"):  # botocore's own, where a step let one by
+                results.append(steps[name]())
+        except NoAnswer as err:
+            results.append(cannot_tell(name, err))
         except PaceridError as err:
             # quota and role only warn: the launch finds out, and role falls back to relaunch
             results.append(from_error(name, err, WARN if name in ("quota", "role") else FAIL))

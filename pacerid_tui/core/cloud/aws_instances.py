@@ -29,6 +29,9 @@ INTERRUPTION_TAG = "pacerid:interruption"
 """On spot instances: `stop` or `relaunch`, what an interruption does to this one (the config's
 `instance.interruption`, or `relaunch` where stop mode fell back), for a person in the console."""
 
+ALIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+"""Instance states that may still bill (a stopped one, its volume)."""
+
 STATE_REASONS = {
     "Server.SpotInstanceTermination": "interrupted by AWS",
     "Server.SpotInstanceShutdown": "interrupted by AWS",

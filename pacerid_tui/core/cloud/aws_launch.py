@@ -30,7 +30,13 @@ from pacerid_tui.core.cloud.aws_instances import IMAGE_NAME_TAG, INTERRUPTION_TA
 from pacerid_tui.core.cloud.aws_network import no_default_vpc
 from pacerid_tui.core.cloud.aws_quota import family, quota_for, refusal_message
 from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
-from pacerid_tui.core.cloud.base import MANAGED_TAG, NAME_TAG_VALUE, RUN_ID_TAG, Report
+from pacerid_tui.core.cloud.base import (
+    MANAGED_TAG,
+    NAME_TAG_VALUE,
+    RUN_ID_TAG,
+    Report,
+    request_valid_until,
+)
 from pacerid_tui.core.kernel.boot_switch import user_data
 from pacerid_tui.core.kernel.errors import CapacityError, ConfigError
 
@@ -55,10 +61,6 @@ QUOTA_CODES = frozenset(
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
-
-STOP_REQUEST_HOURS = 12.0
-"""How long a stop-mode spot request stays valid when no max runtime is set: ValidUntil bounds
-the request (not the instance), so an unattended run cannot be restarted by EC2 for ever."""
 
 
 @dataclass(frozen=True)
@@ -182,14 +184,15 @@ def stop_mode(
     - a persistent request, the only kind RunInstances allows with interruption behaviour
       `stop`; EC2 starts the stopped instance again when capacity returns;
     - ValidUntil, supported only for persistent requests (default 7 days): the run's max
-      runtime, else STOP_REQUEST_HOURS;
+      runtime plus base.STOPPED_ALLOWANCE_S (7 days) for stretches spent stopped, as
+      ValidUntil counts wall-clock time and max runtime running time;
     - shutdown behaviour `stop`: a persistent request reopens when its instance is terminated,
       so a power-off that terminated would launch a fresh instance; a stopped one is ended by
       the host's watchdog or the controller (request cancelled first);
     - the request tagged as ours at launch, which the host role's cancel permission requires.
     """
-    hours = (config.max_runtime_minutes or STOP_REQUEST_HOURS * 60) / 60
-    valid_until = datetime.fromtimestamp(time.time() + hours * 3600, tz=timezone.utc)
+    until = request_valid_until(time.time(), config.max_runtime_minutes)
+    valid_until = datetime.fromtimestamp(until, tz=timezone.utc)
     spot_options.update(
         SpotInstanceType="persistent",
         InstanceInterruptionBehavior="stop",

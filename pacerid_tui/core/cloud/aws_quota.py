@@ -66,23 +66,43 @@ def quota_for(instance_type: str, market: str) -> Quota | None:
     return next((quota for quota in QUOTAS if quota.covers(instance_type, market)), None)
 
 
-def read_quota(quotas: Any, quota: Quota) -> float | None:
-    """The applied value (vCPUs); AWS's default when no value was applied; None: unknown.
+@dataclass(frozen=True)
+class QuotaReading:
+    value: float | None
+    """vCPUs; None when Service Quotas knows no value at all."""
+    default_because: str | None = None
+    """Set when `value` is AWS's default, not the account's: why GetServiceQuota gave none
+    (its error code)."""
 
-    Service Quotas answers NoSuchResourceException for a quota that has only its default.
-    """
-    for call in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
-        try:
-            answer = call(ServiceCode=SERVICE_CODE, QuotaCode=quota.code)
-        except ClientError as err:
-            if error_code(err) == "NoSuchResourceException":
-                continue
-            raise user_error(err, f"read the quota {quota.code}") from err
-        except BotoCoreError as err:
-            raise user_error(err, f"read the quota {quota.code}") from err
-        value = answer.get("Quota", {}).get("Value")
-        return None if value is None else float(value)
-    return None
+
+def read_quota(quotas: Any, quota: Quota) -> QuotaReading:
+    """The account's applied value (GetServiceQuota); where that fails, AWS's default
+    (GetAWSDefaultServiceQuota), marked as such: it is not the account's, which may be lower
+    (a new account's) or raised (Service Quotas API reference: GetServiceQuota answers
+    NoSuchResourceException for a quota with no applied value)."""
+    try:
+        answer = quotas.get_service_quota(ServiceCode=SERVICE_CODE, QuotaCode=quota.code)
+        return QuotaReading(quota_value(answer))
+    except ClientError as err:
+        failed = err
+    except BotoCoreError as err:
+        raise user_error(err, f"read the quota {quota.code}") from err
+    try:
+        answer = quotas.get_aws_default_service_quota(
+            ServiceCode=SERVICE_CODE, QuotaCode=quota.code
+        )
+    except ClientError as err:
+        if error_code(err) == "NoSuchResourceException":
+            return QuotaReading(None, error_code(failed))
+        raise user_error(failed, f"read the quota {quota.code}") from failed
+    except BotoCoreError as err:
+        raise user_error(err, f"read the quota {quota.code}") from err
+    return QuotaReading(quota_value(answer), error_code(failed))
+
+
+def quota_value(answer: Any) -> float | None:
+    value = answer.get("Quota", {}).get("Value")
+    return None if value is None else float(value)
 
 
 def vcpus_of(ec2: EC2Client, instance_types: Iterable[str]) -> dict[str, int]:

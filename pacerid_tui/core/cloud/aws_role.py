@@ -4,9 +4,24 @@ A persistent spot request reopens when its instance is terminated, and EC2 then 
 instance; so a host that ends its own run (trainer/watchdog.py) must cancel its spot request
 first, then terminate itself. That needs credentials on the host, given as an instance profile
 whose inline policy allows exactly `ec2:CancelSpotInstanceRequests` and
-`ec2:TerminateInstances`, each only on resources tagged `pacerid:managed=true` (both actions
-support `aws:ResourceTag` on their resource: the spot request carries our tag from launch, see
-aws_launch.py). No managed policy, no describe: the host is told its request id instead.
+`ec2:TerminateInstances`, each only on the host's own instance and its own request.
+
+What IAM can check for these two actions (Service Authorization Reference, Amazon EC2: both
+resource types, `instance` and `spot-instances-request`, take `aws:ResourceTag/${TagKey}` and
+`ec2:ResourceTag/${TagKey}`): a resource's tags. No documented condition key names the target's
+own ARN (`aws:ARN`, seen in the wild, is undocumented), and a role cannot hold per-instance
+tags (an instance profile's session has no session tags). What the request carries is
+`ec2:SourceInstanceARN`, the ARN of the instance the call comes from, present only for calls
+signed with an instance profile's credentials, and usable as a policy variable (IAM user
+guide, "IAM policy elements: Variables and tags"; AWS's own managed policy for Elastic Disaster
+Recovery matches a tag against `${ec2:SourceInstanceARN}` the same way). So right after the
+launch, the controller tags the instance and its spot request with the instance's ARN
+(`pacerid:host`, `tag_own`), and each statement allows its action only where that tag equals
+`${ec2:SourceInstanceARN}` and `pacerid:managed` is `true`: a host can reach no other
+instance's request or instance, and a call made with no instance behind it matches nothing (the
+variable is then absent). ARNs are built from the caller's partition and account (STS
+GetCallerIdentity), so the policy holds in aws-cn and aws-us-gov too. No managed policy, no
+describe: the host is told its request id instead.
 
 When the account may not create the role (IAM AccessDenied), or may create it but not pass it
 to EC2 (RunInstances refuses `iam:PassRole`), the caller falls back to `relaunch` with a
@@ -25,7 +40,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pacerid_tui.core.cloud.aws_session import error_code, error_message, user_error
+from pacerid_tui.core.cloud.aws_session import aws_errors, error_code, error_message, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
 from pacerid_tui.core.kernel.errors import ProviderError
 
@@ -47,27 +62,70 @@ TRUST_POLICY = {
     ],
 }
 
-OURS = {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": "true"}}
+HOST_TAG = "pacerid:host"
+"""On a stop-mode instance and its spot request: the instance's ARN, which the host role's
+statements compare with `${ec2:SourceInstanceARN}`."""
 
-HOST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "CancelOwnSpotRequest",
-            "Effect": "Allow",
-            "Action": "ec2:CancelSpotInstanceRequests",
-            "Resource": "arn:aws:ec2:*:*:spot-instances-request/*",
-            "Condition": OURS,
-        },
-        {
-            "Sid": "TerminateOwnInstance",
-            "Effect": "Allow",
-            "Action": "ec2:TerminateInstances",
-            "Resource": "arn:aws:ec2:*:*:instance/*",
-            "Condition": OURS,
-        },
-    ],
-}
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs the launch, from STS GetCallerIdentity: where ARNs are built."""
+
+    partition: str
+    """`aws`, `aws-cn`, `aws-us-gov`…: the part after `arn:` of the caller's ARN."""
+    account: str
+
+
+def caller_of(sts: Any) -> Caller:
+    """The caller's partition and account (GetCallerIdentity needs no permission)."""
+    with aws_errors("ask who these credentials are"):
+        me = sts.get_caller_identity()
+    return Caller(str(me["Arn"]).split(":")[1], str(me["Account"]))
+
+
+def host_policy(caller: Caller) -> dict[str, Any]:
+    """The host role's inline policy for this partition and account (module docstring)."""
+    own = {
+        "StringEquals": {
+            f"aws:ResourceTag/{MANAGED_TAG}": "true",
+            f"aws:ResourceTag/{HOST_TAG}": "${ec2:SourceInstanceARN}",
+        }
+    }
+    where = f"arn:{caller.partition}:ec2:*:{caller.account}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CancelOwnSpotRequest",
+                "Effect": "Allow",
+                "Action": "ec2:CancelSpotInstanceRequests",
+                "Resource": f"{where}:spot-instances-request/*",
+                "Condition": own,
+            },
+            {
+                "Sid": "TerminateItself",
+                "Effect": "Allow",
+                "Action": "ec2:TerminateInstances",
+                "Resource": f"{where}:instance/*",
+                "Condition": own,
+            },
+        ],
+    }
+
+
+def instance_arn(caller: Caller, region: str, instance_id: str) -> str:
+    """What `ec2:SourceInstanceARN` is for calls from this instance."""
+    return f"arn:{caller.partition}:ec2:{region}:{caller.account}:instance/{instance_id}"
+
+
+def tag_own(
+    ec2: Any, caller: Caller, region: str, instance_id: str, request_id: str | None
+) -> None:
+    """Let the instance end itself and its request, and only those: both carry its ARN.
+    Raises botocore's errors as they come (the caller retries what EC2 does not see yet)."""
+    arn = instance_arn(caller, region, instance_id)
+    resources = [instance_id, *([request_id] if request_id else [])]
+    ec2.create_tags(Resources=resources, Tags=[{"Key": HOST_TAG, "Value": arn}])
 
 
 PROFILE_SETTLE_S = 60.0
@@ -143,11 +201,11 @@ def fallback_warning(cannot: str, code: str) -> str:
     )
 
 
-def ensure_host_profile(iam: Any, report: Report) -> HostProfile | None:
+def ensure_host_profile(iam: Any, caller: Caller, report: Report) -> HostProfile | None:
     """The host instance profile, created (with its role) when missing; None when IAM refuses,
     after saying so in one line."""
     try:
-        return _ensure(iam, report)
+        return _ensure(iam, caller, report)
     except ClientError as err:
         if error_code(err) not in DENIED_CODES:
             raise user_error(err, f"create the instance role {HOST_ROLE}") from err
@@ -157,14 +215,14 @@ def ensure_host_profile(iam: Any, report: Report) -> HostProfile | None:
         raise user_error(err, f"create the instance role {HOST_ROLE}") from err
 
 
-def _ensure(iam: Any, report: Report) -> HostProfile:
+def _ensure(iam: Any, caller: Caller, report: Report) -> HostProfile:
     existed = False
     try:
         iam.get_role(RoleName=HOST_ROLE)
     except ClientError as err:
         if error_code(err) != "NoSuchEntity":
             raise
-        report(f"Creating the instance role {HOST_ROLE} (may only end its own tagged run)…")
+        report(f"Creating the instance role {HOST_ROLE} (a host may only end itself)…")
         iam.create_role(
             RoleName=HOST_ROLE,
             AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
@@ -175,7 +233,9 @@ def _ensure(iam: Any, report: Report) -> HostProfile:
         existed = True
     try:  # written every time, so a role from an older version gets today's policy
         iam.put_role_policy(
-            RoleName=HOST_ROLE, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(HOST_POLICY)
+            RoleName=HOST_ROLE,
+            PolicyName=POLICY_NAME,
+            PolicyDocument=json.dumps(host_policy(caller)),
         )
     except ClientError as err:
         # A role an administrator made for a user who may only pass it: use it as it is.

@@ -1,5 +1,13 @@
 """boto3 clients for the AWS provider, and the one place AWS failures become user sentences.
 
+Every client is built here, and each gets one botocore hook (`after-call-error`) so that what a
+call raises is always botocore's own kind, a ClientError or a BotoCoreError: an answer that is
+not the service's XML or JSON (a proxy's or an outage's web page) makes botocore's parser raise
+its ResponseParserError, which is neither, and which no handler of ours would catch; the hook
+turns it into NotAwsAnswer. `user_error` then turns any of them into one sentence, and NoAnswer
+marks those that say nothing about the account (unreachable, too slow, a server error, a page
+that is not AWS's): a doctor check that meets one cannot tell, and says why.
+
 Two EC2 clients share a session: `ec2` retries throttling and server errors with backoff (the
 standard retry mode; it never retries a client error such as a bad parameter), while `launch` is
 fail-fast, because EC2 answers a full zone with a 5xx `InsufficientInstanceCapacity` that a retry
@@ -20,10 +28,12 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
+    ReadTimeoutError,
     SSOError,
     TokenRetrievalError,
 )
@@ -65,6 +75,31 @@ REJECTED = (
 )
 
 
+class NotAwsAnswer(BotoCoreError):
+    """An answer botocore could not read as the service's own (raised by `foreign_answer`)."""
+
+    fmt = "The answer to {operation} was not AWS's: {reason}"
+
+
+class NoAnswer(ProviderError):
+    """AWS gave nothing to go on: it could not be reached, did not answer in time, failed on
+    its side (HTTP 5xx), or what came back was not AWS's answer. It says nothing about the
+    account or the config, so a check that meets it cannot tell."""
+
+
+def foreign_answer(exception: Exception, event_name: str = "", **_: Any) -> None:
+    """botocore's `after-call-error` hook on every client of ours: anything a call raises that
+    is not botocore's own kind (its parser's ResponseParserError for an HTML page, above all)
+    is raised again as NotAwsAnswer, so every `except BotoCoreError` and `aws_errors` covers
+    it. Raising from the hook replaces the call's exception (botocore emits the event inside
+    its `except` block and re-raises only when the handlers return)."""
+    if isinstance(exception, BotoCoreError | ClientError):
+        return
+    reason = (str(exception).splitlines() or [type(exception).__name__])[0][:200]
+    operation = event_name.rsplit(".", 1)[-1] or "an AWS call"
+    raise NotAwsAnswer(operation=operation, reason=reason) from exception
+
+
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
@@ -91,6 +126,12 @@ def user_error(err: Exception, action: str) -> PaceridError:
         return CredentialsError("No AWS region set; set instance.region in the config.")
     if isinstance(err, ClientError):
         code = error_code(err)
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code.isdigit():  # botocore's name for an error page it could not read as AWS's
+            return NoAnswer(
+                f"AWS answered HTTP {code} with a page that is not AWS's when asked to {action} "
+                "(a proxy, or an outage); check the network or proxy, and retry."
+            )
         if code in EXPIRED_CODES:
             return CredentialsError(EXPIRED)
         if code in REJECTED_CODES:
@@ -99,9 +140,21 @@ def user_error(err: Exception, action: str) -> PaceridError:
             return ProviderError(
                 f"These AWS credentials may not {action}; grant the EC2 permission to the user."
             )
+        if status >= 500:
+            return NoAnswer(
+                f"AWS failed on its side to {action}: {error_message(err)} ({code}); "
+                "retry in a minute."
+            )
         return ProviderError(f"AWS refused to {action}: {error_message(err)} ({code}).")
-    if isinstance(err, ConnectionError):
-        return ProviderError(f"Cannot reach AWS to {action}; check the network and retry.")
+    if isinstance(err, NotAwsAnswer):
+        return NoAnswer(
+            f"What came back when asked to {action} was not AWS's answer (a web page from a "
+            "proxy, or an outage); check the network or proxy, and retry."
+        )
+    if isinstance(err, ReadTimeoutError):
+        return NoAnswer(f"AWS did not answer in time to {action}; check the network and retry.")
+    if isinstance(err, ConnectionError | HTTPClientError):
+        return NoAnswer(f"Cannot reach AWS to {action}; check the network and retry.")
     return ProviderError(f"AWS call failed while trying to {action}: {err}.")
 
 
@@ -141,7 +194,9 @@ class AwsClients:
             options: dict[str, Any] = {"config": config}
             if self.endpoint_url and service in ("ec2", "ssm", "iam"):  # sts, quotas: boto3's own
                 options["endpoint_url"] = self.endpoint_url
-            return self._session.client(service, **options)  # type: ignore[call-overload]
+            client = self._session.client(service, **options)  # type: ignore[call-overload]
+            client.meta.events.register("after-call-error", foreign_answer)
+            return client
 
     def other(self, service: str) -> Any:
         """A client of another service (sts, service-quotas) on the same session; its endpoint

@@ -19,6 +19,22 @@ RUN_ID_TAG = "pacerid:run-id"
 NAME_TAG_VALUE = "pacerid-ml-training"
 
 
+STOPPED_ALLOWANCE_S = 7 * 24 * 3600.0
+"""Wall-clock room a stop-mode spot request leaves for stretches spent stopped, on top of the
+run's max runtime: EC2's own default validity, 7 days (API reference, SpotMarketOptions).
+ValidUntil is wall-clock while max runtime counts running time (trainer/watchdog.py), so a
+request that expired at max runtime after launch would expire early after any stop; then an
+interrupted run never resumes, and a stopped instance of a closed request may be terminated with
+its volume, checkpoints not yet downloaded included. While stopped only the volume bills; the
+boot switch (every boot), the watchdog and the controller bound the instance, not ValidUntil,
+which only ends a request whose run nobody came back to."""
+
+
+def request_valid_until(now: float, max_runtime_minutes: float | None) -> float:
+    """When a stop-mode request launched `now` expires: max runtime plus the allowance."""
+    return now + (max_runtime_minutes or 0) * 60 + STOPPED_ALLOWANCE_S
+
+
 def quiet(_message: str) -> None:
     """A Report that drops everything."""
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pacerid_tui import paths
-from pacerid_tui.core.cloud.base import Report, quiet
+from pacerid_tui.core.cloud.base import Report, quiet, request_valid_until
 from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.kernel import atomic, boot_switch
 from pacerid_tui.core.kernel.errors import ProviderError
@@ -49,8 +49,6 @@ START_TIMEOUT_S = 15.0
 """The server starts in well under a second; this only guards against a broken interpreter."""
 STOP_TIMEOUT_S = 5.0
 INSIDE_STOP = "shut down from inside the instance"
-REQUEST_HOURS = 12.0
-"""A simulated request's ValidUntil (aws_launch.STOP_REQUEST_HOURS without a max runtime)."""
 
 
 class LocalProvider:
@@ -65,7 +63,7 @@ class LocalProvider:
             request = {
                 "request_id": f"sir-local{secrets.token_hex(4)}",
                 "state": "active",
-                "valid_until": time.time() + REQUEST_HOURS * 3600,
+                "valid_until": request_valid_until(time.time(), None),  # as on EC2
             }
         return self._launch(spec, request, report)
 

@@ -13,6 +13,12 @@ an entry whose mtime falls in that second or later is "racily clean": it may cha
 unseen. Those entries are named in a file beside the results, and on a later download (the
 next one that looks at them: `wanted` may leave them out meanwhile) their content is compared
 by hash rather than trusted.
+
+Uploads follow the same rule the other way round: a local file saved twice within one second,
+the upload reading it between the two saves, keeps its size and whole-second mtime. This
+machine's clock is read before anything is listed or read; the entries whose mtime falls in
+that second or later are named in a file on the host (beside the remote root, which then holds
+exactly the files uploaded: `racy_file_of`), and the next upload compares them by hash.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -43,6 +50,9 @@ TAR_FROM_FILES = 64
 RACY = ".racy.json"
 """In a download's local root: the entries that were racily clean when last listed; a dot
 name, so it is never mistaken for a result."""
+UPLOAD_RACY = ".pacerid-racy.json"
+"""Beside an upload's remote root (`<root>.pacerid-racy.json`): the entries that were racily
+clean when last uploaded."""
 
 DEFAULT_EXCLUDES = (
     ".git/",
@@ -142,33 +152,53 @@ class Listing:
 
     files: dict[str, FileInfo]
     taken_at: int
+    uploaded_racy: set[str] | None = None
+    """The entries of the root's upload racy file; None when it has none."""
 
 
 async def remote_tree(conn: asyncssh.SSHClientConnection, root: str) -> Listing:
-    """Relative path → size and mtime of every file under the remote root (empty if missing)."""
+    """Relative path → size and mtime of every file under the remote root (empty if missing),
+    in one round trip with the clock and the upload racy file (one line: its JSON, after
+    `racy:`)."""
+    quoted = ssh.quote(root)
     command = (
-        f"date +%s && {{ [ -d {ssh.quote(root)} ] && find {ssh.quote(root)} -type f "
-        "-printf '%P\\t%s\\t%T@\\n' || true; }"
+        f"date +%s && printf 'racy:' && "
+        f"{{ cat {ssh.quote(racy_file_of(root))} 2>/dev/null; echo; }} && "
+        f"{{ [ -d {quoted} ] && find {quoted} -type f -printf '%P\\t%s\\t%T@\\n' || true; }}"
     )
-    clock, _, listed = (await ssh.run(conn, command)).stdout.partition("\n")
+    clock, _, rest = (await ssh.run(conn, command)).stdout.partition("\n")
+    racy, _, listed = rest.partition("\n")
     tree: dict[str, FileInfo] = {}
     for line in listed.splitlines():
         rel, size, mtime = line.rsplit("\t", 2)
         tree[rel] = FileInfo(int(size), int(float(mtime)))
-    return Listing(tree, int(clock))
+    return Listing(tree, int(clock), _names(racy.removeprefix("racy:")))
+
+
+def racy_file_of(remote_root: str) -> str:
+    """Where an upload to remote_root keeps its racy entries: beside it, not in it."""
+    return remote_root.rstrip("/") + UPLOAD_RACY
 
 
 def _racy(local_root: Path) -> set[str] | None:
     """The entries racily clean when last listed; None when unknown (then every one is)."""
     try:
-        names = json.loads((local_root / RACY).read_text())
-    except (OSError, ValueError):
+        return _names((local_root / RACY).read_text())
+    except OSError:
+        return None
+
+
+def _names(text: str) -> set[str] | None:
+    """A racy file's JSON list of names; None when it is missing or not such a list."""
+    try:
+        names = json.loads(text)
+    except ValueError:
         return None
     return {name for name in names if isinstance(name, str)} if isinstance(names, list) else None
 
 
 async def _differing(
-    conn: asyncssh.SSHClientConnection, remote_root: str, local_root: Path, rels: list[str]
+    conn: asyncssh.SSHClientConnection, remote_root: str, local: dict[str, Path], rels: list[str]
 ) -> list[str]:
     """Those of rels whose remote content differs from the local copy, by SHA-256: one remote
     command per batch, printing one digest a line in order (`-` for a file that is gone).
@@ -186,7 +216,7 @@ async def _differing(
         return rels
     differ = []
     for rel, digest in zip(rels, remote, strict=True):
-        with open(local_root / rel, "rb") as handle:
+        with open(local[rel], "rb") as handle:
             if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
                 differ.append(rel)
     return differ
@@ -230,9 +260,17 @@ async def upload(
     delete: bool = True,
     on_progress: OnProgress = _ignore,
 ) -> SyncStats:
-    """Make remote_root hold exactly `files` (relative path → local file); send only changes."""
-    remote = (await remote_tree(conn, remote_root)).files
-    changed = [rel for rel, path in files.items() if remote.get(rel) != info_of(path)]
+    """Make remote_root hold exactly `files` (relative path → local file); send only changes.
+    An entry that passes the quick check but was racily clean when last uploaded is compared
+    by hash (module docstring); files_hashed in the result counts those."""
+    taken_at = int(time.time())  # before any local file is read
+    listing = await remote_tree(conn, remote_root)
+    remote, before = listing.files, listing.uploaded_racy
+    same = {rel for rel, path in files.items() if remote.get(rel) == info_of(path)}
+    changed = [rel for rel in files if rel not in same]
+    racy = [rel for rel in files if rel in same and (before is None or rel in before)]
+    if racy:
+        changed += await _differing(conn, remote_root, files, racy)
     stale = sorted(set(remote) - set(files)) if delete else []
     total = sum(files[rel].stat().st_size for rel in changed)
     meter = _Meter(len(changed), total, on_progress)
@@ -259,8 +297,17 @@ async def upload(
             await asyncio.gather(*(send(rel) for rel in changed))
     if stale:
         await _batched(conn, "rm -f", [f"{remote_root}/{rel}" for rel in stale])
+    still = {rel for rel, path in files.items() if info_of(path).mtime >= taken_at}
+    if files and still != before:
+        target = racy_file_of(remote_root)
+        part, names = ssh.quote(target + ".part"), ssh.quote(json.dumps(sorted(still)))
+        await ssh.run(
+            conn,
+            f"mkdir -p {ssh.quote(remote_root)} && printf %s {names} > {part} && "
+            f"mv -f {part} {ssh.quote(target)}",
+        )
     meter.report()
-    return SyncStats(len(files), len(changed), total, len(stale))
+    return SyncStats(len(files), len(changed), total, len(stale), len(racy))
 
 
 class _TarStream(io.RawIOBase):
@@ -338,7 +385,8 @@ async def download(
     before = _racy(local_root)
     racy = [rel for rel in remote if rel in same and (before is None or rel in before)]
     if racy:
-        changed += await _differing(conn, remote_root, local_root, racy)
+        local = {rel: local_root / rel for rel in racy}
+        changed += await _differing(conn, remote_root, local, racy)
     total = sum(remote[rel].size for rel in changed)
     meter = _Meter(len(changed), total, on_progress)
     if changed:

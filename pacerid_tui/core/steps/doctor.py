@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 NAMES = (
     "credentials",
+    "instance_type",
     "quota",
     "network",
     "image",
@@ -39,7 +40,7 @@ NAMES = (
     "price",
     "kaggle",
 )
-BLOCKING = ("credentials", "quota", "network", "kaggle")
+BLOCKING = ("credentials", "instance_type", "quota", "network", "kaggle")
 """Run before every launch: each would stop it, and each answers in well under a second."""
 NOT_NEEDED = "Not needed: the local provider runs on this machine at no cost."
 

@@ -32,7 +32,9 @@ def verdict(cost_usd: float, budget_usd: float | None) -> Literal["ok", "warn", 
 
 
 async def stop(lifecycle: Lifecycle, run: Run, budget_usd: float) -> Run:
-    """Save what training made (bounded in time), then terminate, recording why."""
+    """Save what training made (bounded in time), then terminate, recording why: on the
+    instance (its reason) and with the run (`Run.ended`, so no later supervisor relaunches or
+    asks about it)."""
     lifecycle.listener.alert(
         run.run_id,
         f"{run.run_id} reached its ${budget_usd:.2f} budget; saving results, then terminating.",
@@ -45,6 +47,12 @@ async def stop(lifecycle: Lifecycle, run: Run, budget_usd: float) -> Run:
                 run.run_id, f"Could not download before the budget stop: {err}"
             )
     run = await lifecycle.terminate(run)
-    if run.instance is not None:
-        run = lifecycle.update(run, instance=replace(run.instance, state_reason=STOP_REASON))
-    return run
+    instance = run.instance
+    which = f"; {instance.instance_id} terminated" if instance is not None else ""
+    ended = (
+        f"{run.run_id} was stopped at its ${budget_usd:.2f} budget after epoch "
+        f"{run.epoch or 0} of {run.epochs or '?'}{which}."
+    )
+    if instance is not None:
+        instance = replace(instance, state_reason=STOP_REASON)
+    return lifecycle.update(run, instance=instance, ended=ended)

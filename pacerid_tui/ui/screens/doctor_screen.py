@@ -27,11 +27,12 @@ MARKS = {OK: "[green]ok  [/]", FAIL: "[b red]fail[/]"}
 
 def rows(checks: list[Check]) -> str:
     lines = []
+    width = max((len(check.check) for check in checks), default=0)
     for check in checks:
         mark = MARKS.get(check.status, "[yellow]warn[/]")
-        lines.append(f"{mark} [b]{check.check:<11}[/b] {escape(check.detail)}")
+        lines.append(f"{mark} [b]{check.check:<{width}}[/b] {escape(check.detail)}")
         if check.fix:
-            lines.append(f"{'':17}[dim]→ {escape(check.fix)}[/dim]")
+            lines.append(f"{'':{width + 6}}[dim]→ {escape(check.fix)}[/dim]")
     return "\n".join(lines)
 
 
