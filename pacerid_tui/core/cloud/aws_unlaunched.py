@@ -10,7 +10,7 @@ could never end itself). Both cancel the spot request before terminating anythin
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -22,7 +22,18 @@ from pacerid_tui.core.kernel.errors import PaceridError, ProviderError
 from pacerid_tui.core.kernel.models import Instance
 
 if TYPE_CHECKING:
-    from pacerid_tui.core.cloud.aws import AwsProvider
+    from pacerid_tui.config import InstanceConfig
+    from pacerid_tui.core.cloud.aws_session import AwsClients
+
+
+class AwsProvider(Protocol):
+    """What these endings use of aws.AwsProvider (named here, not imported: aws.py imports
+    this module)."""
+
+    config: InstanceConfig
+    clients: AwsClients
+
+    def terminate(self, instance_id: str, report: Report = ...) -> Instance: ...
 
 
 TAG_SETTLE_S = 30.0
