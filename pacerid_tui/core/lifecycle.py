@@ -195,6 +195,7 @@ class Lifecycle:
             market=config.instance.market,
             max_price=config.instance.max_price,
             boot_grace_minutes=config.instance.boot_grace_minutes,
+            max_runtime_minutes=config.instance.max_runtime_minutes,
             interruption=config.instance.interruption,
         )
 
@@ -351,8 +352,7 @@ class Lifecycle:
             f"cat > {host.shell_root}/watchdog.json",
             input=json.dumps(settings) + "\n",
         )
-        grace = self.config_of(run).instance.boot_grace_minutes
-        for name, content in stop_mode.boot_files(run.run_id, instance, grace).items():
+        for name, content in stop_mode.boot_files(run.run_id, instance).items():
             await ssh.run(conn, f"cat > {host.shell_root}/{name}", input=content)
         self._say(run, "Setting up the host…")
         await self._stream_step(run, "setup", host.setup_command(), None)
