@@ -23,7 +23,7 @@ import yaml
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
-from pacerid_tui.core import atomic, boot, ssh, stop_mode, sync
+from pacerid_tui.core import atomic, ssh, stop_mode, sync
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.connections import Connections
@@ -42,6 +42,7 @@ from pacerid_tui.core.models import (
 )
 from pacerid_tui.core.reconcile import stopped_stretches
 from pacerid_tui.core.registry import Registry
+from pacerid_tui.core.remote.heartbeat import keeps_the_host
 from pacerid_tui.core.status import PriceCache, RunStatus
 from pacerid_tui.core.status import row as status_row
 from pacerid_tui.core.system import SystemSample
@@ -289,6 +290,7 @@ class Lifecycle:
         self.connections.close()
 
     # -- the steps on the host --------------------------------------------------------------------
+    @keeps_the_host
     async def upload(self, run: Run) -> sync.SyncStats:
         """Delta-sync trainer/, configs/ and the run's config (and a local dataset) to the host."""
         config = self.config_of(run)
@@ -334,6 +336,7 @@ class Lifecycle:
                 f"its log is in output/{source}.log there and above."
             )
 
+    @keeps_the_host
     async def setup(self, run: Run) -> None:
         """Run the shipped setup script (idempotent: instant the second time)."""
         if "upload" not in self.registry.get(run.run_id).steps_done:
@@ -348,8 +351,7 @@ class Lifecycle:
         conn = await self.connection(run)
         await ssh.run(
             conn,
-            f"{boot.HEARTBEAT}; mkdir -p {host.shell_root} && "
-            f"cat > {host.shell_root}/watchdog.json",
+            f"mkdir -p {host.shell_root} && cat > {host.shell_root}/watchdog.json",
             input=json.dumps(settings) + "\n",
         )
         for name, content in stop_mode.boot_files(run.run_id, instance).items():
@@ -358,6 +360,7 @@ class Lifecycle:
         await self._stream_step(run, "setup", host.setup_command(), None)
         self._done(run, "setup")
 
+    @keeps_the_host
     async def data(self, run: Run) -> None:
         """Fetch the dataset on the host: Kaggle (credentials via stdin only) or synthetic."""
         config = self.config_of(run)

@@ -7,16 +7,20 @@ reconciliation terminates it (tests/e2e/test_stop_mode.py), so the first test as
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.errors import HostError
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import InstanceState, Run
+from tests.conftest import REPO
 from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE
 
@@ -126,3 +130,33 @@ async def test_max_runtime_counts_running_time_only_across_a_stop(tmp_path: Path
     assert time.monotonic() - restarted >= 6 - before_stop - 2
     assert "max runtime of 6 s of running time reached" in (boot_dir(run) / "poweroff").read_text()
     assert 6 <= ran() < 6 + 4
+
+
+async def test_an_upload_longer_than_the_grace_keeps_the_host(tmp_path: Path) -> None:
+    """A dataset upload over a slow link (a relay at 200 kB/s) outlasts the 6 s boot grace:
+    the controller's heartbeat during the step keeps the host (core/remote/heartbeat.py)."""
+    dataset = tmp_path / "dataset"
+    for index in range(8):
+        folder = dataset / ("Train" if index % 2 else "Test") / "class_a"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"image_{index}.png").write_bytes(os.urandom(300_000))  # incompressible
+    relay = f"{sys.executable} {REPO / 'tests' / 'proxy_relay.py'} --bytes-per-s 200000"
+    path = config_with(
+        tmp_path,
+        interruption="relaunch",
+        boot_grace_minutes=0.1,
+        ssh_proxy_command=f"{relay} %p {tmp_path / 'relay.log'}",
+    )
+    raw = yaml.safe_load(path.read_text())
+    raw["data"].update(source="local", local_dir=str(dataset))
+    path.write_text(yaml.safe_dump(raw))
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    started = time.monotonic()
+    await lifecycle.upload(run)
+    assert time.monotonic() - started > 6  # the premise: longer than the grace
+    lifecycle.close()
+    [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+    assert run.instance and run.instance.state is InstanceState.RUNNING
+    assert not (boot_dir(run) / "poweroff").exists()
+    assert (boot_dir(run) / "heartbeat").stat().st_mtime >= time.time() - 6
