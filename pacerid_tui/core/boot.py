@@ -111,8 +111,10 @@ done
 def arm_script(grace_minutes: float, max_runtime_minutes: float | None = None) -> str:
     """The per-boot script: records this boot's arming, then starts the loop detached."""
     grace = max(math.ceil(grace_minutes * 60), 1)
-    poll = max(1, min(15, grace // 10))
     limit = max(math.ceil(max_runtime_minutes * 60), 1) if max_runtime_minutes else 0
+    poll = max(1, min(15, grace // 10))
+    if limit:  # a tenth of either bound, at most late
+        poll = max(1, min(poll, limit // 10))
     args = f'"$dir" {grace} {poll} {limit} {WATCHDOG_FIRST_S}'
     return (
         "#!/bin/sh\n"

@@ -20,6 +20,7 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig
 from pacerid_tui.core import boot, ssh
 from pacerid_tui.core.errors import HostError
@@ -81,8 +82,6 @@ class Steps(Protocol):
 
     def live_instance(self, run: Run) -> Instance: ...
 
-    async def ssh_target(self, run: Run, instance: Instance) -> ssh.Target: ...
-
     def config_of(self, run: Run) -> Config: ...
 
 
@@ -98,9 +97,16 @@ def keeps_the_host(
 
     @functools.wraps(step)
     async def step_beating(steps: S, run: Run, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        await steps.connection(run)  # the step's own first: a first connect pins the host key
-        target = await steps.ssh_target(run, steps.live_instance(run))
-        async with beating(target, run.run_id, steps.config_of(run).instance):
+        # The step's own connection first: it checks the host key and pins it (connections.py);
+        # the heartbeat's then only needs the pinned key.
+        await steps.connection(run)
+        limits = steps.config_of(run).instance
+        target = ssh.Target.of(
+            steps.live_instance(run),
+            paths.known_hosts_file(),
+            proxy_command=limits.ssh_proxy_command,
+        )
+        async with beating(target, run.run_id, limits):
             return await step(steps, run, *args, **kwargs)
 
     return step_beating
