@@ -17,11 +17,12 @@ checks the pid, so any later process finds the instance again. Cost is $0.
 "Interruption behaviors"): the instance comes from a persistent "spot request" (request.json)
 and its shutdown behaviour is `stop`. `interrupt` (AWS taking the capacity back) kills every
 process of the host but keeps its workspace and marks it stopped; `capacity_returns` boots it
-again, and that boot runs the enabled boot units (local_server.py). Terminating the instance of
-an uncancelled request launches a fresh one for the request, as EC2 would; `terminate` cancels
-first. Such an instance has an instance role (role.json), and the host makes these two calls
-as on EC2: boto3, credentials from its instance metadata, EC2's Query API (local_imds.py and
-local_ec2.py, served by the instance's server).
+again, and that boot runs the enabled boot units and cloud-init's per-boot scripts (the boot
+switch among them; local_server.py). Terminating the instance of an uncancelled request
+launches a fresh one for the request, as EC2 would; `terminate` cancels first. Such an
+instance has an instance role (role.json), and the host makes these two calls as on EC2: boto3,
+credentials from its instance metadata, EC2's Query API (local_imds.py and local_ec2.py, served
+by the instance's server).
 """
 
 from __future__ import annotations
