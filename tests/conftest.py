@@ -133,6 +133,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     env = {
         "PACERID_PYTHON": sys.executable,
         "PACERID_POWEROFF": "log-only",
+        "AWS_EC2_METADATA_DISABLED": "true",  # boto3 on this "host" never asks 169.254.169.254
         "TMUX_TMPDIR": str(root),
         "PYTHONUNBUFFERED": "1",
     }

@@ -2,15 +2,15 @@
 # What a host does at every boot, so a run survives a spot stop with no controller running
 # (instance.interruption: stop). EC2 starts a stopped spot instance again when capacity returns;
 # setup_host.sh installs this as a systemd unit (pacerid-resume.service) that runs it at each
-# boot, and the local provider's simulated boot runs the same unit. In order:
-#   1. re-arms the boot-time dead-man switch (RUN_DIR/boot-switch.sh, from core/boot.py; it
-#      lived under /run, which a stop empties), so a host whose watchdog fails still powers off;
-#   2. starts the host watchdog (trainer/watchdog.py), which disarms the switch again;
-#   3. if training had started and not finished (status.json says neither done nor error),
+# boot, and the local provider's simulated boot runs the same unit. The boot-time dead-man
+# switch (core/boot.py) arms itself at every boot (cloud-init's per-boot scripts), before or
+# after this unit. In order:
+#   1. starts the host watchdog (trainer/watchdog.py), which disarms the switch for this boot;
+#   2. if training had started and not finished (status.json says neither done nor error),
 #      resumes it from the latest checkpoint in tmux `training`: RUN_DIR/resume.sh is the very
 #      command `t` sends (core/host.py train_command, written by the controller at setup).
 # Each boot is one line of RUN_DIR/output/boots.jsonl, which the controller reads on return.
-# Usage: boot_service.sh RUN_DIR [watchdog]   (`watchdog`: step 2 only, as setup_host.sh uses it)
+# Usage: boot_service.sh RUN_DIR [watchdog]   (`watchdog`: step 1 only, as setup_host.sh uses it)
 set -uo pipefail
 run="$(cd "$1" && pwd)"
 mkdir -p "$run/output"
@@ -36,13 +36,6 @@ fi
 
 exec >> "$run/output/boot.log" 2>&1
 echo "$(date '+%Y-%m-%d %H:%M:%S') boot service: booted"
-if [ -f "$run/boot-switch.sh" ]; then
-  if [ -n "${PACERID_LOCAL_INSTANCE:-}" ] || [ "$(id -u)" = 0 ]; then
-    sh "$run/boot-switch.sh"
-  else
-    sudo -n sh "$run/boot-switch.sh"  # its folder is root's /run/pacerid
-  fi
-fi
 start_watchdog
 phase="$(sed -n 's/.*"phase": *"\([a-z]*\)".*/\1/p' "$run/output/status.json" 2>/dev/null)"
 resumed=false

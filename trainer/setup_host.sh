@@ -15,7 +15,9 @@
 # image out under a folder instead of /.
 # Also starts the host watchdog when RUN_DIR/watchdog.json exists; the watchdog disarms the
 # boot-time dead-man switch (pacerid_tui/core/boot.py) and owns the limits from then on. In stop
-# mode (RUN_DIR/boot-switch.sh exists) it installs the boot service, boot_service.sh.
+# mode (RUN_DIR/resume.sh exists) it installs the boot service, boot_service.sh; before that, a
+# stop-mode host checks it can end its own run through AWS (watchdog.py --check), and setup
+# fails if not: training must never start on a host that could only stop itself.
 set -euo pipefail
 run="$(cd "$1" && pwd)"
 mkdir -p "$run/output" "$run/bin" "$run/data"
@@ -93,9 +95,14 @@ fi
 # network; a missing file stops training in one sentence (trainer/weights.py).
 (cd "$run/code" && "$run/bin/python" -m trainer weights --config run.yaml)
 
-if [ -f "$run/boot-switch.sh" ]; then
+if [ -f "$run/watchdog.json" ]; then
+  "$run/bin/python" "$run/code/trainer/watchdog.py" "$run" --check
+fi
+
+if [ -f "$run/resume.sh" ]; then
   # instance.interruption: stop. EC2 may stop this host and start it again later: a boot unit
-  # re-arms the boot switch, restarts the watchdog and resumes training (boot_service.sh).
+  # restarts the watchdog and resumes training (boot_service.sh); the boot switch re-arms
+  # itself at every boot (cloud-init's per-boot scripts).
   # On a local instance (PACERID_LOCAL_INSTANCE) there is no systemctl: the provider's boot
   # runs what is linked under multi-user.target.wants, as systemd would. PACERID_UNIT_DIR
   # moves the unit folder (the local instance's own; tests).

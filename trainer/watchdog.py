@@ -1,11 +1,10 @@
 """The host's dead-man switch: powers the machine off when nobody is watching and money runs.
 
-Started detached by setup_host.sh, it needs nothing but the standard library and survives the
-controller. On start it disarms the boot-time switch armed by the instance's user data
-(pacerid_tui/core/boot.py) and owns the limits from then on. Every `poll_s` it checks, in this
-order:
+Started detached by setup_host.sh, it survives the controller. On start it disarms the boot-time
+switch for this boot (pacerid_tui/core/boot.py, installed by the instance's user data to run at
+every boot) and owns the limits from then on. Every `poll_s` it checks, in this order:
 
-- max runtime: the host has been up `max_runtime_s`;
+- max runtime: the host has run `max_runtime_s`;
 - budget: launched_at → now at the max price (an upper bound of the real cost) reaches the budget;
 - idle: training has ended (done, failed, interrupted, or its process died) — or never started —
   and no controller heartbeat (RUN_DIR/heartbeat, touched over SSH) came for `idle_s`.
@@ -18,12 +17,17 @@ With `instance.interruption: stop` (watchdog.json names the host's `spot_request
 stop the host and start it again; the boot service (boot_service.sh) restarts this watchdog
 at every boot. Limits then count running time only (kept in RUN_DIR/watchdog.state.json across
 boots), and ending the run means: cancel the spot request, then terminate this instance, with
-the AWS CLI and the instance role (pacerid_tui/core/cloud/aws_role.py: those two calls only);
-a persistent request whose instance is terminated uncancelled would launch a fresh one. If
-either call fails it powers off, which in stop mode stops (never terminates) the instance, so
-no relaunch can follow; the controller finishes the clean-up when it next runs.
+boto3 in the run's own Python (the Deep Learning AMIs ship it in the image env; their AWS CLI
+is not on a systemd unit's PATH) and the instance role's credentials, which boto3's own chain
+takes from the instance metadata over IMDSv2 (pacerid_tui/core/cloud/aws_role.py: those two
+calls only). A persistent request whose instance is terminated uncancelled would launch a fresh
+one. If either call fails it powers off, which in stop mode stops (never terminates) the
+instance, so no relaunch can follow; the controller finishes the clean-up when it next runs.
+Setup runs `--check` first: a DryRun of both calls, so a host that could not end its own run
+never starts training.
 
-Usage: python watchdog.py RUN_DIR   (settings in RUN_DIR/watchdog.json, written by the controller)
+Usage: python watchdog.py RUN_DIR [--check]   (settings in RUN_DIR/watchdog.json, written by
+the controller)
 """
 
 from __future__ import annotations
@@ -38,8 +42,13 @@ from pathlib import Path
 from typing import Any
 
 ENDED_PHASES = ("done", "error", "interrupted")
-BOOT_DIR = "/run/pacerid"
+BOOT_DIR = "/var/lib/pacerid"
 """The boot switch's folder on EC2 (PACERID_BOOT_DIR elsewhere); the same as core/boot.py's."""
+API_ATTEMPTS = 4
+"""Tries per AWS call (botocore's standard mode retries throttling and server errors only)."""
+IMDS_ATTEMPTS = "3"
+"""Tries per instance-metadata request for the role's credentials (botocore's default is one,
+with a 1 s timeout: a busy host may miss it)."""
 
 
 def log(message: str) -> None:
@@ -167,54 +176,135 @@ def power_off() -> None:
     log("could not power off (no sudo?); please terminate the instance yourself")
 
 
-def aws(*args: str, region: object) -> bool:
-    """One AWS CLI call with the instance role's credentials; True when it succeeded."""
-    command = ["aws", "ec2", *args, *(["--region", str(region)] if region else [])]
+def ec2_client(region: object) -> Any:
+    """boto3's EC2 client with the default credential chain: on EC2 the instance profile's
+    credentials over IMDSv2 (AWS_ENDPOINT_URL_EC2 and AWS_EC2_METADATA_SERVICE_ENDPOINT move the
+    endpoints, as the local provider does). Imported here: only stop mode calls AWS."""
+    os.environ.setdefault("AWS_METADATA_SERVICE_NUM_ATTEMPTS", IMDS_ATTEMPTS)
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": API_ATTEMPTS},
+        connect_timeout=10,
+        read_timeout=30,
+    )
+    return boto3.client("ec2", region_name=str(region) if region else None, config=config)
+
+
+def code_of(err: Exception) -> str:
+    """EC2's error code of a botocore ClientError ("" for any other failure)."""
+    response = getattr(err, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def why(err: Exception) -> str:
+    """An AWS failure in a few words: EC2's code and message, or botocore's sentence."""
+    if code_of(err):
+        message = str(getattr(err, "response", {})["Error"].get("Message", "")).rstrip(".")
+        return f"{code_of(err)}: {message}"
+    if isinstance(err, ImportError):
+        return f"boto3 is not installed in this Python ({sys.executable})"
+    return str(err) or type(err).__name__
+
+
+def own_calls(settings: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The calls that end this host's run, in order: (EC2 action, boto3 method, arguments)."""
+    request, instance = str(settings["spot_request_id"]), str(settings["instance_id"])
+    return [
+        (
+            "CancelSpotInstanceRequests",
+            "cancel_spot_instance_requests",
+            {"SpotInstanceRequestIds": [request]},
+        ),
+        ("TerminateInstances", "terminate_instances", {"InstanceIds": [instance]}),
+    ]
+
+
+def check_role(settings: dict[str, Any]) -> str | None:
+    """None when this host may end its own run through AWS, else why not. Each call is made with
+    DryRun (EC2 API reference, "DryRun": the answer is the error DryRunOperation when the caller
+    has the permissions, UnauthorizedOperation otherwise), so nothing changes."""
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        log(f"aws ec2 {args[0]} failed: {err}")
-        return False
-    if done.returncode != 0:
-        log(f"aws ec2 {args[0]} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    return done.returncode == 0
+        ec2 = ec2_client(settings.get("region"))
+    except ImportError as err:
+        return why(err)
+    for action, method, args in own_calls(settings):
+        try:
+            getattr(ec2, method)(DryRun=True, **args)
+        except Exception as err:  # no credentials, a refusal, the network: all one
+            if code_of(err) == "DryRunOperation":
+                continue
+            return f"{action} failed ({why(err)})"
+        return f"{action} answered as if DryRun were not set"
+    return None
 
 
 def end_run(settings: dict[str, Any]) -> None:
     """Stop mode: cancel the spot request, then terminate; otherwise (or on failure) power off."""
-    request, instance = settings.get("spot_request_id"), settings.get("instance_id")
-    if request and instance:
-        region = settings.get("region")
-        if aws(
-            "cancel-spot-instance-requests",
-            "--spot-instance-request-ids",
-            str(request),
-            region=region,
-        ) and aws("terminate-instances", "--instance-ids", str(instance), region=region):
-            log(f"spot request {request} cancelled and {instance} terminated")
+    if settings.get("spot_request_id") and settings.get("instance_id"):
+        try:
+            ec2 = ec2_client(settings.get("region"))
+            for _action, method, args in own_calls(settings):
+                getattr(ec2, method)(**args)
+        except Exception as err:  # whatever failed, the way out is the same
+            log(f"could not end the run through AWS ({why(err)})")
+            log("powering off, which stops this instance")
+        else:
+            log(
+                f"spot request {settings['spot_request_id']} cancelled and "
+                f"{settings['instance_id']} terminated"
+            )
             return
-        log("could not end the run through AWS: powering off, which stops this instance")
     power_off()
 
 
+def boot_id() -> str:
+    """This boot's id as the boot switch reads it: the kernel's, or the local provider's."""
+    given = os.environ.get("PACERID_BOOT_ID")
+    return given or Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
 def disarm_boot_switch(run: Path) -> None:
-    """Stand the boot-time dead-man switch down (pacerid_tui/core/boot.py): from now on this
-    watchdog owns the limits. Its folder is absent on hosts not launched by us."""
+    """Stand the boot-time dead-man switch down for this boot (pacerid_tui/core/boot.py): from
+    now on this watchdog owns the limits. Its folder is absent on hosts not launched by us."""
     folder = Path(os.environ.get("PACERID_BOOT_DIR") or BOOT_DIR)
     if not folder.is_dir():
         return
     try:
-        (folder / "disarmed").write_text(f"the watchdog of {run.name} took over\n")
+        partial = folder / "disarmed.tmp"
+        partial.write_text(f"{boot_id()}\nthe watchdog of {run.name} took over\n")
+        os.replace(partial, folder / "disarmed")
     except OSError as err:
         log(f"could not disarm the boot switch ({err}); it powers off after its grace")
         return
     log("boot switch disarmed: this watchdog owns the limits now")
 
 
+def check(settings: dict[str, Any]) -> int:
+    """`--check`, run by setup before training: exit 1 with one sentence when this stop-mode
+    host could not end its own run."""
+    if not settings.get("spot_request_id"):
+        return 0  # no spot request: ending the run is a power-off
+    problem = check_role(settings)
+    if problem:
+        print(
+            f"This host cannot end its own run through AWS: {problem}. Stop mode needs boto3 in "
+            "the image's Python and the instance role pacerid-ml-host; launch again, or set "
+            "instance.interruption: relaunch.",
+            flush=True,
+        )
+        return 1
+    print("The host may end its own run (DryRun of both calls allowed by its role).", flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     run = Path(argv[1]).resolve()
     started = time.time()
     settings = read_json(run / "watchdog.json")
+    if argv[2:] == ["--check"]:
+        return check(settings)
     poll = float(os.environ.get("PACERID_WATCHDOG_POLL_S") or settings.get("poll_s") or 15)
     log(f"watching {run} every {poll:.1f} s: {json.dumps(settings)}")
     disarm_boot_switch(run)

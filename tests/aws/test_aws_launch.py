@@ -47,7 +47,7 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
     assert request["MetadataOptions"]["HttpTokens"] == "required"
     user_data = base64.b64decode(request["UserData"]).decode()  # botocore encoded it
     assert "pacerid-boot-switch" in user_data  # always armed at first boot
-    assert "shutdown -h +" not in user_data  # no max runtime asked for
+    assert '"$dir/switch.sh" "$dir" 1800 15 0 120' in user_data  # no max runtime asked for
 
     assert instance.state is InstanceState.RUNNING
     assert instance.market == "spot"
@@ -96,20 +96,23 @@ def test_launch_requests_a_tagged_one_time_spot_instance(
     assert reports[-1] == f"{instance.instance_id} is running at {instance.host}."
 
 
-def test_the_launch_carries_the_boot_switch_and_the_max_runtime_timer(
+def test_the_launch_carries_the_boot_switch_with_its_max_runtime(
     make_provider: Any, ec2: Any
 ) -> None:
     """EC2 runs user data once, at first boot, as root (EC2 User Guide, "Run commands when you
-    launch an EC2 instance with user data input"); DescribeInstanceAttribute returns it base64."""
+    launch an EC2 instance with user data input"); DescribeInstanceAttribute returns it base64.
+    It installs the switch as a cloud-init per-boot script, which holds the max runtime too."""
     provider = make_provider(max_runtime_minutes=240, boot_grace_minutes=20)
     instance = provider.launch(InstanceSpec(run_id="r", provider="aws"))
     data = ec2.describe_instance_attribute(InstanceId=instance.instance_id, Attribute="userData")
     script = base64.b64decode(data["UserData"]["Value"]).decode()
     assert script.startswith("#!/bin/sh\n")
-    assert 'dir="${PACERID_BOOT_DIR:-/run/pacerid}"' in script
+    assert 'dir="${PACERID_BOOT_DIR:-/var/lib/pacerid}"' in script
+    assert 'per_boot="${PACERID_CLOUD_DIR:-/var/lib/cloud}/scripts/per-boot"' in script
     assert "systemd-run --unit=pacerid-boot-switch" in script
-    assert '"$dir/switch.sh" "$dir" 1200 ' in script  # 20 minutes of grace, in seconds
-    assert script.endswith("shutdown -h +240 'pacerid: instance.max_runtime_minutes reached'\n")
+    # 20 minutes of grace and 240 of running time, in seconds; no `shutdown -h +N`.
+    assert '"$dir/switch.sh" "$dir" 1200 15 14400 120' in script
+    assert "shutdown -h +" not in script
 
 
 def test_on_demand_request_has_no_market_options(make_config: Any) -> None:

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.cloud.local_server import processes_of
+from pacerid_tui.core.kernel.errors import HostError
 from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
+from pacerid_tui.core.remote import ssh
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise.reconcile import away_from, reconcile
 from tests.e2e.test_cli_local import cli
@@ -184,15 +188,18 @@ async def test_a_stopped_instance_whose_request_expired_is_terminated_on_return(
 async def test_a_failed_self_clean_up_stops_the_host_and_the_controller_finishes_it(
     tmp_path: Path,
 ) -> None:
-    path = config_with(tmp_path, interruption="stop", max_runtime_minutes=0.1)
+    path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.1)
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     provider = lifecycle.provider_of(run)
     assert isinstance(provider, LocalProvider) and run.instance is not None
     folder = provider.root / run.instance.instance_id
-    (folder / "bin" / "aws").write_text("#!/bin/sh\necho 'AccessDenied' >&2\nexit 254\n")
-    await lifecycle.setup(run)  # the watchdog ends the run after 6 s of running time
+    await lifecycle.setup(run)  # the watchdog ends the run after 6 s with no training
     lifecycle.close()
+    # An administrator narrows the role meanwhile: EC2 refuses both calls from now on.
+    (folder / "role.json").write_text(
+        json.dumps({**read_json(folder / "role.json"), "actions": []})
+    )
 
     def stopped() -> bool:
         instance = provider.describe([folder.name])[folder.name]
@@ -200,10 +207,93 @@ async def test_a_failed_self_clean_up_stops_the_host_and_the_controller_finishes
 
     wait_for("the host to power itself off", stopped, timeout=60)
     log = (folder / "workspace" / "pacerid" / run.run_id / "output" / "watchdog.log").read_text()
-    assert "AccessDenied" in log and "powering off, which stops this instance" in log
+    assert "UnauthorizedOperation" in log and "powering off, which stops this instance" in log
     assert [i.state for i in provider.find_managed()] == [InstanceState.STOPPED]  # no relaunch
 
     away = await reconcile(lifecycle, run, since=0)
     assert away.cleaned_up and "disabled" in away.cleaned_up
     assert read_json(folder / "request.json")["state"] == "cancelled"
     assert provider.find_managed() == []
+
+
+def without_an_aws_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's PATH as a Deep Learning AMI gives a systemd unit: no `aws` program on it (the
+    image ships awscli inside its Python env). PATH reaches the local host from here."""
+    kept = [d for d in os.environ["PATH"].split(os.pathsep) if d and not Path(d, "aws").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(kept))
+
+
+async def test_a_finished_run_whose_host_has_no_aws_program_ends_terminated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's second reproduction: a finished stop-mode run, idle, on a host without the
+    `aws` program must end terminated with its request cancelled, not stopped (a disabled request
+    and a volume billing). The host calls EC2's Query API with boto3 in the run's Python,
+    credentials from its instance metadata over IMDSv2 (local_imds.py, local_ec2.py)."""
+    without_an_aws_program(monkeypatch)
+    path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.1)
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    provider = lifecycle.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    folder = provider.root / run.instance.instance_id
+    for program in folder.rglob("aws"):  # 9bd3f51's local provider gave the host one
+        program.unlink()
+    found = await ssh.run(await lifecycle.connection(run), "command -v aws", check=False)
+    assert found.exit_status != 0, found.stdout
+    await lifecycle.setup(run)
+    await lifecycle.data(run)
+    await lifecycle.train(run)
+    output = folder / "workspace" / "pacerid" / run.run_id / "output"
+    wait_for("training to finish", lambda: read_json(output / "status.json").get("phase") == "done")
+    lifecycle.close()  # 6 s later the watchdog ends the run
+
+    def ended() -> bool:
+        return provider.describe([folder.name])[folder.name].state is InstanceState.TERMINATED
+
+    wait_for("the host to end itself", ended, timeout=60)
+    assert read_json(folder / "request.json")["state"] == "cancelled"
+    assert provider.find_managed() == []  # nothing relaunched
+    calls = [line for line in (folder / "server.log").read_text().splitlines() if "ec2:" in line]
+    assert calls[-2:] == [
+        f"ec2: CancelSpotInstanceRequests {run.instance.spot_request_id}",
+        f"ec2: TerminateInstances {folder.name}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("role", "why"),
+    [
+        (
+            {"actions": ["ec2:CancelSpotInstanceRequests"]},
+            "TerminateInstances failed "
+            "(UnauthorizedOperation: You are not authorized to perform this operation)",
+        ),
+        (None, "CancelSpotInstanceRequests failed (Unable to locate credentials)"),
+    ],
+    ids=["a-narrower-role", "no-role"],
+)
+async def test_setup_fails_before_training_when_the_host_cannot_end_its_run(
+    tmp_path: Path, role: dict[str, Any] | None, why: str
+) -> None:
+    """Setup asks EC2 with DryRun (API reference: DryRunOperation when allowed,
+    UnauthorizedOperation when not) and stops with one sentence when the host could only power
+    off, which in stop mode leaves a stopped instance and a disabled request behind."""
+    path = config_with(tmp_path, interruption="stop")
+    lifecycle = Lifecycle()
+    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+    provider = lifecycle.provider_of(run)
+    assert isinstance(provider, LocalProvider) and run.instance is not None
+    folder = provider.root / run.instance.instance_id
+    if role is None:
+        (folder / "role.json").unlink()  # no instance profile: no credentials in the metadata
+    else:
+        (folder / "role.json").write_text(json.dumps({**read_json(folder / "role.json"), **role}))
+    with pytest.raises(HostError, match="setup step failed"):
+        await lifecycle.setup(run)
+    lifecycle.close()
+    host_run = folder / "workspace" / "pacerid" / run.run_id
+    log = (host_run / "output" / "setup.log").read_text()
+    assert f"This host cannot end its own run through AWS: {why}." in log
+    assert not (host_run / "watchdog.pid").exists()  # setup stopped before the watchdog
+    assert read_json(folder / "request.json")["state"] == "active"  # DryRun changed nothing

@@ -6,6 +6,7 @@ stop mode, the default, the watchdog cancels its request and terminates itself i
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,18 @@ def poweroff_reason(run: Run) -> str:
 
 
 async def test_max_runtime_powers_off(tmp_path: Path) -> None:
+    """The watchdog's own bound. The boot switch holds max runtime from the first boot too
+    (tests/e2e/test_boot_switch.py), so a bound shorter than a slow setup would end the host
+    mid-setup: the run asks for a minute, and once the watchdog has taken over, its settings
+    (which it reads again every poll) say one second."""
     lifecycle, run = await started(
-        config_with(tmp_path, max_runtime_minutes=0.1, interruption="relaunch")
+        config_with(tmp_path, max_runtime_minutes=1, interruption="relaunch")
     )
+    assert run.instance and run.instance.key_path
+    host_run = Path(run.instance.key_path).parent / "workspace" / "pacerid" / run.run_id
+    settings = json.loads((host_run / "watchdog.json").read_text())
+    assert settings["max_runtime_s"] == 60
+    (host_run / "watchdog.json").write_text(json.dumps({**settings, "max_runtime_s": 1}))
     lifecycle.close()  # the controller is gone
     run = await wait_until_stopped(lifecycle, run, timeout=30)
     assert run.instance is not None

@@ -30,9 +30,7 @@ def setup(tmp_path: Path, stop_mode: bool) -> tuple[subprocess.CompletedProcess[
     recorder(fakes, "sudo", '[ "$1" = -n ] && shift; exec "$@"')
     recorder(fakes, "systemctl", "exit 0")
     if stop_mode:
-        (run / "boot-switch.sh").write_text(
-            "# the boot switch installer (core/kernel/boot_switch.py)\n"
-        )
+        (run / "resume.sh").write_text("# the command `t` sends (core/steps/stop_mode.py)\n")
     env = {k: v for k, v in os.environ.items() if k != "PACERID_LOCAL_INSTANCE"}
     env.update(
         PATH=f"{fakes}:{env['PATH']}", PACERID_PYTHON=sys.executable, PACERID_UNIT_DIR=str(units)

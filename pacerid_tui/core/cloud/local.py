@@ -5,9 +5,10 @@ lifecycle as on EC2: upload, setup, training, streaming and download all go over
 An instance is a folder under the state folder:
 
     <home>/local/<id>/  host_key, client_key (0400), client_key.pub, launched.json, user-data,
-                        server.json (pid, port), server.log, terminated.json, workspace/,
+                        server.json (pid, port, endpoints), server.log, terminated.json,
+                        workspace/, cloud/ (cloud-init's: per-boot scripts, its semaphore),
                         boot/ (the boot-time dead-man switch's state, core/kernel/boot_switch.py),
-                        request.json, stopped.json, bin/aws, systemd/ (stop mode, below)
+                        request.json, role.json, stopped.json, systemd/ (stop mode, below)
 
 The server runs in its own session, so it outlives the dashboard; describe reads the folder and
 checks the pid, so any later process finds the instance again. Cost is $0.
@@ -16,9 +17,12 @@ checks the pid, so any later process finds the instance again. Cost is $0.
 "Interruption behaviors"): the instance comes from a persistent "spot request" (request.json)
 and its shutdown behaviour is `stop`. `interrupt` (AWS taking the capacity back) kills every
 process of the host but keeps its workspace and marks it stopped; `capacity_returns` boots it
-again, and that boot runs the enabled boot units (local_server.py). Terminating the instance of
-an uncancelled request launches a fresh one for the request, as EC2 would; `terminate` cancels
-first. The host reaches these two calls through `aws` (bin/aws, local_cli.py), as on EC2.
+again, and that boot runs the enabled boot units and cloud-init's per-boot scripts (the boot
+switch among them; local_server.py). Terminating the instance of an uncancelled request
+launches a fresh one for the request, as EC2 would; `terminate` cancels first. Such an
+instance has an instance role (role.json), and the host makes these two calls as on EC2: boto3,
+credentials from its instance metadata, EC2's Query API (local_imds.py and local_ec2.py, served
+by the instance's server).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import contextlib
 import json
 import os
 import secrets
-import shlex
 import shutil
 import signal
 import subprocess
@@ -39,6 +42,7 @@ from typing import Any
 
 from pacerid_tui import paths
 from pacerid_tui.core.cloud.base import Report, quiet, request_valid_until
+from pacerid_tui.core.cloud.local_imds import HOST_ROLE, ROLE_FILE
 from pacerid_tui.core.cloud.local_server import processes_of
 from pacerid_tui.core.kernel import atomic, boot_switch
 from pacerid_tui.core.kernel.errors import ProviderError
@@ -83,16 +87,16 @@ class LocalProvider:
             "launched_at": time.time(),
             "run_id": spec.run_id,
             "boot_grace_minutes": spec.boot_grace_minutes,
+            "max_runtime_minutes": spec.max_runtime_minutes,
             "shutdown": "stop" if request else "terminate",
         }
         atomic.write_text(folder / "launched.json", json.dumps(launched) + "\n")
         if request:
             atomic.write_text(folder / "request.json", json.dumps(request) + "\n")
-        # What EC2 would run at first boot; local_server runs it (no max-runtime `shutdown`
-        # here: that would power off this machine, and the host watchdog enforces it anyway).
-        atomic.write_text(folder / "user-data", boot_switch.user_data(spec.boot_grace_minutes))
-        (folder / "bin").mkdir()
-        atomic.write_text(folder / "bin" / "aws", aws_cli(self.root), mode=0o755)
+            atomic.write_text(folder / ROLE_FILE, json.dumps(HOST_ROLE) + "\n")
+        # What EC2 would run at first boot; local_server runs it.
+        script = boot_switch.user_data(spec.boot_grace_minutes, spec.max_runtime_minutes)
+        atomic.write_text(folder / "user-data", script)
         self._boot(folder)
         instance = self._describe_one(folder)
         report(f"Local instance {instance_id} is running on 127.0.0.1:{instance.port}.")
@@ -156,6 +160,7 @@ class LocalProvider:
                 run_id=str(launched.get("run_id")),
                 provider=self.name,
                 boot_grace_minutes=float(launched.get("boot_grace_minutes") or 30),
+                max_runtime_minutes=launched.get("max_runtime_minutes"),
             )
             (folder / "request.json").unlink()
             fresh = self._launch(spec, request, report)
@@ -292,16 +297,6 @@ class LocalProvider:
             run_id=launched.get("run_id"),
             spot_request_id=request["request_id"] if request else None,
         )
-
-
-def aws_cli(root: Path) -> str:
-    """The instance's `aws` (on its PATH): the local provider's own, local_cli.py."""
-    package = Path(__file__).resolve().parents[3]
-    return (
-        "#!/bin/sh\n# The local provider's stand-in for the AWS CLI (local_cli.py).\n"
-        f"PYTHONPATH={shlex.quote(str(package))} exec {shlex.quote(sys.executable)} "
-        f'-m pacerid_tui.core.cloud.local_cli {shlex.quote(str(root))} "$@"\n'
-    )
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

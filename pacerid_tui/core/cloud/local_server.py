@@ -5,11 +5,18 @@ so it outlives the dashboard exactly as an EC2 instance would. Commands run unde
 HOME set to the workspace, so the host contract's `~/pacerid/<run-id>/…` paths resolve the same
 way as on a real host, and SFTP is rooted at the workspace so relative paths match too.
 
-At start the server runs the instance's `user-data` once, as EC2 runs an instance's user data at
-first boot: it arms the boot-time dead-man switch (core/kernel/boot_switch.py). At every later
-start (stop mode: the instance was stopped and capacity returned) it runs the boot units enabled
-under `systemd/multi-user.target.wants/`, as systemd would: setup_host.sh installs its boot
-service there when PACERID_UNIT_DIR names that folder.
+Each start of the server is a boot of the instance (the first one at launch; later ones in stop
+mode, when capacity returns after a stop), with a new boot id (PACERID_BOOT_ID) and, as on an
+EC2 image with cloud-init and systemd:
+- the boot units enabled under `systemd/multi-user.target.wants/`, as systemd would run them
+  (setup_host.sh installs its boot service there when PACERID_UNIT_DIR names that folder);
+- then cloud-init's final stage (on Ubuntu cloud-final.service is ordered after
+  multi-user.target): the executables in `cloud/scripts/per-boot/` at every boot, then the
+  instance's `user-data` at its first boot only (cloud-init's per-instance semaphore,
+  `cloud/instance/sem/config_scripts_user`). The user data installs the boot-time dead-man
+  switch there (core/kernel/boot_switch.py).
+It also serves the instance's metadata and an EC2 endpoint for the calls the host makes
+(local_imds.py, local_ec2.py), which only its own processes are pointed at.
 
 Every child carries `PACERID_LOCAL_INSTANCE=<id>` in its environment: terminate finds and stops
 them all (training runs detached, in its own session, like it does on a real host).
@@ -29,9 +36,11 @@ import struct
 import sys
 import termios
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from pacerid_tui.core.cloud import local_ec2
 from pacerid_tui.core.kernel import atomic
 from pacerid_tui.core.kernel.lazy import asyncssh
 
@@ -43,17 +52,19 @@ CHUNK = 65536
 class Instance:
     """Paths and environment of one local instance."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, aws_env: dict[str, str]) -> None:
         self.root = root
         self.id = root.name
         self.workspace = root / "workspace"
+        self.boot_id = uuid.uuid4().hex
+        self.aws_env = aws_env
+        """Where the host's boto3 finds the instance metadata and EC2 (local_ec2.serve)."""
 
     def child_env(self, term: str | None) -> dict[str, str]:
         env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
         env.update({k: v for k, v in os.environ.items() if k.startswith("PACERID_")})
         env.pop("PACERID_HOME", None)
-        # bin/ holds the instance's `aws` (local_cli.py), as the DLAMIs ship the AWS CLI.
-        env["PATH"] = f"{self.root / 'bin'}:{env.get('PATH', os.defpath)}"
+        env.update(self.aws_env)
         env.update(
             HOME=str(self.workspace),
             SHELL="/bin/bash",
@@ -65,6 +76,8 @@ class Instance:
             PACERID_PYTHON=os.environ.get("PACERID_PYTHON") or sys.executable,
             PACERID_LOCAL_INSTANCE=self.id,
             PACERID_BOOT_DIR=str(self.root / "boot"),
+            PACERID_BOOT_ID=self.boot_id,
+            PACERID_CLOUD_DIR=str(self.root / "cloud"),
             PACERID_SERVER_PID=str(os.getpid()),
             PACERID_UNIT_DIR=str(self.root / "systemd"),
         )
@@ -190,7 +203,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 async def serve(root: Path) -> None:
-    inst = Instance(root)
+    inst = Instance(root, local_ec2.serve(root))
     inst.workspace.mkdir(parents=True, exist_ok=True)
     (root / "t").mkdir(exist_ok=True, mode=0o700)
 
@@ -220,11 +233,11 @@ async def serve(root: Path) -> None:
         keepalive_interval=15,
     )
     port = server.sockets[0].getsockname()[1]
-    info = {"pid": os.getpid(), "port": port, "started_at": time.time()}
+    info = {"pid": os.getpid(), "port": port, "started_at": time.time(), **inst.aws_env}
     atomic.write_text(root / "server.json", json.dumps(info) + "\n")
     print(f"serving {inst.workspace} on 127.0.0.1:{port}", flush=True)
-    if not await first_boot(inst):
-        await boot_units(inst)
+    await boot_units(inst)
+    await cloud_final(inst)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -239,14 +252,19 @@ async def serve(root: Path) -> None:
     await server.wait_closed()
 
 
-async def first_boot(inst: Instance) -> bool:
-    """Run the instance's user data once, as EC2 does at first boot (it arms the boot switch);
-    False when this is not the first boot."""
-    script = inst.root / "user-data"
-    if not script.exists() or (inst.root / "boot").exists():
-        return False
-    await run_detached(inst, ["/bin/sh", str(script)])
-    return True
+async def cloud_final(inst: Instance) -> None:
+    """cloud-init's final stage: the per-boot scripts (`scripts_per_boot`), then the user data
+    (`scripts_user`) once per instance, in that order (cloud.cfg's cloud_final_modules)."""
+    cloud = inst.root / "cloud"
+    per_boot = cloud / "scripts" / "per-boot"
+    for script in sorted(per_boot.iterdir()) if per_boot.is_dir() else []:
+        if os.access(script, os.X_OK):
+            await run_detached(inst, [str(script)])
+    done = cloud / "instance" / "sem" / "config_scripts_user"
+    if (inst.root / "user-data").exists() and not done.exists():
+        done.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(done, f"{time.time()}\n")
+        await run_detached(inst, ["/bin/sh", str(inst.root / "user-data")])
 
 
 async def boot_units(inst: Instance) -> None:

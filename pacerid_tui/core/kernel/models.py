@@ -38,6 +38,8 @@ class InstanceSpec:
     max_price: float | None = None
     boot_grace_minutes: float = 30
     """The boot-time dead-man switch's grace (core/kernel/boot_switch.py)."""
+    max_runtime_minutes: float | None = None
+    """The boot switch's bound on running time (core/kernel/boot_switch.py); None: no bound."""
     interruption: str = "relaunch"
     """`instance.interruption`: `stop` asks for a persistent spot request that stops (spot
     only). The config's default is `stop`; a spec built by hand asks for what it names."""

@@ -25,7 +25,7 @@ from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
-from pacerid_tui.core.kernel import atomic, boot_switch
+from pacerid_tui.core.kernel import atomic
 from pacerid_tui.core.kernel.errors import HostError, PaceridError, UsageError
 from pacerid_tui.core.kernel.host_records import SystemSample, stopped_stretches
 from pacerid_tui.core.kernel.lazy import asyncssh
@@ -39,6 +39,7 @@ from pacerid_tui.core.kernel.models import (
 )
 from pacerid_tui.core.remote import ssh, sync
 from pacerid_tui.core.remote.connections import Connections
+from pacerid_tui.core.remote.heartbeat import keeps_the_host
 from pacerid_tui.core.remote.host_contract import (
     HostPaths,
     TrainingState,
@@ -201,6 +202,7 @@ class Lifecycle:
             market=config.instance.market,
             max_price=config.instance.max_price,
             boot_grace_minutes=config.instance.boot_grace_minutes,
+            max_runtime_minutes=config.instance.max_runtime_minutes,
             interruption=config.instance.interruption,
         )
 
@@ -294,6 +296,7 @@ class Lifecycle:
         self.connections.close()
 
     # -- the steps on the host --------------------------------------------------------------------
+    @keeps_the_host
     async def upload(self, run: Run) -> sync.SyncStats:
         """Delta-sync trainer/, configs/ and the run's config (and a local dataset) to the host."""
         config = self.config_of(run)
@@ -339,6 +342,7 @@ class Lifecycle:
                 f"its log is in output/{source}.log there and above."
             )
 
+    @keeps_the_host
     async def setup(self, run: Run) -> None:
         """Run the shipped setup script (idempotent: instant the second time)."""
         if "upload" not in self.registry.get(run.run_id).steps_done:
@@ -353,17 +357,16 @@ class Lifecycle:
         conn = await self.connection(run)
         await ssh.run(
             conn,
-            f"{boot_switch.HEARTBEAT}; mkdir -p {host.shell_root} && "
-            f"cat > {host.shell_root}/watchdog.json",
+            f"mkdir -p {host.shell_root} && cat > {host.shell_root}/watchdog.json",
             input=json.dumps(settings) + "\n",
         )
-        grace = self.config_of(run).instance.boot_grace_minutes
-        for name, content in stop_mode.boot_files(run.run_id, instance, grace).items():
+        for name, content in stop_mode.boot_files(run.run_id, instance).items():
             await ssh.run(conn, f"cat > {host.shell_root}/{name}", input=content)
         self._say(run, "Setting up the host…")
         await self._stream_step(run, "setup", host.setup_command(), None)
         self._done(run, "setup")
 
+    @keeps_the_host
     async def data(self, run: Run) -> None:
         """Fetch the dataset on the host: Kaggle (credentials via stdin only) or synthetic."""
         config = self.config_of(run)

@@ -2,22 +2,18 @@
 
 In stop mode EC2 stops the instance at an interruption and starts the same one again when
 capacity returns, with its disk but none of its processes, and no controller may be running.
-So setup tells the host, next to the watchdog's limits, which spot request is its own (the
-watchdog cancels it before terminating itself: trainer/watchdog.py) and leaves two scripts the
-boot service (trainer/boot_service.sh) runs at every boot:
-
-- `boot-switch.sh`: the boot-time dead-man switch's installer
-  (core/kernel/boot_switch.py), to re-arm it;
-- `resume.sh`: the very command `t` sends to start training
-  (core/remote/host_contract.py, `--resume auto`).
+So setup tells the host, next to the watchdog's limits, which spot request is its own (the watchdog
+cancels it before terminating itself: trainer/watchdog.py) and leaves `resume.sh`, the very command
+`t` sends to start training (core/remote/host_contract.py, `--resume auto`), for the boot service
+(trainer/boot_service.sh) to run at every boot. The boot-time dead-man switch needs nothing from
+here: the user data installed it for every boot (core/kernel/boot_switch.py).
 
 An instance without a spot request (relaunch mode, on-demand, or stop mode refused by IAM) gets
-neither, and setup installs no boot service.
+no resume.sh, and setup installs no boot service.
 """
 
 from __future__ import annotations
 
-from pacerid_tui.core.kernel import boot_switch
 from pacerid_tui.core.kernel.models import Instance
 from pacerid_tui.core.remote.host_contract import HostPaths
 
@@ -33,11 +29,8 @@ def watchdog_extras(instance: Instance) -> dict[str, str | None]:
     }
 
 
-def boot_files(run_id: str, instance: Instance, grace_minutes: float) -> dict[str, str]:
+def boot_files(run_id: str, instance: Instance) -> dict[str, str]:
     """Run-folder file name → content, for a host that may be stopped and started again."""
     if instance.spot_request_id is None:
         return {}
-    return {
-        "boot-switch.sh": boot_switch.boot_script(grace_minutes),
-        "resume.sh": HostPaths(run_id).train_command("auto") + "\n",
-    }
+    return {"resume.sh": HostPaths(run_id).train_command("auto") + "\n"}
