@@ -27,7 +27,7 @@ import yaml
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core.cloud.local_server import processes_of
+from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel.models import MetricEvent, Run, current_epochs
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.registry import Registry

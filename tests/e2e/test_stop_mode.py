@@ -24,7 +24,7 @@ import yaml
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.cloud.local_server import processes_of
+from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel.errors import HostError
 from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
 from pacerid_tui.core.remote import ssh

@@ -43,7 +43,7 @@ from typing import Any
 from pacerid_tui import paths
 from pacerid_tui.core.cloud.base import Report, quiet, request_valid_until
 from pacerid_tui.core.cloud.local_imds import HOST_ROLE, ROLE_FILE
-from pacerid_tui.core.cloud.local_server import processes_of
+from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel import atomic, boot_switch
 from pacerid_tui.core.kernel.errors import ProviderError
 from pacerid_tui.core.kernel.lazy import asyncssh

@@ -37,10 +37,10 @@ import sys
 import termios
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from pacerid_tui.core.cloud import local_ec2
+from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel import atomic
 from pacerid_tui.core.kernel.lazy import asyncssh
 
@@ -285,21 +285,6 @@ async def run_detached(inst: Instance, argv: list[str]) -> None:
         start_new_session=True,
     )
     await child.wait()
-
-
-def processes_of(instance_id: str) -> Iterator[int]:
-    """Every process started inside this instance (they carry its id in their environment)."""
-    marker = f"PACERID_LOCAL_INSTANCE={instance_id}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and b"local_server" not in cmdline:
-            yield int(entry.name)
 
 
 def main() -> None:
