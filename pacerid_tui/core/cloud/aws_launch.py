@@ -153,8 +153,13 @@ def run_request(
             "SpotInstanceType": "one-time",
             "InstanceInterruptionBehavior": "terminate",
         }
+        # The request is ours too, one-time or persistent: `sweep` finds it by this tag, the
+        # host role's cancel permission and the user's policy (docs/aws-policy.json) ask for it.
+        request["TagSpecifications"].append(
+            {"ResourceType": "spot-instances-request", "Tags": tags}
+        )
         if host_profile is not None:
-            stop_mode(request, spot_options, tags, config, host_profile)
+            stop_mode(request, spot_options, config, host_profile)
         # What this instance will do at an interruption, whatever the config asked: stop mode
         # falls back to relaunch where the account may not create or pass the role.
         mode = "stop" if host_profile is not None else "relaunch"
@@ -172,7 +177,6 @@ def run_request(
 def stop_mode(
     request: dict[str, Any],
     spot_options: dict[str, Any],
-    tags: list[dict[str, str]],
     config: InstanceConfig,
     host_profile: str,
 ) -> None:
@@ -186,7 +190,8 @@ def stop_mode(
     - shutdown behaviour `stop`: a persistent request reopens when its instance is terminated,
       so a power-off that terminated would launch a fresh instance; a stopped one is ended by
       the host's watchdog or the controller (request cancelled first);
-    - the request tagged as ours at launch, which the host role's cancel permission requires.
+    - the request tagged as ours at launch (run_request), which the host role's cancel
+      permission requires.
     """
     hours = (config.max_runtime_minutes or STOP_REQUEST_HOURS * 60) / 60
     valid_until = datetime.fromtimestamp(time.time() + hours * 3600, tz=timezone.utc)
@@ -197,7 +202,6 @@ def stop_mode(
     )
     request["InstanceInitiatedShutdownBehavior"] = "stop"
     request["IamInstanceProfile"] = {"Arn": host_profile}
-    request["TagSpecifications"].append({"ResourceType": "spot-instances-request", "Tags": tags})
 
 
 def too_expensive(attempt: Attempt, max_price: float | None) -> bool:
