@@ -108,6 +108,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         from pacerid_tui.cli.watch import show_history
 
         return await show_history(lifecycle, args)
+    if command == "sweep":
+        from pacerid_tui.cli.sweep import sweep
+
+        return await sweep(lifecycle, args)
     if command == "doctor":
         from pacerid_tui.cli.doctor import doctor
 
