@@ -1,5 +1,7 @@
 """Instances of ours that no run knows (the registry was lost, or a launch was cut short):
-found by tag on AWS and by server process locally, then adopted or terminated."""
+found by tag on AWS and by server process locally, then adopted or terminated; and, for the
+dashboard's notice, whatever else of ours bills with no run using it, in every region
+(core/steps/leftovers.py: `pacerid-tui sweep` lists and removes it)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core import ssh
 from pacerid_tui.core.errors import UsageError
 from pacerid_tui.core.lifecycle import Lifecycle, freeze
-from pacerid_tui.core.models import Instance, Run
+from pacerid_tui.core.models import Instance, Leftover, Run
+from pacerid_tui.core.steps import leftovers
 
 
 async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
@@ -25,6 +28,14 @@ async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
     for provider in providers:
         found += await asyncio.to_thread(provider.find_managed)
     return [instance for instance in found if instance.instance_id not in known]
+
+
+async def billing_leftovers(lifecycle: Lifecycle, config: Config) -> list[Leftover]:
+    """What of ours costs money (or may start to) with no run using it, everywhere the
+    providers look: an instance in another region, an unattached volume, an open request."""
+    found_in = leftovers.providers(config, lifecycle.provider_for_config)
+    runs = lifecycle.registry.runs()
+    return leftovers.billing(await asyncio.to_thread(leftovers.inventory, found_in, runs))
 
 
 async def adopt(

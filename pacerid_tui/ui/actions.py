@@ -24,6 +24,7 @@ from pacerid_tui.core.failure import follow_or_clean_up, run_all_or_clean_up
 from pacerid_tui.core.lifecycle import Lifecycle
 from pacerid_tui.core.models import Instance, InstanceState, Run
 from pacerid_tui.core.status import RunStatus
+from pacerid_tui.core.steps import leftovers
 from pacerid_tui.core.supervisor import Supervisor
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.run_view import RunView
@@ -271,8 +272,10 @@ class RunActions(App[int]):
     # -- instances of ours that no run knows -----------------------------------------------------
     @work(exclusive=True, group="orphans", exit_on_error=False)
     async def look_for_orphans(self) -> None:
-        found = await orphans.orphans(self.lifecycle, load_config(self.config_path))
-        self.post_message(messages.OrphansFound(found))
+        config = load_config(self.config_path)
+        found = await orphans.orphans(self.lifecycle, config)
+        billing = await orphans.billing_leftovers(self.lifecycle, config)
+        self.post_message(messages.OrphansFound(found, billing))
 
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
@@ -289,6 +292,18 @@ class RunActions(App[int]):
                     severity="warning",
                     timeout=60,
                 )
+        told = {instance.instance_id for instance in self.orphans}
+        for item in message.leftovers:
+            if item.run_id in busy or item.resource_id in told | self.orphans_told:
+                continue
+            self.orphans_told.add(item.resource_id)
+            self.notify(
+                f"{leftovers.named(item)} is ours but no run uses it; `pacerid-tui sweep` "
+                "lists it and `pacerid-tui sweep --yes` removes it.",
+                title="Left over",
+                severity="warning",
+                timeout=60,
+            )
 
     def action_adopt(self) -> None:
         if not self.orphans:

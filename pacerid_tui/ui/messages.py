@@ -11,7 +11,7 @@ from typing import TypeVar, cast
 from textual.app import App
 from textual.message import Message
 
-from pacerid_tui.core.models import Instance, MetricEvent, Run
+from pacerid_tui.core.models import Instance, Leftover, MetricEvent, Run
 from pacerid_tui.core.status import RunStatus
 from pacerid_tui.core.sync import Progress
 from pacerid_tui.core.system import SystemSample
@@ -106,3 +106,5 @@ class TrainingLoaded(Message):
 class OrphansFound(Message):
     instances: list[Instance]
     """Live instances of ours that no run knows, as last looked for."""
+    leftovers: list[Leftover]
+    """Whatever else of ours costs money with no run using it, in any region."""
