@@ -30,7 +30,7 @@ async def sweep(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     config = load_config(paths.config_file(args.config))
     found_in = leftovers.providers(config, lifecycle.provider_for_config)
     found = await asyncio.to_thread(leftovers.inventory, found_in, lifecycle.registry.runs())
-    swept: Swept | None = None
+    swept: Swept | None = Swept() if args.yes else None
     after = found
     if args.yes and found.leftovers:
 
@@ -44,6 +44,13 @@ async def sweep(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     else:
         show(found, swept, after)
     return 1 if leftovers.billing(after) or after.unreadable else 0
+
+
+WHERE = f"AWS: everything tagged {leftovers.TAG}, in every enabled region; local: its instances"
+
+
+def things(count: int) -> str:
+    return f"{count} leftover{'s' if count != 1 else ''} no run uses"
 
 
 def row(item: Leftover) -> dict[str, Any]:
@@ -69,7 +76,7 @@ def as_json(found: Inventory, swept: Swept | None, after: Inventory) -> dict[str
 def show(found: Inventory, swept: Swept | None, after: Inventory) -> None:
     console = Console() if sys.stdout.isatty() else Console(width=240)  # pipes: never truncate
     if found.found:
-        console.print(table(found.found, f"Resources tagged {leftovers.TAG}"))
+        console.print(table(found.found, f"Still there ({WHERE})"))
     for place in found.unreadable:
         console.print(
             f"Cannot tell for {place.region} ({place.provider}): {place.reason}", markup=False
@@ -82,7 +89,7 @@ def show(found: Inventory, swept: Swept | None, after: Inventory) -> None:
     paying = leftovers.billing(after)
     if paying:
         console.print(
-            f"{len(paying)} leftover(s) cost ${leftovers.per_day(paying):.2f}/day"
+            f"{things(len(paying))} cost ${leftovers.per_day(paying):.2f}/day"
             + (" or may start to" if any(i.kind == "spot request" for i in paying) else "")
             + (
                 "; remove them: [b]pacerid-tui sweep --yes[/b]"
@@ -92,11 +99,11 @@ def show(found: Inventory, swept: Swept | None, after: Inventory) -> None:
         )
     elif after.leftovers and swept is None:
         console.print(
-            f"{len(after.leftovers)} leftover(s) cost nothing; "
+            f"{things(len(after.leftovers))} cost nothing; "
             "[b]pacerid-tui sweep --yes[/b] removes them."
         )
     elif not after.unreadable:
-        console.print(f"Nothing tagged {leftovers.TAG} costs money now.")
+        console.print(f"Nothing of ours costs money now ({WHERE}).")
 
 
 def table(items: tuple[Leftover, ...], title: str) -> Table:

@@ -13,6 +13,11 @@
   are HTTP 400 with `{"__type": …, "message": …}`). moto has no DLAMI parameters and refuses
   writes under /aws, so the public ones are served from `parameters`; `refuse` answers
   AccessDeniedException as IAM does for a user without `ssm:GetParametersByPath`.
+- A region that refuses: every EC2 call signed for a region in `refuse_regions` (the region of
+  the Signature Version 4 credential scope, `Credential=KEY/DATE/REGION/ec2/aws4_request`) is
+  answered as EC2 answers a caller an organization's policy denies there (EC2 API reference,
+  Error codes: UnauthorizedOperation, HTTP 403, "You are not authorized to perform this
+  operation.").
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aws_seed import ERROR_XML
 
 EARLY_CONSOLE = """\
 [    0.000000] Linux version 6.8.0-1021-aws (buildd@lcy02-amd64-021) #23-Ubuntu SMP
@@ -66,6 +74,8 @@ class AwsStandIn:
         self.console_calls: list[tuple[str, bool, bool]] = []
         """(instance id, Latest asked, fingerprints printed) per GetConsoleOutput."""
         self.ssm_calls: list[dict[str, Any]] = []
+        self.refuse_regions: set[str] = set()
+        """Regions whose EC2 calls are all refused (UnauthorizedOperation)."""
         self.url = ""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
@@ -137,6 +147,13 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
             if target.startswith("AmazonSSM."):
                 unknown = {"__type": "InvalidAction", "message": f"{target} is not served here"}
                 self.reply(400, json.dumps(unknown).encode(), "application/x-amz-json-1.1")
+                return
+            signed = self.headers["Authorization"] or ""
+            scope = re.search(r"Credential=[^/]+/\d+/([\w-]+)/(\w+)/", signed)
+            if scope and scope.group(2) == "ec2" and scope.group(1) in standin.refuse_regions:
+                message = "You are not authorized to perform this operation."
+                refused = ERROR_XML.format(code="UnauthorizedOperation", message=message)
+                self.reply(403, refused.encode(), "text/xml;charset=UTF-8")
                 return
             form = urllib.parse.parse_qs(body.decode())
             own = standin.ec2(form, body, self.forward)
