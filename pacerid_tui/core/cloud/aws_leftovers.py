@@ -141,7 +141,7 @@ def region_leftovers(ec2: EC2Client, region: str, kept: Mapping[str, str]) -> Re
         arn = str((raw.get("IamInstanceProfile") or {}).get("Arn", ""))
         if arn.endswith(f"instance-profile/{HOST_ROLE}"):
             result.profile_users.append(kept.get(raw["InstanceId"]))
-    if kinds & {"spot-instances-request", "spot-instance-request"}:
+    if any(kind.startswith("spot-instance") for kind in kinds):  # spot-instances-request
         result.found += request_rows(ec2, region, kept)
     if "volume" in kinds:
         result.found += volume_rows(ec2, region)
