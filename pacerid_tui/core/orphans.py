@@ -32,10 +32,17 @@ async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
 
 async def billing_leftovers(lifecycle: Lifecycle, config: Config) -> list[Leftover]:
     """What of ours costs money (or may start to) with no run using it, everywhere the
-    providers look: an instance in another region, an unattached volume, an open request."""
+    providers look, beyond the instances `orphans` finds (those can be adopted): an instance in
+    another region, an unattached volume, an open spot request."""
     found_in = leftovers.providers(config, lifecycle.provider_for_config)
     runs = lifecycle.registry.runs()
-    return leftovers.billing(await asyncio.to_thread(leftovers.inventory, found_in, runs))
+    found = await asyncio.to_thread(leftovers.inventory, found_in, runs)
+    adoptable = {config.instance.region, "local"}
+    return [
+        item
+        for item in leftovers.billing(found)
+        if not (item.kind == "instance" and item.region in adoptable)
+    ]
 
 
 async def adopt(

@@ -272,10 +272,15 @@ class RunActions(App[int]):
     # -- instances of ours that no run knows -----------------------------------------------------
     @work(exclusive=True, group="orphans", exit_on_error=False)
     async def look_for_orphans(self) -> None:
-        config = load_config(self.config_path)
-        found = await orphans.orphans(self.lifecycle, config)
-        billing = await orphans.billing_leftovers(self.lifecycle, config)
-        self.post_message(messages.OrphansFound(found, billing))
+        found = await orphans.orphans(self.lifecycle, load_config(self.config_path))
+        self.post_message(messages.OrphansFound(found))
+
+    @work(exclusive=True, group="leftovers", exit_on_error=False)
+    async def look_for_leftovers(self) -> None:
+        """Whatever else of ours bills with no run using it, in every region; each is told
+        once, as an unknown instance is."""
+        found = await orphans.billing_leftovers(self.lifecycle, load_config(self.config_path))
+        self.post_message(messages.LeftoversFound(found))
 
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
@@ -292,9 +297,13 @@ class RunActions(App[int]):
                     severity="warning",
                     timeout=60,
                 )
-        told = {instance.instance_id for instance in self.orphans}
+
+    @on(messages.LeftoversFound)
+    def leftovers_found(self, message: messages.LeftoversFound) -> None:
+        # A run being launched has its resources before the registry has its instance.
+        busy = {run_id for run_id, view in self.views.items() if view.busy is not None}
         for item in message.leftovers:
-            if item.run_id in busy or item.resource_id in told | self.orphans_told:
+            if item.run_id in busy or item.resource_id in self.orphans_told:
                 continue
             self.orphans_told.add(item.resource_id)
             self.notify(

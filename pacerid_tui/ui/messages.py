@@ -106,5 +106,9 @@ class TrainingLoaded(Message):
 class OrphansFound(Message):
     instances: list[Instance]
     """Live instances of ours that no run knows, as last looked for."""
+
+
+@dataclass
+class LeftoversFound(Message):
     leftovers: list[Leftover]
-    """Whatever else of ours costs money with no run using it, in any region."""
+    """Whatever of ours costs money with no run using it, in any region, as last looked for."""

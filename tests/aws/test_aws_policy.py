@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from aws_seed import REGION
 from botocore import xform_name
 from iam_standin import ACCOUNT, TRAINER, IamStandIn
@@ -26,6 +27,7 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws_policy import IMPLIED, actions, policy
 from pacerid_tui.core.cloud.aws_session import AwsClients
 from pacerid_tui.core.doctor import OK, WARN, run_checks
+from pacerid_tui.core.errors import UsageError
 from tests.conftest import POLICY, REPO, not_in_the_policy
 
 
@@ -136,3 +138,11 @@ def test_the_launch_check_before_a_launch_does_not_simulate(
     """preflight runs before every launch: the fifteen simulator calls stay in `doctor`."""
     [check] = run_checks(load_config(aws_config), ["credentials"], thorough=False)
     assert check.status == OK and iam_standin.simulated == []
+
+
+def test_a_call_log_that_cannot_be_written_is_one_sentence(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PACERID_AWS_CALL_LOG", str(tmp_path))  # a folder, not a file
+    with pytest.raises(UsageError, match=r"Cannot append to PACERID_AWS_CALL_LOG=.*unset it\.$"):
+        AwsClients(REGION, None, aws_env).ec2.describe_regions()

@@ -33,7 +33,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from pacerid_tui.core.errors import CredentialsError, PaceridError, ProviderError
+from pacerid_tui.core.errors import CredentialsError, PaceridError, ProviderError, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -79,9 +79,16 @@ def record_call(model: Any, **_: Any) -> None:
     signing name (servicequotas for service-quotas). One short O_APPEND write per line, so
     threads and processes sharing the file never interleave."""
     path = os.environ.get(CALL_LOG_ENV)
-    if path:
+    if not path:
+        return
+    try:
         with open(path, "a", encoding="utf-8") as log:
             log.write(f"{model.service_model.signing_name}:{model.name}\n")
+    except OSError as err:
+        raise UsageError(
+            f"Cannot append to {CALL_LOG_ENV}={path} ({err.strerror or err}); point it at a "
+            "writable file, or unset it."
+        ) from err
 
 
 def error_code(err: ClientError) -> str:
