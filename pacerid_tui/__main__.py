@@ -77,6 +77,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --run: relaunch an instance that is gone for no known reason",
     )
+    swept = add("sweep", "list everything of ours left in every region, priced; --yes removes it")
+    swept.add_argument(
+        "--yes", action="store_true", help="remove what no run uses (spot requests first)"
+    )
+    swept.add_argument("--json", action="store_true", help="machine-readable output")
     status = add("status", "list runs with state, uptime and cost")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     shell = add("ssh", "open a shell on the host (or run a command there)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import secrets
 import shutil
@@ -31,6 +32,42 @@ def no_leftover_instances(isolated: Path) -> Iterator[None]:
     provider = LocalProvider(isolated / "local")
     for instance in provider.find_managed():
         provider.terminate(instance.instance_id)
+
+
+POLICY = REPO / "docs" / "aws-policy.json"
+
+
+def not_in_the_policy(called: list[str]) -> list[str]:
+    """The AWS actions called (`service:Action`) that docs/aws-policy.json does not allow."""
+    from pacerid_tui.core.cloud.aws_policy import ALWAYS_ALLOWED
+
+    allowed = {
+        action
+        for statement in json.loads(POLICY.read_text())["Statement"]
+        for action in statement["Action"]
+    }
+    return sorted(set(called) - allowed - ALWAYS_ALLOWED)
+
+
+@pytest.fixture(autouse=True)
+def aws_calls_in_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every AWS action the tool calls during a test must be in docs/aws-policy.json.
+
+    Each client the tool builds appends its calls to PACERID_AWS_CALL_LOG (aws_session.py), and
+    the CLI's subprocesses inherit the variable; the file is the test's own, so the check holds
+    under pytest-xdist. A call the policy lacks fails the test at teardown, naming it.
+    """
+    log = tmp_path / "aws-calls.log"
+    monkeypatch.setenv("PACERID_AWS_CALL_LOG", str(log))
+    yield log
+    called = log.read_text().split() if log.exists() else []
+    missing = not_in_the_policy(called)
+    if missing:
+        pytest.fail(
+            f"The tool called {', '.join(missing)}, which docs/aws-policy.json does not allow; "
+            "add each to pacerid_tui/core/cloud/aws_policy.py (and its README line), then "
+            "regenerate the file (tests/aws/test_aws_policy.py says how)."
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -110,6 +110,10 @@ async def _dispatch(lifecycle: Lifecycle, command: str, args: argparse.Namespace
         from pacerid_tui.cli.history_commands import show_history
 
         return await show_history(lifecycle, args)
+    if command == "sweep":
+        from pacerid_tui.cli.sweep import sweep
+
+        return await sweep(lifecycle, args)
     if command == "doctor":
         from pacerid_tui.cli.doctor_table import doctor
 

@@ -21,6 +21,7 @@ from pacerid_tui.config import Config, load_config
 from pacerid_tui.core.kernel.errors import PaceridError, RunNotFound
 from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
 from pacerid_tui.core.results import delivery
+from pacerid_tui.core.steps import leftovers
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.core.supervise import orphans
@@ -284,6 +285,13 @@ class RunActions(App[int]):
         found = await orphans.orphans(self.lifecycle, load_config(self.config_path))
         self.post_message(messages.OrphansFound(found))
 
+    @work(exclusive=True, group="leftovers", exit_on_error=False)
+    async def look_for_leftovers(self) -> None:
+        """Whatever else of ours bills with no run using it, in every region; each is told
+        once, as an unknown instance is."""
+        found = await orphans.billing_leftovers(self.lifecycle, load_config(self.config_path))
+        self.post_message(messages.LeftoversFound(found))
+
     @on(messages.OrphansFound)
     def orphans_found(self, message: messages.OrphansFound) -> None:
         # A run this dashboard is launching has its instance before the registry does.
@@ -299,6 +307,22 @@ class RunActions(App[int]):
                     severity="warning",
                     timeout=60,
                 )
+
+    @on(messages.LeftoversFound)
+    def leftovers_found(self, message: messages.LeftoversFound) -> None:
+        # A run being launched has its resources before the registry has its instance.
+        busy = {run_id for run_id, view in self.views.items() if view.busy is not None}
+        for item in message.leftovers:
+            if item.run_id in busy or item.resource_id in self.orphans_told:
+                continue
+            self.orphans_told.add(item.resource_id)
+            self.notify(
+                f"{leftovers.named(item)} is ours but no run uses it; `pacerid-tui sweep` "
+                "lists it and `pacerid-tui sweep --yes` removes it.",
+                title="Left over",
+                severity="warning",
+                timeout=60,
+            )
 
     def action_adopt(self) -> None:
         if not self.orphans:

@@ -181,6 +181,8 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self.refresh_runs()
         self.set_interval(ORPHANS_S, self.look_for_orphans)
         self.look_for_orphans()
+        self.set_interval(ORPHANS_S, self.look_for_leftovers)
+        self.look_for_leftovers()
         for run in self.lifecycle.registry.runs():
             if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
                 self.start_follow(run)

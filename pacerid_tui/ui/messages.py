@@ -12,7 +12,7 @@ from textual.app import App
 from textual.message import Message
 
 from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import Instance, MetricEvent, Run
+from pacerid_tui.core.kernel.models import Instance, Leftover, MetricEvent, Run
 from pacerid_tui.core.remote.sync import Progress
 from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.ui.market import Market
@@ -106,3 +106,9 @@ class TrainingLoaded(Message):
 class OrphansFound(Message):
     instances: list[Instance]
     """Live instances of ours that no run knows, as last looked for."""
+
+
+@dataclass
+class LeftoversFound(Message):
+    leftovers: list[Leftover]
+    """Whatever of ours costs money with no run using it, in any region, as last looked for."""

@@ -22,6 +22,11 @@
   HTTP 500 `text/html` page beginning `<!DOCTYPE html>`, as a corporate proxy or a load
   balancer in trouble sends (not AWS's documented error shape, which is the point; botocore's
   parser reads a page beginning `<html>` as a generic error, this one it cannot read at all).
+- A region that refuses: every EC2 call signed for a region in `refuse_regions` (the region of
+  the Signature Version 4 credential scope, `Credential=KEY/DATE/REGION/ec2/aws4_request`) is
+  answered as EC2 answers a caller an organization's policy denies there (EC2 API reference,
+  Error codes: UnauthorizedOperation, HTTP 403, "You are not authorized to perform this
+  operation.").
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aws_seed import ERROR_XML
 
 EARLY_CONSOLE = """\
 [    0.000000] Linux version 6.8.0-1021-aws (buildd@lcy02-amd64-021) #23-Ubuntu SMP
@@ -98,6 +106,8 @@ class AwsStandIn:
         self.ssm_calls: list[dict[str, Any]] = []
         self.html_500: set[str] = set()
         """Query actions (RunInstances, SimulatePrincipalPolicy…) answered with PROXY_PAGE."""
+        self.refuse_regions: set[str] = set()
+        """Regions whose EC2 calls are all refused (UnauthorizedOperation)."""
         self.url = ""
 
     def ec2(self, form: dict[str, list[str]], body: bytes, moto: Moto) -> Answer | None:
@@ -188,6 +198,13 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
             if target.startswith("AmazonSSM."):
                 unknown = {"__type": "InvalidAction", "message": f"{target} is not served here"}
                 self.reply(400, json.dumps(unknown).encode(), "application/x-amz-json-1.1")
+                return
+            signed = self.headers["Authorization"] or ""
+            scope = re.search(r"Credential=[^/]+/\d+/([\w-]+)/(\w+)/", signed)
+            if scope and scope.group(2) == "ec2" and scope.group(1) in standin.refuse_regions:
+                message = "You are not authorized to perform this operation."
+                refused = ERROR_XML.format(code="UnauthorizedOperation", message=message)
+                self.reply(403, refused.encode(), "text/xml;charset=UTF-8")
                 return
             form = urllib.parse.parse_qs(body.decode())
             if (form.get("Action") or [""])[0] in standin.html_500:

@@ -11,6 +11,7 @@ state.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -31,6 +32,7 @@ from pacerid_tui.core.cloud.aws_launch import (
     plan_attempts,
     run_request,
 )
+from pacerid_tui.core.cloud.aws_leftovers import GLOBAL, find_leftovers
 from pacerid_tui.core.cloud.aws_network import find_network, usable_zones
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
 from pacerid_tui.core.cloud.aws_quota import vcpus_of
@@ -44,12 +46,21 @@ from pacerid_tui.core.cloud.aws_role import (
     fallback_warning,
 )
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
+from pacerid_tui.core.cloud.aws_sweep import sweep_iam, sweep_region
 from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
 from pacerid_tui.core.cloud.aws_types import refusals
 from pacerid_tui.core.cloud.aws_unlaunched import end_unlaunched, tag_own_or_end
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG, Report, quiet
 from pacerid_tui.core.kernel.errors import ConfigError, PaceridError, ProviderError
-from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, PricePoint
+from pacerid_tui.core.kernel.models import (
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    Inventory,
+    Leftover,
+    PricePoint,
+    Swept,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -67,7 +78,7 @@ TERMINATE_TIMEOUT_S = 300
 
 class AwsProvider:
     """The Provider protocol on EC2 (see base.py), plus live zone prices and the
-    HostKeyFingerprints capability."""
+    HostKeyFingerprints and Sweepable capabilities."""
 
     name = "aws"
 
@@ -76,6 +87,9 @@ class AwsProvider:
         self.clients = AwsClients(config.region, config.profile, endpoint_url)
         self._let_in: str | None = None
         """The range this process last opened SSH to."""
+        self._regions: dict[str, AwsClients] = {config.region: self.clients}
+        """Clients of the other regions `leftovers` and `sweep` visit, built once each."""
+        self._regions_lock = threading.Lock()
 
     def launch(self, spec: InstanceSpec, report: Report = quiet) -> Instance:
         """Types, image, key, firewall, then the first zone/type/market with room; waits for
@@ -249,6 +263,40 @@ class AwsProvider:
                 {"Name": "instance-state-name", "Values": ALIVE_STATES},
             ]
         )
+
+    def leftovers(self, kept: Mapping[str, str]) -> Inventory:
+        """The Sweepable capability of base.py: everything of ours in every enabled region
+        (aws_leftovers.py)."""
+        return find_leftovers(self.clients, self._clients_for, kept)
+
+    def sweep(self, found: Sequence[Leftover], report: Report = quiet) -> Swept:
+        """Remove these leftovers, region by region, in the safe order (aws_sweep.py); the role
+        and its profile last, unless an instance that uses them could not be ended."""
+        swept = Swept()
+        alive: set[str] = set()
+        by_region: dict[str, list[Leftover]] = {}
+        for item in found:
+            by_region.setdefault(item.region, []).append(item)
+        for region, items in sorted(by_region.items()):
+            if region == GLOBAL:
+                continue
+            done, left = sweep_region(self._clients_for(region).ec2, region, items, report)
+            swept, alive = swept + done, alive | left
+        iam = by_region.get(GLOBAL, [])
+        if iam and alive:
+            return swept + Swept(
+                failures=(
+                    f"The instance role {HOST_ROLE} was kept: {', '.join(sorted(alive))} could "
+                    "not be ended and may still need it.",
+                )
+            )
+        return swept + sweep_iam(self.clients.iam, iam, report) if iam else swept
+
+    def _clients_for(self, region: str) -> AwsClients:
+        with self._regions_lock:
+            if region not in self._regions:
+                self._regions[region] = self.clients.for_region(region)
+            return self._regions[region]
 
     def zone_prices(self) -> dict[str, float]:
         """The spot price in force now for the configured type, by zone (configured zones only)."""

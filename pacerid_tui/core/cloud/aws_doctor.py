@@ -2,11 +2,12 @@
 
 Each check calls only describe/get APIs and the same look-ups the launch uses (aws_network,
 aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall, aws_role), so what the
-doctor says is what the launch will do; the role check also asks IAM's policy simulator, which
-changes nothing. Any error becomes that check's fail or warn; one that says nothing about the
-account (AWS unreachable, too slow, a server error, a page that is not AWS's: aws_session's
-NoAnswer) makes that check "cannot tell", and costs no other. When the credentials fail, the
-other checks are not asked (they would only repeat it).
+doctor says is what the launch will do; the role and credentials checks also ask IAM's policy
+simulator (the credentials check about every action of docs/aws-policy.json), which changes
+nothing. Any error becomes that check's fail or warn; one that says nothing about the account
+(AWS unreachable, too slow, a server error, a page that is not AWS's: aws_session's NoAnswer)
+makes that check "cannot tell", and costs no other. When the credentials fail, the other checks
+are not asked (they would only repeat it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pacerid_tui.config import Config
 from pacerid_tui.core.cloud.aws import AwsProvider
@@ -31,6 +33,7 @@ from pacerid_tui.core.cloud.aws_firewall import (
 from pacerid_tui.core.cloud.aws_keypair import candidates
 from pacerid_tui.core.cloud.aws_keyprint import fingerprints
 from pacerid_tui.core.cloud.aws_network import Network, find_network
+from pacerid_tui.core.cloud.aws_policy import missing
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price
 from pacerid_tui.core.cloud.aws_quota import (
     ON_DEMAND,
@@ -51,8 +54,13 @@ from pacerid_tui.core.kernel.errors import PaceridError
 
 
 class AwsDoctor:
-    def __init__(self, config: Config, provider: AwsProvider | None = None) -> None:
+    def __init__(
+        self, config: Config, provider: AwsProvider | None = None, thorough: bool = True
+    ) -> None:
         self.config = config
+        self.thorough = thorough
+        """Also simulate docs/aws-policy.json for the caller (not before every launch: about
+        thirty simulator calls)."""
         self.instance = config.instance
         self.provider = provider or AwsProvider(config.instance)
         self.ec2 = self.provider.clients.ec2
@@ -90,7 +98,40 @@ class AwsDoctor:
                 f"Enable {region} (Account → AWS Regions) or pick another instance.region.",
                 usage=True,
             )
-        return Check("credentials", OK, f"{who}; region {region} is enabled.", "")
+        if not self.thorough:
+            return Check("credentials", OK, f"{who}; region {region} is enabled.", "")
+        return self.permissions(f"{who}; region {region} is enabled", me)
+
+    def permissions(self, said: str, me: Any) -> Check:
+        """Whether the caller may call every action the tool calls: docs/aws-policy.json,
+        simulated for them (aws_policy.py); the actions missing are named."""
+        try:
+            denied = missing(
+                self.provider.clients.other("iam"),
+                str(me["Arn"]),
+                str(me["Account"]),
+                self.instance.region,
+            )
+        except CannotTell as why:
+            return Check(
+                "credentials",
+                WARN,
+                f"{said}; cannot tell whether it may call every action the tool needs: {why}.",
+                "Allow yourself iam:SimulatePrincipalPolicy to let doctor check "
+                "(docs/aws-policy.json has it).",
+            )
+        if denied is None:
+            return Check("credentials", OK, f"{said}; the root user may call every action.", "")
+        if not denied:
+            return Check("credentials", OK, f"{said}; it may call every action the tool needs.", "")
+        named = ", ".join(f"{action} ({why})" for action, why in denied.items())
+        return Check(
+            "credentials",
+            WARN,
+            f"{said}; of the actions the tool calls, it may not call {named}.",
+            "Ask an administrator to attach docs/aws-policy.json to you (README: What the tool "
+            "may do on AWS says why each action is there).",
+        )
 
     def instance_type(self) -> Check:
         """Every type the launch may ask for runs on Nitro and is one the PyTorch images
@@ -382,9 +423,12 @@ def cannot_tell(name: str, err: NoAnswer) -> Check:
 
 
 def aws_checks(
-    config: Config, names: Sequence[str], provider: AwsProvider | None = None
+    config: Config,
+    names: Sequence[str],
+    provider: AwsProvider | None = None,
+    thorough: bool = True,
 ) -> list[Check]:
-    doctor = AwsDoctor(config, provider)
+    doctor = AwsDoctor(config, provider, thorough)
     steps: dict[str, Callable[[], Check]] = {
         "credentials": doctor.credentials,
         "instance_type": doctor.instance_type,

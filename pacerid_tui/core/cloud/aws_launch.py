@@ -155,8 +155,13 @@ def run_request(
             "SpotInstanceType": "one-time",
             "InstanceInterruptionBehavior": "terminate",
         }
+        # The request is ours too, one-time or persistent: `sweep` finds it by this tag, the
+        # host role's cancel permission and the user's policy (docs/aws-policy.json) ask for it.
+        request["TagSpecifications"].append(
+            {"ResourceType": "spot-instances-request", "Tags": tags}
+        )
         if host_profile is not None:
-            stop_mode(request, spot_options, tags, config, host_profile)
+            stop_mode(request, spot_options, config, host_profile)
         # What this instance will do at an interruption, whatever the config asked: stop mode
         # falls back to relaunch where the account may not create or pass the role.
         mode = "stop" if host_profile is not None else "relaunch"
@@ -174,7 +179,6 @@ def run_request(
 def stop_mode(
     request: dict[str, Any],
     spot_options: dict[str, Any],
-    tags: list[dict[str, str]],
     config: InstanceConfig,
     host_profile: str,
 ) -> None:
@@ -189,7 +193,8 @@ def stop_mode(
     - shutdown behaviour `stop`: a persistent request reopens when its instance is terminated,
       so a power-off that terminated would launch a fresh instance; a stopped one is ended by
       the host's watchdog or the controller (request cancelled first);
-    - the request tagged as ours at launch, which the host role's cancel permission requires.
+    - the request tagged as ours at launch (run_request), which the host role's cancel
+      permission requires.
     """
     until = request_valid_until(time.time(), config.max_runtime_minutes)
     valid_until = datetime.fromtimestamp(until, tz=timezone.utc)
@@ -200,7 +205,6 @@ def stop_mode(
     )
     request["InstanceInitiatedShutdownBehavior"] = "stop"
     request["IamInstanceProfile"] = {"Arn": host_profile}
-    request["TagSpecifications"].append({"ResourceType": "spot-instances-request", "Tags": tags})
 
 
 def too_expensive(attempt: Attempt, max_price: float | None) -> bool:

@@ -248,7 +248,9 @@ def _ensure(iam: Any, caller: Caller, report: Report) -> HostProfile:
     except ClientError as err:
         if error_code(err) != "NoSuchEntity":
             raise
-        profile = iam.create_instance_profile(InstanceProfileName=HOST_ROLE)["InstanceProfile"]
+        profile = iam.create_instance_profile(
+            InstanceProfileName=HOST_ROLE, Tags=[{"Key": MANAGED_TAG, "Value": "true"}]
+        )["InstanceProfile"]
         created = True
     if HOST_ROLE not in [role["RoleName"] for role in profile.get("Roles", [])]:
         iam.add_role_to_instance_profile(InstanceProfileName=HOST_ROLE, RoleName=HOST_ROLE)

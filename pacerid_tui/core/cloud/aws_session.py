@@ -13,10 +13,15 @@ standard retry mode; it never retries a client error such as a bad parameter), w
 fail-fast, because EC2 answers a full zone with a 5xx `InsufficientInstanceCapacity` that a retry
 would only repeat — the next zone or instance type is the useful retry (see aws_launch.py).
 boto3 clients are thread-safe once built; building them is not, hence the lock.
+
+Every client is built in `AwsClients._client`, so that is where `PACERID_AWS_CALL_LOG` is
+honoured: each AWS action the tool calls is appended to that file as IAM names it
+(`ec2:RunInstances`), which is what docs/aws-policy.json must allow (the test suite checks it).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +43,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from pacerid_tui.core.kernel.errors import CredentialsError, PaceridError, ProviderError
+from pacerid_tui.core.kernel.errors import CredentialsError, PaceridError, ProviderError, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -98,6 +103,27 @@ def foreign_answer(exception: Exception, event_name: str = "", **_: Any) -> None
     reason = (str(exception).splitlines() or [type(exception).__name__])[0][:200]
     operation = event_name.rsplit(".", 1)[-1] or "an AWS call"
     raise NotAwsAnswer(operation=operation, reason=reason) from exception
+
+
+CALL_LOG_ENV = "PACERID_AWS_CALL_LOG"
+"""A file to append each AWS action to, one `service:Action` a line (unset: nothing is kept)."""
+
+
+def record_call(model: Any, **_: Any) -> None:
+    """botocore's before-call event: the action as IAM names it, whose prefix is the service's
+    signing name (servicequotas for service-quotas). One short O_APPEND write per line, so
+    threads and processes sharing the file never interleave."""
+    path = os.environ.get(CALL_LOG_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{model.service_model.signing_name}:{model.name}\n")
+    except OSError as err:
+        raise UsageError(
+            f"Cannot append to {CALL_LOG_ENV}={path} ({err.strerror or err}); point it at a "
+            "writable file, or unset it."
+        ) from err
 
 
 def error_code(err: ClientError) -> str:
@@ -182,20 +208,36 @@ class AwsClients:
         self._iam: Any = None
         self._others: dict[str, Any] = {}
 
-    def _client(self, attempts: int, service: str = "ec2") -> Any:
+    def for_region(self, region: str) -> AwsClients:
+        """Clients of another region on this session, under the same lock: botocore loads each
+        service's model once per session, so a sweep of every region (aws_leftovers.py) builds
+        its clients in milliseconds instead of a second each."""
+        twin = AwsClients(region, self.profile, self.endpoint_url)
+        with self._lock:
+            twin._session = self._built_session()
+        twin._lock = self._lock
+        return twin
+
+    def _built_session(self) -> boto3.Session:
         with aws_errors("open a session"):
             if self._session is None:
                 self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            return self._session
+
+    def _client(self, attempts: int, service: str = "ec2") -> Any:
+        session = self._built_session()
+        with aws_errors("open a session"):
             config = Config(
                 retries={"mode": "standard", "total_max_attempts": attempts},
                 connect_timeout=CONNECT_TIMEOUT_S,
                 read_timeout=READ_TIMEOUT_S,
             )
-            options: dict[str, Any] = {"config": config}
+            options: dict[str, Any] = {"config": config, "region_name": self.region}
             if self.endpoint_url and service in ("ec2", "ssm", "iam"):  # sts, quotas: boto3's own
                 options["endpoint_url"] = self.endpoint_url
-            client = self._session.client(service, **options)  # type: ignore[call-overload]
+            client = session.client(service, **options)  # type: ignore[call-overload]
             client.meta.events.register("after-call-error", foreign_answer)
+            client.meta.events.register("before-call", record_call)
             return client
 
     def other(self, service: str) -> Any:

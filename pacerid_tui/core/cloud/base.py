@@ -6,10 +6,17 @@ Calls are blocking (boto3 is); async callers wrap them in `asyncio.to_thread`. P
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from pacerid_tui.core.kernel.models import Instance, InstanceSpec, PricePoint
+from pacerid_tui.core.kernel.models import (
+    Instance,
+    InstanceSpec,
+    Inventory,
+    Leftover,
+    PricePoint,
+    Swept,
+)
 
 Report = Callable[[str], None]
 """Receives one human sentence of progress at a time."""
@@ -118,4 +125,24 @@ class CallerAccess(Protocol):
 
     def let_caller_in(self, report: Report = quiet) -> None:
         """Open SSH to this machine's address now, revoking the range opened before."""
+        ...
+
+
+@runtime_checkable
+class Sweepable(Protocol):
+    """An optional provider capability: everything of ours that is still there, found by our
+    tag (`MANAGED_TAG`) wherever the provider can look (AWS: every region the account has
+    enabled), and removing what no run uses (`pacerid-tui sweep`, core/leftovers.py).
+    Nothing without our tag is ever listed or touched. AWS and the local provider."""
+
+    def leftovers(self, kept: Mapping[str, str]) -> Inventory:
+        """Every resource of ours with its cost a day; `kept` maps the instance ids the runs
+        know to their run, which keeps them and what they use. Blocking; one sentence per
+        place that could not be read, the others still listed."""
+        ...
+
+    def sweep(self, found: Sequence[Leftover], report: Report = quiet) -> Swept:
+        """Remove these (what `leftovers` found no run uses) in the safe order: spot requests
+        cancelled first, instances terminated and waited for, then volumes, security groups,
+        key pairs, the role and its profile. Blocking; a failure costs its resource only."""
         ...

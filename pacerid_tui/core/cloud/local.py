@@ -36,7 +36,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,17 @@ from pacerid_tui.core.cloud.base import Report, quiet, request_valid_until
 from pacerid_tui.core.cloud.local_imds import HOST_ROLE, ROLE_FILE
 from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel import atomic, boot_switch
-from pacerid_tui.core.kernel.errors import ProviderError
+from pacerid_tui.core.kernel.errors import PaceridError, ProviderError
 from pacerid_tui.core.kernel.lazy import asyncssh
-from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, PricePoint
+from pacerid_tui.core.kernel.models import (
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    Inventory,
+    Leftover,
+    PricePoint,
+    Swept,
+)
 
 START_TIMEOUT_S = 15.0
 """The server starts in well under a second; this only guards against a broken interpreter."""
@@ -254,6 +262,37 @@ class LocalProvider:
             if (folder / "launched.json").exists()
             and (instance := self._describe_one(folder)).state.is_alive
         ]
+
+    def leftovers(self, kept: Mapping[str, str]) -> Inventory:
+        """The Sweepable capability (base.py): every live local instance, at no cost; those no
+        run knows are what `sweep` ends (their spot request, simulated, cancelled first)."""
+        return Inventory(
+            tuple(
+                Leftover(
+                    self.name,
+                    "local",
+                    "instance",
+                    instance.instance_id,
+                    instance.state.value,
+                    0.0,
+                    f"an SSH server on 127.0.0.1:{instance.port}, this machine's CPU",
+                    run_id=instance.run_id,
+                    in_use_by=kept.get(instance.instance_id),
+                )
+                for instance in self.find_managed()
+            )
+        )
+
+    def sweep(self, found: Sequence[Leftover], report: Report = quiet) -> Swept:
+        swept = Swept()
+        for item in found:
+            try:
+                self.terminate(item.resource_id, report)
+            except (PaceridError, OSError) as err:
+                swept += Swept(failures=(f"Cannot end {item.resource_id}: {err}",))
+            else:
+                swept += Swept(removed=(item,))
+        return swept
 
     def _describe_one(self, folder: Path) -> Instance:
         launched = _read_json(folder / "launched.json") or {}

@@ -161,3 +161,69 @@ def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:
         elif event.event == "epoch":
             epochs.append(event)
     return epochs
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A resource this tool tagged that still exists, as `sweep` and doctor's leftovers check
+    list it: an instance in any state, a spot request, a volume, a security group, a key pair,
+    the host role or its instance profile."""
+
+    provider: str
+    region: str
+    """The region it lives in; "global" for IAM's role and instance profile."""
+    kind: str
+    """instance, spot request, volume, security group, key pair, role, instance profile."""
+    resource_id: str
+    state: str
+    usd_per_day: float | None
+    """What it costs a day as it is now; None when the price is unknown (it may bill)."""
+    detail: str = ""
+    """How the cost is made up, or why it matters (an open request may launch an instance)."""
+    run_id: str | None = None
+    """The run it was launched for, from its tag."""
+    in_use_by: str | None = None
+    """The run that still uses it (its instance, or what that instance needs): kept."""
+
+    @property
+    def billing(self) -> bool:
+        """It costs money now, may (unknown price), or may start to (an open spot request)."""
+        if self.kind == "spot request":
+            return self.state == "open"
+        return self.usd_per_day is None or self.usd_per_day > 0
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A place the inventory could not be read: one sentence, the others are still listed."""
+
+    provider: str
+    region: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything of ours a provider found, and where it could not tell."""
+
+    found: tuple[Leftover, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()
+
+    def __add__(self, other: Inventory) -> Inventory:
+        return Inventory(self.found + other.found, self.unreadable + other.unreadable)
+
+    @property
+    def leftovers(self) -> list[Leftover]:
+        """What no run uses: what `sweep --yes` removes."""
+        return [item for item in self.found if item.in_use_by is None]
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What a sweep removed, and one sentence per thing it could not remove."""
+
+    removed: tuple[Leftover, ...] = ()
+    failures: tuple[str, ...] = ()
+
+    def __add__(self, other: Swept) -> Swept:
+        return Swept(self.removed + other.removed, self.failures + other.failures)

@@ -187,3 +187,18 @@ def instance_parts(
         volume=volume_cost(volume_gb, start, end, prices),
         ipv4=sum(ipv4_cost(a, b, prices) for a, b in running),
     )
+
+
+SECONDS_PER_DAY = 86400.0
+
+
+def daily_parts(
+    hourly: float, volume_gb: float, public_ipv4: bool, running: bool, prices: RegionPrices
+) -> CostParts:
+    """What an instance as it is now costs over a day (`sweep`): running, its compute at
+    `hourly`, its volumes and its public IPv4 address; stopped, its volumes only."""
+    return CostParts(
+        compute=hourly * 24 if running else 0.0,
+        volume=volume_cost(volume_gb, 0.0, SECONDS_PER_DAY, prices),
+        ipv4=ipv4_cost(0.0, SECONDS_PER_DAY, prices) if running and public_ipv4 else 0.0,
+    )

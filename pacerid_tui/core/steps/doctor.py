@@ -20,10 +20,13 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pacerid_tui.config import Config
+from pacerid_tui import paths
+from pacerid_tui.config import Config, InstanceConfig
 from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, from_error
 from pacerid_tui.core.kernel.errors import CredentialsError, PaceridError
+from pacerid_tui.core.steps import leftovers
 from pacerid_tui.core.steps.credentials import kaggle_credentials, kaggle_source
+from pacerid_tui.core.steps.registry import Registry
 
 if TYPE_CHECKING:
     from pacerid_tui.core.cloud.base import Provider
@@ -38,6 +41,7 @@ NAMES = (
     "firewall",
     "role",
     "price",
+    "leftovers",
     "kaggle",
 )
 BLOCKING = ("credentials", "instance_type", "quota", "network", "kaggle")
@@ -157,22 +161,59 @@ def _reason(err: Exception) -> str:
 
 
 def run_checks(
-    config: Config, names: Sequence[str] = NAMES, provider: Provider | None = None
+    config: Config,
+    names: Sequence[str] = NAMES,
+    provider: Provider | None = None,
+    thorough: bool = True,
 ) -> list[Check]:
-    """The named checks, in NAMES order; `provider` (an AwsProvider) reuses its clients."""
+    """The named checks, in NAMES order; `provider` (an AwsProvider) reuses its clients.
+    `thorough` also simulates the user's policy in the credentials check (preflight skips it)."""
     wanted = [name for name in NAMES if name in names]
-    cloud = [name for name in wanted if name != "kaggle"]
+    cloud = [name for name in wanted if name not in ("leftovers", "kaggle")]
     if config.instance.provider == "local":
         checks = [Check(name, OK, NOT_NEEDED, "") for name in cloud]
     else:
         from pacerid_tui.core.cloud.aws import AwsProvider  # boto3 only when needed
         from pacerid_tui.core.cloud.aws_doctor import aws_checks
 
-        aws = provider if isinstance(provider, AwsProvider) else None
-        checks = aws_checks(config, cloud, aws)
+        provider = provider if isinstance(provider, AwsProvider) else AwsProvider(config.instance)
+        checks = aws_checks(config, cloud, provider, thorough)
+    if "leftovers" in wanted:
+        refused = [c for c in checks if c.check == "credentials" and c.status == FAIL]
+        checks.append(
+            Check("leftovers", WARN, "Not checked: the credentials check failed.", "")
+            if refused
+            else leftovers_check(config, provider)
+        )
     if "kaggle" in wanted:
         checks.append(kaggle_check(config))
     return checks
+
+
+def leftovers_check(config: Config, provider: Provider | None = None) -> Check:
+    """What of ours no run uses, everywhere the providers look (core/steps/leftovers.py):
+    a warn when it costs money or a region cannot be read."""
+    from pacerid_tui.core.cloud.factory import provider_for
+
+    def make(instance: InstanceConfig) -> Provider:
+        mine = provider is not None and instance == config.instance
+        return provider if mine and provider is not None else provider_for(instance)
+
+    try:
+        found = leftovers.inventory(
+            leftovers.providers(config, make), Registry(paths.registry_file()).runs()
+        )
+    except PaceridError as err:
+        return from_error("leftovers", err, WARN)
+    cannot = "; ".join(f"cannot tell for {u.region}: {u.reason}" for u in found.unreadable)
+    sweep_fix = "List them with `pacerid-tui sweep`; `pacerid-tui sweep --yes` removes them."
+    if found.unreadable:
+        return Check("leftovers", WARN, f"{leftovers.summary(found)} {cannot}", sweep_fix)
+    if leftovers.billing(found):
+        return Check("leftovers", WARN, leftovers.summary(found), sweep_fix)
+    if not found.leftovers and config.instance.provider == "local":
+        return Check("leftovers", OK, NOT_NEEDED, "")
+    return Check("leftovers", OK, leftovers.summary(found), sweep_fix if found.leftovers else "")
 
 
 def exit_code(checks: Sequence[Check]) -> int:
@@ -190,7 +231,11 @@ def preflight(config: Config, provider: Provider | None = None) -> None:
     with _lock:
         if key in _passed:
             return
-    failed = [check for check in run_checks(config, BLOCKING, provider) if check.status == FAIL]
+    failed = [
+        check
+        for check in run_checks(config, BLOCKING, provider, thorough=False)
+        if check.status == FAIL
+    ]
     if failed:
         first = failed[0]
         raise PreflightError(

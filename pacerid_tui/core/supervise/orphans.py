@@ -1,5 +1,7 @@
 """Instances of ours that no run knows (the registry was lost, or a launch was cut short):
-found by tag on AWS and by server process locally, then adopted or terminated."""
+found by tag on AWS and by server process locally, then adopted or terminated; and, for the
+dashboard's notice, whatever else of ours bills with no run using it, in every region
+(core/steps/leftovers.py: `pacerid-tui sweep` lists and removes it)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from pathlib import Path
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core.kernel.errors import UsageError
-from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.kernel.models import Instance, Leftover, Run
 from pacerid_tui.core.remote import ssh
+from pacerid_tui.core.steps import leftovers
 from pacerid_tui.core.steps.lifecycle import Lifecycle, freeze
 
 
@@ -25,6 +28,21 @@ async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
     for provider in providers:
         found += await asyncio.to_thread(provider.find_managed)
     return [instance for instance in found if instance.instance_id not in known]
+
+
+async def billing_leftovers(lifecycle: Lifecycle, config: Config) -> list[Leftover]:
+    """What of ours costs money (or may start to) with no run using it, everywhere the
+    providers look, beyond the instances `orphans` finds (those can be adopted): an instance in
+    another region, an unattached volume, an open spot request."""
+    found_in = leftovers.providers(config, lifecycle.provider_for_config)
+    runs = lifecycle.registry.runs()
+    found = await asyncio.to_thread(leftovers.inventory, found_in, runs)
+    adoptable = {config.instance.region, "local"}
+    return [
+        item
+        for item in leftovers.billing(found)
+        if not (item.kind == "instance" and item.region in adoptable)
+    ]
 
 
 async def adopt(
