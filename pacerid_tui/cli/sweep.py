@@ -21,9 +21,9 @@ from rich.table import Table
 
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
-from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.kernel.models import Inventory, Leftover, Swept
 from pacerid_tui.core.steps import leftovers
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 
 
 async def sweep(lifecycle: Lifecycle, args: argparse.Namespace) -> int:

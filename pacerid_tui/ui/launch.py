@@ -23,9 +23,9 @@ from pydantic import ValidationError
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, describe_validation_error, load_config
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.errors import ConfigError
 from pacerid_tui.core.kernel.models import PricePoint
-from pacerid_tui.core.steps import cost
 
 GUIDE_IMAGES_PER_S = {"g4dn.xlarge": 45.0}
 """The guide's cost table (10K images × 20 epochs in about 1–1.5 h on a g4dn.xlarge, densenet121

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.models import PricePoint, Run
-from pacerid_tui.core.steps import cost
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.zone_market import ssh_warning, zone_prices
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from textual import on, work
 
 from pacerid_tui.config import Config
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.models import Run
-from pacerid_tui.core.steps import cost
 from pacerid_tui.ui import messages
 from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
 from pacerid_tui.ui.messages import while_open

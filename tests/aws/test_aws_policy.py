@@ -22,13 +22,13 @@ import pytest
 from aws_seed import REGION
 from botocore import xform_name
 from iam_standin import ACCOUNT, TRAINER, IamStandIn
-from pacerid_tui.core.kernel.checks import OK, WARN
-from pacerid_tui.core.steps.doctor import run_checks
-from pacerid_tui.core.kernel.errors import UsageError
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws_policy import IMPLIED, actions, policy
 from pacerid_tui.core.cloud.aws_session import AwsClients
+from pacerid_tui.core.kernel.checks import OK, WARN
+from pacerid_tui.core.kernel.errors import UsageError
+from pacerid_tui.core.steps.doctor import run_checks
 from tests.conftest import POLICY, REPO, not_in_the_policy
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from pacerid_tui.core.cloud.aws_prices import on_demand_price, to_points
-from pacerid_tui.core.steps.cost import cost_usd
+from pacerid_tui.core.kernel.cost import cost_usd
 
 # DescribeSpotPriceHistory for g4dn.xlarge, us-east-1c, StartTime 09:17:30, EndTime 11:30:00:
 # newest first, and the change at 08:02:11 that was in force at the start.

@@ -94,7 +94,7 @@ def test_without_a_max_runtime_the_request_is_valid_for_ec2s_seven_days(
     request: dict[str, Any] = {"TagSpecifications": []}
     options: dict[str, Any] = {}
     before = time.time()
-    stop_mode(request, options, [], make_config(interruption="stop"), "arn:aws:iam::1:x/y")
+    stop_mode(request, options, make_config(interruption="stop"), "arn:aws:iam::1:x/y")
     assert 7 * 86400 - 1 <= options["ValidUntil"].timestamp() - before <= 7 * 86400 + 1
 
 

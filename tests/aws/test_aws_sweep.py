@@ -21,11 +21,6 @@ from aws_seed import NEWEST_PYTORCH, REGION
 from aws_standin import AwsStandIn, serve
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from pacerid_tui.core.kernel.checks import OK, WARN
-from pacerid_tui.core.steps.doctor import run_checks
-from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, Run
-from pacerid_tui.core.steps.price_table import prices_for
-from pacerid_tui.core.steps.registry import Registry
 from spot_standin import SpotStandIn
 from test_aws_cli import cli
 from test_aws_launch import record_requests
@@ -33,8 +28,19 @@ from test_aws_launch import record_requests
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.aws import AwsProvider
-from pacerid_tui.core.cloud.aws_role import HOST_POLICY, HOST_ROLE, POLICY_NAME, TRUST_POLICY
+from pacerid_tui.core.cloud.aws_role import (
+    HOST_ROLE,
+    POLICY_NAME,
+    TRUST_POLICY,
+    Caller,
+    host_policy,
+)
+from pacerid_tui.core.kernel.checks import OK, WARN
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, Run
+from pacerid_tui.core.kernel.price_table import prices_for
 from pacerid_tui.core.steps import leftovers
+from pacerid_tui.core.steps.doctor import run_checks
+from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.ui.app import PaceridApp
 from tests.ui.test_app import wait_for
 
@@ -135,7 +141,9 @@ def test_sweep_finds_ours_in_two_regions_priced_and_yes_leaves_none_of_it(
         RoleName=HOST_ROLE, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY), Tags=OURS[:1]
     )
     iam.put_role_policy(
-        RoleName=HOST_ROLE, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(HOST_POLICY)
+        RoleName=HOST_ROLE,
+        PolicyName=POLICY_NAME,
+        PolicyDocument=json.dumps(host_policy(Caller("aws", "123456789012"))),
     )
     iam.create_instance_profile(InstanceProfileName=HOST_ROLE, Tags=OURS[:1])
     iam.add_role_to_instance_profile(InstanceProfileName=HOST_ROLE, RoleName=HOST_ROLE)

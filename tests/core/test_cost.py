@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pacerid_tui.core.kernel.models import PricePoint
-from pacerid_tui.core.steps.cost import (
+from pacerid_tui.core.kernel.cost import (
     CostParts,
     billed_seconds,
     budget_fraction,
@@ -21,7 +20,8 @@ from pacerid_tui.core.steps.cost import (
     remaining_seconds,
     volume_cost,
 )
-from pacerid_tui.core.steps.price_table import PRICES_AS_OF, prices_for
+from pacerid_tui.core.kernel.models import PricePoint
+from pacerid_tui.core.kernel.price_table import PRICES_AS_OF, prices_for
 
 
 def at(text: str) -> float:

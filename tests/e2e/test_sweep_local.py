@@ -9,15 +9,15 @@ import json
 import time
 
 import pytest
-from pacerid_tui.core.kernel.checks import OK
-from pacerid_tui.core.steps.doctor import run_checks
-from pacerid_tui.core.kernel.models import InstanceSpec, Run
-from pacerid_tui.core.steps.registry import Registry
 
 from pacerid_tui import paths
 from pacerid_tui.__main__ import main
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
+from pacerid_tui.core.kernel.checks import OK
+from pacerid_tui.core.kernel.models import InstanceSpec, Run
+from pacerid_tui.core.steps.doctor import run_checks
+from pacerid_tui.core.steps.registry import Registry
 from tests.conftest import REPO
 
 CONFIG = REPO / "configs" / "local.yaml"

@@ -49,7 +49,7 @@ from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, may_use
 from pacerid_tui.core.cloud.aws_session import NoAnswer, aws_errors
 from pacerid_tui.core.cloud.aws_types import FIX as TYPES_FIX
 from pacerid_tui.core.cloud.aws_types import refusals
-from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, from_error
+from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, cannot_tell, from_error
 from pacerid_tui.core.kernel.errors import PaceridError
 
 
@@ -415,11 +415,9 @@ def normal(fingerprint: str) -> str:
     return fingerprint.removeprefix("SHA256:").rstrip("=").lower()
 
 
-def cannot_tell(name: str, err: NoAnswer) -> Check:
+def no_answer(name: str, err: NoAnswer) -> Check:
     """A check AWS gave nothing to go on: a warn that says so, and why."""
-    check = from_error(name, err, WARN)
-    detail = check.detail[:1].lower() + check.detail[1:]
-    return Check(name, WARN, f"Cannot tell: {detail}", check.fix)
+    return cannot_tell(name, str(err))
 
 
 def aws_checks(
@@ -457,7 +455,7 @@ def aws_checks(
             with aws_errors(f"run the {name} check"):  # botocore's own, where a step let one by
                 results.append(steps[name]())
         except NoAnswer as err:
-            results.append(cannot_tell(name, err))
+            results.append(no_answer(name, err))
         except PaceridError as err:
             # quota and role only warn: the launch finds out, and role falls back to relaunch
             results.append(from_error(name, err, WARN if name in ("quota", "role") else FAIL))

@@ -37,10 +37,10 @@ from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price
 from pacerid_tui.core.cloud.aws_role import HOST_ROLE
 from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors, error_code, user_error
 from pacerid_tui.core.cloud.base import MANAGED_TAG, RUN_ID_TAG
-from pacerid_tui.core.steps.cost import SECONDS_PER_BILLED_MONTH, SECONDS_PER_DAY, daily_parts
+from pacerid_tui.core.kernel.cost import SECONDS_PER_BILLED_MONTH, SECONDS_PER_DAY, daily_parts
 from pacerid_tui.core.kernel.errors import PaceridError
-from pacerid_tui.core.kernel.models import Inventory, Leftover, Unreadable
-from pacerid_tui.core.steps.price_table import prices_for
+from pacerid_tui.core.kernel.models import EVERY_REGION, Inventory, Leftover, Unreadable
+from pacerid_tui.core.kernel.price_table import prices_for
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -88,7 +88,7 @@ def find_leftovers(
     try:
         regions = enabled_regions(home.ec2)
     except PaceridError as err:
-        return Inventory(unreadable=(Unreadable("aws", "every region", str(err)),))
+        return Inventory(unreadable=(Unreadable("aws", EVERY_REGION, str(err)),))
 
     def scan(region: str) -> RegionFound | Unreadable:
         try:

@@ -16,7 +16,7 @@ finds credentials exactly as on EC2. Shaped from the EC2 User Guide:
   (relaunch mode: no instance profile) has neither path (404).
 
 The role is the instance folder's role.json (written at a stop-mode launch: its name and the
-actions its policy allows, as aws_role.py's HOST_POLICY). The credentials are new at each boot
+actions its policy allows, as aws_role.host_policy). The credentials are new at each boot
 and held in memory only; local_ec2.py checks requests against them.
 """
 
@@ -36,7 +36,7 @@ HOST_ROLE = {
     "name": "pacerid-ml-host",
     "actions": ["ec2:CancelSpotInstanceRequests", "ec2:TerminateInstances"],
 }
-"""What a local stop-mode instance's role allows: aws_role.py's HOST_POLICY, by action."""
+"""What a local stop-mode instance's role allows: aws_role.host_policy, by action."""
 MAX_TTL_S = 21600
 CREDENTIALS_S = 6 * 3600
 """How long issued credentials are valid; EC2 rotates them well before they expire."""

@@ -35,3 +35,13 @@ def from_error(name: str, err: PaceridError, status: str = FAIL) -> Check:
         return Check(name, status, text, "See the detail.", isinstance(err, CredentialsError))
     detail = detail.rstrip(".") + "."
     return Check(name, status, detail, fix[:1].upper() + fix[1:], err.exit_code == 2)
+
+
+def cannot_tell(name: str, sentence: str) -> Check:
+    """A check nothing could be learnt for (AWS unreachable, a page that is not AWS's): a warn
+    that says so, with the sentence's reason and its fix."""
+    detail, _, fix = sentence.partition("; ")
+    detail = detail[:1].lower() + detail[1:].rstrip(".")
+    return Check(
+        name, WARN, f"Cannot tell: {detail}.", fix[:1].upper() + fix[1:] or "See the detail."
+    )

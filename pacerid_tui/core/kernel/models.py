@@ -193,6 +193,10 @@ class Leftover:
         return self.usd_per_day is None or self.usd_per_day > 0
 
 
+EVERY_REGION = "every region"
+"""An Unreadable's region when the regions themselves could not be listed: nothing was read."""
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """A place the inventory could not be read: one sentence, the others are still listed."""

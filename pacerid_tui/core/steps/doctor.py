@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig
-from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, from_error
+from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, cannot_tell, from_error
 from pacerid_tui.core.kernel.errors import CredentialsError, PaceridError
+from pacerid_tui.core.kernel.models import EVERY_REGION
 from pacerid_tui.core.steps import leftovers
 from pacerid_tui.core.steps.credentials import kaggle_credentials, kaggle_source
 from pacerid_tui.core.steps.registry import Registry
@@ -205,6 +206,9 @@ def leftovers_check(config: Config, provider: Provider | None = None) -> Check:
         )
     except PaceridError as err:
         return from_error("leftovers", err, WARN)
+    nowhere = [u for u in found.unreadable if u.region == EVERY_REGION]
+    if nowhere and not found.found:
+        return cannot_tell("leftovers", nowhere[0].reason)
     cannot = "; ".join(f"cannot tell for {u.region}: {u.reason}" for u in found.unreadable)
     sweep_fix = "List them with `pacerid-tui sweep`; `pacerid-tui sweep --yes` removes them."
     if found.unreadable:

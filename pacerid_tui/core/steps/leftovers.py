@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig
-from pacerid_tui.core.remote import ssh
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Provider, Report, Sweepable, quiet
 from pacerid_tui.core.kernel.models import Inventory, Leftover, Run, Swept
+from pacerid_tui.core.remote import ssh
 
 TAG = f"{MANAGED_TAG}=true"
 """How our resources are told from look-alikes, as a person would search for them."""

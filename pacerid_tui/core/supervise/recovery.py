@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import Instance, Run
+from pacerid_tui.core.kernel.price_table import prices_for
 from pacerid_tui.core.remote.host_contract import HostPaths
-from pacerid_tui.core.steps import cost
-from pacerid_tui.core.steps.price_table import prices_for
 
 if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle

@@ -6,8 +6,8 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widget import Widget
 
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.models import Run
-from pacerid_tui.core.steps import cost
 from pacerid_tui.core.steps.status import RunStatus, uptime_text
 from pacerid_tui.ui.training import Training
 

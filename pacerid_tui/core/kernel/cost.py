@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pacerid_tui.core.kernel.models import PricePoint
-from pacerid_tui.core.steps.price_table import RegionPrices
+from pacerid_tui.core.kernel.price_table import RegionPrices
 
 MINIMUM_BILLED_S = 60
 """EC2 per-second billing for Linux charges at least one minute per instance start."""
