@@ -25,7 +25,7 @@ from pacerid_tui.core.remote.host_contract import INTERRUPTED_EXIT, HostPaths
 from pacerid_tui.core.results import delivery
 from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.steps.registry import Registry
-from pacerid_tui.core.steps.status import RunStatus, state_text, uptime_text
+from pacerid_tui.core.steps.status import COLUMNS, RunStatus, cells
 from pacerid_tui.core.steps.status import row as status_row
 from pacerid_tui.core.supervise import orphans
 from pacerid_tui.core.supervise.failure import follow_or_clean_up, run_all_or_clean_up
@@ -296,34 +296,10 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
 
 def table(rows: list[RunStatus], title: str) -> Table:
     grid = Table(title=title, title_justify="left")
-    for name in (
-        "Run",
-        "Provider",
-        "Instance",
-        "Type",
-        "Zone",
-        "State",
-        "Uptime",
-        "Price/h",
-        "Cost",
-        "Epoch",
-        "Val acc",
-    ):
+    for name in COLUMNS:
         grid.add_column(
             name, justify="right" if name in ("Price/h", "Cost") else "left", no_wrap=name == "Run"
         )
     for row in rows:
-        grid.add_row(
-            row.run_id,
-            row.provider,
-            row.instance_id or "-",
-            row.instance_type or "-",
-            row.zone or "-",
-            state_text(row),
-            uptime_text(row.uptime_s),
-            f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
-            f"${row.cost_usd:.4f}",
-            f"{row.epoch or 0}/{row.epochs or '?'}",
-            f"{row.val_acc:.1%}" if row.val_acc is not None else "-",
-        )
+        grid.add_row(*cells(row))
     return grid

@@ -50,12 +50,10 @@ class SelectedRun(Watching):
             run,
             self.rows.get(run_id),
             training=training,
-            budget_usd=config.instance.budget_usd if config else None,
             max_price=config.instance.max_price if config else None,
             projected_usd=self.projected(run, market, training),
             warning=market.ssh_warning if market else None,
             activity=view.activity,
-            egress_budgeted=config.instance.budget_includes_egress if config else False,
         )
         self.dashboard.query_one(MarketPanel).show(run, market)
         self.show_watch(run_id)

@@ -4,8 +4,9 @@ The steps (`steps/lifecycle.py`) know no orchestration and the queries (`Lifecyc
 read; the rules that act on a live run are here, once, so they hold the same way in the CLI
 (`all`, `train --follow`, `logs --follow`) and in the dashboard (one worker per live run):
 following the log and metrics (`follow_loop.py`, whose liveness checks are the controller's
-heartbeat on the host), background downloads, the budget (`budget.py`: a warning at 80 %, at
-100 % save then terminate), spot notices and recovery (`recovery.py`). A budget stop runs in
+heartbeat on the host), background downloads, the budget (the rule in `steps/budget_rule.py`,
+read from the run's status row: a warning at 80 %; at 100 % `budget.py` saves then terminates),
+spot notices and recovery (`recovery.py`). A budget stop runs in
 the supervisor's own task: nothing that refreshes the screen can cancel it halfway.
 """
 
@@ -104,15 +105,14 @@ class Supervisor:
         if not limit:
             return False
         [row] = await self.lifecycle.statuses([run], now=self.clock())
-        rule = budget.verdict(row.budgeted_usd, limit)
-        if rule == "warn" and not self._warned:
+        if row.budget_verdict == "warn" and not self._warned:
             self._warned = True
             self.lifecycle.listener.alert(
                 run.run_id,
                 f"{run.run_id} has spent ${row.budgeted_usd:.2f}, "
-                f"{row.budgeted_usd / limit:.0%} of its ${limit:.2f} budget.",
+                f"{row.budget_share or 0.0:.0%} of its ${limit:.2f} budget.",
             )
-        if rule != "stop" or self._stopping is not None:
+        if row.budget_verdict != "stop" or self._stopping is not None:
             return self._stopping is not None
         self.budget_stopped = True
         self._stopping = asyncio.ensure_future(budget.stop(self.lifecycle, run, limit))
