@@ -19,7 +19,7 @@ from pacerid_tui import paths
 from pacerid_tui.cli.ending_notices import Endings
 from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import UsageError
-from pacerid_tui.core.kernel.models import MetricEvent, Run
+from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote import ssh, sync
 from pacerid_tui.core.remote.host_contract import INTERRUPTED_EXIT, HostPaths
 from pacerid_tui.core.results import delivery
@@ -34,7 +34,7 @@ from pacerid_tui.core.supervise.supervisor import Supervisor
 
 class Printer(Listener):
     """Prints what the lifecycle says: progress to stderr, host output to stdout; keeps the
-    endings it sees for the notices (`cli/ending_notices.py`)."""
+    endings the supervisor tells for the notices (`cli/ending_notices.py`)."""
 
     def __init__(self, show_metrics: bool = True) -> None:
         self.show_metrics = show_metrics
@@ -46,8 +46,10 @@ class Printer(Listener):
     def lines(self, run_id: str, source: str, lines: list[str]) -> None:
         print("\n".join(lines), flush=True)
 
+    def ended(self, run_id: str, notice: Notice) -> None:
+        self.endings.add(run_id, notice)
+
     def metric(self, run_id: str, event: MetricEvent) -> None:
-        self.endings.saw(run_id, event)
         if self.show_metrics and event.event == "interrupted":
             print(f"Training interrupted: {event.message}", file=sys.stderr, flush=True)
 
@@ -185,8 +187,6 @@ async def follow(lifecycle: Lifecycle, run: Run, args: argparse.Namespace) -> in
     `all` does (a real interruption moves the run to a new instance and the follow goes on)."""
     supervisor = supervisor_for(lifecycle, run, args, "logs --follow")
     outcome = await follow_or_clean_up(lifecycle, supervisor)
-    if outcome == "budget":
-        endings(lifecycle).budget_stopped(run.run_id)
     if outcome == "ended" and supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         now = lifecycle.registry.get(run.run_id)
@@ -212,19 +212,11 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     if run.instance is not None and run.instance.state.is_alive:
         await lifecycle.terminate(run)
     if supervisor.budget_stopped:
-        endings(lifecycle).budget_stopped(run.run_id)
         return ended("budget")
     if supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
     return 0
-
-
-def endings(lifecycle: Lifecycle) -> Endings:
-    """Where this command's endings are kept: its Printer's (dispatch builds every command's
-    lifecycle with one; any other listener announces nothing)."""
-    listener = lifecycle.listener
-    return listener.endings if isinstance(listener, Printer) else Endings()
 
 
 def ended(outcome: str) -> int:

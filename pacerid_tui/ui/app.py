@@ -243,7 +243,6 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
             if before is not None and before.state != row.state:
                 reason = f" ({row.state_reason})" if row.state_reason else ""
                 self.notify(f"{row.run_id}: {row.state}{reason}")
-                self.announce_stop(row)
             if row.state not in ("terminated", "unknown", "not launched"):
                 self.start_watch(row.run_id)  # its money rules, whatever else runs
         self.rows = {row.run_id: row for row in message.rows}
@@ -299,10 +298,13 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         training.add(event)
         if event.event == "epoch":
             self._measured(message.run_id, training)
-        elif event.event in ("done", "interrupted", "error"):
-            self.announce_end(message.run_id, event)
         if message.run_id == self.table.selected_run_id:
             self.draw_soon(details=True)
+
+    @on(messages.RunEnded)
+    @while_open
+    def run_ended(self, message: messages.RunEnded) -> None:
+        self.show_ending(message.run_id, message.notice)
 
     @on(messages.RunChanged)
     @while_open

@@ -12,7 +12,7 @@ from textual.app import App
 from textual.message import Message
 
 from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import Instance, MetricEvent, Run
+from pacerid_tui.core.kernel.models import Instance, MetricEvent, Notice, Run
 from pacerid_tui.core.remote.sync import Progress
 from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.ui.market import Market
@@ -76,6 +76,14 @@ class TransferProgressed(Message):
     run_id: str
     step: str
     progress: Progress
+
+
+@dataclass
+class RunEnded(Message):
+    """The run's supervisor told its ending (once): the dashboard shows it."""
+
+    run_id: str
+    notice: Notice
 
 
 @dataclass

@@ -284,6 +284,9 @@ async def test_a_budget_stop_outlasting_the_refresh_still_saves_then_terminates(
             await pilot.pause(0.05)
         assert len(refreshes) >= 2  # the refresh went on meanwhile and cancelled nothing
         await wait_for(pilot, lambda: app.rows[run_id].state_reason == "budget reached")
+        # its supervisor told the ending once; the dashboard shows it
+        said = [n.message for n in app._notifications if "stopped: budget reached" in n.message]
+        assert said == [f"{run_id}: stopped: budget reached"]
     results = tmp_path / "results" / run_id
     events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
