@@ -7,34 +7,38 @@ here decides what ended: the core does, once, for the CLI and the dashboard alik
 
 from __future__ import annotations
 
-from textual import work
+from textual.app import App
 
 from pacerid_tui.core.kernel.models import Notice
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise import notify
-from pacerid_tui.ui.actions import RunActions
 
 BAD_ENDINGS = ("failed", "over budget")
 """Endings shown as errors; the others (finished, interrupted) as news."""
 
 
-class Notices(RunActions):
-    def show_ending(self, run_id: str, notice: Notice) -> None:
+class EndingAlerts:
+    def __init__(self, app: App[int], lifecycle: Lifecycle) -> None:
+        self.app = app
+        self.lifecycle = lifecycle
+
+    def show(self, run_id: str, notice: Notice) -> None:
         bad = notice.state in BAD_ENDINGS
-        self.notify(
+        self.app.notify(
             f"{run_id}: {notice.text}", severity="error" if bad else "information", timeout=15
         )
-        self.bell()
-        self.tell_ending(run_id, notice)
+        self.app.bell()
+        self.app.run_worker(self._tell(run_id, notice), group="notices", exit_on_error=False)
 
-    @work(group="notices", exit_on_error=False)
-    async def tell_ending(self, run_id: str, notice: Notice) -> None:
+    async def _tell(self, run_id: str, notice: Notice) -> None:
         def terminal(escape: str) -> None:
-            self.call_from_thread(self._write_terminal, escape)
+            self.app.call_from_thread(self._write_terminal, escape)
 
         problem = await notify.tell(self.lifecycle, run_id, notice, terminal)
         if problem:
-            self.notify(problem, title="Webhook", severity="warning", timeout=15)
+            self.app.notify(problem, title="Webhook", severity="warning", timeout=15)
 
     def _write_terminal(self, escape: str) -> None:
-        if self._driver is not None:
-            self._driver.write(escape)
+        driver = self.app._driver  # what Textual writes the screen through
+        if driver is not None:
+            driver.write(escape)

@@ -12,11 +12,9 @@ from textual.app import App
 from textual.message import Message
 
 from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import Instance, MetricEvent, Notice, Run
+from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote.sync import Progress
 from pacerid_tui.core.steps.status import RunStatus
-from pacerid_tui.ui.market import Market
-from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 
 Handler = TypeVar("Handler", bound=Callable[..., None])
@@ -94,23 +92,3 @@ class RunChanged(Message):
 @dataclass
 class StatusesRefreshed(Message):
     rows: list[RunStatus]
-
-
-@dataclass
-class MarketFetched(Message):
-    run_id: str
-    market: Market
-
-
-@dataclass
-class TrainingLoaded(Message):
-    """A run's curve read back from its downloaded metrics.jsonl."""
-
-    run_id: str
-    training: Training
-
-
-@dataclass
-class OrphansFound(Message):
-    instances: list[Instance]
-    """Live instances of ours that no run knows, as last looked for."""
