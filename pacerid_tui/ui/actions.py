@@ -115,7 +115,7 @@ class RunActions:
     def _new_run(self, config_path: Path, config: Config | None = None) -> Run | None:
         """A new run (the table selects it when the core says it exists), or None, said why."""
         try:
-            return self.runs.lifecycle.create_run(config_path, config or load_config(config_path))
+            return self.runs.create(config_path, config or load_config(config_path))
         except PaceridError as err:
             self.app.notify(str(err), severity="error")
             return None

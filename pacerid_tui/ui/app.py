@@ -29,7 +29,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -40,7 +39,7 @@ from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import PaceridError, UsageError
 from pacerid_tui.core.steps.lifecycle import Lifecycle
-from pacerid_tui.ui import messages
+from pacerid_tui.ui import key_actions, messages
 from pacerid_tui.ui.actions import ORPHANS_S, RunActions
 from pacerid_tui.ui.ending_alerts import EndingAlerts
 from pacerid_tui.ui.key_actions import ACTIONS
@@ -73,44 +72,7 @@ class PaceridApp(App[int]):
     """Below 120 columns the market panel and the buttons give their room to the rest (keys,
     the footer and the palette still reach every action; the details show the price)."""
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
-    BINDINGS = [
-        *(
-            Binding(a.key, a.name, a.label, tooltip=a.tooltip, id=f"run.{a.name}", show=a.footer)
-            for a in ACTIONS
-        ),
-        Binding(
-            "f5,ctrl+r", "refresh", "Refresh", tooltip="Ask the providers now", id="app.refresh"
-        ),
-        Binding(
-            "slash", "filter", "Filter log", tooltip="Show only matching lines", id="log.filter"
-        ),
-        Binding(
-            "p",
-            "pause_log",
-            "Pause log",
-            tooltip="Stop or resume auto-scroll",
-            id="log.pause",
-            show=False,
-        ),
-        Binding(
-            "ctrl+t",
-            "toggle_theme",
-            "Light/dark",
-            tooltip="Switch between the dark and the light theme",
-            id="app.theme",
-            show=False,
-        ),
-        Binding(
-            "c",
-            "doctor",
-            "Doctor",
-            tooltip="Check the account and config before anything is spent",
-            id="app.doctor",
-            show=False,
-        ),
-        Binding("question_mark", "help", "Keys", tooltip="Show every key", id="app.help"),
-        Binding("q", "quit", "Quit", tooltip="Leave; instances keep running", id="app.quit"),
-    ]
+    BINDINGS = key_actions.BINDINGS
 
     selected: reactive[str | None] = reactive[str | None](None, repaint=False, init=False)
     """The run the table points at, by id; its watcher draws that run's log and panels."""
@@ -293,7 +255,7 @@ class PaceridApp(App[int]):
     @on(messages.RunChanged)
     @while_open
     def run_changed(self, message: messages.RunChanged) -> None:
-        if self.runs.changed(message.run):  # made here (launch, run all, adopt): select it
+        if self.runs.changed(message.run):  # made here (launch, run all, adopt): selected
             self.table.show(list(self.runs.rows.values()))
             self.table.select(message.run.run_id)
             self.selected = message.run.run_id

@@ -83,6 +83,8 @@ class Runs:
         self.orphans: list[Instance] = []
         """Live instances of ours that no run knows, as last looked for (`a` adopts them)."""
         self._orphans_told: set[str] = set()
+        self._made: set[str] = set()
+        """Runs made here (launch, run all, adopt) that the table has not selected yet."""
 
     def attach(self, face: Face) -> None:
         self.face = face
@@ -98,13 +100,21 @@ class Runs:
         """The run as last read or told (None for none, or one the registry forgot)."""
         return self.snapshot.get(run_id) if run_id else None
 
+    def create(self, config_path: Path, config: Config) -> Run:
+        """A new run in the registry (the core tells `changed`, which selects it)."""
+        run = self.lifecycle.create_run(config_path, config)
+        self._made.add(run.run_id)
+        return run
+
     def changed(self, run: Run) -> bool:
-        """The core changed a run (or made one): kept; True when it is new to the table."""
+        """The core changed a run (or made one): kept, with a row until the next refresh
+        prices it. True the first time for a run this dashboard made (the table selects it)."""
         self.snapshot[run.run_id] = run
-        if run.run_id in self.rows:
-            return False
-        self.rows[run.run_id] = status_row(run, [], self.clock())
-        return True
+        if run.run_id not in self.rows:
+            self.rows[run.run_id] = status_row(run, [], self.clock())
+        made = run.run_id in self._made
+        self._made.discard(run.run_id)
+        return made
 
     async def read(self) -> list[Run]:
         """The registry, and each run's frozen config (read once: the lifecycle keeps it), in a
@@ -374,6 +384,7 @@ class Runs:
         """Give every orphan a run (`x` then terminates it)."""
         for instance in list(self.orphans):
             run = await orphans.adopt(self.lifecycle, instance.instance_id, config_path)
+            self._made.add(run.run_id)  # before its run_changed is handled: nothing awaited
             self.lifecycle.listener.report(
                 run.run_id, f"Adopted {instance.instance_id}: x terminates it."
             )

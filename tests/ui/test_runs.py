@@ -14,11 +14,13 @@ from dataclasses import replace
 from typing import Any
 
 from pacerid_tui import paths
+from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.core.steps.status import row as status_row
 from pacerid_tui.ui.runs import Runs
+from tests.conftest import REPO
 
 T0 = 1_700_000_000.0
 
@@ -116,12 +118,15 @@ async def test_the_registry_is_read_in_a_thread_and_kept() -> None:
     assert runs.run("r2") is None and runs.run(None) is None
 
 
-def test_a_run_the_core_makes_gets_a_row_once_and_a_live_one_a_watch_once() -> None:
+def test_a_run_made_here_is_selected_once_and_a_live_one_watched_once() -> None:
     runs, face, _registry, _said = runs_over()
-    made = Run("r1", "local", "c.yaml", T0)
-    assert runs.changed(made) and not runs.changed(made)  # new to the table the first time only
-    assert runs.rows["r1"].state == "not launched"
-    live = replace(made, instance=instance(InstanceState.RUNNING))
+    config = REPO / "configs" / "local.yaml"
+    made = runs.create(config, load_config(config))
+    assert runs.changed(made) and not runs.changed(made)  # the table selects it, once
+    assert runs.rows[made.run_id].state == "not launched"  # a row until a refresh prices it
+    other = Run("r1", "local", "c.yaml", T0)
+    assert not runs.changed(other) and runs.run("r1") == other  # kept, not selected
+    live = replace(other, instance=instance(InstanceState.RUNNING))
     row = status_row(live, [], T0 + 60)
     assert runs.take([row]) == ["r1: running"]  # its state changed since the last rows
     runs.take([row])
