@@ -137,7 +137,7 @@ def child_app(args: argparse.Namespace) -> None:
 
         def sample(self) -> None:
             """The newest streamed line (report lines such as "» …" are skipped)."""
-            for view in self.views.values():
+            for view in self.runs.views.values():
                 for back, line in enumerate(reversed(view.log)):
                     if back > 50:
                         break

@@ -19,13 +19,13 @@ from pacerid_tui import paths
 from pacerid_tui.cli.ending_notices import Endings
 from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import UsageError
-from pacerid_tui.core.kernel.models import MetricEvent, Run
+from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote import ssh, sync
 from pacerid_tui.core.remote.host_contract import INTERRUPTED_EXIT, HostPaths
 from pacerid_tui.core.results import delivery
 from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.steps.registry import Registry
-from pacerid_tui.core.steps.status import RunStatus, state_text, uptime_text
+from pacerid_tui.core.steps.status import COLUMNS, RunStatus, cells
 from pacerid_tui.core.steps.status import row as status_row
 from pacerid_tui.core.supervise import orphans
 from pacerid_tui.core.supervise.failure import follow_or_clean_up, run_all_or_clean_up
@@ -34,7 +34,7 @@ from pacerid_tui.core.supervise.supervisor import Supervisor
 
 class Printer(Listener):
     """Prints what the lifecycle says: progress to stderr, host output to stdout; keeps the
-    endings it sees for the notices (`cli/ending_notices.py`)."""
+    endings the supervisor tells for the notices (`cli/ending_notices.py`)."""
 
     def __init__(self, show_metrics: bool = True) -> None:
         self.show_metrics = show_metrics
@@ -46,8 +46,10 @@ class Printer(Listener):
     def lines(self, run_id: str, source: str, lines: list[str]) -> None:
         print("\n".join(lines), flush=True)
 
+    def ended(self, run_id: str, notice: Notice) -> None:
+        self.endings.add(run_id, notice)
+
     def metric(self, run_id: str, event: MetricEvent) -> None:
-        self.endings.saw(run_id, event)
         if self.show_metrics and event.event == "interrupted":
             print(f"Training interrupted: {event.message}", file=sys.stderr, flush=True)
 
@@ -189,8 +191,6 @@ async def follow(lifecycle: Lifecycle, run: Run, args: argparse.Namespace) -> in
     `all` does (a real interruption moves the run to a new instance and the follow goes on)."""
     supervisor = supervisor_for(lifecycle, run, args, "logs --follow")
     outcome = await follow_or_clean_up(lifecycle, supervisor)
-    if outcome == "budget":
-        endings(lifecycle).budget_stopped(run.run_id)
     if outcome == "ended" and supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         now = lifecycle.registry.get(run.run_id)
@@ -216,19 +216,11 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     if run.instance is not None and run.instance.state.is_alive:
         await lifecycle.terminate(run)
     if supervisor.budget_stopped:
-        endings(lifecycle).budget_stopped(run.run_id)
         return ended("budget")
     if supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
     return 0
-
-
-def endings(lifecycle: Lifecycle) -> Endings:
-    """Where this command's endings are kept: its Printer's (dispatch builds every command's
-    lifecycle with one; any other listener announces nothing)."""
-    listener = lifecycle.listener
-    return listener.endings if isinstance(listener, Printer) else Endings()
 
 
 def ended(outcome: str) -> int:
@@ -300,34 +292,10 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
 
 def table(rows: list[RunStatus], title: str) -> Table:
     grid = Table(title=title, title_justify="left")
-    for name in (
-        "Run",
-        "Provider",
-        "Instance",
-        "Type",
-        "Zone",
-        "State",
-        "Uptime",
-        "Price/h",
-        "Cost",
-        "Epoch",
-        "Val acc",
-    ):
+    for name in COLUMNS:
         grid.add_column(
             name, justify="right" if name in ("Price/h", "Cost") else "left", no_wrap=name == "Run"
         )
     for row in rows:
-        grid.add_row(
-            row.run_id,
-            row.provider,
-            row.instance_id or "-",
-            row.instance_type or "-",
-            row.zone or "-",
-            state_text(row),
-            uptime_text(row.uptime_s),
-            f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
-            f"${row.cost_usd:.4f}",
-            f"{row.epoch or 0}/{row.epochs or '?'}",
-            f"{row.val_acc:.1%}" if row.val_acc is not None else "-",
-        )
+        grid.add_row(*cells(row))
     return grid

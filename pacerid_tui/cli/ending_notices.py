@@ -1,70 +1,43 @@
-"""The CLI's word when a run it followed ends: the dashboard's notices, through the same core.
+"""The CLI's word when a run it supervised ends: what the run's supervisor told, shown.
 
-`all`, `train --follow` and `logs --follow` print the ending (the dashboard's toast), ring the
-bell on a terminal, and hand it to `notify.announce` with the dashboard's keys: the desktop
-notification and the webhook come once per ending on this machine, whichever of them saw it
-first. They are announced when the command is done with the run (downloaded and terminated,
-for `all`), so the cost in the webhook's JSON is the run's final one.
+The supervisor tells each ending once (`Listener.ended`: training finished, failed or was
+interrupted; the budget stopped it); `all`, `train --follow` and `logs --follow` keep what they
+were told and, when the command is done with the run (downloaded and terminated, for `all`, so
+the cost in the webhook's JSON is the run's final one), print each ending (the dashboard's
+toast), ring the bell on a terminal, and hand it to `notify.tell`: the desktop notification and
+the webhook come once per ending on this machine, whichever face told it first.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
-from pacerid_tui.core.kernel.errors import PaceridError
-from pacerid_tui.core.kernel.models import MetricEvent
+from pacerid_tui.core.kernel.models import Notice
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise import notify
 
 
 class Endings:
-    """What the CLI saw end while following: per run, its notices in order and its best accuracy."""
+    """The endings told while the command ran, in order, until `announce` shows them."""
 
     def __init__(self) -> None:
-        self.notices: dict[str, list[notify.Notice]] = {}
-        self.best: dict[str, float] = {}
+        self.told: list[tuple[str, Notice]] = []
 
-    def saw(self, run_id: str, event: MetricEvent) -> None:
-        if event.event == "epoch" and event.val_acc is not None:
-            self.best[run_id] = max(event.val_acc, self.best.get(run_id, event.val_acc))
-        notice = notify.of_event(event)
-        if notice is not None:
-            self.notices.setdefault(run_id, []).append(notice)
-
-    def budget_stopped(self, run_id: str) -> None:
-        self.notices.setdefault(run_id, []).append(notify.BUDGET)
+    def add(self, run_id: str, notice: Notice) -> None:
+        self.told.append((run_id, notice))
 
     async def announce(self, lifecycle: Lifecycle) -> None:
-        """Tell every ending seen (then forget them); never raises for a channel that fails."""
-        pending, self.notices = self.notices, {}
-        for run_id, notices in pending.items():
-            for notice in notices:
-                await self._announce(lifecycle, run_id, notice)
-
-    async def _announce(self, lifecycle: Lifecycle, run_id: str, notice: notify.Notice) -> None:
+        """Show every ending told (then forget them); never raises for a channel that fails."""
+        pending, self.told = self.told, []
         tty = sys.stderr.isatty()
-        print(f"pacerid-tui: {run_id}: {notice.text}" + ("\a" if tty else ""), file=sys.stderr)
-        try:
-            run = lifecycle.registry.get(run_id)
-            url = lifecycle.config_of(run).notify.webhook_url
-            [row] = await lifecycle.statuses([run])
-        except (PaceridError, OSError) as err:  # the run's own error, if any, is the news
-            print(f"pacerid-tui: no notice sent for {run_id}: {err}", file=sys.stderr)
-            return
-        ending = notify.Ending(
-            run_id=run_id,
-            state=notice.state,
-            best_val_acc=self.best.get(run_id, run.val_acc),
-            cost_usd=round(row.cost_usd, 4),
-            message=notice.text,
-        )
 
         def terminal(escape: str) -> None:
             if tty:
                 sys.stderr.write(escape)
                 sys.stderr.flush()
 
-        problem = await asyncio.to_thread(notify.announce, ending, notice.key, url, terminal)
-        if problem:
-            print(f"pacerid-tui: {problem}", file=sys.stderr)
+        for run_id, notice in pending:
+            print(f"pacerid-tui: {run_id}: {notice.text}" + ("\a" if tty else ""), file=sys.stderr)
+            problem = await notify.tell(lifecycle, run_id, notice, terminal)
+            if problem:
+                print(f"pacerid-tui: {problem}", file=sys.stderr)

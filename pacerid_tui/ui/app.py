@@ -1,11 +1,16 @@
 """The dashboard: every run; the selected one's instance, cost, market, loss curve and log.
 
-The app receives its backend (a `Lifecycle` over a registry) by injection and never does I/O on
-the UI thread: each step runs in a worker (group = the run), which calls the core and lets the
-core's listener post messages back. One handler deals with every worker error. The run steps
-themselves (launch form, export, sync-model, terminate…) live in `ui/actions.py`; what fills
-the selected run's panels (its market, its curve read back) in `ui/selected.py`; what the
-dashboard holds for each run, one `RunView` per run, in `ui/run_view.py`.
+The App is the composition root. It receives its runs (`ui/runs.py`: their state and the rules
+for starting their work, over the core's `Lifecycle`) by injection and owns them; its screens
+and widgets call that one object instead of sharing attributes. The run steps behind the keys
+are `ui/actions.py`'s `RunActions`, which also gives the runs their Textual workers and dialogs;
+the selected run's panels are a widget (`ui/widgets/run_panels.py`). What the App keeps itself:
+the keys, the layout, the selected run (a reactive), and the messages from the core, which it
+applies to the runs and draws at most once per `FRAME_S` (toolong's batching).
+
+No I/O on the UI thread: the registry is read in a thread at every refresh and its snapshot
+kept; each step runs in a worker, which calls the core and lets the core's listener post
+messages back. One handler deals with every worker error.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Log
 from textual.worker import Worker, WorkerState
@@ -33,25 +38,19 @@ from textual.worker import Worker, WorkerState
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import PaceridError, UsageError
-from pacerid_tui.core.kernel.models import Instance
 from pacerid_tui.core.steps.lifecycle import Lifecycle
-from pacerid_tui.core.steps.registry import Registry
-from pacerid_tui.core.steps.status import RunStatus
-from pacerid_tui.ui import messages
+from pacerid_tui.ui import key_actions, messages
 from pacerid_tui.ui.actions import ORPHANS_S, RunActions
-from pacerid_tui.ui.ending_alerts import Notices
+from pacerid_tui.ui.ending_alerts import EndingAlerts
 from pacerid_tui.ui.key_actions import ACTIONS
 from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.messages import while_open
-from pacerid_tui.ui.run_view import LOG_LINES_PER_RUN, RunView
+from pacerid_tui.ui.run_view import LOG_LINES_PER_RUN
+from pacerid_tui.ui.runs import Runs
 from pacerid_tui.ui.screens.doctor_screen import DoctorScreen
-from pacerid_tui.ui.screens.help import HelpScreen
-from pacerid_tui.ui.selected import SelectedRun
-from pacerid_tui.ui.training import Training
-from pacerid_tui.ui.widgets.host_panel import HostPanel
+from pacerid_tui.ui.screens.help import HelpScreen, key_rows
 from pacerid_tui.ui.widgets.loss_chart import LossChart
-from pacerid_tui.ui.widgets.market_panel import MarketPanel
-from pacerid_tui.ui.widgets.run_details import RunDetails
+from pacerid_tui.ui.widgets.run_panels import RunPanels
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 from pacerid_tui.ui.widgets.stream_log import StreamLog
 
@@ -66,70 +65,35 @@ core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
 
 
-class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
+class PaceridApp(App[int]):
     TITLE = "pacerid-tui"
     CSS_PATH = "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     """Below 120 columns the market panel and the buttons give their room to the rest (keys,
     the footer and the palette still reach every action; the details show the price)."""
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
-    BINDINGS = [
-        *(
-            Binding(a.key, a.name, a.label, tooltip=a.tooltip, id=f"run.{a.name}", show=a.footer)
-            for a in ACTIONS
-        ),
-        Binding(
-            "f5,ctrl+r", "refresh", "Refresh", tooltip="Ask the providers now", id="app.refresh"
-        ),
-        Binding(
-            "slash", "filter", "Filter log", tooltip="Show only matching lines", id="log.filter"
-        ),
-        Binding(
-            "p",
-            "pause_log",
-            "Pause log",
-            tooltip="Stop or resume auto-scroll",
-            id="log.pause",
-            show=False,
-        ),
-        Binding(
-            "ctrl+t",
-            "toggle_theme",
-            "Light/dark",
-            tooltip="Switch between the dark and the light theme",
-            id="app.theme",
-            show=False,
-        ),
-        Binding(
-            "c",
-            "doctor",
-            "Doctor",
-            tooltip="Check the account and config before anything is spent",
-            id="app.doctor",
-            show=False,
-        ),
-        Binding("question_mark", "help", "Keys", tooltip="Show every key", id="app.help"),
-        Binding("q", "quit", "Quit", tooltip="Leave; instances keep running", id="app.quit"),
-    ]
+    BINDINGS = key_actions.BINDINGS
+
+    selected: reactive[str | None] = reactive[str | None](None, repaint=False, init=False)
+    """The run the table points at, by id; its watcher draws that run's log and panels."""
 
     def __init__(
         self,
         config_path: Path,
-        registry: Registry | None = None,
         *,
-        lifecycle: Lifecycle | None = None,
+        runs: Runs | None = None,
         refresh_s: float = REFRESH_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.config_path = config_path
-        self.lifecycle = lifecycle or Lifecycle(registry or Registry(paths.registry_file()))
-        self.lifecycle.listener = AppListener(self)
+        self.runs = runs or Runs(Lifecycle(), clock=clock, poll_s=min(refresh_s, 5.0))
+        self.runs.lifecycle.listener = AppListener(self)
+        self.actions = RunActions(
+            self, self.runs, config_path, lambda: self.selected, self.refresh_runs
+        )
+        self.alerts = EndingAlerts(self, self.runs.lifecycle)
         self.refresh_s = refresh_s
-        self.clock = clock
-        self.rows: dict[str, RunStatus] = {}
-        self.views: dict[str, RunView] = {}
-        """Each run's view state, by run id (`ui/run_view.py`); made on first use (`view`)."""
         self.unshown: deque[str] = deque(maxlen=LOG_LINES_PER_RUN)
         """Lines of the selected run not yet written to the log widget (see `tick`); no more
         than the widget keeps, however fast a catch-up streams."""
@@ -137,11 +101,6 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         """The selected run's panels need drawing at the next tick."""
         self.tick_due = False
         """A tick is scheduled (ticks come only while something streams in)."""
-        self.throughput: dict[str, float] = {}
-        """Measured training images per second by instance type ("local" for the local one)."""
-        self.orphans: list[Instance] = []
-        """Live instances of ours that no run knows, as last looked for (`a` adopts them)."""
-        self.orphans_told: set[str] = set()
         self.log_filter = ""
 
     def compose(self) -> ComposeResult:
@@ -149,12 +108,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         with Vertical(id="top"):  # its own clip: a frame elsewhere does not redraw the table
             yield RunsTable(id="runs")
         with Horizontal(id="main"):
-            with Vertical(id="left"):
-                with Horizontal(id="selected"):
-                    yield RunDetails(id="details")
-                    yield MarketPanel(id="market")
-                yield HostPanel(id="host")
-                yield LossChart(id="chart")
+            yield RunPanels(self.runs, id="left")
             with Vertical(id="right"):
                 with Grid(id="actions"):
                     for action in (a for a in ACTIONS if a.button):
@@ -179,13 +133,11 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
             self.set_interval(2.0, self.exit_without_terminal)
         self.set_interval(self.refresh_s, self.refresh_runs)
         self.refresh_runs()
-        self.set_interval(ORPHANS_S, self.look_for_orphans)
-        self.look_for_orphans()
-        self.set_interval(ORPHANS_S, self.look_for_leftovers)
-        self.look_for_leftovers()
-        for run in self.lifecycle.registry.runs():
-            if "train" in run.steps_done and run.instance and run.instance.state.is_alive:
-                self.start_follow(run)
+        self.set_interval(ORPHANS_S, self.actions.look_for_orphans)
+        self.actions.look_for_orphans()
+        self.set_interval(ORPHANS_S, self.actions.look_for_leftovers)
+        self.actions.look_for_leftovers()
+        self.run_worker(self.runs.follow_trained(), group="resume", exit_on_error=False)
 
     def exit_without_terminal(self) -> None:
         if not os.isatty(0):
@@ -193,15 +145,28 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
 
     def on_unmount(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        self.stop_supervising()
+        self.runs.stop_supervising()
+
+    @property
+    def dashboard(self) -> Screen[object]:
+        """The main screen, also while a dialog or the palette is on top of it."""
+        return self.screen_stack[0]
+
+    @property
+    def table(self) -> RunsTable:
+        return self.dashboard.query_one(RunsTable)
+
+    # -- drawing ----------------------------------------------------------------------------------
+    def watch_selected(self) -> None:
+        self.reload_log()
+        self.dashboard.query_one(RunPanels).show(self.selected)
 
     def reload_log(self) -> None:
         log = self.dashboard.query_one(Log)
         log.clear()
         self.unshown.clear()
-        run = self.selected_run()
-        if run is not None:
-            log.write_lines(self._visible(self.view(run.run_id).log))
+        if self.selected is not None:
+            log.write_lines(self._visible(self.runs.view(self.selected).log))
 
     def _visible(self, lines: Iterable[str]) -> list[str]:
         if not self.log_filter:
@@ -209,8 +174,11 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         wanted = self.log_filter.lower()
         return [line for line in lines if wanted in line.lower()]
 
-    def draw_soon(self, *, details: bool = False) -> None:
-        """Draw at the next tick, FRAME_S from the first request: many messages, one frame."""
+    def draw_soon(self, run_id: str, *, details: bool = False) -> None:
+        """Draw at the next tick, FRAME_S from the first request: many messages, one frame.
+        Only the selected run is on screen."""
+        if run_id != self.selected:
+            return
         self.details_stale |= details
         if not self.tick_due:
             self.tick_due = True
@@ -228,56 +196,40 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
             self.dashboard.query_one(Log).write_lines(self._visible(lines))
         if self.details_stale:
             self.details_stale = False
-            self.show_selected()
+            self.dashboard.query_one(RunPanels).show(self.selected)
 
     # -- refresh ----------------------------------------------------------------------------------
     @work(exclusive=True, group="refresh", exit_on_error=False)
     async def refresh_runs(self) -> None:
-        runs = await self.lifecycle.refresh(self.lifecycle.registry.runs())
-        rows = await self.lifecycle.statuses(runs, now=self.clock())
-        self.post_message(messages.StatusesRefreshed(rows))
+        self.post_message(messages.StatusesRefreshed(await self.runs.refresh()))
 
     @on(messages.StatusesRefreshed)
     @while_open
     def statuses_refreshed(self, message: messages.StatusesRefreshed) -> None:
-        for row in message.rows:
-            before = self.rows.get(row.run_id)
-            if before is not None and before.state != row.state:
-                reason = f" ({row.state_reason})" if row.state_reason else ""
-                self.notify(f"{row.run_id}: {row.state}{reason}")
-                self.announce_stop(row)
-            if row.state not in ("terminated", "unknown", "not launched"):
-                self.start_watch(row.run_id)  # its money rules, whatever else runs
-        self.rows = {row.run_id: row for row in message.rows}
-        selected = self.table.selected_run_id
+        for change in self.runs.take(message.rows):
+            self.notify(change)
+        first = self.table.selected_run_id is None
         self.table.show(message.rows)
-        if selected is None and message.rows:
+        if first and message.rows:  # the newest run, at first
             self.table.select(message.rows[-1].run_id)
-        if self.table.selected_run_id != selected:  # the table does not always say so itself
-            self.reload_log()
-        self.show_selected()
+        self.selected = self.table.selected_run_id  # the table does not always say so itself
+        self.dashboard.query_one(RunPanels).show(self.selected)
 
     @on(DataTable.RowHighlighted)
     @while_open
     def row_highlighted(self) -> None:
-        self.show_selected()
-        self.reload_log()
+        self.selected = self.table.selected_run_id
 
     # -- messages from the core ----------------------------------------------------------------
     @on(messages.Reported)
-    @while_open
-    def reported(self, message: messages.Reported) -> None:
-        self.view(message.run_id).activity = message.text
-        self._append(message.run_id, [f"» {message.text}"])
-        if message.run_id == self.table.selected_run_id:
-            self.draw_soon(details=True)
-
     @on(messages.Alerted)
     @while_open
-    def alerted(self, message: messages.Alerted) -> None:
-        self.view(message.run_id).activity = message.text
+    def reported(self, message: messages.Reported | messages.Alerted) -> None:
+        self.runs.view(message.run_id).activity = message.text
         self._append(message.run_id, [f"» {message.text}"])
-        self.notify(message.text, severity="warning", timeout=30)
+        self.draw_soon(message.run_id, details=True)
+        if isinstance(message, messages.Alerted):
+            self.notify(message.text, severity="warning", timeout=30)
 
     @on(messages.LinesReceived)
     @while_open
@@ -285,48 +237,100 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self._append(message.run_id, message.lines)
 
     def _append(self, run_id: str, lines: list[str]) -> None:
-        self.view(run_id).log.extend(lines)
-        if run_id == self.table.selected_run_id:
+        self.runs.view(run_id).log.extend(lines)
+        if run_id == self.selected:
             self.unshown.extend(lines)
-            self.draw_soon()
+            self.draw_soon(run_id)
 
     @on(messages.MetricReceived)
     @while_open
     def metric_received(self, message: messages.MetricReceived) -> None:
-        event = message.event
-        view = self.view(message.run_id)
-        if view.training is None:
-            view.training = Training()
-        training = view.training
-        training.add(event)
-        if event.event == "epoch":
-            self._measured(message.run_id, training)
-        elif event.event in ("done", "interrupted", "error"):
-            self.announce_end(message.run_id, event)
-        if message.run_id == self.table.selected_run_id:
-            self.draw_soon(details=True)
+        self.runs.metric(message.run_id, message.event)
+        self.draw_soon(message.run_id, details=True)
+
+    @on(messages.SystemSampled)
+    @while_open
+    def system_sampled(self, message: messages.SystemSampled) -> None:
+        self.runs.view(message.run_id).samples.append(message.sample)
+        self.draw_soon(message.run_id, details=True)
 
     @on(messages.RunChanged)
     @while_open
     def run_changed(self, message: messages.RunChanged) -> None:
-        if message.run.run_id == self.table.selected_run_id:
-            self.draw_soon(details=True)
+        if self.runs.changed(message.run):  # made here (launch, run all, adopt): selected
+            self.table.show(list(self.runs.rows.values()))
+            self.table.select(message.run.run_id)
+            self.selected = message.run.run_id
+        self.draw_soon(message.run.run_id, details=True)
+
+    @on(messages.RunEnded)
+    @while_open
+    def run_ended(self, message: messages.RunEnded) -> None:
+        self.alerts.show(message.run_id, message.notice)
 
     @on(messages.TransferProgressed)
     @while_open
     def transfer_progressed(self, message: messages.TransferProgressed) -> None:
         p = message.progress
         share = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
-        self.view(message.run_id).activity = (
+        self.runs.view(message.run_id).activity = (
             f"{message.step}: {share:.0%} of {p.bytes_total / 1e6:.1f} MB, "
             f"{p.files_done}/{p.files_total} files"
         )
-        if message.run_id == self.table.selected_run_id:
-            self.draw_soon(details=True)
+        self.draw_soon(message.run_id, details=True)
+
+    # -- the run actions (ui/actions.py), by key, button and palette ----------------------------
+    def action_launch(self) -> None:
+        self.actions.launch()
+
+    def action_upload(self) -> None:
+        self.actions.step("upload", self.runs.lifecycle.upload)
+
+    def action_setup(self) -> None:
+        self.actions.step("setup", self.runs.lifecycle.setup)
+
+    def action_data(self) -> None:
+        self.actions.step("data", self.runs.lifecycle.data)
+
+    def action_train(self) -> None:
+        self.actions.on_selected(self.runs.start_train)
+
+    def action_follow(self) -> None:
+        self.actions.follow()
+
+    def action_download(self) -> None:
+        self.actions.step("download", self.runs.lifecycle.download)
+
+    def action_terminate(self) -> None:
+        self.actions.terminate()
+
+    def action_run_all(self) -> None:
+        self.actions.run_all()
+
+    def action_ssh(self) -> None:
+        self.actions.ssh()
+
+    def action_export(self) -> None:
+        self.actions.export()
+
+    def action_sync_model(self) -> None:
+        self.actions.sync_model()
+
+    def action_adopt(self) -> None:
+        self.actions.adopt()
+
+    def action_mistakes(self) -> None:
+        self.actions.mistakes()
+
+    def action_history(self) -> None:
+        self.actions.history()
+
+    def action_log_scale(self) -> None:
+        self.dashboard.query_one(LossChart).toggle_log_scale()
 
     # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:
-        for view in self.views.values():
+        for view in self.runs.views.values():
             view.market_asked = None
         self.refresh_runs()
 
@@ -355,15 +359,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         self.push_screen(DoctorScreen(self.config_path))
 
     def action_help(self) -> None:
-        keys: dict[str, list[str]] = {}  # by action, in the bindings' order
-        about: dict[str, tuple[str, str]] = {}
-        for binding in Binding.make_bindings(self.BINDINGS):  # "f5,ctrl+r" comes as two
-            keys.setdefault(binding.action, []).append(self.get_key_display(binding))
-            about[binding.action] = (binding.description, binding.tooltip)
-        rows = [(" / ".join(shown), *about[action]) for action, shown in keys.items()]
-        ctrl_p = self.get_key_display(Binding("ctrl+p", ""))
-        rows.append((ctrl_p, "Commands", "Every action and theme by name"))
-        self.push_screen(HelpScreen(rows))
+        self.push_screen(HelpScreen(key_rows(self.BINDINGS, self.get_key_display)))
 
     @on(Button.Pressed)
     async def button_pressed(self, event: Button.Pressed) -> None:
@@ -377,9 +373,7 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
                 action.label, action.tooltip, partial(self.call_later, self.run_action, action.name)
             )
         yield SystemCommand(
-            "Doctor",
-            "Check the account and config before anything is spent",
-            self.action_doctor,
+            "Doctor", "Check the account and config before anything is spent", self.action_doctor
         )
         yield SystemCommand(
             "Light/dark theme",
@@ -394,12 +388,8 @@ class PaceridApp(SelectedRun, Notices, RunActions, App[int]):
         error = event.worker.error
         text = str(error) if isinstance(error, PaceridError) else f"{type(error).__name__}: {error}"
         self.notify(text, title=event.worker.name, severity="error", timeout=10)
-        self.log_error(text)
-
-    def log_error(self, text: str) -> None:
-        run = self.selected_run()
-        if run is not None:
-            self._append(run.run_id, [f"! {text}"])
+        if self.selected is not None:
+            self._append(self.selected, [f"! {text}"])
 
 
 def refresh_interval(text: str | None) -> float:
@@ -424,7 +414,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     app.run()
     live = [
         run
-        for run in app.lifecycle.registry.runs()
+        for run in app.runs.lifecycle.registry.runs()
         if run.instance is not None and run.instance.state.is_alive
     ]
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)

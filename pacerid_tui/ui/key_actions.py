@@ -1,9 +1,12 @@
 """Every run action once: its key, its label, its tooltip. Bindings, buttons and the command
-palette are all generated from this table, so the three can never disagree."""
+palette are all generated from this table, so the three can never disagree; with the app's own
+keys, they make the dashboard's bindings (`BINDINGS`, which `?` lists)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,40 @@ ACTIONS: tuple[Action, ...] = (
         button=False,
     ),
 )
+
+BINDINGS: list[BindingType] = [
+    *(
+        Binding(a.key, a.name, a.label, tooltip=a.tooltip, id=f"run.{a.name}", show=a.footer)
+        for a in ACTIONS
+    ),
+    Binding("f5,ctrl+r", "refresh", "Refresh", tooltip="Ask the providers now", id="app.refresh"),
+    Binding("slash", "filter", "Filter log", tooltip="Show only matching lines", id="log.filter"),
+    Binding(
+        "p",
+        "pause_log",
+        "Pause log",
+        tooltip="Stop or resume auto-scroll",
+        id="log.pause",
+        show=False,
+    ),
+    Binding(
+        "ctrl+t",
+        "toggle_theme",
+        "Light/dark",
+        tooltip="Switch between the dark and the light theme",
+        id="app.theme",
+        show=False,
+    ),
+    Binding(
+        "c",
+        "doctor",
+        "Doctor",
+        tooltip="Check the account and config before anything is spent",
+        id="app.doctor",
+        show=False,
+    ),
+    Binding("question_mark", "help", "Keys", tooltip="Show every key", id="app.help"),
+    Binding("q", "quit", "Quit", tooltip="Leave; instances keep running", id="app.quit"),
+]
+"""The dashboard's keys: one binding per run action (id `run.<name>`), then the app's own;
+`?` lists them all (`screens/help.py`)."""

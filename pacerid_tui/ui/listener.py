@@ -7,7 +7,7 @@ from typing import Any
 from textual.app import App
 
 from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import MetricEvent, Run
+from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote.sync import Progress
 from pacerid_tui.core.steps.lifecycle import Listener
 from pacerid_tui.ui import messages
@@ -37,3 +37,6 @@ class AppListener(Listener):
 
     def run_changed(self, run: Run) -> None:
         self.app.post_message(messages.RunChanged(run))
+
+    def ended(self, run_id: str, notice: Notice) -> None:
+        self.app.post_message(messages.RunEnded(run_id, notice))

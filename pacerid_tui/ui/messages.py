@@ -12,11 +12,9 @@ from textual.app import App
 from textual.message import Message
 
 from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import Instance, Leftover, MetricEvent, Run
+from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote.sync import Progress
 from pacerid_tui.core.steps.status import RunStatus
-from pacerid_tui.ui.market import Market
-from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 
 Handler = TypeVar("Handler", bound=Callable[..., None])
@@ -79,6 +77,14 @@ class TransferProgressed(Message):
 
 
 @dataclass
+class RunEnded(Message):
+    """The run's supervisor told its ending (once): the dashboard shows it."""
+
+    run_id: str
+    notice: Notice
+
+
+@dataclass
 class RunChanged(Message):
     run: Run
 
@@ -86,29 +92,3 @@ class RunChanged(Message):
 @dataclass
 class StatusesRefreshed(Message):
     rows: list[RunStatus]
-
-
-@dataclass
-class MarketFetched(Message):
-    run_id: str
-    market: Market
-
-
-@dataclass
-class TrainingLoaded(Message):
-    """A run's curve read back from its downloaded metrics.jsonl."""
-
-    run_id: str
-    training: Training
-
-
-@dataclass
-class OrphansFound(Message):
-    instances: list[Instance]
-    """Live instances of ours that no run knows, as last looked for."""
-
-
-@dataclass
-class LeftoversFound(Message):
-    leftovers: list[Leftover]
-    """Whatever of ours costs money with no run using it, in any region, as last looked for."""

@@ -1,10 +1,9 @@
 """What the dashboard holds for one run, in one place: its log, its training and host samples,
 its market, and which of its workers run now.
 
-The app keeps one `RunView` per run it has heard of (`views`, made on first use by
-`RunActions.view`), and each mixin (`SelectedRun`, `Watching`, `Notices`, `RunActions`) reads
-and writes a run's state through it, rather than each re-declaring its own dicts keyed by run
-id. The table's rows stay apart (`rows`): they are the table's, replaced whole at every refresh.
+The dashboard's runs (`ui/runs.py`) keep one `RunView` per run they have heard of (`views`,
+made on first use by `Runs.view`); the App, its actions and its panels read and write a run's
+state through it. The table's rows stay apart (`Runs.rows`): replaced whole at every refresh.
 """
 
 from __future__ import annotations

@@ -50,12 +50,12 @@ async def test_launch_and_terminate_a_spot_instance_from_the_dashboard(
         await pilot.press("l")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: [r.state for r in app.rows.values()] == ["running"])
-        [row] = app.rows.values()
+        await wait_for(pilot, lambda: [r.state for r in app.runs.rows.values()] == ["running"])
+        [row] = app.runs.rows.values()
         assert (row.provider, row.instance_type) == ("aws", "g4dn.xlarge")
         assert row.price_per_hour is not None and row.cost_usd > 0  # the first billed minute
         await pilot.press("x")  # nothing trained: terminates at once
-        await wait_for(pilot, lambda: [r.state for r in app.rows.values()] == ["terminated"])
+        await wait_for(pilot, lambda: [r.state for r in app.runs.rows.values()] == ["terminated"])
 
 
 class LoopbackGuard:
@@ -149,14 +149,14 @@ def authorize(sshd: Instance, key_file: Path) -> None:
 
 
 def the_run(app: PaceridApp) -> Run:
-    return Registry(paths.registry_file()).get(next(iter(app.rows)))
+    return Registry(paths.registry_file()).get(next(iter(app.runs.rows)))
 
 
 def finished(app: PaceridApp, name: str, seen: int = 0) -> Callable[[], bool]:
     """Whether the run's log says `<name>: done.` after its first `seen` lines; errors fail."""
 
     def check() -> bool:
-        new = list(app.view(next(iter(app.rows), "")).log)[seen:]
+        new = list(app.runs.view(next(iter(app.runs.rows), "")).log)[seen:]
         assert not [line for line in new if line.startswith("! ")], new
         return f"» {name}: done." in new
 
@@ -165,10 +165,10 @@ def finished(app: PaceridApp, name: str, seen: int = 0) -> Callable[[], bool]:
 
 async def step(pilot: Pilot[int], app: PaceridApp, key: str, name: str) -> list[str]:
     """Press an action's key, wait until it is done; the log lines it added."""
-    seen = len(app.view(the_run(app).run_id).log)
+    seen = len(app.runs.view(the_run(app).run_id).log)
     await pilot.press(key)
     await wait_for(pilot, finished(app, name, seen), timeout=90)
-    return list(app.view(the_run(app).run_id).log)[seen:]
+    return list(app.runs.view(the_run(app).run_id).log)[seen:]
 
 
 def asked(tmp_path: Path) -> set[str]:
@@ -197,13 +197,13 @@ async def test_every_ssh_step_from_the_dashboard_through_a_proxy_command(
         await step(pilot, app, "e", "setup")
         await step(pilot, app, "g", "data")
         await step(pilot, app, "t", "train")  # and follows it
-        await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=90)
+        await wait_for(pilot, lambda: app.runs.rows[run_id].epoch == 2, timeout=90)
         await wait_for(pilot, lambda: not following(app))
         log = "\n".join(app.query_one(Log).lines)
         assert "Epoch 1/2" in log and "Epoch 2/2" in log
 
         def last_epochs() -> int:
-            return sum("Epoch 2/2" in line for line in app.view(run_id).log)
+            return sum("Epoch 2/2" in line for line in app.runs.view(run_id).log)
 
         once = last_epochs()
         await pilot.press("f")  # follows again: the whole log, then it ends
@@ -267,23 +267,26 @@ async def test_a_budget_stop_outlasting_the_refresh_still_saves_then_terminates(
         authorize(sshd, Path(instance.key_path))
         for key, name in (("u", "upload"), ("e", "setup"), ("g", "data"), ("t", "train")):
             await step(pilot, app, key, name)
-        await wait_for(pilot, lambda: app.rows[run_id].epoch == 2, timeout=240)  # under load
+        await wait_for(pilot, lambda: app.runs.rows[run_id].epoch == 2, timeout=240)  # under load
         await wait_for(pilot, lambda: not following(app), timeout=60)
-        assert states(app) == ["running"] and not app.rows[run_id].over_budget
+        assert states(app) == ["running"] and not app.runs.rows[run_id].over_budget
         later = 24 * 365.0  # a year on at moto's $0.00001/h: $0.09, past the budget
 
         def stopping() -> bool:
-            return any("reached its $0.01 budget" in line for line in app.view(run_id).log)
+            return any("reached its $0.01 budget" in line for line in app.runs.view(run_id).log)
 
         await wait_for(pilot, stopping, timeout=30)
         refreshes = set()
         deadline = time.monotonic() + 120
         while states(app) != ["terminated"]:
             assert time.monotonic() < deadline, "the budget stop never terminated"
-            refreshes.add(id(app.rows))
+            refreshes.add(id(app.runs.rows))
             await pilot.pause(0.05)
         assert len(refreshes) >= 2  # the refresh went on meanwhile and cancelled nothing
-        await wait_for(pilot, lambda: app.rows[run_id].state_reason == "budget reached")
+        await wait_for(pilot, lambda: app.runs.rows[run_id].state_reason == "budget reached")
+        # its supervisor told the ending once; the dashboard shows it
+        said = [n.message for n in app._notifications if "stopped: budget reached" in n.message]
+        assert said == [f"{run_id}: stopped: budget reached"]
     results = tmp_path / "results" / run_id
     events = [json.loads(line) for line in (results / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]

@@ -6,10 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+from pacerid_tui.core.kernel.models import PricePoint
+from pacerid_tui.core.steps import budget_rule
 from pacerid_tui.core.kernel.cost import (
     CostParts,
     billed_seconds,
-    budget_fraction,
     budget_runway_s,
     cost_usd,
     egress_cost,
@@ -121,8 +122,6 @@ def test_projection_waits_for_an_epoch_and_stops_at_the_last() -> None:
 
 
 def test_budget_helpers() -> None:
-    assert budget_fraction(1.25, 5.0) == 0.25
-    assert budget_fraction(1.25, None) is None
     assert budget_runway_s(4.0, 5.0, 0.5) == pytest.approx(7200)
     assert budget_runway_s(6.0, 5.0, 0.5) == 0.0
     assert budget_runway_s(1.0, None, 0.5) is None
@@ -156,7 +155,7 @@ def test_the_parts_add_up_and_the_budget_leaves_egress_out_unless_asked() -> Non
     assert (parts.compute, parts.ipv4) == (pytest.approx(0.20), pytest.approx(0.005))
     assert parts.volume == pytest.approx(0.011111, abs=1e-6)
     assert parts.total == pytest.approx(0.306111, abs=1e-6)
-    assert parts.budgeted(include_egress=False) == pytest.approx(0.216111, abs=1e-6)
-    assert parts.budgeted(include_egress=True) == parts.total
+    assert budget_rule.counted(parts, include_egress=False) == pytest.approx(0.216111, abs=1e-6)
+    assert budget_rule.counted(parts, include_egress=True) == parts.total
     assert prices_for("aws", "nowhere-1") == US_EAST_1  # unlisted regions: us-east-1's figures
     assert PRICES_AS_OF

@@ -42,6 +42,7 @@ from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.core.supervise.supervisor import Supervisor
 from pacerid_tui.ui import app as ui_app
 from pacerid_tui.ui.app import PaceridApp
+from pacerid_tui.ui.runs import Runs
 from tests.nvidia_smi import STARVED_CSV
 from trainer.system import gpu_rows
 
@@ -223,14 +224,16 @@ class DemoSupervisor(Supervisor):
         return "stopped"  # the demo stops following after epoch 3; training "goes on"
 
 
-class DemoApp(PaceridApp):
-    CSS_PATH = str(Path(ui_app.__file__).with_name("app.tcss"))  # relative: to this file
-
+class DemoRuns(Runs):
     def supervisor(self, run_id: str) -> Supervisor:
         view = self.view(run_id)
         if view.supervisor is None:
             view.supervisor = DemoSupervisor(self.lifecycle, run_id, clock=self.clock)
         return view.supervisor
+
+
+class DemoApp(PaceridApp):
+    CSS_PATH = str(Path(ui_app.__file__).with_name("app.tcss"))  # relative: to this file
 
 
 def write_config(path: Path, root: Path, provider: str) -> Path:
@@ -319,8 +322,8 @@ def demo_app(root: Path) -> PaceridApp:
             val_acc=0.81,
         )
     )
-    lifecycle = DemoLifecycle(registry, FixedPrices(aws_instance))
-    return DemoApp(Path("local.yaml"), lifecycle=lifecycle, refresh_s=3600, clock=lambda: NOW)
+    runs = DemoRuns(DemoLifecycle(registry, FixedPrices(aws_instance)), clock=lambda: NOW)
+    return DemoApp(Path("local.yaml"), runs=runs, refresh_s=3600)
 
 
 async def settle(pilot: Pilot[int]) -> None:
@@ -329,7 +332,7 @@ async def settle(pilot: Pilot[int]) -> None:
     assert isinstance(app, PaceridApp)
 
     def ready() -> bool:
-        training = app.view(AWS_RUN).training
+        training = app.runs.view(AWS_RUN).training
         # DataTable sizes its columns on its next idle: wait for that too.
         widths = [column.content_width for column in app.table.columns.values()]
         # The table scrolls its cursor into view after a refresh: on a short terminal the
@@ -338,11 +341,11 @@ async def settle(pilot: Pilot[int]) -> None:
         rows_in_view = max(table.scrollable_content_region.height - table.header_height, 1)
         cursor_shown = table.scroll_y <= table.cursor_row < table.scroll_y + rows_in_view
         return (
-            len(app.rows) == 2
-            and app.view(AWS_RUN).market is not None
+            len(app.runs.rows) == 2
+            and app.runs.view(AWS_RUN).market is not None
             and training is not None
             and len(training.epochs) == 3
-            and len(app.view(AWS_RUN).samples) == 12
+            and len(app.runs.view(AWS_RUN).samples) == 12
             and widths[0] >= len(AWS_RUN)
             and cursor_shown
         )

@@ -28,12 +28,12 @@ from tests.e2e.test_cli_local import tiny_config
 
 def busy(app: PaceridApp) -> bool:
     """Whether a step of any run is running."""
-    return any(view.busy for view in app.views.values())
+    return any(view.busy for view in app.runs.views.values())
 
 
 def following(app: PaceridApp) -> bool:
     """Whether any run's training streams in (a follow or a run all)."""
-    return any(view.following for view in app.views.values())
+    return any(view.following for view in app.runs.views.values())
 
 
 async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float = 60) -> None:
@@ -51,7 +51,7 @@ async def launch(pilot: Pilot[int]) -> None:
 
 
 def states(app: PaceridApp) -> list[str]:
-    return [row.state for row in app.rows.values()]
+    return [row.state for row in app.runs.rows.values()]
 
 
 async def test_launch_then_terminate_with_one_key(tmp_path: Path) -> None:
@@ -89,15 +89,17 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("r")
         await wait_for(
-            pilot, lambda: bool(app.rows) and next(iter(app.rows.values())).epoch == 2, timeout=240
+            pilot,
+            lambda: bool(app.runs.rows) and next(iter(app.runs.rows.values())).epoch == 2,
+            timeout=240,
         )
-        run_id = next(iter(app.rows))
+        run_id = next(iter(app.runs.rows))
         await wait_for(
             pilot,
             lambda: "download" in Registry(paths.registry_file()).get(run_id).steps_done,
             timeout=60,
         )
-        assert [e.epoch for e in app.view(run_id).training.history()] == [1, 2]
+        assert [e.epoch for e in app.runs.view(run_id).training.history()] == [1, 2]
 
         def log_text() -> str:
             return "\n".join(app.query_one(Log).lines)
@@ -106,8 +108,12 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
 
         await wait_for(pilot, lambda: not busy(app), timeout=60)  # run all ends with a download
         await pilot.press("m")  # export the downloaded checkpoint to Core ML
-        await wait_for(pilot, lambda: "export: done." in app.view(run_id).activity, timeout=120)
-        assert any(line.startswith("» Exported PacerIDClassifier") for line in app.view(run_id).log)
+        await wait_for(
+            pilot, lambda: "export: done." in app.runs.view(run_id).activity, timeout=120
+        )
+        assert any(
+            line.startswith("» Exported PacerIDClassifier") for line in app.runs.view(run_id).log
+        )
 
         await pilot.press("v")  # sync-model asks for the version first
         await wait_for(pilot, lambda: isinstance(app.screen, VersionPrompt))
@@ -120,7 +126,9 @@ async def test_run_all_streams_the_log_and_the_curve(tmp_path: Path) -> None:
         await pilot.pause()
         await pilot.press("enter")
         manifest = tmp_path / "ios" / "Models" / "model-manifest.json"
-        await wait_for(pilot, lambda: "sync-model: done." in app.view(run_id).activity, timeout=30)
+        await wait_for(
+            pilot, lambda: "sync-model: done." in app.runs.view(run_id).activity, timeout=30
+        )
         assert json.loads(manifest.read_text())["version"] == "v1.2.0"
 
         await pilot.press("x")  # results are downloaded: terminates at once
@@ -147,7 +155,7 @@ async def test_terminate_is_never_blocked_by_a_running_step(tmp_path: Path) -> N
         await pilot.press("r")  # run all: busy for the whole run
         await wait_for(
             pilot,
-            lambda: bool(app.rows) and (next(iter(app.rows.values())).epoch or 0) >= 1,
+            lambda: bool(app.runs.rows) and (next(iter(app.runs.rows.values())).epoch or 0) >= 1,
             timeout=180,
         )
         assert busy(app)  # the run-all step is still going
@@ -199,13 +207,13 @@ async def test_each_step_by_its_own_key_then_filter_pause_and_refresh(tmp_path: 
             await wait_for(pilot, lambda s=step: s in registry.get(run_id).steps_done)
         await wait_for(pilot, lambda: registry.get(run_id).epoch == 1, timeout=240)  # t follows
         await wait_for(pilot, lambda: not busy(app) and not following(app), timeout=60)
-        finished = sum("Epoch 1/1" in line for line in app.view(run_id).log)
+        finished = sum("Epoch 1/1" in line for line in app.runs.view(run_id).log)
         await pilot.press("f")  # follows again: the whole log, then it ends
         await wait_for(
             pilot,
             lambda: (
                 not following(app)
-                and sum("Epoch 1/1" in line for line in app.view(run_id).log) == 2 * finished
+                and sum("Epoch 1/1" in line for line in app.runs.view(run_id).log) == 2 * finished
             ),
         )
         await pilot.press("d")
@@ -224,10 +232,10 @@ async def test_each_step_by_its_own_key_then_filter_pause_and_refresh(tmp_path: 
         await pilot.press("p")
         assert log.auto_scroll
 
-        before = app.rows[run_id].uptime_s or 0.0
+        before = app.runs.rows[run_id].uptime_s or 0.0
         await pilot.pause(1.1)
         await pilot.press("ctrl+r")  # the 30 s timer would not have come yet
-        await wait_for(pilot, lambda: (app.rows[run_id].uptime_s or 0.0) > before + 1)
+        await wait_for(pilot, lambda: (app.runs.rows[run_id].uptime_s or 0.0) > before + 1)
         await pilot.press("x")
         await wait_for(pilot, lambda: states(app) == ["terminated"])
 
@@ -249,7 +257,7 @@ async def test_every_action_is_a_binding_a_button_and_a_palette_command(tmp_path
         await wait_for(pilot, lambda: isinstance(app.screen, LaunchForm))
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, LaunchForm))
-        assert not app.rows  # nothing launched
+        assert not app.runs.rows  # nothing launched
 
 
 async def test_c_and_the_palette_open_the_doctor(tmp_path: Path) -> None:
@@ -277,9 +285,11 @@ async def test_an_instance_no_run_knows_is_shown_adopted_with_a_and_terminated(
     lost = LocalProvider().launch(InstanceSpec(run_id="lost", provider="local"))
     app = PaceridApp(tiny_config(tmp_path), refresh_s=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
-        await wait_for(pilot, lambda: [i.instance_id for i in app.orphans] == [lost.instance_id])
+        await wait_for(
+            pilot, lambda: [i.instance_id for i in app.runs.orphans] == [lost.instance_id]
+        )
         assert any(lost.instance_id in n.message for n in app._notifications)
-        assert not app.rows  # no run knows it yet
+        assert not app.runs.rows  # no run knows it yet
         await pilot.press("a")
         await wait_for(pilot, lambda: states(app) == ["running"])
         run = Registry(paths.registry_file()).get()

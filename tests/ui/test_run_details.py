@@ -1,24 +1,26 @@
 """The details panel: the cost line, every part of the total, egress marked as an upper bound
-where the budget leaves it out (issue 15: the first 100 GB a month are free account-wide); and
-a finished run's test result beside its validation accuracy (issue 27)."""
+where the budget leaves it out (issue 15: the first 100 GB a month are free account-wide); its
+budget bar, the budget rule's share from the status row (issue 25); and a finished run's test
+result beside its validation accuracy (issue 27)."""
 
 from __future__ import annotations
 
-from pacerid_tui.core.kernel.models import MetricEvent, Run
-from pacerid_tui.core.steps.status import RunStatus
+from pacerid_tui.core.kernel.models import MetricEvent, PricePoint, Run
+from pacerid_tui.core.steps.status import RunStatus, row
 from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.run_details import RunDetails
+from tests.core.test_budget_rule import T0, aws_run
 
 
 def shown(egress_budgeted: bool) -> str:
     run = Run("r1", "aws", "c.yaml", 0.0)
     parts = {"compute": 0.4321, "volume": 0.0125, "ipv4": 0.015, "egress": 0.27}
-    row = RunStatus(
+    status = RunStatus(
         "r1", "aws", None, None, None, "running", None, None, None, sum(parts.values()),
-        None, None, None, [], cost_parts=parts,
+        None, None, None, [], cost_parts=parts, budget_includes_egress=egress_budgeted,
     )  # fmt: skip
     details = RunDetails()
-    details.show(run, row, egress_budgeted=egress_budgeted)
+    details.show(run, status)
     return details.shown
 
 
@@ -49,3 +51,17 @@ def test_a_finished_run_shows_its_test_result_beside_the_validation_accuracy() -
     training.add(MetricEvent("done", time=5.0, epoch=3, best_epoch=2, test_acc=0.8))
     details.show(run, row, training=training)
     assert "val acc 81.0%  [b]test acc 80.0%[/b] (epoch 2)" in details.shown
+
+
+def test_the_details_bar_shows_the_rules_share_not_the_whole_cost() -> None:
+    """The bar once re-read the budget with its own 0.8 and counted egress the budget leaves
+    out: $1.41 of a $2 budget drawn as 70 %, where the rule counts $0.51, 25 %."""
+    history = [PricePoint(T0 - 60, 0.50)]
+    run = aws_run(10)
+    details = RunDetails()
+    details.show(run, row(run, history, T0 + 3600, budget_usd=2.0))
+    [bar] = [line for line in details.shown.splitlines() if line.startswith("budget")]
+    assert bar.endswith(" 25% of $2.00") and "[green]" in bar
+    details.show(run, row(run, history, T0 + 3600, budget_usd=0.6))
+    [bar] = [line for line in details.shown.splitlines() if line.startswith("budget")]
+    assert bar.endswith(" 84% of $0.60") and "[red]" in bar

@@ -31,7 +31,7 @@ from tests.ui.test_app import busy, wait_for
 
 
 def recovering(app: PaceridApp, run_id: str) -> bool:
-    supervisor = app.view(run_id).supervisor
+    supervisor = app.runs.view(run_id).supervisor
     return supervisor is not None and supervisor.recovering
 
 
@@ -61,21 +61,21 @@ async def test_t_recovers_an_interrupted_run_onto_a_replacement(
 ) -> None:
     try:
         async with t_pressed(metadata, tmp_path) as (pilot, app, run, notice):
-            await wait_for(pilot, lambda: app.view(run.run_id).following, timeout=60)
+            await wait_for(pilot, lambda: app.runs.view(run.run_id).following, timeout=60)
 
             def finished() -> bool:
                 assert not isinstance(app.screen, (VanishedDialog, FailureDialog))
-                return not app.view(run.run_id).following
+                return not app.runs.view(run.run_id).following
 
             await wait_for(pilot, finished, timeout=300)
-            said = list(app.view(run.run_id).log)
+            said = list(app.runs.view(run.run_id).log)
             assert any("recovering on a new instance" in line for line in said)
             assert notice.heard
             after = assert_recovered_once(run)
             assert after.instance is not None
             new = after.instance.instance_id
-            await wait_for(pilot, lambda: app.rows[run.run_id].instance_id == new)
-            assert app.rows[run.run_id].epoch == 3
+            await wait_for(pilot, lambda: app.runs.rows[run.run_id].instance_id == new)
+            assert app.runs.rows[run.run_id].epoch == 3
     finally:
         lifecycle = Lifecycle()
         [current] = Registry(paths.registry_file()).runs()
@@ -95,7 +95,7 @@ async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
     other step is refused (`d`), and `r` neither joins in nor starts a new run."""
     async with t_pressed(metadata, tmp_path) as (pilot, app, run, _notice):
         provider = Lifecycle().provider_of(run)
-        await wait_for(pilot, lambda: app.view(run.run_id).supervisor is not None, timeout=60)
+        await wait_for(pilot, lambda: app.runs.view(run.run_id).supervisor is not None, timeout=60)
         await wait_for(pilot, lambda: recovering(app, run.run_id), timeout=120)
         for key in ("d", "r"):
             await pilot.press(key)
@@ -107,7 +107,7 @@ async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
         def ended() -> bool:
             if isinstance(app.screen, ConfirmTerminate):  # results not downloaded yet
                 app.screen.dismiss("terminate")
-            return not busy(app) and not app.view(run.run_id).following
+            return not busy(app) and not app.runs.view(run.run_id).following
 
         await wait_for(pilot, ended, timeout=120)
         await wait_for(pilot, lambda: provider.find_managed() == [], timeout=60)

@@ -72,7 +72,7 @@ async def test_a_vanished_instance_left_ended_launches_nothing(tmp_path: Path) -
         await wait_for(pilot, lambda: not isinstance(app.screen, VanishedDialog) and not busy(app))
 
         def said() -> list[str]:
-            return [line for line in app.view(run.run_id).log if "Left ended" in line]
+            return [line for line in app.runs.view(run.run_id).log if "Left ended" in line]
 
         await wait_for(pilot, lambda: bool(said()))
         assert f"{run.run_id} ended after epoch 0" in said()[0]  # how it ended, recorded
@@ -115,15 +115,15 @@ async def test_left_ended_is_kept_across_a_restart_and_all_does_not_relaunch(
         await wait_for(pilot, lambda: again.table.selected_run_id == run.run_id)
 
         def state_cell() -> str:
-            return str(again.table.get_row(run.run_id)[4]) if again.rows else ""
+            return str(again.table.get_row(run.run_id)[4]) if again.runs.rows else ""
 
         await wait_for(pilot, lambda: state_cell() == "unknown (left ended)")
         await pilot.press("f")  # before: a follow of a vanished instance asked again
 
         def said() -> list[str]:
-            return [line for line in again.view(run.run_id).log if "recorded earlier" in line]
+            return [line for line in again.runs.view(run.run_id).log if "recorded earlier" in line]
 
-        await wait_for(pilot, lambda: bool(said()) and not again.view(run.run_id).following)
+        await wait_for(pilot, lambda: bool(said()) and not again.runs.view(run.run_id).following)
         assert sentence in said()[0]
         await pilot.pause(1.0)
         assert not isinstance(again.screen, VanishedDialog)

@@ -58,8 +58,8 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
         await wait_for(pilot, lambda: "GPU-bound" in panel_text(app), timeout=240)
         text = panel_text(app)
         assert "GPU0" in text and "10.8/15.0 GiB" in text and "CPU" in text
-        run_id = next(iter(app.rows))
-        training = app.view(run_id).training
+        run_id = next(iter(app.runs.rows))
+        training = app.runs.view(run_id).training
         await wait_for(pilot, lambda: bool(training.epochs), timeout=120)
         first_epoch = training.history()[0]
         streamed = [s for s in training.steps if s.epoch == 1]  # in the order they streamed
@@ -90,16 +90,16 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
     again = PaceridApp(config, refresh_s=0.5)
     async with again.run_test(size=(160, 45)) as pilot:
         await wait_for(
-            pilot, lambda: any("Done:" in line for line in again.view(run_id).log), timeout=120
+            pilot, lambda: any("Done:" in line for line in again.runs.view(run_id).log), timeout=120
         )
-        await wait_for(pilot, lambda: not again.view(run_id).following, timeout=60)
+        await wait_for(pilot, lambda: not again.runs.view(run_id).following, timeout=60)
         # Every worker done but the live run's supervisor, which watches until it ends.
         await wait_for(
             pilot, lambda: all(w.name == "supervise" for w in again.workers if not w.is_finished)
         )
         assert len(posts) == 1
         await pilot.press("x")
-        await wait_for(pilot, lambda: [r.state for r in again.rows.values()] == ["terminated"])
+        await wait_for(pilot, lambda: [r.state for r in again.runs.rows.values()] == ["terminated"])
     lines = (tmp_path / "results" / run_id / "system.jsonl").read_text().splitlines()
     samples = [json.loads(line) for line in lines]
     assert len(samples) >= 3
@@ -126,13 +126,13 @@ async def test_the_launch_form_edits_the_training_fields(tmp_path: Path) -> None
         form.query_one("#train-training-learning-rate", Input).value = "0.0005"
         form.query_one("#train-model-name", Select).value = "mobilenet_v3_large"
         await pilot.click("#launch")
-        await wait_for(pilot, lambda: bool(app.rows))
+        await wait_for(pilot, lambda: bool(app.runs.rows))
         run = Registry(paths.registry_file()).get()
         assert run.config_path != str(config)  # an edited copy; the user's file is untouched
         edited = yaml.safe_load(Path(run.config_path).read_text())
         assert edited["training"]["epochs"] == 1 and edited["training"]["learning_rate"] == 0.0005
         assert edited["model"]["name"] == "mobilenet_v3_large"
         assert edited["data"] == yaml.safe_load(config.read_text())["data"]
-        await wait_for(pilot, lambda: [r.state for r in app.rows.values()] == ["running"])
+        await wait_for(pilot, lambda: [r.state for r in app.runs.rows.values()] == ["running"])
         await pilot.press("x")
-        await wait_for(pilot, lambda: [r.state for r in app.rows.values()] == ["terminated"])
+        await wait_for(pilot, lambda: [r.state for r in app.runs.rows.values()] == ["terminated"])

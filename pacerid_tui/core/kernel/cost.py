@@ -95,13 +95,6 @@ def projected_cost(
     return cost_usd(history, start, now + left)
 
 
-def budget_fraction(cost: float, budget_usd: float | None) -> float | None:
-    """How much of the budget is spent (1.0 = all of it); None when there is no budget."""
-    if budget_usd is None or budget_usd <= 0:
-        return None
-    return cost / budget_usd
-
-
 def budget_runway_s(cost: float, budget_usd: float | None, hourly_price: float) -> float | None:
     """Seconds until the budget is spent at this hourly price; None without budget or price."""
     if budget_usd is None or hourly_price <= 0:
@@ -121,11 +114,6 @@ class CostParts:
     @property
     def total(self) -> float:
         return self.compute + self.volume + self.ipv4 + self.egress
-
-    def budgeted(self, include_egress: bool) -> float:
-        """What the budget counts: egress is an upper bound (the first 100 GB a month are free
-        account-wide), left out unless `instance.budget_includes_egress`."""
-        return self.total if include_egress else self.total - self.egress
 
     def __add__(self, other: CostParts) -> CostParts:
         return CostParts(

@@ -118,6 +118,23 @@ class MetricEvent:
         return cls(**known)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A run's ending as its supervisor tells it, once per ending (`Listener.ended`): what
+    ended and why, in the state it is told as and one sentence; the CLI and the dashboard only
+    show it, and hand it to `notify.tell` for the once-per-machine channels."""
+
+    state: str
+    """finished, failed, interrupted or over budget."""
+    text: str
+    """The sentence ("training failed: CUDA out of memory", "stopped: budget reached")."""
+    key: str
+    """The trainer's terminal event and its time ("budget" for a budget stop): the same on
+    every follow of the same end, a new one when a resumed run ends again."""
+    best_val_acc: float | None = None
+    """The best validation accuracy the supervisor saw streamed before the end, if any."""
+
+
 @dataclass
 class Run:
     """A training run the tool knows about: the registry's unit (replaces `.aws_instance`)."""

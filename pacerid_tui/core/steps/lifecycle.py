@@ -34,6 +34,7 @@ from pacerid_tui.core.kernel.models import (
     InstanceSpec,
     InstanceState,
     MetricEvent,
+    Notice,
     PricePoint,
     Run,
 )
@@ -78,6 +79,9 @@ class Listener:
     def alert(self, run_id: str, message: str) -> None:
         """Something the user must notice (budget warnings, stops); by default a report."""
         self.report(run_id, message)
+
+    def ended(self, run_id: str, notice: Notice) -> None:
+        """The run's training ended, or its budget stopped it: told once, by its supervisor."""
 
 
 class Lifecycle:

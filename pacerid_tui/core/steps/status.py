@@ -1,4 +1,5 @@
-"""One row per run for `status` and the dashboard's table: state, uptime, price now, cost so far.
+"""One row per run for `status` and the dashboard's table: state, uptime, price now, cost so far,
+and the budget rule's word on it; and how each cell of a row reads, for both tables.
 
 Prices come from the provider's history, fetched at most once a minute per zone and type
 (`PriceCache`), so following many runs costs a handful of API calls; the cost itself is the
@@ -8,12 +9,14 @@ pure function in `cost.py`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.models import Instance, PricePoint, Run
+from pacerid_tui.core.kernel import cost
+from pacerid_tui.core.steps import budget_rule
 from pacerid_tui.core.kernel.price_table import prices_for
 
 PRICE_TTL_S = 60.0
@@ -42,13 +45,24 @@ class RunStatus:
     cost_parts: dict[str, float] = field(default_factory=dict)
     """`cost_usd` by part: compute, volume, ipv4, egress (USD)."""
     budgeted_usd: float = 0.0
-    """What the budget counts of `cost_usd` (egress only with instance.budget_includes_egress)."""
+    """What the budget counts of `cost_usd` (`budget_rule.counted`)."""
+    budget_includes_egress: bool = False
+    """Whether `budgeted_usd` counts egress (instance.budget_includes_egress)."""
+    budget_share: float | None = None
+    """`budgeted_usd` as a share of `budget_usd` (1.0 = all of it); None without a budget."""
+    budget_verdict: budget_rule.Verdict = "ok"
+    """What the money rule says at this cost (`budget_rule.verdict`): ok, warn or stop."""
     ended: str | None = None
     """How the run ended when it was not recovered (`Run.ended`), one sentence."""
 
     @property
     def over_budget(self) -> bool:
-        return self.budget_usd is not None and self.budgeted_usd >= self.budget_usd
+        return self.budget_verdict == "stop"
+
+    @property
+    def budget_warning(self) -> bool:
+        """Past the warning share of its budget (or past the budget itself)."""
+        return self.budget_verdict != "ok"
 
 
 class PriceCache:
@@ -95,6 +109,28 @@ def uptime_text(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+COLUMNS: dict[str, Callable[[RunStatus], str]] = {
+    "Run": lambda row: row.run_id,
+    "Provider": lambda row: row.provider,
+    "Instance": lambda row: row.instance_id or "-",
+    "Type": lambda row: row.instance_type or "-",
+    "Zone": lambda row: row.zone or "-",
+    "State": state_text,
+    "Uptime": lambda row: uptime_text(row.uptime_s),
+    "Price/h": lambda row: "-" if row.price_per_hour is None else f"${row.price_per_hour:.4f}",
+    "Cost": lambda row: f"${row.cost_usd:.4f}",
+    "Epoch": lambda row: f"{row.epoch or 0}/{row.epochs or '?'}",
+    "Val acc": lambda row: "-" if row.val_acc is None else f"{row.val_acc:.1%}",
+}
+"""Every column a status table shows, by title, and how a row reads in it: `status` shows them
+all, the dashboard's table all but Instance and Val acc."""
+
+
+def cells(row: RunStatus, columns: Sequence[str] = tuple(COLUMNS)) -> tuple[str, ...]:
+    """A row's cells under these column titles, formatted once for both tables."""
+    return tuple(COLUMNS[name](row) for name in columns)
+
+
 def row(
     run: Run,
     history: list[PricePoint],
@@ -126,6 +162,7 @@ def row(
     parts += cost.CostParts(
         egress=cost.egress_cost(run.bytes_downloaded, prices_for(run.provider, region))
     )
+    counted = budget_rule.counted(parts, include_egress)
     return RunStatus(
         run_id=run.run_id,
         provider=run.provider,
@@ -144,6 +181,9 @@ def row(
         steps_done=list(run.steps_done),
         budget_usd=budget_usd,
         cost_parts=asdict(parts),
-        budgeted_usd=parts.budgeted(include_egress),
+        budgeted_usd=counted,
+        budget_includes_egress=include_egress,
+        budget_share=budget_rule.share(counted, budget_usd),
+        budget_verdict=budget_rule.verdict(counted, budget_usd),
         ended=run.ended,
     )

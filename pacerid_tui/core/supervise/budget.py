@@ -1,34 +1,27 @@
-"""Budgets: a warning at 80 %; at 100 %, save what training made, then terminate.
+"""A budget stop: save what training made (bounded in time), then terminate, recording why.
 
-The supervisor (`supervisor.py`) decides when to ask; this module says what the money rule is
-and carries out a stop. The host enforces an upper bound of its own (trainer/watchdog.py), for
-when this machine is gone.
+The rule itself (what counts, the warning share, when to stop, the reason recorded) is
+`steps/budget_rule.py`, which every status row carries; the supervisor (`supervisor.py`) reads
+it from the run's row and calls `stop` here. The host enforces an upper bound of its own
+(trainer/watchdog.py), for when this machine is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.core.steps.budget_rule import STOP_REASON
 
 if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle
 
-BUDGET_WARN_SHARE = 0.8
 BUDGET_DOWNLOAD_S = 300.0
 """How long a budget stop may spend saving results before it terminates regardless."""
-STOP_REASON = "budget reached"
-
-
-def verdict(cost_usd: float, budget_usd: float | None) -> Literal["ok", "warn", "stop"]:
-    """What the money rule says at this cost."""
-    if not budget_usd or cost_usd < BUDGET_WARN_SHARE * budget_usd:
-        return "ok"
-    return "warn" if cost_usd < budget_usd else "stop"
 
 
 async def stop(lifecycle: Lifecycle, run: Run, budget_usd: float) -> Run:

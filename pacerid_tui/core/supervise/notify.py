@@ -1,17 +1,19 @@
 """A word when a run ends: a desktop notification where one exists, and an optional webhook.
 
-Someone watching a long run has usually looked away when it ends. The dashboard rings the bell
-and shows a toast; this adds what reaches them elsewhere: `notify-send` (freedesktop) when it is
-installed, else nothing (never an error), and a JSON POST to `notify.webhook_url` when the config
-has one (Slack-style incoming webhooks, ntfy, a home server). Each ending is announced once: a
-marker in the state folder remembers what was sent, so following a finished run again, or a
-second dashboard, does not post twice. The dashboard and the CLI (`all`, `train --follow`,
-`logs --follow`) both announce through `announce`, with the same keys, so a run followed by
-both at once is still announced once (the marker is updated under a lock for that).
+Someone watching a long run has usually looked away when it ends. The run's supervisor tells
+each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`); the
+dashboard shows it as a toast and the bell, the CLI as a line and the bell, and both hand it to
+`tell`, which adds what reaches them elsewhere: `notify-send` (freedesktop) when it is installed,
+else nothing (never an error), and a JSON POST to `notify.webhook_url` when the config has one
+(Slack-style incoming webhooks, ntfy, a home server). Each ending is announced once: a marker in
+the state folder remembers what was sent, so following a finished run again, or a second
+dashboard, does not post twice; a run followed by both at once is still announced once (the
+marker is updated under a lock for that).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -24,7 +26,10 @@ from dataclasses import asdict, dataclass
 
 from pacerid_tui import paths
 from pacerid_tui.core.kernel import atomic
-from pacerid_tui.core.kernel.models import MetricEvent
+from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.kernel.models import MetricEvent, Notice
+from pacerid_tui.core.steps.budget_rule import STOP_REASON
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 
 WEBHOOK_TIMEOUT_S = 10.0
 """A webhook that does not answer in this long is given up (the toast has said it anyway)."""
@@ -47,27 +52,33 @@ class Ending:
     message: str
 
 
-@dataclass(frozen=True)
-class Notice:
-    """One ending to announce: the state it is told as, its line, and its once-only key."""
-
-    state: str
-    text: str
-    key: str
-    """The trainer's terminal event and its time: the same on every follow of the same end, a
-    new one when a resumed run ends again."""
+BUDGET = Notice("over budget", f"stopped: {STOP_REASON}", "budget")
 
 
-BUDGET = Notice("over budget", "stopped: budget reached", "budget")
-
-
-def of_event(event: MetricEvent) -> Notice | None:
+def of_event(event: MetricEvent, best_val_acc: float | None = None) -> Notice | None:
     """The notice of a terminal metrics event ("done", "error", "interrupted"), else None."""
     state = STATES.get(event.event)
     if state is None:
         return None
     text = f"training {state}" + (f": {event.message}" if event.event == "error" else "")
-    return Notice(state, text, f"{event.event}@{event.time}")
+    return Notice(state, text, f"{event.event}@{event.time}", best_val_acc)
+
+
+async def tell(
+    lifecycle: Lifecycle, run_id: str, notice: Notice, terminal: Callable[[str], None]
+) -> str | None:
+    """The once-per-ending channels for a notice a face has shown (`announce`), with the run's
+    cost as of now and its webhook: None, or one sentence on what went wrong (a webhook that
+    failed, a run whose record or config is gone). Files are read in a thread."""
+    try:
+        run = await asyncio.to_thread(lifecycle.registry.get, run_id)
+        webhook = (await asyncio.to_thread(lifecycle.config_of, run)).notify.webhook_url
+        [row] = await lifecycle.statuses([run])
+    except (PaceridError, OSError) as err:  # the run's own error, if any, is the news
+        return f"No notice sent for {run_id}: {err}"
+    best = notice.best_val_acc if notice.best_val_acc is not None else run.val_acc
+    ending = Ending(run_id, notice.state, best, round(row.cost_usd, 4), notice.text)
+    return await asyncio.to_thread(announce, ending, notice.key, webhook, terminal)
 
 
 def first_time(run_id: str, key: str) -> bool:

@@ -4,14 +4,18 @@ The steps (`steps/lifecycle.py`) know no orchestration and the queries (`Lifecyc
 read; the rules that act on a live run are here, once, so they hold the same way in the CLI
 (`all`, `train --follow`, `logs --follow`) and in the dashboard (one worker per live run):
 following the log and metrics (`follow_loop.py`, whose liveness checks are the controller's
-heartbeat on the host), background downloads, the budget (`budget.py`: a warning at 80 %, at
-100 % save then terminate), spot notices and recovery (`recovery.py`). A budget stop runs in
-the supervisor's own task: nothing that refreshes the screen can cancel it halfway.
+heartbeat on the host), background downloads, the budget (the rule in `steps/budget_rule.py`,
+read from the run's status row: a warning at 80 %; at 100 % `budget.py` saves then terminates),
+spot notices and recovery (`recovery.py`), and each ending told once through the listener
+(`Listener.ended`: training finished, failed or interrupted; the budget stopped it), which the
+CLI and the dashboard only show. A budget stop runs in the supervisor's own task: nothing that
+refreshes the screen can cancel it halfway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,7 +23,7 @@ from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
-from pacerid_tui.core.supervise import budget
+from pacerid_tui.core.supervise import budget, notify
 from pacerid_tui.core.supervise.follow_loop import follow_run
 from pacerid_tui.core.supervise.reconcile import Away, left_over, reconcile
 from pacerid_tui.core.supervise.recovery import ending, how_it_ended, recover
@@ -76,6 +80,8 @@ class Supervisor:
         """A recovery is under way, or failed (`failure.follow_or_clean_up` ends its host)."""
         self._last_end: MetricEvent | None = None
         """The trainer's terminal event that ended the latest follow (why it was interrupted)."""
+        self._best: float | None = None
+        """The best validation accuracy streamed so far, for the ending's notice."""
         self._warned = False
         self._stopping: asyncio.Task[Run] | None = None
         self._returning: asyncio.Task[Away | None] | None = None
@@ -104,22 +110,28 @@ class Supervisor:
         if not limit:
             return False
         [row] = await self.lifecycle.statuses([run], now=self.clock())
-        rule = budget.verdict(row.budgeted_usd, limit)
-        if rule == "warn" and not self._warned:
+        if row.budget_verdict == "warn" and not self._warned:
             self._warned = True
             self.lifecycle.listener.alert(
                 run.run_id,
                 f"{run.run_id} has spent ${row.budgeted_usd:.2f}, "
-                f"{row.budgeted_usd / limit:.0%} of its ${limit:.2f} budget.",
+                f"{row.budget_share or 0.0:.0%} of its ${limit:.2f} budget.",
             )
-        if rule != "stop" or self._stopping is not None:
+        if row.budget_verdict != "stop" or self._stopping is not None:
             return self._stopping is not None
         self.budget_stopped = True
-        self._stopping = asyncio.ensure_future(budget.stop(self.lifecycle, run, limit))
+        self._stopping = asyncio.ensure_future(self._stop(run, limit))
         # Shielded: a caller cancelled meanwhile (a step taken over, a follow ended) leaves the
         # save-then-terminate to finish; only the app's own exit cancels the task itself.
         await asyncio.shield(self._stopping)
         return True
+
+    async def _stop(self, run: Run, limit: float) -> Run:
+        """The budget stop (saved, then terminated), then its ending told."""
+        run = await budget.stop(self.lifecycle, run, limit)
+        notice = dataclasses.replace(notify.BUDGET, best_val_acc=self._best)
+        self.lifecycle.listener.ended(self.run_id, notice)
+        return run
 
     async def watch(self, until: Callable[[], bool] | None = None) -> None:
         """Check the budget every `poll_s` until `until()` is true (default: the instance ended)
@@ -227,7 +239,9 @@ class Supervisor:
         stopped, as its follower would otherwise keep reconnecting to a host that is down."""
         self._last_end = None
         following = asyncio.ensure_future(
-            follow_run(self.lifecycle, self.run, stop=stop, on_end=self._ended_with)
+            follow_run(
+                self.lifecycle, self.run, stop=stop, on_end=self._ended_with, on_epoch=self._epoch
+            )
         )
         if not self._stop_mode():
             return await following
@@ -252,7 +266,15 @@ class Supervisor:
         return "stopped"
 
     def _ended_with(self, event: MetricEvent) -> None:
+        """Training ended (finished, failed, interrupted): told once, here, for every face."""
         self._last_end = event
+        notice = notify.of_event(event, self._best)
+        if notice is not None:
+            self.lifecycle.listener.ended(self.run_id, notice)
+
+    def _epoch(self, event: MetricEvent) -> None:
+        if event.val_acc is not None:
+            self._best = max(event.val_acc, self._best or event.val_acc)
 
     def _stop_mode(self) -> bool:
         instance = self.run.instance

@@ -3,14 +3,28 @@ can never miss one; escape (or `?` again) goes back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.markup import escape
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+
+def key_rows(
+    bindings: Iterable[BindingType], shown: Callable[[Binding], str]
+) -> list[tuple[str, str, str]]:
+    """(keys as `shown`, what they do, more words) per action, in the bindings' order, then the
+    palette's key."""
+    keys: dict[str, list[str]] = {}
+    about: dict[str, tuple[str, str]] = {}
+    for binding in Binding.make_bindings(bindings):  # "f5,ctrl+r" comes as two
+        keys.setdefault(binding.action, []).append(shown(binding))
+        about[binding.action] = (binding.description, binding.tooltip)
+    rows = [(" / ".join(each), *about[action]) for action, each in keys.items()]
+    return [*rows, (shown(Binding("ctrl+p", "")), "Commands", "Every action and theme by name")]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -11,9 +11,6 @@ from pacerid_tui.core.kernel.models import Run
 from pacerid_tui.core.steps.status import RunStatus, uptime_text
 from pacerid_tui.ui.training import Training
 
-BUDGET_WARNING = 0.8
-"""Share of the budget at which the bar turns red and the dashboard says so."""
-
 
 def bar(fraction: float, width: int = 20) -> str:
     filled = max(0, min(width, round(fraction * width)))
@@ -36,13 +33,13 @@ class RunDetails(Widget):
         row: RunStatus | None,
         *,
         training: Training | None = None,
-        budget_usd: float | None = None,
         max_price: float | None = None,
         projected_usd: float | None = None,
         warning: str | None = None,
         activity: str = "",
-        egress_budgeted: bool = False,
     ) -> None:
+        """The run and its status row; the budget's bar is the row's (`budget_rule`), red once
+        the rule warns."""
         if run is None or row is None:
             self._paint("No run selected: [b]l[/b] launches one, [b]r[/b] runs every step.")
             return
@@ -57,13 +54,13 @@ class RunDetails(Widget):
             f"image {inst.image_name if inst and inst.image_name else '-'}",
             f"price now {'-' if row.price_per_hour is None else f'${row.price_per_hour:.4f}/h'}"
             f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}"
-            + self._projection(projected_usd, budget_usd),
+            + self._projection(projected_usd, row.budget_usd),
         ]
         if row.cost_parts:
-            lines.append(self._parts(row.cost_parts, egress_budgeted))
-        share = cost.budget_fraction(row.cost_usd, budget_usd)
+            lines.append(self._parts(row.cost_parts, row.budget_includes_egress))
+        share, budget_usd = row.budget_share, row.budget_usd
         if share is not None and budget_usd is not None:
-            colour = "red" if share >= BUDGET_WARNING else "green"
+            colour = "red" if row.budget_warning else "green"
             lines.append(
                 f"budget [{colour}]{bar(share)}[/{colour}] {share:4.0%} of ${budget_usd:.2f}"
             )

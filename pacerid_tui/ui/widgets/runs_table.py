@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from pacerid_tui.core.steps.status import RunStatus, state_text, uptime_text
+from pacerid_tui.core.steps.status import RunStatus, cells
 
 COLUMNS = ("Run", "Provider", "Type", "Zone", "State", "Uptime", "Price/h", "Cost", "Epoch")
-
-
-def cells(row: RunStatus) -> tuple[str, ...]:
-    return (
-        row.run_id,
-        row.provider,
-        row.instance_type or "-",
-        row.zone or "-",
-        state_text(row),
-        uptime_text(row.uptime_s),
-        f"${row.price_per_hour:.4f}" if row.price_per_hour is not None else "-",
-        f"${row.cost_usd:.4f}",
-        f"{row.epoch or 0}/{row.epochs or '?'}",
-    )
+"""The status columns the dashboard shows (`status.COLUMNS`); the details show the rest."""
 
 
 class RunsTable(DataTable[str]):
@@ -56,7 +43,7 @@ class RunsTable(DataTable[str]):
                 self.remove_row(key)
         present = {key.value for key in self.rows}
         for row in rows:
-            values = cells(row)
+            values = cells(row, COLUMNS)
             if row.run_id not in present:
                 self.add_row(*values, key=row.run_id)
                 continue

@@ -1,0 +1,123 @@
+"""The selected run's panels: its details, market, host and loss curve, and what fills them.
+
+`show` draws a run from the runs' state (`ui/runs.py`), as the App asks when its selection
+changes and at its batched tick. On the way it asks, in workers of its own, for the run's market
+(at most once per `MARKET_TTL_S`) and for the curve of a run trained before this dashboard
+started (read back from its downloaded metrics); the answers are messages it owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+
+from pacerid_tui.core.kernel.models import Run
+from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
+from pacerid_tui.ui.run_view import RunView
+from pacerid_tui.ui.runs import Runs
+from pacerid_tui.ui.training import Training, read_metrics
+from pacerid_tui.ui.widgets.host_panel import HostPanel
+from pacerid_tui.ui.widgets.loss_chart import LossChart
+from pacerid_tui.ui.widgets.market_panel import MarketPanel
+from pacerid_tui.ui.widgets.run_details import RunDetails
+
+
+class RunPanels(Vertical):
+    @dataclass
+    class MarketFetched(Message, bubble=False):
+        run_id: str
+        market: Market
+
+    @dataclass
+    class TrainingLoaded(Message, bubble=False):
+        """A run's curve read back from its downloaded metrics.jsonl."""
+
+        run_id: str
+        training: Training
+
+    def __init__(self, runs: Runs, *, id: str) -> None:
+        super().__init__(id=id)
+        self.runs = runs
+        self.run_id: str | None = None
+        """The run shown."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="selected"):
+            yield RunDetails(id="details")
+            yield MarketPanel(id="market")
+        yield HostPanel(id="host")
+        yield LossChart(id="chart")
+
+    def show(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        runs = self.runs
+        run = runs.run(run_id)
+        view = runs.view(run.run_id) if run else RunView()
+        config, training, market = view.config, view.training, view.market
+        self.query_one(RunDetails).show(
+            run,
+            runs.rows.get(run.run_id) if run else None,
+            training=training,
+            max_price=config.instance.max_price if config else None,
+            projected_usd=runs.projected(run, market) if run else None,
+            warning=market.ssh_warning if market else None,
+            activity=view.activity,
+        )
+        self.query_one(MarketPanel).show(run, market)
+        steps = list(training.steps) if training else []
+        self.query_one(HostPanel).show(list(view.samples), steps)
+        live = run is not None and runs.training_live(run.run_id)
+        self.query_one(LossChart).show(
+            training.history() if training else [],
+            steps,
+            training.eta_seconds() if training and live else None,
+        )
+        if run is not None:
+            self.ask_market(run)
+            self.ask_results(run)
+
+    def ask_market(self, run: Run) -> None:
+        instance_id = run.instance.instance_id if run.instance else None
+        view = self.runs.view(run.run_id)
+        asked, now = view.market_asked, self.runs.clock()
+        if asked is None or asked[1] != instance_id or now - asked[0] >= MARKET_TTL_S:
+            view.market_asked = (now, instance_id)
+            self.fetch_market(run)
+
+    @work(exclusive=True, group="market", exit_on_error=False)
+    async def fetch_market(self, run: Run) -> None:
+        market = await fetch_market(self.runs.lifecycle, run, self.runs.clock())
+        self.post_message(self.MarketFetched(run.run_id, market))
+
+    @on(MarketFetched)
+    def market_fetched(self, message: MarketFetched) -> None:
+        self.runs.view(message.run_id).market = message.market
+        if message.run_id == self.run_id:
+            self.show(self.run_id)
+
+    def ask_results(self, run: Run) -> None:
+        """A run trained before this dashboard started: its curve from the downloaded metrics."""
+        view = self.runs.view(run.run_id)
+        if view.training is not None or view.results_asked:
+            return
+        view.results_asked = True
+        if "download" in run.steps_done:
+            self.load_results(run)
+
+    @work(group="results", exit_on_error=False)
+    async def load_results(self, run: Run) -> None:
+        path = self.runs.lifecycle.results_dir(run) / "metrics.jsonl"
+        training = await asyncio.to_thread(read_metrics, path)
+        if training.epochs:
+            self.post_message(self.TrainingLoaded(run.run_id, training))
+
+    @on(TrainingLoaded)
+    def training_loaded(self, message: TrainingLoaded) -> None:
+        self.runs.loaded(message.run_id, message.training)
+        if message.run_id == self.run_id:
+            self.show(self.run_id)
