@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pacerid_tui.config import Config, load_config
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.models import Instance, InstanceState, Leftover, MetricEvent, Run
-from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.core.steps.status import row as status_row

@@ -215,7 +215,7 @@ async def test_the_launch_form_shows_the_refusal_and_launches_nothing(
 
         await wait_for(pilot, lambda: G_SPOT in said())
         assert "request-service-quota-increase" in said()
-        assert isinstance(app.screen, LaunchForm) and not app.rows
+        assert isinstance(app.screen, LaunchForm) and not app.runs.rows
 
 
 def test_a_zone_without_a_subnet_is_skipped_not_fatal(

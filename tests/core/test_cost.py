@@ -6,8 +6,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pacerid_tui.core.kernel.models import PricePoint
-from pacerid_tui.core.steps import budget_rule
 from pacerid_tui.core.kernel.cost import (
     CostParts,
     billed_seconds,
@@ -23,6 +21,7 @@ from pacerid_tui.core.kernel.cost import (
 )
 from pacerid_tui.core.kernel.models import PricePoint
 from pacerid_tui.core.kernel.price_table import PRICES_AS_OF, prices_for
+from pacerid_tui.core.steps import budget_rule
 
 
 def at(text: str) -> float:

@@ -101,7 +101,7 @@ async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
             await pilot.press(key)
         refused = [n.message for n in app._notifications if "busy with recovery" in n.message]
         assert refused == [f"{run.run_id} is busy with recovery; wait for it."] * 2
-        assert app.view(run.run_id).busy is None and list(app.rows) == [run.run_id]
+        assert app.runs.view(run.run_id).busy is None and list(app.runs.rows) == [run.run_id]
         await pilot.press("x")
 
         def ended() -> bool:

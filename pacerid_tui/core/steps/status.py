@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.models import Instance, PricePoint, Run
-from pacerid_tui.core.kernel import cost
-from pacerid_tui.core.steps import budget_rule
 from pacerid_tui.core.kernel.price_table import prices_for
+from pacerid_tui.core.steps import budget_rule
 
 PRICE_TTL_S = 60.0
 """Spot prices change a few times a day at most; once a minute per zone is plenty."""

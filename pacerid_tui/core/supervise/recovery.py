@@ -25,9 +25,7 @@ from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import Instance, Run
 from pacerid_tui.core.kernel.price_table import prices_for
 from pacerid_tui.core.remote.host_contract import HostPaths
-from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.steps.budget_rule import STOP_REASON
-from pacerid_tui.core.kernel.price_table import prices_for
 
 if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle
