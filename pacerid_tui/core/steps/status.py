@@ -45,6 +45,8 @@ class RunStatus:
     """What the budget counts of `cost_usd` (egress only with instance.budget_includes_egress)."""
     ended: str | None = None
     """How the run ended when it was not recovered (`Run.ended`), one sentence."""
+    placement: str | None = None
+    """Why the run is where it is, when the ranking placed it (`Run.placement`)."""
 
     @property
     def over_budget(self) -> bool:
@@ -146,4 +148,5 @@ def row(
         cost_parts=asdict(parts),
         budgeted_usd=parts.budgeted(include_egress),
         ended=run.ended,
+        placement=run.placement,
     )
