@@ -40,7 +40,8 @@ async def test_the_launch_form_shows_why_and_launches_one_region_over(
 
         await wait_for(pilot, lambda: "1. " in side())
         shown = side()
-        assert f"1. {REASON}" in shown and "2. us-east-1a · $0.151/h · score 2" in shown
+        assert "1. us-east-2b · $0.158/h · ≈ $0.32 the run\n   score 9 · <5 % interrupted" in shown
+        assert "2. us-east-1a · $0.151/h · ≈ $0.30 the run\n   score 2 · <5 % interrupted" in shown
         assert "Ranked by the expected cost of a 2 h run" in shown
         await pilot.press("enter")
         await wait_for(pilot, lambda: states(app) == ["running"])

@@ -194,10 +194,7 @@ class Lifecycle:
         if run.instance and run.instance.state.is_alive:
             self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
             return run
-
-        def say(message: str) -> None:
-            self._say(run, message)
-
+        say = functools.partial(self._say, run)
         ranker = self.provider_for_config(config.instance)
         choice = await asyncio.to_thread(placement_rank.choose, ranker, config)
         if choice is None:

@@ -182,7 +182,12 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             inst = config.instance
             kind = inst.instance_type if inst.provider == "aws" else "local"
             if where:
-                best = [f"Where {kind} would go, best first:", *where.lines(RANKED_ROWS)]
+                best = [f"Where {kind} would go, best first:"]
+                for n, row in enumerate(where.ranked[:RANKED_ROWS], start=1):
+                    cost = (
+                        "" if row.expected_usd is None else f" · ≈ ${row.expected_usd:.2f} the run"
+                    )
+                    best += [f"{n}. {row.place}{cost}", f"   {row.risk}"]  # two lines fit the side
                 side.update(Text("\n".join([*best, where.basis])))
             else:
                 side.update(f"Prices now for {kind}, by zone:\n" + "\n".join(lines or ["  -"]))
