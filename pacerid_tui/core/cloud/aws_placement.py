@@ -6,10 +6,8 @@ opt-in-not-required or opted-in, whose DescribeInstanceTypeOfferings lists the r
 each region's zones (DescribeAvailabilityZones: the names prices come by and the ids scores
 come by), the spot price in force now in each (aws_prices), one GetSpotPlacementScores call
 for every region at once (aws_scores) and the Spot Instance Advisor's bucket (aws_advisor).
-Regions are read side by side, on clients that share one boto3 session: a client of another
-region then costs tens of milliseconds instead of half a second of loading botocore's models.
-A region that cannot be read is left out with a sentence; when none can, the first error is
-the user's.
+Regions are read side by side, each region's clients built once per process. A region that
+cannot be read is left out with a sentence; when none can, the first error is the user's.
 """
 
 from __future__ import annotations
@@ -22,20 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
-import boto3
-from botocore.config import Config
-
 from pacerid_tui import paths
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws_advisor import advisor
 from pacerid_tui.core.cloud.aws_prices import current_prices
 from pacerid_tui.core.cloud.aws_scores import zone_scores
-from pacerid_tui.core.cloud.aws_session import (
-    API_ATTEMPTS,
-    CONNECT_TIMEOUT_S,
-    READ_TIMEOUT_S,
-    aws_errors,
-)
+from pacerid_tui.core.cloud.aws_session import AwsClients, aws_errors
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.placement_facts import PlacementFacts, ZoneFacts
 
@@ -50,32 +40,22 @@ PARALLEL_REGIONS = 8
 
 
 class RegionClients:
-    """EC2 clients of any region on one session, and what does not change while we run: each
-    region's zones, and which regions are enabled and offer a type."""
+    """The clients of every region asked (built as the provider's are, aws_session.py), and what
+    does not change while we run: each region's zones, and which regions offer a type."""
 
     def __init__(self, profile: str | None, endpoint_url: str | None) -> None:
         self.profile = profile
         self.endpoint_url = endpoint_url
         self._lock = threading.Lock()
-        self._session: boto3.Session | None = None
-        self._clients: dict[str, EC2Client] = {}
+        self._clients: dict[str, AwsClients] = {}
         self._zones: dict[str, dict[str, str]] = {}
         self._offered: dict[str, list[str]] = {}
 
     def ec2(self, region: str) -> EC2Client:
-        with self._lock, aws_errors("open a session"):
-            if self._session is None:
-                self._session = boto3.Session(profile_name=self.profile)
+        with self._lock:
             if region not in self._clients:
-                config = Config(
-                    retries={"mode": "standard", "total_max_attempts": API_ATTEMPTS},
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    read_timeout=READ_TIMEOUT_S,
-                )
-                self._clients[region] = self._session.client(
-                    "ec2", region_name=region, endpoint_url=self.endpoint_url, config=config
-                )
-            return self._clients[region]
+                self._clients[region] = AwsClients(region, self.profile, self.endpoint_url)
+        return self._clients[region].ec2
 
     def zones(self, region: str) -> dict[str, str]:
         """Zone name → zone id, availability zones only (no local or wavelength zones)."""
