@@ -31,7 +31,21 @@ class InstanceConfig(Section):
     provider: Literal["aws", "local"] = "local"
     """`local` runs an SSH server on 127.0.0.1 (no account, $0); `aws` rents an EC2 instance."""
     region: str = "us-east-1"
-    """AWS region (ignored by the local provider)."""
+    """AWS region (ignored by the local provider); with `regions`, where doctor and `status`
+    look first."""
+    regions: list[str] | Literal["auto"] | None = None
+    """Regions a spot run may go to, chosen by the ranking in README's "Choosing where" (price,
+    placement score, interruptions); `auto`: every region the account has enabled that offers
+    instance_type. Unset: `region` alone, its cheapest zone first, as without a choice."""
+    advisor_url: str = Field(
+        default="https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json",
+        pattern=r"^https?://\S+$",
+    )
+    """The Spot Instance Advisor's public data (interruptions by region and type), read for the
+    ranking and cached under the state folder for a day."""
+    recovery_minutes: float = Field(default=20, ge=0)
+    """What one interruption costs the run in time (a new host, setup, the data, the work since
+    the last checkpoint): the ranking's price of an interruption."""
     profile: str | None = None
     """AWS profile name; default: boto3's standard credential chain."""
     instance_type: str = "g4dn.xlarge"
@@ -96,6 +110,24 @@ class InstanceConfig(Section):
     a warning, where the account may not create or pass it: see `doctor`'s role check).
     `relaunch`: the instance ends and a running controller (`all`, the dashboard) launches a
     replacement. On-demand instances are never interrupted, so neither applies to them."""
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _some_regions(cls, regions: object) -> object:
+        if regions is None or regions == "auto":
+            return regions
+        if not isinstance(regions, list) or not regions:
+            raise ValueError("expected a list of regions such as [us-east-1, us-east-2], or auto")
+        bad = [name for name in regions if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", str(name))]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a region name such as us-east-2")
+        return list(dict.fromkeys(regions))
+
+    def in_region(self, region: str) -> InstanceConfig:
+        """This config placed in one region (a run's recorded choice): `regions` no longer
+        applies, and `zones` keeps that region's own (every zone there when it lists none)."""
+        zones = [zone for zone in self.zones if zone.startswith(region)]
+        return self.model_copy(update={"region": region, "regions": None, "zones": zones})
 
     @field_validator("ssh_cidr")
     @classmethod

@@ -61,3 +61,13 @@ def local_instances_dir() -> Path:
     path = home() / "local"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def placement_scores_file() -> Path:
+    """EC2's spot placement scores per configuration asked, kept a while (AWS limits new asks)."""
+    return home() / "placement-scores.json"
+
+
+def spot_advisor_file() -> Path:
+    """The Spot Instance Advisor's public data as last fetched; its age is the file's."""
+    return home() / "spot-advisor-data.json"

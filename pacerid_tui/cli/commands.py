@@ -277,6 +277,9 @@ async def status(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     if rows:
         console.print(table(rows, "Runs"))
         for run in runs:
+            if run.placement:
+                where = f"{run.run_id}: placed by the ranking: {run.placement}"
+                console.print(where, markup=False, highlight=False)
             if run.ended:
                 console.print(f"{run.run_id}: {run.ended}", markup=False, highlight=False)
     else:

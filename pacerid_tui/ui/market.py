@@ -1,4 +1,5 @@
-"""The selected run's market: price per zone now, the last 24 hours in its zone, SSH exposure.
+"""The selected run's market: price per zone now (with `instance.regions`: the ranked places),
+the last 24 hours in its zone, SSH exposure.
 
 Fetched in a worker at most once a minute per run (`MARKET_TTL_S`): the AWS calls are slow
 and spot prices change a few times a day. The run's own price history comes from the
@@ -12,8 +13,10 @@ import asyncio
 from dataclasses import dataclass, field, replace
 
 from pacerid_tui.core.kernel import cost
+from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.models import PricePoint, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.placement_rank import Ranked, choose
 from pacerid_tui.core.steps.zone_market import ssh_warning, zone_prices
 
 MARKET_TTL_S = 60.0
@@ -32,6 +35,10 @@ class Market:
     run_history: list[PricePoint] = field(default_factory=list)
     """Price steps since the run's launch, for cost projections."""
     ssh_warning: str | None = None
+    places: tuple[Ranked, ...] = ()
+    """With `instance.regions`: where a run of this config would go now, best first."""
+    places_basis: str = ""
+    """What that order rests on (or why it is unknown), one sentence."""
 
 
 def samples(history: list[PricePoint], start: float, end: float, count: int) -> list[float]:
@@ -45,8 +52,23 @@ def samples(history: list[PricePoint], start: float, end: float, count: int) -> 
 async def fetch_market(lifecycle: Lifecycle, run: Run, now: float) -> Market:
     """Ask the run's provider; blocking provider calls run in threads."""
     provider = lifecycle.provider_of(run)
-    prices = await asyncio.to_thread(zone_prices, provider)
-    market = Market(now, zone_prices=prices, ssh_warning=ssh_warning(provider))
+    config = lifecycle.config_of(run)
+    try:
+        choice = await asyncio.to_thread(
+            choose, lifecycle.provider_for_config(config.instance), config
+        )
+    except PaceridError as err:
+        choice, basis = None, str(err)
+    else:
+        basis = choice.basis if choice else ""
+    prices = {} if choice else await asyncio.to_thread(zone_prices, provider)
+    market = Market(
+        now,
+        zone_prices=prices,
+        ssh_warning=ssh_warning(provider),
+        places=choice.ranked if choice else (),
+        places_basis=basis,
+    )
     inst = run.instance
     if inst is None:
         return market

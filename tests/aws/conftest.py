@@ -27,6 +27,7 @@ from aws_seed import AMIS, CALLER_IP, MOVED_IP, REGION, Reports
 from aws_standin import AwsStandIn, serve
 from botocore.config import Config
 from iam_standin import IamStandIn
+from placement_standin import AdvisorStandIn, PlacementStandIn, advisor_serving
 from quotas_standin import QuotasStandIn
 
 from pacerid_tui.config import InstanceConfig
@@ -214,3 +215,20 @@ def iam_standin(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[IamSt
         monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", standin.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", standin.url)
         yield standin
+
+
+@pytest.fixture
+def placement_standin(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[PlacementStandIn]:
+    """moto behind the stand-in for placement scores, zone prices and full zones
+    (placement_standin.py), in every region; every AWS call of the test goes through it."""
+    with serve(aws_env, PlacementStandIn(aws_env)) as standin:
+        assert isinstance(standin, PlacementStandIn)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", standin.url)
+        yield standin
+
+
+@pytest.fixture
+def advisor() -> Iterator[AdvisorStandIn]:
+    """The Spot Instance Advisor's public JSON on a loopback port (placement_standin.py)."""
+    with advisor_serving() as server:
+        yield server

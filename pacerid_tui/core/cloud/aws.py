@@ -34,6 +34,7 @@ from pacerid_tui.core.cloud.aws_launch import (
 )
 from pacerid_tui.core.cloud.aws_leftovers import GLOBAL, find_leftovers
 from pacerid_tui.core.cloud.aws_network import find_network, usable_zones
+from pacerid_tui.core.cloud.aws_placement import placement_facts
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price, spot_history
 from pacerid_tui.core.cloud.aws_quota import vcpus_of
 from pacerid_tui.core.cloud.aws_role import (
@@ -61,6 +62,7 @@ from pacerid_tui.core.kernel.models import (
     PricePoint,
     Swept,
 )
+from pacerid_tui.core.kernel.placement_facts import PlacementFacts
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -125,7 +127,9 @@ class AwsProvider:
                 f"None of the zones {', '.join(skipped)} has a subnet of VPC {network.vpc_id}; "
                 "set instance.subnet_id or instance.zones to where one is."
             )
-        plan = plan_attempts(types, zones, prices, config.market, config.on_demand_fallback)
+        plan = plan_attempts(
+            types, zones, prices, config.market, config.on_demand_fallback, spec.zones
+        )
         stop = wants_spot and config.interruption == "stop"
         caller = caller_of(self.clients.other("sts")) if stop else None
         profile = ensure_host_profile(self.clients.iam, caller, report) if caller else None
@@ -305,6 +309,11 @@ class AwsProvider:
         if self.config.zones:
             prices = {zone: price for zone, price in prices.items() if zone in self.config.zones}
         return dict(sorted(prices.items()))
+
+    def placement_facts(self) -> PlacementFacts:
+        """The Placements capability of base.py: every zone of instance.regions with its spot
+        price, placement score and interruption bucket (aws_placement.py)."""
+        return placement_facts(self.config, self.clients.endpoint_url)
 
     def host_key_fingerprints(self, instance_id: str) -> list[str]:
         """SHA256 host key fingerprints from the boot console; empty until cloud-init prints.

@@ -30,7 +30,7 @@ from pacerid_tui.core.cloud.aws_firewall import (
     ssh_warning,
     stale_rules,
 )
-from pacerid_tui.core.cloud.aws_keypair import candidates
+from pacerid_tui.core.cloud.aws_keypair import candidates, readable_public_key
 from pacerid_tui.core.cloud.aws_keyprint import fingerprints
 from pacerid_tui.core.cloud.aws_network import Network, find_network
 from pacerid_tui.core.cloud.aws_policy import missing
@@ -259,6 +259,10 @@ class AwsDoctor:
         for pair in pairs:
             if pair.name in in_aws and pair.path.exists():
                 return self._compare(pair.name, pair.path, in_aws[pair.name])
+        for pair in pairs:
+            if pair.name not in in_aws and readable_public_key(pair.path) is not None:
+                detail = f"Key pair {pair.name} will be imported at launch from {pair.path}."
+                return Check("key_pair", OK, detail, "")
         configured = pairs[0]
         return Check(
             "key_pair",

@@ -1,8 +1,10 @@
 """The SSH key pair: an EC2 key pair whose private half lives only on this machine.
 
 A key pair is usable only when both halves exist: the pair in AWS and the private key file here.
-When one half is missing the other is never reused or overwritten; a new pair is created under a
-new name (`<key_name>-<UTC timestamp>`, its file beside the configured one), so a lost key can
+A pair missing from a region whose private key is here is imported there (its public half):
+one key serves every region a run may be placed in. A pair in AWS whose key is lost, or a file
+that is not a private key, is never reused or overwritten; a new pair is created under a new
+name (`<key_name>-<UTC timestamp>`, its file beside the configured one), so a lost key can
 never turn into a silent "Permission denied" on a machine we are paying for. The private key is
 written atomically with mode 0400 and never logged or reported.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pacerid_tui.config import InstanceConfig
+from pacerid_tui.core.cloud.aws_keyprint import public_key
 from pacerid_tui.core.cloud.aws_session import aws_errors
 from pacerid_tui.core.cloud.base import MANAGED_TAG, Report
 from pacerid_tui.core.kernel.atomic import create_exclusive
@@ -68,6 +71,10 @@ def ensure_key_pair(ec2: EC2Client, config: InstanceConfig, report: Report) -> K
     for pair in pairs:
         if pair.name in in_aws and pair.path.exists():
             return pair
+    for pair in pairs:
+        public = readable_public_key(pair.path)
+        if public is not None and pair.name not in in_aws:
+            return import_key_pair(ec2, pair, public, report)
     configured = pairs[0]
     if configured.name not in in_aws and not configured.path.exists():
         return create_key_pair(ec2, configured, report)
@@ -84,6 +91,30 @@ def ensure_key_pair(ec2: EC2Client, config: InstanceConfig, report: Report) -> K
             f"creating key pair {name} instead of overwriting the file."
         )
     return create_key_pair(ec2, replacement, report)
+
+
+def readable_public_key(path: Path) -> bytes | None:
+    """The public half of a private key file here; None when there is none or it is not one."""
+    try:
+        return public_key(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def import_key_pair(ec2: EC2Client, pair: KeyPair, public: bytes, report: Report) -> KeyPair:
+    """The pair's public half into this region (one private key serves every region a run may
+    be placed in: README, "Choosing where"); the private key never leaves this machine."""
+    with aws_errors(f"import key pair {pair.name}"):
+        ec2.import_key_pair(
+            KeyName=pair.name,
+            PublicKeyMaterial=public,
+            TagSpecifications=[
+                {"ResourceType": "key-pair", "Tags": [{"Key": MANAGED_TAG, "Value": "true"}]}
+            ],
+        )
+    region = ec2.meta.region_name
+    report(f"Imported the public half of {pair.path} as key pair {pair.name} in {region}.")
+    return pair
 
 
 def create_key_pair(ec2: EC2Client, pair: KeyPair, report: Report) -> KeyPair:

@@ -20,13 +20,29 @@ def colons(digest: bytes) -> str:
     return ":".join(f"{byte:02x}" for byte in digest)
 
 
+def loaded(private_key: bytes) -> Any:
+    """The key in either format AWS writes; ValueError when it is not an unencrypted one."""
+    try:
+        if b"OPENSSH PRIVATE KEY" in private_key:
+            return serialization.load_ssh_private_key(private_key, password=None)
+        return serialization.load_pem_private_key(private_key, password=None)
+    except TypeError as err:  # encrypted: a password would be needed
+        raise ValueError(str(err)) from None
+
+
+def public_key(private_key: bytes) -> bytes:
+    """The public half in OpenSSH's one-line form, as EC2's ImportKeyPair takes it."""
+    key = loaded(private_key)
+    return bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+    )
+
+
 def fingerprints(private_key: bytes) -> set[str]:
     """Every form of fingerprint listed above; ValueError when the file is not a private key."""
-    key: Any
-    if b"OPENSSH PRIVATE KEY" in private_key:
-        key = serialization.load_ssh_private_key(private_key, password=None)
-    else:
-        key = serialization.load_pem_private_key(private_key, password=None)
+    key = loaded(private_key)
     public = key.public_key()
     wire = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     blob = base64.b64decode(wire.split()[1])

@@ -72,9 +72,14 @@ class Attempt:
     """The spot price in force in this zone when the plan was made (None: unknown/on-demand)."""
 
 
-def zone_order(zones: Sequence[str], prices: Mapping[str, float]) -> list[str]:
-    """Cheapest spot price first; zones without a price (type not offered there?) last."""
-    return sorted(zones, key=lambda zone: (zone not in prices, prices.get(zone, 0.0), zone))
+def zone_order(
+    zones: Sequence[str], prices: Mapping[str, float], preferred: Sequence[str] = ()
+) -> list[str]:
+    """The `preferred` zones first, in their order (the ranking's, README "Choosing where");
+    then cheapest spot price first; zones without a price (type not offered there?) last."""
+    first = [zone for zone in dict.fromkeys(preferred) if zone in zones]
+    rest = [zone for zone in zones if zone not in first]
+    return first + sorted(rest, key=lambda zone: (zone not in prices, prices.get(zone, 0.0), zone))
 
 
 def plan_attempts(
@@ -83,6 +88,7 @@ def plan_attempts(
     prices: Mapping[str, Mapping[str, float]],
     market: str,
     on_demand_fallback: bool,
+    preferred: Sequence[str] = (),
 ) -> list[Attempt]:
     """Every (type, zone, market) to try, in order; `prices` is type → zone → spot price.
 
@@ -93,7 +99,7 @@ def plan_attempts(
     for kind in markets:
         for instance_type in dict.fromkeys(instance_types):
             type_prices = prices.get(instance_type, {})
-            for zone in zone_order(zones, type_prices):
+            for zone in zone_order(zones, type_prices, preferred):
                 price = type_prices.get(zone) if kind == SPOT else None
                 plan.append(Attempt(instance_type, zone, kind, price))
     return plan

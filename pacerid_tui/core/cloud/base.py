@@ -17,6 +17,7 @@ from pacerid_tui.core.kernel.models import (
     PricePoint,
     Swept,
 )
+from pacerid_tui.core.kernel.placement_facts import PlacementFacts
 
 Report = Callable[[str], None]
 """Receives one human sentence of progress at a time."""
@@ -105,6 +106,18 @@ class ZonePrices(Protocol):
 
     def zone_prices(self) -> dict[str, float]:
         """USD per hour now, by zone; blocking (one API call on AWS)."""
+        ...
+
+
+@runtime_checkable
+class Placements(Protocol):
+    """An optional provider capability: what is known about every zone of `instance.regions`
+    (spot price, placement score, interruption bucket) for the ranking in
+    core/steps/placement_rank.py. AWS only: the local provider has one place."""
+
+    def placement_facts(self) -> PlacementFacts:
+        """Each candidate zone's facts, and notes on their sources; blocking (a few API calls
+        per region, the scores and the advisor's data cached under the state folder)."""
         ...
 
 

@@ -43,6 +43,9 @@ class InstanceSpec:
     interruption: str = "relaunch"
     """`instance.interruption`: `stop` asks for a persistent spot request that stops (spot
     only). The config's default is `stop`; a spec built by hand asks for what it names."""
+    zones: tuple[str, ...] = ()
+    """The zones to try first, in this order (the ranking's, README "Choosing where"); the
+    others follow cheapest first. Empty: cheapest first."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ class Run:
     """How the run ended when it was not recovered, one sentence: our own stop, or an instance
     gone for no known reason that the user left ended. Kept so that no later supervisor (the
     next `all`, a restarted dashboard) asks or relaunches again; a recovery clears it."""
+    region: str | None = None
+    """The region the ranking placed the run in (`instance.regions`), recorded before its
+    launch: every later step (terminate, status, reconcile, recovery) asks there. None: the
+    config's `instance.region`."""
+    placement: str | None = None
+    """Why the run is where it is: the ranking's line for its zone."""
 
 
 def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:

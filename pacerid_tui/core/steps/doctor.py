@@ -18,6 +18,8 @@ import json
 import re
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pacerid_tui import paths
@@ -28,8 +30,11 @@ from pacerid_tui.core.kernel.models import EVERY_REGION
 from pacerid_tui.core.steps import leftovers
 from pacerid_tui.core.steps.credentials import kaggle_credentials, kaggle_source
 from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps import placement_rank
+from pacerid_tui.core.steps.placement_rank import placed
 
 if TYPE_CHECKING:
+    from pacerid_tui.core.cloud.aws import AwsProvider
     from pacerid_tui.core.cloud.base import Provider
 
 NAMES = (
@@ -177,10 +182,13 @@ def run_checks(
         from pacerid_tui.core.cloud.aws import AwsProvider  # boto3 only when needed
         from pacerid_tui.core.cloud.aws_doctor import aws_checks
 
-        provider = provider if isinstance(provider, AwsProvider) else AwsProvider(config.instance)
-        checks = aws_checks(config, cloud, provider, thorough)
+        aws = provider if isinstance(provider, AwsProvider) else None
+        if config.instance.regions is not None and config.instance.market == "spot":
+            checks = regional_checks(config, cloud, aws, thorough)
+        else:
+            checks = aws_checks(config, cloud, aws, thorough)
     if "leftovers" in wanted:
-        refused = [c for c in checks if c.check == "credentials" and c.status == FAIL]
+        refused = [c for c in checks if c.check.startswith("credentials") and c.status == FAIL]
         checks.append(
             Check("leftovers", WARN, "Not checked: the credentials check failed.", "")
             if refused
@@ -218,6 +226,53 @@ def leftovers_check(config: Config, provider: Provider | None = None) -> Check:
     if not found.leftovers and config.instance.provider == "local":
         return Check("leftovers", OK, NOT_NEEDED, "")
     return Check("leftovers", OK, leftovers.summary(found), sweep_fix if found.leftovers else "")
+
+
+REGIONAL = ("credentials", "quota", "network", "image", "key_pair", "firewall", "price")
+"""The checks whose answer depends on the region: asked in each candidate region."""
+
+
+def regional_checks(
+    config: Config,
+    names: Sequence[str],
+    provider: AwsProvider | None = None,
+    thorough: bool = True,
+) -> list[Check]:
+    """With `instance.regions`: the ranking (`where`), then the named checks in each ranked
+    region, side by side, named `quota (us-east-2)`; the role (IAM is global) once."""
+    from pacerid_tui.core.cloud.aws import AwsProvider
+    from pacerid_tui.core.cloud.aws_doctor import aws_checks
+
+    try:
+        choice = placement_rank.choose(provider or AwsProvider(config.instance), config)
+    except PaceridError as err:
+        return [from_error("where", err), *aws_checks(config, names, provider, thorough)]
+    assert choice is not None, "a spot config with regions has a choice"
+    scored = any(row.facts.score is not None for row in choice.ranked)
+    detail = f"{'; '.join(choice.lines(3))}. {choice.basis}"
+    fixes = [] if scored else ["allow yourself ec2:GetSpotPlacementScores"]
+    if not choice.advisor:
+        fixes.append(f"let this machine reach {config.instance.advisor_url}")
+    fix = f"To rank on every signal, {' and '.join(fixes)}." if fixes else ""
+    checks = [Check("where", WARN if fixes else OK, detail, fix)]
+    regions = choice.regions()
+
+    def in_region(index: int, region: str) -> list[Check]:
+        wanted = [n for n in names if n in REGIONAL or (index == 0 and n not in REGIONAL)]
+        here = aws_checks(
+            placed(config, region),
+            wanted,
+            AwsProvider(config.instance.in_region(region)),
+            thorough,
+        )
+        return [
+            replace(c, check=f"{c.check} ({region})") if c.check in REGIONAL else c for c in here
+        ]
+
+    with ThreadPoolExecutor(4) as pool:
+        for found in pool.map(in_region, range(len(regions)), regions):
+            checks += found
+    return checks
 
 
 def exit_code(checks: Sequence[Check]) -> int:

@@ -12,6 +12,7 @@ queries here (`refresh`, `statuses`) only read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import shutil
@@ -31,7 +32,6 @@ from pacerid_tui.core.kernel.host_records import SystemSample, stopped_stretches
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import (
     Instance,
-    InstanceSpec,
     InstanceState,
     MetricEvent,
     Notice,
@@ -47,7 +47,7 @@ from pacerid_tui.core.remote.host_contract import (
     code_files,
     watchdog_settings,
 )
-from pacerid_tui.core.steps import stop_mode
+from pacerid_tui.core.steps import placement, placement_rank, stop_mode
 from pacerid_tui.core.steps.credentials import kaggle_credentials
 from pacerid_tui.core.steps.doctor import preflight
 from pacerid_tui.core.steps.registry import Registry
@@ -133,7 +133,9 @@ class Lifecycle:
         return config
 
     def provider_of(self, run: Run) -> Provider:
-        return self.provider_for_config(self.config_of(run).instance)
+        """The run's provider, in the region it was placed in: its recorded region wins."""
+        instance = self.config_of(run).instance
+        return self.provider_for_config(instance.in_region(run.region) if run.region else instance)
 
     def provider_for_config(self, config: InstanceConfig) -> Provider:
         """One provider per distinct instance config, kept (boto3 clients are not free)."""
@@ -189,32 +191,37 @@ class Lifecycle:
 
     # -- launch and terminate -------------------------------------------------------------------
     async def launch(self, run: Run) -> Run:
-        """Start the run's instance (a no-op when it already has a live one)."""
+        """Start the run's instance (a no-op when it already has a live one); with
+        `instance.regions`, where the ranking says, and why is recorded (placement.py)."""
         config = self.config_of(run)
         if config.data.source == "kaggle":
             kaggle_credentials()  # refuse before spending anything
         if run.instance and run.instance.state.is_alive:
             self._say(run, f"{run.instance.instance_id} is already {run.instance.state.value}.")
             return run
-        provider = self.provider_of(run)
-        await asyncio.to_thread(preflight, config, provider)  # quota, network…: before any write
-        spec = InstanceSpec(
-            run_id=run.run_id,
-            provider=config.instance.provider,
-            region=config.instance.region,
-            instance_type=config.instance.instance_type,
-            market=config.instance.market,
-            max_price=config.instance.max_price,
-            boot_grace_minutes=config.instance.boot_grace_minutes,
-            max_runtime_minutes=config.instance.max_runtime_minutes,
-            interruption=config.instance.interruption,
-        )
+        say = functools.partial(self._say, run)
+        ranker = self.provider_for_config(config.instance)
+        choice = await asyncio.to_thread(placement_rank.choose, ranker, config)
+        if choice is None:
+            provider = self.provider_of(run)
+            await asyncio.to_thread(preflight, config, provider)  # quota, network…: before writes
+            spec = placement.spec_for(config, run.run_id)
+            start = functools.partial(provider.launch, spec, say)
+        else:
+            say(f"{choice.basis} First: {choice.ranked[0].reason}.")
+            start = functools.partial(
+                placement.launch_placed,
+                config,
+                choice,
+                run.run_id,
+                lambda region: self.provider_of(self.update(run, region=region)),
+                say,
+            )
 
         async def launch_and_record() -> Run:
-            instance = await asyncio.to_thread(
-                provider.launch, spec, lambda message: self._say(run, message)
-            )
-            return self.update(run, instance=instance)
+            instance = await asyncio.to_thread(start)
+            why = choice.reason_at(instance.region, instance.zone) if choice else None
+            return self.update(run, instance=instance, placement=why)
 
         # Shielded: a cancelled caller must never leave a launched instance unrecorded.
         launching = self._launching[run.run_id] = asyncio.ensure_future(launch_and_record())
@@ -257,10 +264,10 @@ class Lifecycle:
 
     async def refresh(self, runs: list[Run]) -> list[Run]:
         """Ask each provider, once for all its live runs, how their instances are."""
-        by_provider: dict[str, list[Run]] = {}
+        by_provider: dict[int, list[Run]] = {}  # one provider per config and region
         for run in runs:
             if run.instance and run.instance.state.is_alive:
-                by_provider.setdefault(run.provider, []).append(run)
+                by_provider.setdefault(id(self.provider_of(run)), []).append(run)
         updated = {run.run_id: run for run in runs}
         for group in by_provider.values():
             provider = self.provider_of(group[0])

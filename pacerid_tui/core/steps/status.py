@@ -53,6 +53,8 @@ class RunStatus:
     """What the money rule says at this cost (`budget_rule.verdict`): ok, warn or stop."""
     ended: str | None = None
     """How the run ended when it was not recovered (`Run.ended`), one sentence."""
+    placement: str | None = None
+    """Why the run is where it is, when the ranking placed it (`Run.placement`)."""
 
     @property
     def over_budget(self) -> bool:
@@ -185,4 +187,5 @@ def row(
         budget_share=budget_rule.share(counted, budget_usd),
         budget_verdict=budget_rule.verdict(counted, budget_usd),
         ended=run.ended,
+        placement=run.placement,
     )

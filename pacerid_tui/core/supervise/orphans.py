@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pacerid_tui import paths
 from pacerid_tui.config import Config, InstanceConfig, load_config
+from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.kernel.errors import UsageError
 from pacerid_tui.core.kernel.models import Instance, Leftover, Run
 from pacerid_tui.core.remote import ssh
@@ -19,11 +20,18 @@ from pacerid_tui.core.steps.lifecycle import Lifecycle, freeze
 
 
 async def orphans(lifecycle: Lifecycle, config: Config) -> list[Instance]:
-    """Live instances this tool created (by tag or server process) that no run knows."""
+    """Live instances this tool created (by tag or server process) that no run knows: on AWS
+    in the config's region, each of its listed `regions` and every region a run was placed in
+    (`pacerid-tui sweep` looks in every enabled region)."""
     providers = [lifecycle.provider_for_config(InstanceConfig(provider="local"))]
+    runs = lifecycle.registry.runs()
     if config.instance.provider == "aws":
         providers.append(lifecycle.provider_for_config(config.instance))
-    known = {run.instance.instance_id for run in lifecycle.registry.runs() if run.instance}
+        listed = config.instance.regions if isinstance(config.instance.regions, list) else []
+        placed = {run.region for run in runs if run.region} | set(listed)
+        for region in sorted(placed - {config.instance.region}):
+            providers.append(lifecycle.provider_for_config(config.instance.in_region(region)))
+    known = {run.instance.instance_id for run in runs if run.instance}
     found: list[Instance] = []
     for provider in providers:
         found += await asyncio.to_thread(provider.find_managed)
@@ -65,6 +73,7 @@ async def adopt(
         instance=instance,
         steps_done=["launch"],
         epochs=config.training.epochs,
+        region=None if instance.provider != "aws" else placed_in(instance, config),
     )
     freeze(run.run_id, config)
     lifecycle.registry.save(run)
@@ -72,15 +81,31 @@ async def adopt(
     return run
 
 
+def placed_in(instance: Instance, config: Config) -> str | None:
+    """An adopted instance's region, when it is not the config's own (found in another)."""
+    return instance.region if instance.region != config.instance.region else None
+
+
 async def terminate_instance(lifecycle: Lifecycle, instance_id: str, config: Config) -> Instance:
     """Terminate an instance by id, whether or not a run knows it."""
-    instance_config = config.instance
-    if instance_id.startswith("local-"):
-        instance_config = InstanceConfig(provider="local")
-    provider = lifecycle.provider_for_config(instance_config)
+    provider = await holder(lifecycle, instance_id, config)
     instance = await asyncio.to_thread(provider.terminate, instance_id)
     ssh.forget(instance_id, paths.known_hosts_file())
     for run in lifecycle.registry.runs():
         if run.instance and run.instance.instance_id == instance_id:
             lifecycle.update(run, instance=instance)
     return instance
+
+
+async def holder(lifecycle: Lifecycle, instance_id: str, config: Config) -> Provider:
+    """The provider of the region where the instance is (its run's, or where `orphans` found
+    it): asked in another region, EC2 would call it long gone while it bills on."""
+    if instance_id.startswith("local-"):
+        return lifecycle.provider_for_config(InstanceConfig(provider="local"))
+    for run in lifecycle.registry.runs():
+        if run.instance and run.instance.instance_id == instance_id:
+            return lifecycle.provider_of(run)
+    for found in await orphans(lifecycle, config):
+        if found.instance_id == instance_id and found.provider == "aws":
+            return lifecycle.provider_for_config(config.instance.in_region(found.region))
+    return lifecycle.provider_for_config(config.instance)

@@ -1,6 +1,7 @@
 """The launch form (`l`): which config, instance type, market and max price, and the training
 fields a user changes between runs (model, epochs, learning rate, batch size, image size), with
-the current price in each zone beside it and an estimate of the run's duration and cost.
+the current price in each zone beside it (with `instance.regions`: where the run would go, best
+first, with the reason per row) and an estimate of the run's duration and cost.
 
 Prices are asked for in a worker (the AWS call takes a moment); typing restarts it after a
 short pause, so a half-typed instance type costs no API call. The screen only collects the
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +26,6 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from pacerid_tui.config import Config, ModelConfig, load_config
 from pacerid_tui.core.kernel.errors import PaceridError
-from pacerid_tui.core.steps.doctor import preflight
 from pacerid_tui.core.steps.zone_market import ZoneQuotes
 from pacerid_tui.ui.launch import TRAINING_FIELDS, Choice, edited, estimate, write_launch_config
 
@@ -39,6 +40,8 @@ TRAINING_LABELS = {
 
 TYPING_PAUSE_S = 0.4
 """Wait this long after the last keystroke before asking for prices again."""
+RANKED_ROWS = 4
+"""Places shown with `instance.regions`, best first (README: "Choosing where")."""
 
 
 @dataclass(frozen=True)
@@ -167,19 +170,30 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             error.update(str(err))
             return
         error.update("")
+        side = self.query_one("#zone-prices", Static)
         try:
-            prices = await asyncio.to_thread(self.zone_prices, config)
+            where = await asyncio.to_thread(self.quotes.ranking, config)
+            prices = {} if where else await asyncio.to_thread(self.zone_prices, config)
         except PaceridError as err:
-            self.query_one("#zone-prices", Static).update(f"Prices unavailable: {err}")
-            prices = {}
+            side.update(f"Prices unavailable: {err}")
+            where, prices = None, {}
         else:
             lines = [f"  {zone:<12} ${price:.4f}/h" for zone, price in prices.items()]
             inst = config.instance
             kind = inst.instance_type if inst.provider == "aws" else "local"
-            self.query_one("#zone-prices", Static).update(
-                f"Prices now for {kind}, by zone:\n" + "\n".join(lines or ["  -"])
-            )
+            if where:
+                best = [f"Where {kind} would go, best first:"]
+                for n, row in enumerate(where.ranked[:RANKED_ROWS], start=1):
+                    cost = (
+                        "" if row.expected_usd is None else f" · ≈ ${row.expected_usd:.2f} the run"
+                    )
+                    best += [f"{n}. {row.place}{cost}", f"   {row.risk}"]  # two lines fit the side
+                side.update(Text("\n".join([*best, where.basis])))
+            else:
+                side.update(f"Prices now for {kind}, by zone:\n" + "\n".join(lines or ["  -"]))
         cheapest = min(prices.values()) if prices and choice.market == "spot" else None
+        if where is not None:
+            cheapest = where.ranked[0].facts.price
         self.query_one("#estimate", Static).update(
             estimate(config, self.measured, cheapest).text(cheapest)
         )
@@ -210,7 +224,7 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         error = self.query_one("#launch-error", Static)
         error.update("Checking the account…")
         try:
-            await asyncio.to_thread(preflight, config)
+            await asyncio.to_thread(self.quotes.ready, config)
         except PaceridError as err:
             error.update(str(err))
             return

@@ -1,5 +1,6 @@
 """The selected run's market: a 24-hour spot-price sparkline for its zone and today's price in
-every zone, so a cheaper zone (or a price spike) is visible at a glance."""
+every zone (with `instance.regions`: the best places and the run's own, with their reasons), so
+a cheaper zone (or a price spike) is visible at a glance."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ class MarketPanel(Vertical):
             title = f"{zone or run.provider}, 24 h: ${min(day):.4f}–${max(day):.4f}/h"
         else:
             title = "Price, last 24 h: not launched"
+        if market.places or market.places_basis:
+            self._paint(title, list(day), places(market, zone))
+            return
         lines = [
             f"{'▸' if name == zone else ' '} {name:<11} ${price:.4f}/h"
             for name, price in market.zone_prices.items()
@@ -44,3 +48,19 @@ class MarketPanel(Vertical):
         self.query_one("#market-title", Static).update(title)
         self.query_one("#market-day", Sparkline).data = day
         self.query_one("#market-zones", Static).update(zones)
+
+
+def places(market: Market, zone: str | None) -> str:
+    """The two best places, or the best and the run's own, each on two lines (the reason, as the
+    launch form words it); ▸ marks the run's zone."""
+    numbered = list(enumerate(market.places, start=1))
+    shown = numbered[:2]
+    own = [(n, row) for n, row in numbered if row.facts.zone == zone]
+    if own and own[0] not in shown:
+        shown = [numbered[0], own[0]]
+    if not shown:
+        return market.places_basis or "no place known"
+    lines = []
+    for number, row in shown:
+        lines += [f"{'▸' if row.facts.zone == zone else ' '}{number} {row.place}", f"   {row.risk}"]
+    return "\n".join(lines)
