@@ -45,7 +45,7 @@ async def test_the_launch_form_shows_why_and_launches_one_region_over(
         assert "Ranked by the expected cost of a 2 h run" in shown
         await pilot.press("enter")
         await wait_for(pilot, lambda: states(app) == ["running"])
-        [row] = app.rows.values()
+        [row] = app.runs.rows.values()
         assert row.zone == "us-east-2b" and row.placement is not None
         assert row.placement.startswith(REASON)
         panel = app.query_one("#market-zones", Static)

@@ -8,7 +8,13 @@ import pytest
 
 from pacerid_tui.config import Config, InstanceConfig
 from pacerid_tui.core.kernel.placement_facts import PlacementFacts, ZoneFacts
-from pacerid_tui.core.steps.placement_rank import DEFAULT_RUN_HOURS, choice_of, interruption_share, rank, run_hours
+from pacerid_tui.core.steps.placement_rank import (
+    DEFAULT_RUN_HOURS,
+    choice_of,
+    interruption_share,
+    rank,
+    run_hours,
+)
 
 
 def zone(

@@ -5,10 +5,11 @@ credentials check asks IAM's policy simulator whether the caller has it (`missin
 
 Shaped from the Service Authorization Reference ("Actions, resources, and condition keys for"
 Amazon EC2, AWS Identity and Access Management, AWS Systems Manager and Service Quotas):
-- actions it lists without a resource type (every Describe*, DescribeSpotPriceHistory, Service
-  Quotas' two reads) take `"*"`;
+- actions it lists without a resource type (every Describe*, DescribeSpotPriceHistory,
+  GetSpotPlacementScores, Service Quotas' two reads) take `"*"`;
 - EC2 actions on existing resources are scoped by `aws:ResourceTag/pacerid:managed`, what
-  RunInstances, CreateSecurityGroup and CreateKeyPair create by `aws:RequestTag/…`, and
+  RunInstances, CreateSecurityGroup, CreateKeyPair and ImportKeyPair create by
+  `aws:RequestTag/…`, and
   ec2:CreateTags only at creation (`ec2:CreateAction`); the image, subnet, network interface and
   key pair a launch uses by resource type (an old key pair or a DLAMI carries no tag of ours);
 - IAM by the one role and instance profile's ARN (`pacerid-ml-host`), deletes only while they
@@ -71,6 +72,7 @@ STATEMENTS = (
         (
             "ec2:DescribeAvailabilityZones",
             "ec2:DescribeImages",
+            "ec2:DescribeInstanceTypeOfferings",
             "ec2:DescribeInstanceTypes",
             "ec2:DescribeInstances",
             "ec2:DescribeKeyPairs",
@@ -82,6 +84,7 @@ STATEMENTS = (
             "ec2:DescribeTags",
             "ec2:DescribeVolumes",
             "ec2:DescribeVpcs",
+            "ec2:GetSpotPlacementScores",
             "servicequotas:GetAWSDefaultServiceQuota",
             "servicequotas:GetServiceQuota",
         ),
@@ -116,12 +119,19 @@ STATEMENTS = (
         ),
         {
             "StringEquals": {
-                "ec2:CreateAction": ["RunInstances", "CreateSecurityGroup", "CreateKeyPair"],
+                "ec2:CreateAction": [
+                    "RunInstances",
+                    "CreateSecurityGroup",
+                    "CreateKeyPair",
+                    "ImportKeyPair",
+                ],
                 f"aws:RequestTag/{MANAGED_TAG}": "true",
             }
         },
     ),
-    Statement("CreateOurKeyPair", ("ec2:CreateKeyPair",), (ec2("key-pair"),), TAGGED),
+    Statement(
+        "CreateOurKeyPair", ("ec2:CreateKeyPair", "ec2:ImportKeyPair"), (ec2("key-pair"),), TAGGED
+    ),
     Statement(
         "CreateOurSecurityGroup", ("ec2:CreateSecurityGroup",), (ec2("security-group"),), TAGGED
     ),

@@ -27,11 +27,10 @@ from pacerid_tui.config import Config, InstanceConfig
 from pacerid_tui.core.kernel.checks import FAIL, OK, WARN, Check, cannot_tell, from_error
 from pacerid_tui.core.kernel.errors import CredentialsError, PaceridError
 from pacerid_tui.core.kernel.models import EVERY_REGION
-from pacerid_tui.core.steps import leftovers
+from pacerid_tui.core.steps import leftovers, placement_rank
 from pacerid_tui.core.steps.credentials import kaggle_credentials, kaggle_source
-from pacerid_tui.core.steps.registry import Registry
-from pacerid_tui.core.steps import placement_rank
 from pacerid_tui.core.steps.placement_rank import placed
+from pacerid_tui.core.steps.registry import Registry
 
 if TYPE_CHECKING:
     from pacerid_tui.core.cloud.aws import AwsProvider
