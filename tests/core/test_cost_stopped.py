@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from pacerid_tui.core.kernel.host_records import stopped_stretches
 from pacerid_tui.core.kernel.models import Instance, InstanceState, PricePoint, Run
 from pacerid_tui.core.steps.cost import instance_parts, running_stretches
 from pacerid_tui.core.steps.price_table import RegionPrices
 from pacerid_tui.core.steps.status import row
-from pacerid_tui.core.kernel.host_records import stopped_stretches
 
 T0 = 1_700_000_000.0
 HOUR = 3600.0
