@@ -1,5 +1,6 @@
-"""Shared fixtures: an isolated state folder per test, no way out to the real cloud, and the two
-SSH servers every remote operation is tested against (the embedded one and a real OpenSSH sshd).
+"""Shared fixtures: an isolated state folder per test, no way out to the real cloud, the two SSH
+servers every remote operation is tested against (the embedded one and a real OpenSSH sshd), the
+loopback stand-ins more than one folder uses, and a run taken to "training".
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState
+from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, Run
+from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from tests.kaggle_standin import KaggleStandIn, kaggle_port
+from tests.metadata_standin import MetadataService
+from tests.standins import serving
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -155,3 +162,63 @@ def remote_dir(host: Instance) -> Iterator[str]:
     yield name
     if host.provider == "sshd":
         shutil.rmtree(Path.home() / name, ignore_errors=True)
+
+
+@pytest.fixture
+def kaggle_port_held() -> Iterator[None]:
+    """Kaggle's fixed localhost:7777 is this test's: nothing else serves it meanwhile."""
+    with kaggle_port():
+        yield
+
+
+@pytest.fixture
+def kaggle(kaggle_port_held: None) -> Iterator[KaggleStandIn]:
+    """The Kaggle stand-in (tests/kaggle_standin.py) on localhost:7777, empty: tests set its
+    archive and read its requests."""
+    with serving(KaggleStandIn()) as server:
+        yield server
+
+
+@pytest.fixture
+def metadata_service() -> Iterator[MetadataService]:
+    """The instance metadata stand-in (tests/metadata_standin.py), for a trainer of the test's."""
+    with serving(MetadataService()) as server:
+        yield server
+
+
+@pytest.fixture
+def metadata(metadata_service: MetadataService, monkeypatch: pytest.MonkeyPatch) -> MetadataService:
+    """The metadata stand-in as every local instance's IMDS, polled every 0.2 s (PACERID_*
+    variables reach the local host)."""
+    monkeypatch.setenv("PACERID_IMDS_URL", metadata_service.url)
+    monkeypatch.setenv("PACERID_IMDS_POLL_SECONDS", "0.2")
+    return metadata_service
+
+
+Step = Literal["launch", "upload", "setup", "data", "train"]
+STEPS: tuple[Step, ...] = ("launch", "upload", "setup", "data", "train")
+TakeRun = Callable[..., Awaitable[tuple[Lifecycle, Run]]]
+
+
+@pytest.fixture
+async def take_run() -> AsyncIterator[TakeRun]:
+    """`await take_run(config_path, to="train", listener=None)`: a new run of that config taken
+    through launch → upload → setup → data → train (or up to the step `to`) on its provider,
+    for tests about what comes after. Returns its lifecycle, still connected, and the run as
+    the registry holds it then; every lifecycle it made is closed after the test (in the test's
+    event loop, which its connections belong to)."""
+    made: list[Lifecycle] = []
+
+    async def take(
+        path: Path, to: Step = "train", listener: Listener | None = None
+    ) -> tuple[Lifecycle, Run]:
+        lifecycle = Lifecycle(listener=listener)
+        made.append(lifecycle)
+        run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
+        for step in STEPS[1 : STEPS.index(to) + 1]:
+            await getattr(lifecycle, step)(run)
+        return lifecycle, lifecycle.registry.get(run.run_id)
+
+    yield take
+    for lifecycle in made:
+        lifecycle.close()

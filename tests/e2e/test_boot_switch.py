@@ -16,6 +16,7 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import HostError
 from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
+from tests.conftest import TakeRun
 from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE
 
@@ -41,11 +42,11 @@ async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
     assert "no watchdog and no controller" in (boot_dir(run) / "poweroff").read_text()
 
 
-async def test_the_watchdog_disarms_the_switch_and_the_host_stays(tmp_path: Path) -> None:
+async def test_the_watchdog_disarms_the_switch_and_the_host_stays(
+    tmp_path: Path, take_run: TakeRun
+) -> None:
     path = config_with(tmp_path, boot_grace_minutes=0.5)
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.setup(run)  # starts the watchdog
+    lifecycle, run = await take_run(path, to="setup")  # setup starts the watchdog
     lifecycle.close()
     log = boot_dir(run) / "switch.log"
     deadline = time.monotonic() + 60
