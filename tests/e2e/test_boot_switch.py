@@ -17,6 +17,7 @@ from pacerid_tui.core.kernel.errors import HostError
 from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from tests.conftest import TakeRun
+from tests.e2e.test_stop_supervised import until
 from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE
 
@@ -33,7 +34,9 @@ async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
     path = config_with(tmp_path, boot_grace_minutes=0.2, interruption="relaunch")
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    assert (boot_dir(run) / "armed").exists()  # armed at first boot, before any SSH step
+    # Armed at first boot, before any SSH step: the local server runs the user data once it
+    # listens, so under load the launch may return a moment before the switch is armed.
+    await until("the switch to arm", (boot_dir(run) / "armed").exists, timeout=30)
     with pytest.raises(HostError, match="setup step failed"):
         await lifecycle.setup(run)
     lifecycle.close()  # the controller is gone
