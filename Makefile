@@ -28,10 +28,14 @@ system-deps:
 run: $(STAMP)
 	$(CLI) --config $(CONFIG)
 
+# The suite runs in parallel (pytest-xdist): most tests wait on sshd, tmux, training hosts and
+# timers rather than compute, so more workers than cores pay. TEST_WORKERS=1 runs it serially.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) system-deps
 	$(BIN)/ruff check pacerid_tui trainer tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pacerid_tui trainer tests benchmarks

@@ -35,14 +35,14 @@ import base64
 import http.client
 import json
 import re
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aws_seed import ERROR_XML
+
+from tests.standins import LoopbackServer, StandInHandler, serving
 
 EARLY_CONSOLE = """\
 [    0.000000] Linux version 6.8.0-1021-aws (buildd@lcy02-amd64-021) #23-Ubuntu SMP
@@ -186,8 +186,10 @@ def instance_types(form: dict[str, list[str]], moto: Moto) -> Answer | None:
     return 200, {"Content-Type": "text/xml;charset=UTF-8"}, TYPES_XML.format(items=items).encode()
 
 
-def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def handler_for(standin: AwsStandIn) -> type[StandInHandler]:
+    class Handler(StandInHandler):
+        headers_always = {"x-amzn-RequestId": "4a7ce2d5-5b8d-4a41-9d6b-example"}
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             target = self.headers.get("X-Amz-Target", "")
@@ -238,17 +240,6 @@ def handler_for(standin: AwsStandIn) -> type[BaseHTTPRequestHandler]:
             finally:
                 connection.close()
 
-        def reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("x-amzn-RequestId", "4a7ce2d5-5b8d-4a41-9d6b-example")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
     return Handler
 
 
@@ -257,12 +248,6 @@ def serve(moto_url: str, standin: AwsStandIn | None = None) -> Iterator[AwsStand
     """The stand-in (or a subclass's, spot_standin.py) on a free loopback port, in front of
     moto, for the block's duration."""
     standin = standin or AwsStandIn(moto_url)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(standin))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    standin.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(LoopbackServer(handler_for(standin))) as server:
+        standin.url = server.url
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()

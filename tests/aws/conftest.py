@@ -12,16 +12,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import quotas_standin
 import yaml
 from aws_seed import AMIS, CALLER_IP, MOVED_IP, REGION, Reports
 from aws_standin import AwsStandIn, serve
@@ -33,6 +30,7 @@ from quotas_standin import QuotasStandIn
 from pacerid_tui.config import InstanceConfig
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.remote import host_keys
+from tests.standins import LoopbackServer, StandInHandler, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,7 +77,8 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def quotas_server() -> Iterator[QuotasStandIn]:
-    yield from quotas_standin.serve()
+    with serving(QuotasStandIn()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -108,7 +107,7 @@ def aws_env(
     return moto_url
 
 
-class CallerIpHandler(BaseHTTPRequestHandler):
+class CallerIpHandler(StandInHandler):
     """checkip.amazonaws.com's behaviour: the address and a newline; /fail and /junk misbehave."""
 
     def do_GET(self) -> None:
@@ -117,23 +116,13 @@ class CallerIpHandler(BaseHTTPRequestHandler):
             return
         address = MOVED_IP if self.path == "/moved" else CALLER_IP  # /moved: another network
         body = b"not an address\n" if self.path == "/junk" else f"{address}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
+        self.reply(200, body)
 
 
 @pytest.fixture(scope="session")
 def caller_ip_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CallerIpHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serving(LoopbackServer(CallerIpHandler)) as server:
+        yield f"{server.url}/"
 
 
 @pytest.fixture

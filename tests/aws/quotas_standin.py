@@ -13,10 +13,9 @@ perform this action.", the API reference's error for a caller without the permis
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.standins import LoopbackServer, StandInHandler
 
 TARGET_PREFIX = "ServiceQuotasV20190624."
 NAMES = {
@@ -28,17 +27,13 @@ AWS_DEFAULTS = {"L-3819A6DF": 0.0, "L-DB2E81BA": 0.0, "L-1216C47A": 5.0}
 """A new account's values: no G/VT vCPUs at all (AWS's documented default), 5 standard."""
 
 
-class QuotasStandIn(ThreadingHTTPServer):
+class QuotasStandIn(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), QuotasHandler)
+        super().__init__(QuotasHandler)
         self.applied: dict[str, float] = {}
         self.defaults: dict[str, float] = dict(AWS_DEFAULTS)
         self.refused: set[str] = set()
         self.calls: list[tuple[str, str]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def reset(self, applied: dict[str, float]) -> None:
         self.applied = dict(applied)
@@ -47,8 +42,9 @@ class QuotasStandIn(ThreadingHTTPServer):
         self.calls.clear()
 
 
-class QuotasHandler(BaseHTTPRequestHandler):
+class QuotasHandler(StandInHandler):
     server: QuotasStandIn
+    headers_always = {"x-amzn-RequestId": "8f7724cf-496f-496e-8fe3-example"}
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
@@ -61,11 +57,11 @@ class QuotasHandler(BaseHTTPRequestHandler):
         }.get(operation)
         if operation in self.server.refused:
             message = "You do not have sufficient access to perform this action."
-            self.reply(400, {"__type": "AccessDeniedException", "Message": message})
+            self.answer(400, {"__type": "AccessDeniedException", "Message": message})
         elif table is None:
-            self.reply(400, {"__type": "UnknownOperationException", "Message": operation})
+            self.answer(400, {"__type": "UnknownOperationException", "Message": operation})
         elif service != "ec2" or code not in table:
-            self.reply(
+            self.answer(
                 400,
                 {
                     "__type": "NoSuchResourceException",
@@ -74,21 +70,12 @@ class QuotasHandler(BaseHTTPRequestHandler):
                 },
             )
         else:
-            self.reply(
+            self.answer(
                 200, {"Quota": quota(code, table[code], default=table is not self.server.applied)}
             )
 
-    def reply(self, status: int, data: dict[str, Any]) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("x-amzn-RequestId", "8f7724cf-496f-496e-8fe3-example")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
+    def answer(self, status: int, data: dict[str, Any]) -> None:
+        self.reply(status, json.dumps(data).encode(), "application/x-amz-json-1.1")
 
 
 def quota(code: str, value: float, default: bool) -> dict[str, Any]:
@@ -104,12 +91,3 @@ def quota(code: str, value: float, default: bool) -> dict[str, Any]:
         "Adjustable": True,
         "GlobalQuota": False,
     }
-
-
-def serve() -> Iterator[QuotasStandIn]:
-    server = QuotasStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()

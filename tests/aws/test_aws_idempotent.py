@@ -13,7 +13,6 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,15 +22,12 @@ from aws_seed import Reports
 from pacerid_tui.core.cloud.aws import AwsProvider
 from pacerid_tui.core.cloud.base import RUN_ID_TAG
 from pacerid_tui.core.kernel.models import InstanceSpec
+from tests.standins import LoopbackServer, StandInHandler, serving
 
 
-class LossyEc2(ThreadingHTTPServer):
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
+class LossyEc2(LoopbackServer):
     def __init__(self, moto_url: str, drops: int) -> None:
-        super().__init__(("127.0.0.1", 0), LossyHandler)
+        super().__init__(LossyHandler)
         self.moto_url = moto_url
         self.drops = drops
         """How many RunInstances answers to lose."""
@@ -42,7 +38,7 @@ class LossyEc2(ThreadingHTTPServer):
         self.lock = threading.Lock()
 
 
-class LossyHandler(BaseHTTPRequestHandler):
+class LossyHandler(StandInHandler):
     server: LossyEc2
 
     def do_POST(self) -> None:
@@ -68,7 +64,7 @@ class LossyHandler(BaseHTTPRequestHandler):
         if lose:
             self.close_connection = True  # the instance exists; its answer never arrives
             return
-        self.reply(200, known)
+        self.reply(200, known, "text/xml")
 
     def ask_moto(self, body: bytes) -> tuple[int, bytes, str]:
         request = urllib.request.Request(self.server.moto_url + "/", data=body, method="POST")
@@ -81,25 +77,11 @@ class LossyHandler(BaseHTTPRequestHandler):
         except urllib.error.HTTPError as err:
             return err.code, err.read(), err.headers.get("Content-Type", "")
 
-    def reply(self, status: int, data: bytes, kind: str = "text/xml") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
-
 
 @pytest.fixture
 def lossy(aws_env: str, request: pytest.FixtureRequest) -> Iterator[LossyEc2]:
-    server = LossyEc2(aws_env, drops=request.param)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(LossyEc2(aws_env, drops=request.param)) as server:
+        yield server
 
 
 def run_instances(ec2: Any, run_id: str) -> list[str]:

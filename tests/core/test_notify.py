@@ -9,7 +9,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from pacerid_tui.core.kernel.models import MetricEvent
 from pacerid_tui.core.supervise import notify
+from tests.standins import LoopbackServer, StandInHandler, serving
 
 ENDING = notify.Ending("pacerid-local-1", "finished", 0.8, 0.0, "training finished")
 
@@ -26,22 +26,14 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A webhook receiver on 127.0.0.1: (its URL, the JSON bodies POSTed to it, in order)."""
     posts: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StandInHandler):
         def do_POST(self) -> None:
             posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
+            self.send_response(204)  # no body, so no Content-Length (RFC 9110)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", posts
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(LoopbackServer(Handler)) as server:
+        yield f"{server.url}/hook", posts
 
 
 def test_each_ending_is_first_only_once() -> None:

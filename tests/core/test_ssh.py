@@ -17,7 +17,7 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import ConfigError, HostError, HostKeyMismatch
 from pacerid_tui.core.kernel.models import Instance
 from pacerid_tui.core.remote import ssh
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, closed_port
 
 RELAY = REPO / "tests" / "proxy_relay.py"
 
@@ -61,42 +61,45 @@ async def test_stdin_reaches_the_command(host: Instance) -> None:
 
 async def test_a_host_that_comes_up_late_is_waited_for(local_instance: Instance) -> None:
     """Connections to a closed port are retried until a server answers there."""
-    port = free_port()
-    late = dataclasses.replace(local_instance, port=port)
-    messages: list[str] = []
+    with closed_port() as sock:
+        late = dataclasses.replace(local_instance, port=sock.getsockname()[1])
+        messages: list[str] = []
 
-    async def open_late() -> asyncio.AbstractServer:
-        await asyncio.sleep(1.5)
+        async def open_late() -> asyncio.AbstractServer:
+            await asyncio.sleep(1.5)
 
-        # Forward the late port to the real server, as a booting host's sshd would appear.
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", local_instance.port)
+            # Forward the late port to the real server, as a booting host's sshd would appear.
+            async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                up_reader, up_writer = await asyncio.open_connection(
+                    "127.0.0.1", local_instance.port
+                )
 
-            async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-                dst.close()
+                async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                    while data := await src.read(65536):
+                        dst.write(data)
+                        await dst.drain()
+                    dst.close()
 
-            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+                await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
 
-        return await asyncio.start_server(pipe, "127.0.0.1", port)
+            return await asyncio.start_server(pipe, sock=sock)
 
-    opener = asyncio.create_task(open_late())
-    conn = await ssh.connect(
-        ssh.Target.of(late, paths.known_hosts_file()), deadline_s=30, report=messages.append
-    )
-    result = await ssh.run(conn, "echo up")
-    conn.close()
-    (await opener).close()
-    assert result.stdout == "up\n"
-    assert any("connection refused" in message for message in messages)
+        opener = asyncio.create_task(open_late())
+        conn = await ssh.connect(
+            ssh.Target.of(late, paths.known_hosts_file()), deadline_s=30, report=messages.append
+        )
+        result = await ssh.run(conn, "echo up")
+        conn.close()
+        (await opener).close()
+        assert result.stdout == "up\n"
+        assert any("connection refused" in message for message in messages)
 
 
 async def test_a_dead_host_gives_up_with_one_sentence(local_instance: Instance) -> None:
-    dead = dataclasses.replace(local_instance, port=free_port())
-    with pytest.raises(HostError, match=r"Cannot reach .*\(connection refused\)"):
-        await ssh.connect(ssh.Target.of(dead, paths.known_hosts_file()), deadline_s=1.5)
+    with closed_port() as sock:
+        dead = dataclasses.replace(local_instance, port=sock.getsockname()[1])
+        with pytest.raises(HostError, match=r"Cannot reach .*\(connection refused\)"):
+            await ssh.connect(ssh.Target.of(dead, paths.known_hosts_file()), deadline_s=1.5)
 
 
 async def test_system_ssh_command_line_works_non_interactively(host: Instance) -> None:

@@ -22,6 +22,8 @@ from pacerid_tui.core.kernel.errors import HostError
 from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from tests.conftest import REPO
+from tests.conftest import TakeRun
+from tests.e2e.test_stop_supervised import until
 from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE
 
@@ -38,10 +40,9 @@ async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
     path = config_with(tmp_path, boot_grace_minutes=0.2, interruption="relaunch")
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    deadline = time.monotonic() + 30
-    while not (boot_dir(run) / "armed").exists():  # armed at first boot, by cloud-init
-        assert time.monotonic() < deadline, "the user data never armed the switch"
-        await asyncio.sleep(0.1)
+    # Armed at first boot, before any SSH step: the local server runs the user data once it
+    # listens, so under load the launch may return a moment before the switch is armed.
+    await until("the switch to arm", (boot_dir(run) / "armed").exists, timeout=30)
     with pytest.raises(HostError, match="setup step failed"):
         await lifecycle.setup(run)
     lifecycle.close()  # the controller is gone
@@ -50,11 +51,11 @@ async def test_a_failed_setup_with_no_controller_powers_off_after_the_grace(
     assert "no watchdog and no controller" in (boot_dir(run) / "poweroff").read_text()
 
 
-async def test_the_watchdog_disarms_the_switch_and_the_host_stays(tmp_path: Path) -> None:
+async def test_the_watchdog_disarms_the_switch_and_the_host_stays(
+    tmp_path: Path, take_run: TakeRun
+) -> None:
     path = config_with(tmp_path, boot_grace_minutes=0.5)
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.setup(run)  # starts the watchdog
+    lifecycle, run = await take_run(path, to="setup")  # setup starts the watchdog
     lifecycle.close()
     log = boot_dir(run) / "switch.log"
     deadline = time.monotonic() + 60

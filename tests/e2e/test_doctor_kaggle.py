@@ -1,17 +1,13 @@
 """The doctor's kaggle check asks Kaggle itself, through kagglesdk's client, against the loopback
-stand-in of tests/trainer/test_trainer_download.py (KAGGLE_API_ENVIRONMENT=TEST is
-http://localhost:7777; GetDataset shaped from kagglesdk's DatasetApiClient.get_dataset,
-ApiGetDatasetRequest and ApiDataset): a legacy key and a token it accepts are ok, a refused key
+stand-in of tests/kaggle_standin.py (KAGGLE_API_ENVIRONMENT=TEST is http://localhost:7777;
+GetDataset shaped from kagglesdk's DatasetApiClient.get_dataset, ApiGetDatasetRequest and
+ApiDataset): a legacy key and a token it accepts are ok, a refused key
 names HTTP 401 and the fix, an unknown dataset fails, and no answer at all is only a warn. The
 key or token is never in what the check says."""
 
 from __future__ import annotations
 
 import base64
-import fcntl
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +15,7 @@ import pytest
 from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.checks import Check
 from pacerid_tui.core.steps.doctor import run_checks
-from tests.trainer.test_trainer_download import GET_RPC, KEY, PORT, TOKEN, USERNAME, KaggleStandIn
-
-
-@pytest.fixture
-def port_lock() -> Iterator[None]:
-    """The port is fixed: one stand-in (or one test that needs it silent) at a time."""
-    with open(Path(tempfile.gettempdir()) / f"pacerid-kaggle-{PORT}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-@pytest.fixture
-def kaggle(port_lock: None) -> Iterator[KaggleStandIn]:
-    server = KaggleStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+from tests.kaggle_standin import GET_RPC, KEY, TOKEN, USERNAME, KaggleStandIn
 
 
 def kaggle_check(tmp_path: Path, dataset: str = "jamesphoward/pacemakers") -> Check:
@@ -92,7 +70,7 @@ def test_an_unknown_dataset_fails(
 
 
 def test_no_answer_from_kaggle_is_a_warn(
-    port_lock: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kaggle_port_held: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
     check = kaggle_check(tmp_path)  # nothing listens on localhost:7777

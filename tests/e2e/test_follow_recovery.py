@@ -31,11 +31,11 @@ from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel.models import MetricEvent, Run, current_epochs
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.registry import Registry
+from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import cli, tiny_config
-from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_run_endings import host_folder
 from tests.host.images import BASE
-from tests.trainer.test_trainer_resume import MetadataService
+from tests.metadata_standin import MetadataService
 
 
 def relaunching(tmp_path: Path) -> Path:
@@ -92,15 +92,12 @@ class SpotNotice(threading.Thread):
         self.join(5)
 
 
-async def ready_to_train(path: Path) -> Run:
-    """A run launched, uploaded, set up and with its data: the next step is `train`."""
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.upload(run)
-    await lifecycle.setup(run)
-    await lifecycle.data(run)
+async def ready_to_train(take_run: TakeRun, path: Path) -> Run:
+    """A run launched, uploaded, set up and with its data, its connections closed: the next step
+    is `train`, by a controller of the test's."""
+    lifecycle, run = await take_run(path, to="data")
     lifecycle.close()
-    return lifecycle.registry.get(run.run_id)
+    return run
 
 
 def assert_recovered_once(before: Run) -> Run:
@@ -122,10 +119,9 @@ def assert_recovered_once(before: Run) -> Run:
 
 
 async def test_a_plain_train_follow_recovers_onto_a_replacement_and_finishes(
-    metadata: MetadataService,  # noqa: F811
-    tmp_path: Path,
+    metadata: MetadataService, tmp_path: Path, take_run: TakeRun
 ) -> None:
-    run = await ready_to_train(relaunching(tmp_path))
+    run = await ready_to_train(take_run, relaunching(tmp_path))
     notice = SpotNotice(metadata, host_output(run) / "metrics.jsonl")
     notice.start()
     try:
@@ -195,15 +191,13 @@ async def test_recover_relaunches_and_a_failed_replacement_is_terminated(
 
 
 async def test_a_trainer_stopped_by_sigterm_alone_is_asked_about_not_relaunched(
-    tmp_path: Path,
+    tmp_path: Path, take_run: TakeRun
 ) -> None:
     """The trainer says "interrupted" after a SIGTERM too (our watchdog powering the host off,
     someone's `kill`); with no notice and no EC2 code saying so, no follow relaunches by itself:
     the error names --recover and nothing new is launched."""
-    run = await ready_to_train(relaunching(tmp_path))
+    lifecycle, run = await take_run(relaunching(tmp_path))
     assert run.instance is not None
-    lifecycle = Lifecycle()
-    await lifecycle.train(run)
     lifecycle.close()
     following = asyncio.ensure_future(
         asyncio.to_thread(cli, "logs", "--follow", "--run", run.run_id, check=False)

@@ -8,45 +8,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fcntl
 import os
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.models import Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
+from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import tiny_config
-from tests.trainer.test_trainer_download import (
-    DOWNLOAD_RPC,
-    KEY,
-    PORT,
-    TOKEN,
-    USERNAME,
-    KaggleStandIn,
-    dataset,
-)
+from tests.kaggle_standin import DOWNLOAD_RPC, KEY, TOKEN, USERNAME, KaggleStandIn
+from tests.trainer.test_trainer_download import dataset
 
 
 @pytest.fixture
-def kaggle(monkeypatch: pytest.MonkeyPatch) -> Iterator[KaggleStandIn]:
+def kaggle(kaggle: KaggleStandIn, monkeypatch: pytest.MonkeyPatch) -> KaggleStandIn:
+    """The Kaggle stand-in serving a two-class archive, to a user with a legacy key."""
     monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
     monkeypatch.setenv("KAGGLE_KEY", KEY)
-    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")  # the client calls localhost:7777
-    with open(Path(tempfile.gettempdir()) / f"pacerid-kaggle-{PORT}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the port is fixed: one stand-in at a time
-        server = KaggleStandIn()
-        server.archive = dataset("pacemakers/Train", "pacemakers/Test", ("a", "b"), ("a", "b"))
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield server
-        server.shutdown()
-        server.server_close()
+    kaggle.archive = dataset("pacemakers/Train", "pacemakers/Test", ("a", "b"), ("a", "b"))
+    return kaggle
 
 
 def command_lines() -> list[bytes]:
@@ -93,15 +75,13 @@ def credential_forms(root: Path) -> list[tuple[str, dict[str, str], str]]:
 
 
 async def test_kaggle_data_arrives_and_the_key_stays_off_the_host(
-    kaggle: KaggleStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kaggle: KaggleStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, take_run: TakeRun
 ) -> None:
     path = tiny_config(tmp_path)
     raw = yaml.safe_load(path.read_text())
     raw["data"]["source"] = "kaggle"
     path.write_text(yaml.safe_dump(raw))
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.setup(run)
+    lifecycle, run = await take_run(path, to="setup")
     assert run.instance and run.instance.key_path
     workspace = Path(run.instance.key_path).parent / "workspace" / "pacerid" / run.run_id
     user = tmp_path / "user"

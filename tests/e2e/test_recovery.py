@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +18,7 @@ from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.supervise import recovery
 from pacerid_tui.core.supervise.supervisor import run_all
 from tests.e2e.test_cli_local import tiny_config
-from tests.trainer.test_trainer_resume import MetadataService
-
-
-@pytest.fixture
-def metadata(monkeypatch: pytest.MonkeyPatch) -> Iterator[MetadataService]:
-    server = MetadataService()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("PACERID_IMDS_URL", server.url)  # PACERID_* reach the local host
-    monkeypatch.setenv("PACERID_IMDS_POLL_SECONDS", "0.2")
-    yield server
-    server.shutdown()
-    server.server_close()
+from tests.metadata_standin import MetadataService
 
 
 class SpotMarket(Listener):

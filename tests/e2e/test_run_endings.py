@@ -18,6 +18,7 @@ from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.registry import Registry
 from pacerid_tui.core.supervise.supervisor import Supervisor
+from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import cli
 from tests.e2e.test_watchdog import config_with
 
@@ -28,15 +29,11 @@ def host_folder(run: Run) -> Path:
 
 
 async def test_laptop_slept_the_watchdog_ended_the_run_and_all_does_not_relaunch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, take_run: TakeRun
 ) -> None:
     monkeypatch.setenv("PACERID_WATCHDOG_POLL_S", "0.3")  # reaches the host: PACERID_* pass
     path = config_with(tmp_path, idle_terminate_minutes=0.1, interruption="relaunch")
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.setup(run)
-    await lifecycle.data(run)
-    await lifecycle.train(run)
+    lifecycle, run = await take_run(path)
     assert await Supervisor(lifecycle, run.run_id).follow() == "done"
     lifecycle.close()  # the laptop sleeps: no controller, no heartbeat, the registry untouched
     assert run.instance is not None

@@ -30,10 +30,10 @@ from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
 from pacerid_tui.core.remote import ssh
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise.reconcile import away_from, reconcile
+from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import cli
-from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
 from tests.e2e.test_watchdog import config_with, fast_watchdog  # noqa: F401
-from tests.trainer.test_trainer_resume import MetadataService
+from tests.metadata_standin import MetadataService
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
@@ -67,16 +67,11 @@ def longer_epochs(path: Path) -> None:
 
 
 async def test_an_interrupted_host_stops_resumes_by_itself_and_ends_itself(
-    tmp_path: Path,
-    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path, metadata: MetadataService, take_run: TakeRun
 ) -> None:
     path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.5)
     longer_epochs(path)
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.setup(run)
-    await lifecycle.data(run)
-    await lifecycle.train(run)
+    lifecycle, run = await take_run(path)
     started = lifecycle.registry.get(run.run_id).training_started_at or 0
     lifecycle.close()  # the laptop closes: nothing below talks to the host over SSH
     provider = lifecycle.provider_of(run)

@@ -21,10 +21,10 @@ from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.kernel.models import InstanceState, MetricEvent
 from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
 from pacerid_tui.core.supervise.supervisor import Supervisor
-from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
+from tests.conftest import TakeRun
 from tests.e2e.test_stop_mode import epochs_in, longer_epochs, read_json
 from tests.e2e.test_watchdog import config_with
-from tests.trainer.test_trainer_resume import MetadataService
+from tests.metadata_standin import MetadataService
 
 
 class SpotMarket(Listener):
@@ -57,8 +57,7 @@ async def until(what: str, check: Callable[[], Any], timeout: float = 120) -> An
 
 
 async def test_a_supervised_run_waits_for_its_stopped_instance_and_follows_on(
-    tmp_path: Path,
-    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path, metadata: MetadataService
 ) -> None:
     path = config_with(tmp_path, interruption="stop")
     market = SpotMarket(metadata)
@@ -111,19 +110,14 @@ class Said(Listener):
 
 
 async def test_a_controller_started_while_the_instance_is_stopped_waits_and_follows_on(
-    tmp_path: Path,
-    metadata: MetadataService,  # noqa: F811
+    tmp_path: Path, metadata: MetadataService, take_run: TakeRun
 ) -> None:
     """The laptop was closed: the run was interrupted and its instance stopped while no
     controller ran. `logs --follow` (Supervisor.follow) then starts, finds it stopped, waits;
     capacity returns, the boot service resumes training, and the follow ends with it done."""
     path = config_with(tmp_path)  # the default: stop mode
     longer_epochs(path)
-    away = Lifecycle()
-    run = await away.launch(away.create_run(path, load_config(path)))
-    await away.setup(run)
-    await away.data(run)
-    await away.train(run)
+    away, run = await take_run(path)
     away.close()  # the laptop closes: no controller from here on
     provider = away.provider_of(run)
     assert isinstance(provider, LocalProvider) and run.instance is not None

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise.supervisor import Supervisor
+from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import tiny_config
 
 
@@ -32,13 +32,6 @@ def config_with(tmp_path: Path, **instance: Any) -> Path:
     raw["instance"].update(instance)
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-async def started(path: Path) -> tuple[Lifecycle, Run]:
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    await lifecycle.setup(run)
-    return lifecycle, run
 
 
 async def wait_until_stopped(lifecycle: Lifecycle, run: Run, timeout: float) -> Run:
@@ -57,13 +50,13 @@ def poweroff_reason(run: Run) -> str:
     return (workspace / "pacerid" / run.run_id / "output" / "poweroff.json").read_text()
 
 
-async def test_max_runtime_powers_off(tmp_path: Path) -> None:
+async def test_max_runtime_powers_off(tmp_path: Path, take_run: TakeRun) -> None:
     """The watchdog's own bound. The boot switch holds max runtime from the first boot too
     (tests/e2e/test_boot_switch.py), so a bound shorter than a slow setup would end the host
     mid-setup: the run asks for a minute, and once the watchdog has taken over, its settings
     (which it reads again every poll) say one second."""
-    lifecycle, run = await started(
-        config_with(tmp_path, max_runtime_minutes=1, interruption="relaunch")
+    lifecycle, run = await take_run(
+        config_with(tmp_path, max_runtime_minutes=1, interruption="relaunch"), to="setup"
     )
     assert run.instance and run.instance.key_path
     host_run = Path(run.instance.key_path).parent / "workspace" / "pacerid" / run.run_id
@@ -77,22 +70,21 @@ async def test_max_runtime_powers_off(tmp_path: Path) -> None:
     assert "max runtime" in poweroff_reason(run)
 
 
-async def test_the_host_side_budget_bound_powers_off(tmp_path: Path) -> None:
+async def test_the_host_side_budget_bound_powers_off(tmp_path: Path, take_run: TakeRun) -> None:
     # Upper bound: $0.30/h × elapsed ≥ $0.0005 after 6 s.
-    lifecycle, run = await started(
-        config_with(tmp_path, budget_usd=0.0005, max_price=0.30, interruption="relaunch")
+    lifecycle, run = await take_run(
+        config_with(tmp_path, budget_usd=0.0005, max_price=0.30, interruption="relaunch"),
+        to="setup",
     )
     lifecycle.close()
     run = await wait_until_stopped(lifecycle, run, timeout=40)
     assert "budget" in poweroff_reason(run)
 
 
-async def test_idle_after_training_ends_powers_off(tmp_path: Path) -> None:
-    lifecycle, run = await started(
+async def test_idle_after_training_ends_powers_off(tmp_path: Path, take_run: TakeRun) -> None:
+    lifecycle, run = await take_run(
         config_with(tmp_path, idle_terminate_minutes=0.25, interruption="relaunch")
     )
-    await lifecycle.data(run)
-    await lifecycle.train(run)
     await Supervisor(lifecycle, run.run_id).follow()  # heartbeats while it watches, to the end
     lifecycle.close()
     ended = time.monotonic()

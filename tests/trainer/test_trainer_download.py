@@ -1,37 +1,20 @@
 """`python -m trainer download` against the real kaggle client, pointed at a loopback stand-in
-(KAGGLE_API_ENVIRONMENT=TEST makes the client call http://localhost:7777): archives with a
-nested or differently-cased top folder end up as DATA/Train and DATA/Test, a class mismatch is
-one clear sentence, and the credentials only ever travel over stdin and the request."""
+(tests/kaggle_standin.py): archives with a nested or differently-cased top folder end up as
+DATA/Train and DATA/Test, a class mismatch is one clear sentence, and the credentials only ever
+travel over stdin and the request."""
 
 from __future__ import annotations
 
-import base64
-import errno
-import fcntl
 import io
 import json
-import tempfile
-import threading
-import time
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.kaggle_standin import KEY, TOKEN, USERNAME, KaggleStandIn
 from tests.trainer.support import run_trainer
-
-PORT = 7777  # fixed by the kaggle client's TEST environment
-USERNAME, KEY = "pacer-tester", "s3cret-kaggle-key-0123456789"
-TOKEN = "KGAT_made-up-access-token-9876543210"
-"""An API token: kagglesdk sends it as `Authorization: Bearer …` (kaggle_http_client.BearerAuth);
-a legacy key goes as HTTP Basic username:key."""
-DOWNLOAD_RPC = "/api/v1/datasets.DatasetApiService/DownloadDataset"
-GET_RPC = "/api/v1/datasets.DatasetApiService/GetDataset"
-"""kagglesdk's DatasetApiClient.get_dataset: ApiGetDatasetRequest {ownerSlug, datasetSlug} in,
-an ApiDataset (kagglesdk/datasets/types/dataset_api_service.py, its camelCase fields) out."""
 
 
 def png_bytes(shade: int) -> bytes:
@@ -58,81 +41,6 @@ def dataset(
                 files[f"{split}/{name}/{n}.png"] = png_bytes(40 * index + n)
     files["pacemakers/README.txt"] = b"not an image"
     return make_zip(files)
-
-
-class KaggleStandIn(ThreadingHTTPServer):
-    """Answers DownloadDataset with a redirect to a zip, as Kaggle does, and GetDataset with the
-    dataset's ApiDataset; checks the key (401 when refused) and the dataset (404 when unknown)."""
-
-    allow_reuse_address = True
-
-    def __init__(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:  # another test (or a slow shutdown) may hold the fixed port for a moment
-            try:
-                super().__init__(("127.0.0.1", PORT), KaggleHandler)
-                break
-            except OSError as err:
-                if err.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        self.archive = b""
-        self.requests: list[dict[str, object]] = []
-
-
-class KaggleHandler(BaseHTTPRequestHandler):
-    server: KaggleStandIn
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
-        self.server.requests.append({"path": self.path, "auth": self.headers["Authorization"]})
-        accepted = {
-            "Basic " + base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode(),
-            f"Bearer {TOKEN}",
-        }
-        if self.path not in (DOWNLOAD_RPC, GET_RPC):
-            self.reply(404, b'{"code": 404, "message": "no such RPC"}', "application/json")
-        elif self.headers["Authorization"] not in accepted:
-            self.reply(401, b'{"code": 401, "message": "Unauthenticated"}', "application/json")
-        elif body.get("datasetSlug") != "pacemakers":
-            self.reply(404, b'{"code": 404, "message": "Not found"}', "application/json")
-        elif self.path == GET_RPC:
-            found = {"id": 1, "ref": f"{body.get('ownerSlug')}/pacemakers", "title": "Pacemakers"}
-            self.reply(200, json.dumps(found).encode(), "application/json")
-        else:
-            self.send_response(302)
-            self.send_header("Location", "/files/pacemakers.zip")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    def do_GET(self) -> None:
-        if self.path == "/files/pacemakers.zip":
-            self.reply(200, self.server.archive, "application/zip")
-        else:
-            self.reply(404, b"", "text/plain")
-
-    def reply(self, code: int, data: bytes, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def kaggle() -> Iterator[KaggleStandIn]:
-    lock = open(Path(tempfile.gettempdir()) / f"pacerid-kaggle-{PORT}.lock", "w")  # noqa: SIM115
-    fcntl.flock(lock, fcntl.LOCK_EX)  # one stand-in at a time on this machine
-    server = KaggleStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    lock.close()
 
 
 @pytest.fixture

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from tests.metadata_standin import MetadataService
 from tests.trainer.support import events, run_trainer, start_trainer, wait_for, write_config
 from trainer.errors import EXIT_INTERRUPTED
-
-TOKEN = "test-session-token"
 
 
 def final_state(output: Path) -> dict[str, torch.Tensor]:
@@ -86,61 +82,6 @@ def test_an_unreadable_latest_checkpoint_falls_back_to_an_older_one(
     assert f"Resuming from {taken} instead of checkpoint_latest.pt" in log
     assert events(output, "start")[-1]["epoch"] == epoch
     assert [e["epoch"] for e in events(output, "epoch")] == [1, 2, *range(epoch + 1, 4)]
-
-
-class MetadataService(ThreadingHTTPServer):
-    """A stand-in for the EC2 instance metadata service (IMDSv2) on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), MetadataHandler)
-        self.marked = threading.Event()
-        self.tokenless_requests = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class MetadataHandler(BaseHTTPRequestHandler):
-    server: MetadataService
-
-    def do_PUT(self) -> None:
-        if (
-            self.path == "/latest/api/token"
-            and self.headers["X-aws-ec2-metadata-token-ttl-seconds"]
-        ):
-            self.reply(200, TOKEN)
-        else:
-            self.reply(400, "")
-
-    def do_GET(self) -> None:
-        if self.headers["X-aws-ec2-metadata-token"] != TOKEN:
-            self.server.tokenless_requests += 1
-            self.reply(401, "")
-        elif self.path == "/latest/meta-data/spot/instance-action" and self.server.marked.is_set():
-            self.reply(200, json.dumps({"action": "terminate", "time": "2026-01-01T00:02:00Z"}))
-        else:
-            self.reply(404, "")
-
-    def reply(self, code: int, body: str) -> None:
-        data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def metadata_service() -> Iterator[MetadataService]:
-    server = MetadataService()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_spot_notice_mid_run_checkpoints_and_a_resume_finishes(

@@ -18,6 +18,7 @@ from pacerid_tui.ui.app import PaceridApp
 from pacerid_tui.ui.screens.confirm_terminate import ConfirmTerminate
 from pacerid_tui.ui.screens.failure_dialog import FailureDialog
 from pacerid_tui.ui.screens.vanished import VanishedDialog
+from tests.conftest import TakeRun
 from tests.e2e.test_follow_recovery import (
     SpotNotice,
     assert_recovered_once,
@@ -25,8 +26,7 @@ from tests.e2e.test_follow_recovery import (
     ready_to_train,
     relaunching,
 )
-from tests.e2e.test_recovery import metadata  # noqa: F401  (the IMDS fixture)
-from tests.trainer.test_trainer_resume import MetadataService
+from tests.metadata_standin import MetadataService
 from tests.ui.test_app import busy, wait_for
 
 
@@ -37,12 +37,12 @@ def recovering(app: PaceridApp, run_id: str) -> bool:
 
 @asynccontextmanager
 async def t_pressed(
-    service: MetadataService, tmp_path: Path
+    service: MetadataService, tmp_path: Path, take_run: TakeRun
 ) -> AsyncIterator[tuple[Pilot[int], PaceridApp, Run, SpotNotice]]:
     """A relaunch-mode run ready to train, selected in the dashboard, the spot notice armed
     (it comes after epoch 1), and `t` pressed."""
     path = relaunching(tmp_path)
-    run = await ready_to_train(path)
+    run = await ready_to_train(take_run, path)
     notice = SpotNotice(service, host_output(run) / "metrics.jsonl")
     app = PaceridApp(path, refresh_s=0.5)
     try:
@@ -56,11 +56,10 @@ async def t_pressed(
 
 
 async def test_t_recovers_an_interrupted_run_onto_a_replacement(
-    metadata: MetadataService,  # noqa: F811
-    tmp_path: Path,
+    metadata: MetadataService, tmp_path: Path, take_run: TakeRun
 ) -> None:
     try:
-        async with t_pressed(metadata, tmp_path) as (pilot, app, run, notice):
+        async with t_pressed(metadata, tmp_path, take_run) as (pilot, app, run, notice):
             await wait_for(pilot, lambda: app.runs.view(run.run_id).following, timeout=60)
 
             def finished() -> bool:
@@ -86,14 +85,13 @@ async def test_t_recovers_an_interrupted_run_onto_a_replacement(
 
 
 async def test_x_during_a_recovery_ends_it_and_leaves_nothing_running(
-    metadata: MetadataService,  # noqa: F811
-    tmp_path: Path,
+    metadata: MetadataService, tmp_path: Path, take_run: TakeRun
 ) -> None:
     """Terminate while `t`'s follow is moving the run to a replacement: the recovery is
     cancelled wherever it is (saving from the old host, between instances, setting up the new
     one) and no instance is left running. Until then the run is busy with the recovery: any
     other step is refused (`d`), and `r` neither joins in nor starts a new run."""
-    async with t_pressed(metadata, tmp_path) as (pilot, app, run, _notice):
+    async with t_pressed(metadata, tmp_path, take_run) as (pilot, app, run, _notice):
         provider = Lifecycle().provider_of(run)
         await wait_for(pilot, lambda: app.runs.view(run.run_id).supervisor is not None, timeout=60)
         await wait_for(pilot, lambda: recovering(app, run.run_id), timeout=120)

@@ -44,8 +44,9 @@ from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel import atomic
 from pacerid_tui.core.kernel.lazy import asyncssh
 
-PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "KAGGLE_API_ENVIRONMENT")
-"""Parent variables a host would also have. Secrets are never among them."""
+PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "KAGGLE_API_ENVIRONMENT", "OMP_NUM_THREADS")
+"""Parent variables a host would also have. Secrets are never among them. OMP_NUM_THREADS: the
+local host computes on this machine's cores, so a thread limit set here holds there too."""
 CHUNK = 65536
 
 
