@@ -27,17 +27,17 @@ label, dots, max: the labels "<5%", "5-10%", "10-15%", "15-20%", ">20%"), and `s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aws_seed import ERROR_XML
 from aws_standin import Answer, AwsStandIn, Moto
+
+from tests.standins import serving
 
 XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 XML = {"Content-Type": "text/xml;charset=UTF-8"}
@@ -234,16 +234,8 @@ class AdvisorHandler(BaseHTTPRequestHandler):
         """Keep the test output quiet."""
 
 
-@contextmanager
-def advisor_serving() -> Iterator[AdvisorStandIn]:
-    server = AdvisorStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def advisor_serving() -> contextlib.AbstractContextManager[AdvisorStandIn]:
+    return serving(AdvisorStandIn())
 
 
 PRICES = {

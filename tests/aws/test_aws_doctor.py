@@ -180,18 +180,23 @@ def test_a_key_file_that_is_not_the_pairs_key_fails(
     assert key_pair.status == FAIL and "fingerprints differ" in key_pair.detail
 
 
-def test_the_cli_prints_json_and_exits_1_on_a_blocking_check(
-    aws_env: str, aws_config: Path, quotas: QuotasStandIn
-) -> None:
-    quotas.reset({G_SPOT: 0.0})
-    done = subprocess.run(
-        [sys.executable, "-m", "pacerid_tui", "doctor", "--json", "--config", str(aws_config)],
+def doctor_json(config: Path) -> subprocess.CompletedProcess[str]:
+    """`pacerid-tui doctor --json` as a user runs it, in this test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "pacerid_tui", "doctor", "--json", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,
         env=dict(os.environ),
         cwd=REPO,
     )
+
+
+def test_the_cli_prints_json_and_exits_1_on_a_blocking_check(
+    aws_env: str, aws_config: Path, quotas: QuotasStandIn
+) -> None:
+    quotas.reset({G_SPOT: 0.0})
+    done = doctor_json(aws_config)
     assert done.returncode == 1, done.stderr
     listed = json.loads(done.stdout)
     assert [entry["check"] for entry in listed] == list(NAMES)

@@ -10,10 +10,7 @@ and why; launch and terminate fail with one sentence and leave nothing running.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import pytest
 from aws_seed import Reports
 from aws_standin import serve
 from iam_standin import IamStandIn
+from test_aws_doctor import doctor_json
 
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud import aws_session
@@ -56,14 +54,7 @@ def test_doctor_prints_its_table_when_the_simulator_answers_a_proxy_page(
 ) -> None:
     """The reported case: `pacerid-tui doctor` printed a ResponseParserError traceback."""
     iam_standin.html_500 = {"SimulatePrincipalPolicy"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pacerid_tui", "doctor", "--json", "--config", str(aws_config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
-        cwd=REPO,
-    )
+    done = doctor_json(aws_config)
     assert "Traceback" not in done.stderr and done.returncode == 0, done.stderr
     checks = {entry["check"]: entry for entry in json.loads(done.stdout)}
     role = checks["role"]

@@ -91,21 +91,30 @@ def pinned_key(alias: str) -> str | None:
     return None
 
 
+async def connected(
+    config_path: Path, sshd: Instance
+) -> tuple[Heard, Lifecycle, Run, str, asyncssh.SSHClientConnection]:
+    """A run launched onto the sshd "instance" (its id) and connected to (the host key checked
+    then), with what its lifecycle heard; the lifecycle is closed if the connection fails."""
+    heard = Heard()
+    lifecycle = Lifecycle(listener=heard)
+    run = await launched(lifecycle, config_path, sshd)
+    assert run.instance is not None
+    try:
+        return heard, lifecycle, run, run.instance.instance_id, await lifecycle.connection(run)
+    except BaseException:
+        lifecycle.close()
+        raise
+
+
 async def test_fingerprints_printed_late_still_end_in_a_verified_pin(
     config_path: Path, aws_standin: AwsStandIn, sshd: Instance, tmp_path: Path
 ) -> None:
     key = host_key(sshd)
     aws_standin.fingerprints = [key.get_fingerprint("sha256")]
-    heard = Heard()
-    lifecycle = Lifecycle(listener=heard)
-    run = await launched(lifecycle, config_path, sshd)
-    assert run.instance is not None
-    instance_id = run.instance.instance_id
-    try:
-        conn = await lifecycle.connection(run)
-        assert (await ssh.run(conn, "echo verified")).stdout.strip() == "verified"
-    finally:
-        lifecycle.close()
+    heard, lifecycle, run, instance_id, conn = await connected(config_path, sshd)
+    assert (await ssh.run(conn, "echo verified")).stdout.strip() == "verified"
+    lifecycle.close()
     reads = [call for call in aws_standin.console_calls if call[0] == instance_id]
     assert [(latest, shown) for _, latest, shown in reads] == [
         (True, False),
@@ -146,15 +155,8 @@ async def test_no_fingerprints_in_time_is_said_before_trust_on_first_use(
     raw = yaml.safe_load(config_path.read_text())
     raw["instance"]["host_key_wait_s"] = 3  # room for a second read under load
     config_path.write_text(yaml.safe_dump(raw))
-    heard = Heard()
-    lifecycle = Lifecycle(listener=heard)
-    run = await launched(lifecycle, config_path, sshd)
-    assert run.instance is not None
-    instance_id = run.instance.instance_id
-    try:
-        await lifecycle.connection(run)
-    finally:
-        lifecycle.close()
+    heard, lifecycle, run, instance_id, _conn = await connected(config_path, sshd)
+    lifecycle.close()
     assert heard.alerts == [
         f"The boot console of {instance_id} printed no SSH host key fingerprints within 3 s, "
         "so its host key cannot be verified; trusting the key it shows on first connect."

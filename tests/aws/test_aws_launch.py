@@ -115,29 +115,20 @@ def test_the_launch_carries_the_boot_switch_with_its_max_runtime(
     assert "shutdown -h +" not in script
 
 
+def request_for(market: str, config: Any, device: str = "/dev/sda1") -> dict[str, Any]:
+    """RunInstances' request for a g4dn.xlarge in us-east-1a from an image whose root is
+    `device` (its snapshot's size unknown)."""
+    image = Image("ami-1", "DLAMI", device, "2025-01-01")
+    return run_request(Attempt("g4dn.xlarge", "us-east-1a", market), image, "k", "sg", config, "r")
+
+
 def test_on_demand_request_has_no_market_options(make_config: Any) -> None:
-    image = Image("ami-1", "DLAMI", "/dev/xvda", "2025-01-01")
-    request = run_request(
-        Attempt("g4dn.xlarge", "us-east-1a", "on-demand"),
-        image,
-        "key",
-        "sg-1",
-        make_config(),
-        "r",
-    )
+    request = request_for("on-demand", make_config(), "/dev/xvda")
     assert "InstanceMarketOptions" not in request
     assert request["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
     assert request["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 100  # snapshot unknown
 
 
 def test_no_max_price_leaves_the_cap_to_aws(make_config: Any) -> None:
-    image = Image("ami-1", "DLAMI", "/dev/sda1", "2025-01-01")
-    request = run_request(
-        Attempt("g4dn.xlarge", "us-east-1a", "spot"),
-        image,
-        "k",
-        "sg",
-        make_config(max_price=None),
-        "r",
-    )
+    request = request_for("spot", make_config(max_price=None))
     assert "MaxPrice" not in request["InstanceMarketOptions"]["SpotOptions"]

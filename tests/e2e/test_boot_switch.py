@@ -21,8 +21,7 @@ from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.kernel.errors import HostError
 from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
-from tests.conftest import REPO
-from tests.conftest import TakeRun
+from tests.conftest import REPO, TakeRun
 from tests.e2e.test_stop_supervised import until
 from tests.e2e.test_watchdog import config_with, wait_until_stopped
 from tests.host.images import BASE

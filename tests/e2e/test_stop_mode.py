@@ -26,7 +26,7 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.cloud.local_processes import processes_of
 from pacerid_tui.core.kernel.errors import HostError
-from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState
+from pacerid_tui.core.kernel.models import InstanceSpec, InstanceState, Run
 from pacerid_tui.core.remote import ssh
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise.reconcile import away_from, reconcile
@@ -180,15 +180,21 @@ async def test_a_stopped_instance_whose_request_expired_is_terminated_on_return(
     assert read_json(request)["state"] == "cancelled" and provider.find_managed() == []
 
 
-async def test_a_failed_self_clean_up_stops_the_host_and_the_controller_finishes_it(
-    tmp_path: Path,
-) -> None:
+async def launched_idle_stop(tmp_path: Path) -> tuple[Lifecycle, Run, LocalProvider, Path]:
+    """A launched local stop-mode run whose watchdog ends it 6 s after setup with no training;
+    its provider and the instance's folder."""
     path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.1)
     lifecycle = Lifecycle()
     run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
     provider = lifecycle.provider_of(run)
     assert isinstance(provider, LocalProvider) and run.instance is not None
-    folder = provider.root / run.instance.instance_id
+    return lifecycle, run, provider, provider.root / run.instance.instance_id
+
+
+async def test_a_failed_self_clean_up_stops_the_host_and_the_controller_finishes_it(
+    tmp_path: Path,
+) -> None:
+    lifecycle, run, provider, folder = await launched_idle_stop(tmp_path)
     await lifecycle.setup(run)  # the watchdog ends the run after 6 s with no training
     lifecycle.close()
     # An administrator narrows the role meanwhile: EC2 refuses both calls from now on.
@@ -226,12 +232,7 @@ async def test_a_finished_run_whose_host_has_no_aws_program_ends_terminated(
     and a volume billing). The host calls EC2's Query API with boto3 in the run's Python,
     credentials from its instance metadata over IMDSv2 (local_imds.py, local_ec2.py)."""
     without_an_aws_program(monkeypatch)
-    path = config_with(tmp_path, interruption="stop", idle_terminate_minutes=0.1)
-    lifecycle = Lifecycle()
-    run = await lifecycle.launch(lifecycle.create_run(path, load_config(path)))
-    provider = lifecycle.provider_of(run)
-    assert isinstance(provider, LocalProvider) and run.instance is not None
-    folder = provider.root / run.instance.instance_id
+    lifecycle, run, provider, folder = await launched_idle_stop(tmp_path)
     for program in folder.rglob("aws"):  # 9bd3f51's local provider gave the host one
         program.unlink()
     found = await ssh.run(await lifecycle.connection(run), "command -v aws", check=False)

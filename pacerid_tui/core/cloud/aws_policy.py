@@ -30,7 +30,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pacerid_tui.core.cloud.aws_role import DENIED_CODES, HOST_ROLE, CannotTell, principal_arn
+from pacerid_tui.core.cloud import aws_role
+from pacerid_tui.core.cloud.aws_role import HOST_ROLE, CannotTell, principal_arn
 from pacerid_tui.core.cloud.aws_session import error_code
 from pacerid_tui.core.cloud.base import MANAGED_TAG
 
@@ -287,29 +288,13 @@ def missing(iam: Any, caller: str, account: str, region: str) -> dict[str, str] 
 def simulate(
     iam: Any, principal: str, names: Sequence[str], resource: str, entries: list[dict[str, Any]]
 ) -> dict[str, str]:
-    """One simulator call: action → EvalDecision; an action missing from the answer counts as
-    not allowed. Raises CannotTell with the reason in words."""
-    decisions = dict.fromkeys(names, "implicitDeny")
+    """One simulator call (aws_role.simulate): action → EvalDecision. Whatever keeps it from
+    answering raises CannotTell with the reason in words, so doctor's check says so."""
     try:
-        pages = iam.get_paginator("simulate_principal_policy").paginate(
-            PolicySourceArn=principal,
-            ActionNames=list(names),
-            ResourceArns=[resource],
-            ContextEntries=entries,
-        )
-        for page in pages:
-            for result in page.get("EvaluationResults", []):
-                decisions[str(result["EvalActionName"])] = str(result["EvalDecision"])
+        return aws_role.simulate(iam, principal, names, resource, entries)
     except ClientError as err:
-        code = error_code(err)
-        if code in DENIED_CODES:
-            raise CannotTell(
-                f"{principal} may not ask IAM's policy simulator (iam:SimulatePrincipalPolicy, "
-                f"{code})"
-            ) from err
-        raise CannotTell(f"IAM's policy simulator refused {principal} ({code})") from err
+        raise CannotTell(f"IAM's policy simulator refused {principal} ({error_code(err)})") from err
     except BotoCoreError as err:
         raise CannotTell(
             f"IAM's policy simulator gave no answer AWS would give ({type(err).__name__})"
         ) from err
-    return decisions

@@ -325,11 +325,11 @@ def may_use(iam: Any, caller: str, account: str) -> RoleAnswer | None:
             raise
         return RoleAnswer(principal, False, {"iam:GetRole": error_code(err)})
     if ready:
-        decisions = _simulate(iam, principal, ["iam:PassRole"], role_arn)
+        decisions = simulate(iam, principal, ["iam:PassRole"], role_arn)
     else:
         decisions = {
-            **_simulate(iam, principal, ROLE_ACTIONS, role_arn),
-            **_simulate(iam, principal, PROFILE_ACTIONS, profile_arn),
+            **simulate(iam, principal, ROLE_ACTIONS, role_arn),
+            **simulate(iam, principal, PROFILE_ACTIONS, profile_arn),
         }
     denied = {action: decision for action, decision in decisions.items() if decision != "allowed"}
     return RoleAnswer(principal, ready, denied)
@@ -347,16 +347,23 @@ def _ready(iam: Any) -> bool:
     return HOST_ROLE in [role["RoleName"] for role in profile.get("Roles", [])]
 
 
-def _simulate(iam: Any, principal: str, actions: Sequence[str], resource: str) -> dict[str, str]:
+def simulate(
+    iam: Any,
+    principal: str,
+    actions: Sequence[str],
+    resource: str,
+    entries: Sequence[dict[str, Any]] = PASSED_TO_EC2,
+) -> dict[str, str]:
     """Action → EvalDecision (allowed | explicitDeny | implicitDeny) for `principal`'s own
-    policies; an action missing from the answer counts as not allowed."""
+    policies; an action missing from the answer counts as not allowed. A caller who may not ask
+    the simulator, or whom it cannot simulate, gets CannotTell; any other error is raised."""
     decisions = dict.fromkeys(actions, "implicitDeny")
     try:
         pages = iam.get_paginator("simulate_principal_policy").paginate(
             PolicySourceArn=principal,
             ActionNames=list(actions),
             ResourceArns=[resource],
-            ContextEntries=PASSED_TO_EC2,
+            ContextEntries=list(entries),
         )
         for page in pages:  # IsTruncated/Marker: the paginator follows them
             for result in page.get("EvaluationResults", []):

@@ -151,6 +151,21 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             self.training_choice(),
         )
 
+    async def form_config(self) -> tuple[Path, Choice, dict[str, Any], Config] | None:
+        """The form's choice applied to its config file (read in a thread), or None once the
+        form says what is wrong."""
+        error = self.query_one("#launch-error", Static)
+        try:
+            path, choice = self.choice()
+            raw, config = await asyncio.to_thread(edited, path, choice)
+        except ValueError:
+            error.update("Max price must be a number of dollars per hour, e.g. 0.30.")
+            return None
+        except PaceridError as err:
+            error.update(str(err))
+            return None
+        return path, choice, raw, config
+
     @on(Input.Changed)
     @on(Select.Changed)
     def changed(self) -> None:
@@ -159,17 +174,11 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
     @work(exclusive=True, group="launch-form", exit_on_error=False)
     async def update_side(self, delay: float) -> None:
         await asyncio.sleep(delay)
-        error = self.query_one("#launch-error", Static)
-        try:
-            path, choice = self.choice()
-            _raw, config = await asyncio.to_thread(edited, path, choice)
-        except ValueError:
-            error.update("Max price must be a number of dollars per hour, e.g. 0.30.")
+        found = await self.form_config()
+        if found is None:
             return
-        except PaceridError as err:
-            error.update(str(err))
-            return
-        error.update("")
+        _path, choice, _raw, config = found
+        self.query_one("#launch-error", Static).update("")
         side = self.query_one("#zone-prices", Static)
         try:
             where = await asyncio.to_thread(self.quotes.ranking, config)
@@ -202,17 +211,11 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         return self.quotes.now(config.instance)
 
     @on(Button.Pressed, "#launch")
-    def launch(self) -> None:
-        error = self.query_one("#launch-error", Static)
-        try:
-            path, choice = self.choice()
-            raw, config = edited(path, choice)
-        except ValueError:
-            error.update("Max price must be a number of dollars per hour, e.g. 0.30.")
+    async def launch(self) -> None:
+        found = await self.form_config()
+        if found is None:
             return
-        except PaceridError as err:
-            error.update(str(err))
-            return
+        path, _choice, raw, config = found
         same = config == load_config(path)  # nothing edited: the run keeps the user's file
         self.checked_launch(path, same, raw, config)
 
