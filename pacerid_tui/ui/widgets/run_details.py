@@ -62,8 +62,12 @@ class RunDetails(Widget):
         share, budget_usd = row.budget_share, row.budget_usd
         if share is not None and budget_usd is not None:
             colour = "red" if row.budget_warning else "green"
+            stops = (
+                f" · [b red]stops in epoch {row.budget_epoch}[/b red]" if row.budget_epoch else ""
+            )
             lines.append(
                 f"budget [{colour}]{bar(share)}[/{colour}] {share:4.0%} of ${budget_usd:.2f}"
+                + stops
             )
         lines.extend(self._training(run, training))
         lines.append("steps done: " + (", ".join(run.steps_done) or "none"))
@@ -94,21 +98,15 @@ class RunDetails(Widget):
     @staticmethod
     def _ahead(row: RunStatus) -> str:
         """The forecast at this pace and price, and beside it the work an interruption now
-        would lose: since the newest checkpoint the run could resume from."""
+        would make the run do again: since the newest checkpoint it could resume from."""
         parts = []
         if row.forecast_usd is not None:
             parts.append(
-                f"forecast [b]${row.forecast_usd:.4f}[/b] at the end, "
-                f"{uptime_text(row.seconds_left)} left"
+                f"forecast [b]${row.forecast_usd:.2f}[/b] · {uptime_text(row.seconds_left)} left"
             )
-        if row.budget_epoch is not None:
-            parts.append(f"[b red]the budget stops it in epoch {row.budget_epoch}[/b red]")
         if row.at_risk_s is not None and row.at_risk_usd is not None:
-            parts.append(
-                f"at risk {uptime_text(row.at_risk_s)} · ${row.at_risk_usd:.4f} since the last "
-                "resumable checkpoint"
-            )
-        return "  ".join(parts)
+            parts.append(f"at risk {uptime_text(row.at_risk_s)} ${row.at_risk_usd:.2f}")
+        return " · ".join(parts)
 
     @staticmethod
     def _training(run: Run, training: Training | None) -> list[str]:
