@@ -8,7 +8,6 @@ import pytest
 
 from pacerid_tui.core.kernel.forecast import (
     Forecast,
-    at_risk,
     forecast,
     resumable_since,
     seconds_per_epoch,
@@ -80,8 +79,6 @@ def test_work_at_risk_since_the_checkpoint_the_run_could_resume_from() -> None:
     # relaunch mode: what this machine downloaded, at 800: the 2nd epoch's checkpoint
     assert resumable_since(False, ends, 100.0, 800.0) == 700.0
     assert resumable_since(False, ends, 100.0, None) == 100.0  # nothing saved: from the start
-    assert at_risk(700.0, 1300.0, 0.36) == (600.0, pytest.approx(0.06))
-    assert at_risk(None, 1300.0, 0.36) is None
 
 
 def spot_run(**fields: object) -> Run:
@@ -134,3 +131,17 @@ def test_the_minute_billed_at_a_start_is_not_billed_again() -> None:
     # a $0.0062 budget: 30 s paid, then 2 s more: 32 s, in the 3rd epoch (15 s to 35 s)
     short = forecast(0.006, 0.36, [20.0], 1, 3, 5.0, 0.0062, paid_ahead_s=30.0)
     assert short is not None and short.budget_epoch == 3
+
+
+def test_the_money_at_risk_is_what_was_billed_since_the_checkpoint() -> None:
+    """Free until T0 + 1,000 s, then $0.36/h (the IPv4 address $0.005/h throughout): of the
+    700 s since epoch 2's checkpoint (T0 + 720), 420 s billed compute."""
+    ends = [T0 + 120 + 300 * k for k in range(1, 5)]
+    run = spot_run(
+        epoch=4, epochs=20, training_started_at=T0 + 120, epoch_ends=ends,
+        epoch_seconds=[300.0] * 4, downloaded_at=T0 + 1000,
+    )  # fmt: skip
+    history = [PricePoint(T0 - 60, 0.0), PricePoint(T0 + 1000, 0.36)]
+    status = row(run, history, T0 + 1420)
+    assert status.at_risk_s == pytest.approx(700.0)
+    assert status.at_risk_usd == pytest.approx(0.36 * 420 / 3600 + 0.005 * 700 / 3600)

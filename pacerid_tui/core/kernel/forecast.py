@@ -103,14 +103,6 @@ def resumable_since(
     return training_started_at
 
 
-def at_risk(since: float | None, now: float, hourly_usd: float) -> tuple[float, float] | None:
-    """Seconds and USD of work an interruption now would make the run do again."""
-    if since is None:
-        return None
-    seconds = max(now - since, 0.0)
-    return seconds, hourly_usd * seconds / SECONDS_PER_HOUR
-
-
 def with_epoch(
     ends: Sequence[float],
     seconds: Sequence[float],

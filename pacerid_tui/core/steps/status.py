@@ -177,7 +177,7 @@ def row(
         egress=cost.egress_cost(run.bytes_downloaded, prices_for(run.provider, region))
     )
     counted = budget_rule.counted(parts, include_egress)
-    ahead, risk = _ahead(run, now, counted, budget_usd, price, volume_gb)
+    ahead, risk = _ahead(run, history, now, counted, budget_usd, volume_gb)
     return RunStatus(
         run_id=run.run_id,
         provider=run.provider,
@@ -220,21 +220,23 @@ def hourly_usd(run: Run, price: float, volume_gb: int) -> float:
 
 def _ahead(
     run: Run,
+    history: Sequence[PricePoint],
     now: float,
     counted: float,
     budget_usd: float | None,
-    price: float | None,
     volume_gb: int,
 ) -> tuple[forecast.Forecast | None, tuple[float, float] | None]:
-    """The forecast and the work at risk, for a run whose instance runs and trains."""
+    """The forecast and the work at risk (seconds, USD), for a run whose instance runs and
+    trains; the USD at risk is what was billed since the checkpoint, at the prices then."""
     inst = run.instance
-    if inst is None or inst.state is not InstanceState.RUNNING or price is None:
+    if inst is None or inst.state is not InstanceState.RUNNING or not history:
         return None, None
-    if run.training_started_at is None or not run.epochs:
+    if run.training_started_at is None or not run.epochs or inst.launched_at is None:
         return None, None
+    price = cost.price_at(history, now)
     rate = hourly_usd(run, price, inst.volume_gb or volume_gb)
     started = max([run.training_started_at, *run.epoch_ends[-1:]])
-    paid_ahead = (inst.launched_at or now) + cost.MINIMUM_BILLED_S - now
+    paid_ahead = inst.launched_at + cost.MINIMUM_BILLED_S - now
     ahead = forecast.forecast(
         counted,
         rate,
@@ -249,4 +251,9 @@ def _ahead(
     since = forecast.resumable_since(
         stop_mode, run.epoch_ends, run.training_started_at, run.downloaded_at
     )
-    return ahead, forecast.at_risk(since, now, rate)
+    if since is None:
+        return ahead, None
+    since = min(max(since, inst.launched_at), now)
+    billed = cost.cost_usd(history, inst.launched_at, now)
+    compute = billed - cost.cost_usd(history, inst.launched_at, since)
+    return ahead, (now - since, compute + (rate - price) * (now - since) / cost.SECONDS_PER_HOUR)
