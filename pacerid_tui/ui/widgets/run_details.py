@@ -63,7 +63,9 @@ class RunDetails(Widget):
         if share is not None and budget_usd is not None:
             colour = "red" if row.budget_warning else "green"
             stops = (
-                f" · [b red]stops in epoch {row.budget_epoch}[/b red]" if row.budget_epoch else ""
+                f" · [b red]stops in epoch {row.budget_epoch}[/b red]"
+                if row.budget_epoch and not row.over_budget  # past it, the stop is under way
+                else ""
             )
             lines.append(
                 f"budget [{colour}]{bar(share)}[/{colour}] {share:4.0%} of ${budget_usd:.2f}"
