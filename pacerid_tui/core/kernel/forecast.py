@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.cost import RECENT_EPOCHS, SECONDS_PER_HOUR
 
 
@@ -67,15 +68,9 @@ def forecast(
     at_end = spent_usd + hourly_usd * max(left - paid_ahead_s, 0.0) / SECONDS_PER_HOUR
     if not budget_usd or at_end <= budget_usd:
         return Forecast(left, at_end, None)
-    runway = paid_ahead_s + runway_s(spent_usd, hourly_usd, budget_usd)
+    # at no hourly rate only a budget already spent is passed: no runway at all
+    runway = paid_ahead_s + (cost.budget_runway_s(spent_usd, budget_usd, hourly_usd) or 0.0)
     return Forecast(left, at_end, budget_epoch(runway, pace, epoch, current_left))
-
-
-def runway_s(spent_usd: float, hourly_usd: float, budget_usd: float) -> float:
-    """Seconds until the budget is spent at this rate (none left: 0; nothing spent: forever)."""
-    if hourly_usd <= 0:
-        return math.inf if spent_usd < budget_usd else 0.0
-    return max(budget_usd - spent_usd, 0.0) / hourly_usd * SECONDS_PER_HOUR
 
 
 def budget_epoch(runway: float, pace: float, epoch: int, current_left_s: float) -> int:
