@@ -30,8 +30,9 @@ from tests.e2e.test_cli_local import tiny_config, with_webhook
 from tests.e2e.test_follow_recovery import events_in, host_output
 
 BUDGET_USD = 1.0
-EPOCHS = 40
-"""Far more than the budget lasts: the stop comes a few epochs after the price is set."""
+EPOCHS = 100
+"""Far more than the budget lasts, even on a fast machine that waits out EC2's first minute:
+the stop comes a few epochs after the price is set."""
 EPOCHS_OF_MONEY = 3.5
 """The money left when the price is set lasts this many epochs at the first epochs' pace."""
 
@@ -84,10 +85,13 @@ async def test_the_budget_running_out_is_told_once_before_the_stop_naming_its_ep
             assert time.monotonic() < deadline, "two epochs never ended"
             time.sleep(0.2)
         pace = ends[1]["time"] - ends[0]["time"]
+        # EC2 bills a start's first minute whole: the money must outlast launch + 60 s, so the
+        # price comes no earlier than that minus the epochs of money (what the forecast sees
+        # stays EPOCHS_OF_MONEY epochs ahead of the stop, whatever the setup took).
+        while time.time() < run.instance.launched_at + 60 - EPOCHS_OF_MONEY * pace:
+            time.sleep(0.2)
         now = time.time()
-        # Cost from now on at the new price; EC2's first minute is billed whole, so the money
-        # must also outlast launch + 60 s.
-        runs_out_at = max(now + EPOCHS_OF_MONEY * pace, run.instance.launched_at + 60 + pace)
+        runs_out_at = now + EPOCHS_OF_MONEY * pace
         LocalProvider().set_price(BUDGET_USD * 3600 / (runs_out_at - now), at=now)
 
         supervisor = Supervisor(lifecycle, run.run_id, poll_s=0.5)
@@ -100,7 +104,7 @@ async def test_the_budget_running_out_is_told_once_before_the_stop_naming_its_ep
     assert epochs_done < EPOCHS, "the run finished before its budget ran out: not mid-way"
     [notice] = watching.notices
     assert watching.noticed_at is not None and watching.noticed_at < stopped_at
-    named = int(re.search(r"runs out during epoch (\d+) of 40", notice.text).group(1))  # type: ignore[union-attr]
+    named = int(re.search(rf"runs out during epoch (\d+) of {EPOCHS}", notice.text).group(1))  # type: ignore[union-attr]
     assert abs(named - (epochs_done + 1)) <= 1, (named, epochs_done, after.ended)
     assert f"--set training.epochs={named - 1}" in notice.text
     assert "--set instance.budget_usd=" in notice.text
