@@ -8,7 +8,7 @@ and by any test that needs the port silent; tests/conftest.py sends every test t
 one xdist worker, so the others never wait for it.
 
 Shaped from kagglesdk's DatasetApiClient: DownloadDataset answered with a redirect to the
-archive, as Kaggle does, and GetDataset (below).
+archive, as Kaggle does, GetDataset and ListDatasetFiles (below).
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ DOWNLOAD_RPC = "/api/v1/datasets.DatasetApiService/DownloadDataset"
 GET_RPC = "/api/v1/datasets.DatasetApiService/GetDataset"
 """kagglesdk's DatasetApiClient.get_dataset: ApiGetDatasetRequest {ownerSlug, datasetSlug} in,
 an ApiDataset (kagglesdk/datasets/types/dataset_api_service.py, its camelCase fields) out."""
+LIST_RPC = "/api/v1/datasets.DatasetApiService/ListDatasetFiles"
+"""kagglesdk's DatasetApiClient.list_dataset_files: ApiListDatasetFilesRequest {ownerSlug,
+datasetSlug, pageToken, pageSize} in, ApiListDatasetFilesResponse {datasetFiles: [ApiDatasetFile
+{ref, name, creationDate, totalBytes, …}], nextPageToken} out, one page at a time (both in
+kagglesdk/datasets/types/dataset_api_service.py)."""
 BIND_WAIT_S = 30
 """How long to wait for a port a stand-in just closed (a slow shutdown elsewhere)."""
 
@@ -65,6 +70,10 @@ class KaggleStandIn(LoopbackServer):
                 time.sleep(0.2)
         self.archive = b""
         self.requests: list[dict[str, object]] = []
+        self.files: list[tuple[str, int]] = []
+        """What ListDatasetFiles lists: (path in the dataset, bytes)."""
+        self.page_size = 2
+        """Files a page: small, so a test's few files take several pages."""
 
 
 class KaggleHandler(StandInHandler):
@@ -77,7 +86,7 @@ class KaggleHandler(StandInHandler):
             "Basic " + base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode(),
             f"Bearer {TOKEN}",
         }
-        if self.path not in (DOWNLOAD_RPC, GET_RPC):
+        if self.path not in (DOWNLOAD_RPC, GET_RPC, LIST_RPC):
             self.reply(404, b'{"code": 404, "message": "no such RPC"}', "application/json")
         elif self.headers["Authorization"] not in accepted:
             self.reply(401, b'{"code": 401, "message": "Unauthenticated"}', "application/json")
@@ -86,8 +95,30 @@ class KaggleHandler(StandInHandler):
         elif self.path == GET_RPC:
             found = {"id": 1, "ref": f"{body.get('ownerSlug')}/pacemakers", "title": "Pacemakers"}
             self.reply(200, json.dumps(found).encode(), "application/json")
+        elif self.path == LIST_RPC:
+            self.reply(200, json.dumps(self._page(body)).encode(), "application/json")
         else:
             self.reply(302, headers={"Location": "/files/pacemakers.zip"})
+
+    def _page(self, body: dict[str, object]) -> dict[str, object]:
+        """One page of the files, from the page token (here: the offset) on."""
+        start = int(str(body.get("pageToken") or 0))
+        size = self.server.page_size
+        page = self.server.files[start : start + size]
+        answer: dict[str, object] = {
+            "datasetFiles": [
+                {
+                    "ref": f"{body.get('ownerSlug')}/pacemakers/{name}",
+                    "name": name,
+                    "creationDate": "2024-03-01T12:00:00Z",
+                    "totalBytes": total,
+                }
+                for name, total in page
+            ]
+        }
+        if start + size < len(self.server.files):
+            answer["nextPageToken"] = str(start + size)
+        return answer
 
     def do_GET(self) -> None:
         if self.path == "/files/pacemakers.zip":

@@ -49,6 +49,9 @@ class Printer(Listener):
     def ended(self, run_id: str, notice: Notice) -> None:
         self.endings.add(run_id, notice)
 
+    def noticed(self, run_id: str, notice: Notice) -> None:
+        self.endings.now(run_id, notice)
+
     def metric(self, run_id: str, event: MetricEvent) -> None:
         if self.show_metrics and event.event == "interrupted":
             print(f"Training interrupted: {event.message}", file=sys.stderr, flush=True)
@@ -89,6 +92,7 @@ def pick_run(lifecycle: Lifecycle, args: argparse.Namespace) -> Run:
 async def dispatch(command: str, args: argparse.Namespace) -> int:
     printer = Printer()
     lifecycle = Lifecycle(Registry(paths.registry_file()), printer)
+    printer.endings.lifecycle = lifecycle
     try:
         return await _dispatch(lifecycle, command, args)
     finally:

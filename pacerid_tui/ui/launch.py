@@ -126,8 +126,16 @@ class Estimate:
         )
 
 
-def estimate(config: Config, measured: dict[str, float], price_per_hour: float | None) -> Estimate:
-    images = dataset_images(config)
+def estimate(
+    config: Config,
+    measured: dict[str, float],
+    price_per_hour: float | None,
+    images: int | None = None,
+) -> Estimate:
+    """Duration and cost of training: `images` a Kaggle dataset holds, as Kaggle listed it
+    (core/steps/dataset_size.py), or what the config says, at the images/s measured for the
+    type by earlier runs, else the guide's."""
+    images = dataset_images(config) or images
     kind = config.instance.instance_type if config.instance.provider == "aws" else "local"
     speed, source = measured.get(kind), "measured"
     if speed is None and config.instance.provider == "aws":

@@ -40,3 +40,6 @@ class AppListener(Listener):
 
     def ended(self, run_id: str, notice: Notice) -> None:
         self.app.post_message(messages.RunEnded(run_id, notice))
+
+    def noticed(self, run_id: str, notice: Notice) -> None:
+        self.app.post_message(messages.RunEnded(run_id, notice))  # shown and sent alike

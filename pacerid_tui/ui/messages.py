@@ -78,7 +78,8 @@ class TransferProgressed(Message):
 
 @dataclass
 class RunEnded(Message):
-    """The run's supervisor told its ending (once): the dashboard shows it."""
+    """The run's supervisor told its ending (once), or news while it goes on (its forecast
+    passing the budget): the dashboard shows it."""
 
     run_id: str
     notice: Notice

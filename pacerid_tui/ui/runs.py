@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pacerid_tui.config import Config, load_config
-from pacerid_tui.core.kernel import cost
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.models import Instance, InstanceState, Leftover, MetricEvent, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
@@ -32,7 +31,6 @@ from pacerid_tui.core.steps.status import row as status_row
 from pacerid_tui.core.supervise import orphans
 from pacerid_tui.core.supervise.failure import follow_or_clean_up, run_all_or_clean_up
 from pacerid_tui.core.supervise.supervisor import Supervisor
-from pacerid_tui.ui.market import Market
 from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.training import Training
 
@@ -355,20 +353,6 @@ class Runs:
         if history and history[-1].images_per_s and row is not None:
             kind = row.instance_type if row.provider == "aws" else "local"
             self.throughput[kind or "local"] = history[-1].images_per_s
-
-    def projected(self, run: Run, market: Market | None) -> float | None:
-        """Cost when the last epoch ends, at today's price; None unless training is measurable."""
-        inst, training = run.instance, self.view(run.run_id).training
-        if inst is None or market is None or training is None:
-            return None
-        if not inst.state.is_alive or inst.launched_at is None or not run.epochs:
-            return None
-        if (run.epoch or 0) >= run.epochs:
-            return None  # trained: the cost so far is the answer
-        total = cost.projected_cost(
-            market.run_history, inst.launched_at, self.clock(), training.epoch_seconds(), run.epochs
-        )
-        return None if total is None else run.cost_usd + total
 
     def training_live(self, run_id: str) -> bool:
         """Training runs now (its ETA means something)."""

@@ -15,7 +15,6 @@ from pacerid_tui.core.kernel.cost import (
     instance_parts,
     ipv4_cost,
     price_at,
-    projected_cost,
     remaining_seconds,
     volume_cost,
 )
@@ -102,22 +101,12 @@ def test_price_in_force() -> None:
     assert price_at([], LAUNCH) == 0.0
 
 
-def test_projection_uses_recent_epochs_at_the_current_price() -> None:
-    now = at("2025-06-01 10:30:00")
-    # The first epoch is slow (warm-up); the last three average 300 s.
-    epochs = [540.0, 310.0, 290.0, 300.0]
-    assert remaining_seconds(epochs, 20) == pytest.approx(16 * 300)
-    # Until 10:30 as billed, then 80 more minutes: 30 at 0.21 and 50 at 0.25.
-    expected = 0.1578 * 42.5 / 60 + 0.21 + 0.25 * 50 / 60
-    assert projected_cost(HISTORY, LAUNCH, now, epochs, 20) == pytest.approx(expected)
-    assert cents(projected_cost(HISTORY, LAUNCH, now, epochs, 20) or 0) == 0.53
-
-
-def test_projection_waits_for_an_epoch_and_stops_at_the_last() -> None:
-    assert projected_cost(HISTORY, LAUNCH, LAUNCH + 600, [], 20) is None
+def test_time_left_uses_recent_epochs() -> None:
+    """The first epoch is slow (warm-up); the last three average 300 s (the cost at the end:
+    tests/core/test_forecast.py)."""
+    assert remaining_seconds([540.0, 310.0, 290.0, 300.0], 20) == pytest.approx(16 * 300)
+    assert remaining_seconds([], 20) is None
     assert remaining_seconds([300.0, 300.0], 2) == 0.0
-    done = projected_cost(HISTORY, LAUNCH, LAUNCH + 600, [300.0, 300.0], 2)
-    assert done == pytest.approx(cost_usd(HISTORY, LAUNCH, LAUNCH + 600))
 
 
 def test_budget_helpers() -> None:

@@ -36,6 +36,9 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         yield f"{server.url}/hook", posts
 
 
+SAID = "pacerid-tui: pacerid-local-1 finished: training finished (best val acc 80.0%) · $0.00 spent"
+
+
 def test_each_ending_is_first_only_once() -> None:
     assert notify.first_time("run-a", "done@1.0")
     assert not notify.first_time("run-a", "done@1.0")
@@ -78,6 +81,9 @@ def test_an_ending_is_posted_once_however_often_it_is_announced(
                 "best_val_acc": 0.8,
                 "cost_usd": 0.0,
                 "message": "training finished",
+                # ready for Slack and Mattermost (text) and Discord (content) as it comes
+                "text": SAID,
+                "content": SAID,
             }
         ]
         notify.announce(ENDING, notify.BUDGET.key, url, written.append)  # another ending

@@ -141,6 +141,7 @@ def test_all_posts_the_end_once_and_not_again_on_the_finished_run(
     assert f"{run_id}: training finished" in done.stderr
     metrics = (tmp_path / "results" / run_id / "metrics.jsonl").read_text().splitlines()
     best = max(e["val_acc"] for e in map(json.loads, metrics) if e["event"] == "epoch")
+    said = f"training finished (best val acc {best:.1%}) · $0.00 spent"  # a chat shows this
     assert posts == [
         {
             "run_id": run_id,
@@ -148,6 +149,8 @@ def test_all_posts_the_end_once_and_not_again_on_the_finished_run(
             "best_val_acc": best,
             "cost_usd": 0.0,
             "message": "training finished",
+            "text": f"pacerid-tui: {run_id} finished: {said}",
+            "content": f"pacerid-tui: {run_id} finished: {said}",
         }
     ]
     again = cli("all", "--run", run_id)

@@ -320,6 +320,9 @@ def demo_app(root: Path) -> PaceridApp:
             epoch=3,
             epochs=10,
             val_acc=0.81,
+            training_started_at=NOW - 2 * HOUR,  # the epochs DemoSupervisor replays
+            epoch_ends=[NOW - 2 * HOUR + n * 0.5 * HOUR for n in (1, 2, 3)],
+            epoch_seconds=[0.5 * HOUR] * 3,
         )
     )
     runs = DemoRuns(DemoLifecycle(registry, FixedPrices(aws_instance)), clock=lambda: NOW)

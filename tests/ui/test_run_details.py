@@ -1,7 +1,7 @@
 """The details panel: the cost line, every part of the total, egress marked as an upper bound
 where the budget leaves it out (issue 15: the first 100 GB a month are free account-wide); its
 budget bar, the budget rule's share from the status row (issue 25); and a finished run's test
-result beside its validation accuracy (issue 27)."""
+result beside its validation accuracy (issue 27); the forecast and the work at risk (issue 26)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pacerid_tui.core.steps.status import RunStatus, row
 from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.run_details import RunDetails
 from tests.core.test_budget_rule import T0, aws_run
+from tests.core.test_forecast import T0 as START
+from tests.core.test_forecast import spot_run
 
 
 def shown(egress_budgeted: bool) -> str:
@@ -65,3 +67,21 @@ def test_the_details_bar_shows_the_rules_share_not_the_whole_cost() -> None:
     details.show(run, row(run, history, T0 + 3600, budget_usd=0.6))
     [bar] = [line for line in details.shown.splitlines() if line.startswith("budget")]
     assert bar.endswith(" 84% of $0.60") and "[red]" in bar
+
+
+def test_the_forecast_and_the_work_at_risk_sit_under_the_cost() -> None:
+    """Issue 26: the row's forecast (tests/core/test_forecast.py works out these figures by
+    hand: 4 of 20 epochs of 300 s, 100 s into the 5th, $0.365/h) and, beside it, what an
+    interruption now would make the run do again."""
+    ends = [START + 120 + 300 * k for k in range(1, 5)]
+    run = spot_run(
+        epoch=4, epochs=20, training_started_at=START + 120, epoch_ends=ends,
+        epoch_seconds=[300.0] * 4, downloaded_at=START + 1000,
+    )  # fmt: skip
+    status = row(run, [PricePoint(START - 60, 0.36)], ends[-1] + 100, budget_usd=0.50)
+    details = RunDetails()
+    details.show(run, status)
+    [line] = [line for line in details.shown.splitlines() if line.startswith("forecast")]
+    assert line == "forecast [b]$0.62[/b] · 1h18m left · at risk 11m40s $0.07"
+    [bar] = [line for line in details.shown.splitlines() if line.startswith("budget")]
+    assert bar.endswith("of $0.50 · [b red]stops in epoch 17[/b red]")

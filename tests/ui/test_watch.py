@@ -78,12 +78,15 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
         await wait_for(pilot, lambda: not busy(app), timeout=60)
         await wait_for(pilot, lambda: len(posts) == 1)
         best = max(e.val_acc or 0.0 for e in training.history())
+        said = f"training finished (best val acc {best:.1%}) · $0.00 spent"  # a chat shows this
         assert posts[0] == {
             "run_id": run_id,
             "state": "finished",
             "best_val_acc": best,
             "cost_usd": 0.0,
             "message": "training finished",
+            "text": f"pacerid-tui: {run_id} finished: {said}",
+            "content": f"pacerid-tui: {run_id} finished: {said}",
         }
 
     # A dashboard started again follows the run again: it sees the end once more, posts nothing.

@@ -11,7 +11,8 @@ An instance is a folder under the state folder:
                         request.json, role.json, stopped.json, systemd/ (stop mode, below)
 
 The server runs in its own session, so it outlives the dashboard; describe reads the folder and
-checks the pid, so any later process finds the instance again. Cost is $0.
+checks the pid, so any later process finds the instance again. Cost is $0 unless a
+simulated spot price was set (`set_price`, for trying the money rules).
 
 `interruption: stop` is simulated with EC2's rules (user guide, "Spot Instance requests" and
 "Interruption behaviors"): the instance comes from a persistent "spot request" (request.json)
@@ -57,6 +58,8 @@ from pacerid_tui.core.kernel.models import (
     Swept,
 )
 
+PRICES_FILE = "prices.json"
+"""The simulated spot price's steps (`set_price`); none: $0, always."""
 START_TIMEOUT_S = 15.0
 """The server starts in well under a second; this only guards against a broken interpreter."""
 STOP_TIMEOUT_S = 5.0
@@ -247,11 +250,31 @@ class LocalProvider:
         if info:
             _stop(int(info["pid"]))
 
+    def set_price(self, usd_per_hour: float, at: float | None = None) -> None:
+        """A simulated spot price from `at` (default now) on, for every local instance: the
+        money rules (budget, forecast) can be tried, and tested, without AWS. The steps are
+        kept in `prices.json` beside the instances, as the zone's price history."""
+        steps = [*self._price_steps(), (time.time() if at is None else at, usd_per_hour)]
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(self.root / PRICES_FILE, json.dumps(sorted(steps)))
+
+    def _price_steps(self) -> list[tuple[float, float]]:
+        try:
+            raw = json.loads((self.root / PRICES_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        return [(float(t), float(p)) for t, p in raw]
+
     def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:
-        return [PricePoint(timestamp=start, price=0.0, zone="local")]
+        """As AWS answers: the step in force at `start` first, then each change until `end`."""
+        steps = self._price_steps()
+        in_force = [p for t, p in steps if t <= start][-1:] or [0.0]
+        later = [PricePoint(t, p, "local") for t, p in steps if start < t <= end]
+        return [PricePoint(timestamp=start, price=in_force[0], zone="local"), *later]
 
     def zone_prices(self) -> dict[str, float]:
-        return {"local": 0.0}
+        steps = self._price_steps()
+        return {"local": steps[-1][1] if steps else 0.0}
 
     def find_managed(self) -> list[Instance]:
         if not self.root.exists():

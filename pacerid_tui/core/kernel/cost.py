@@ -78,23 +78,6 @@ def remaining_seconds(epoch_durations: Sequence[float], epochs_total: int) -> fl
     return epochs_left * sum(recent) / len(recent)
 
 
-def projected_cost(
-    history: Sequence[PricePoint],
-    start: float,
-    now: float,
-    epoch_durations: Sequence[float],
-    epochs_total: int,
-) -> float | None:
-    """Total USD the run will have cost when its last epoch ends, at the price in force now.
-
-    None until one epoch has been measured. Setup and download time after `now` is not counted.
-    """
-    left = remaining_seconds(epoch_durations, epochs_total)
-    if left is None:
-        return None
-    return cost_usd(history, start, now + left)
-
-
 def budget_runway_s(cost: float, budget_usd: float | None, hourly_price: float) -> float | None:
     """Seconds until the budget is spent at this hourly price; None without budget or price."""
     if budget_usd is None or hourly_price <= 0:

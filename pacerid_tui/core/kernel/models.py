@@ -175,6 +175,11 @@ class Run:
     config's `instance.region`."""
     placement: str | None = None
     """Why the run is where it is: the ranking's line for its zone."""
+    epoch_ends: list[float] = field(default_factory=list)
+    """Host time each epoch ended (index = epoch - 1), as streamed: the forecast's pace and the
+    checkpoints the run could resume from (`forecast.with_epoch`)."""
+    epoch_seconds: list[float] = field(default_factory=list)
+    """Each epoch's wall seconds, validation and checkpoint included (0.0: not measured)."""
 
 
 def current_epochs(events: list[MetricEvent]) -> list[MetricEvent]:

@@ -13,11 +13,12 @@ meanwhile; changed Kaggle credentials are asked about anew.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,6 @@ def ask_kaggle(dataset: str, credentials: dict[str, str], where: str) -> Check:
     found = f"{where[:1].upper()}{where[1:]}"
     try:
         import requests
-        from kagglesdk import KaggleClient
         from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetRequest
         from kagglesdk.kaggle_env import get_endpoint, get_env
     except ImportError:
@@ -106,15 +106,8 @@ def ask_kaggle(dataset: str, credentials: dict[str, str], where: str) -> Check:
         return Check("kaggle", WARN, f"{found} found; kagglesdk is not installed here.", fix)
     request = ApiGetDatasetRequest()
     request.owner_slug, request.dataset_slug = owner, slug
-    if "token" in credentials:
-        auth = {"api_token": credentials["token"]}
-    else:
-        auth = {"username": credentials["username"], "password": credentials["key"]}
     try:
-        with KaggleClient(**auth) as client:
-            # kagglesdk sets no timeout of its own: every request of its session gets ours.
-            client.http_client()._session.mount("http://", _bounded(requests))
-            client.http_client()._session.mount("https://", _bounded(requests))
+        with kaggle_session(credentials) as client:
             client.datasets.dataset_api_client.get_dataset(request)
     except requests.HTTPError as err:
         status = getattr(err.response, "status_code", None)
@@ -144,6 +137,24 @@ def ask_kaggle(dataset: str, credentials: dict[str, str], where: str) -> Check:
         return Check("kaggle", WARN, f"Could not ask Kaggle: {text}", "See the detail.")
     detail = f"{found} accepted by Kaggle; dataset {dataset} reachable."
     return Check("kaggle", OK, detail + " They reach the host only over SSH stdin.", "")
+
+
+@contextlib.contextmanager
+def kaggle_session(credentials: dict[str, str]) -> Iterator[Any]:
+    """kagglesdk's KaggleClient with these credentials (a token as Bearer, a legacy key as HTTP
+    Basic, as trainer/download.py hands them over), every request bounded in time."""
+    import requests
+    from kagglesdk import KaggleClient
+
+    if "token" in credentials:
+        auth = {"api_token": credentials["token"]}
+    else:
+        auth = {"username": credentials["username"], "password": credentials["key"]}
+    with KaggleClient(**auth) as client:
+        # kagglesdk sets no timeout of its own: every request of its session gets ours.
+        client.http_client()._session.mount("http://", _bounded(requests))
+        client.http_client()._session.mount("https://", _bounded(requests))
+        yield client
 
 
 def _bounded(requests: Any) -> Any:

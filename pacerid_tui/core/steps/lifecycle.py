@@ -83,6 +83,10 @@ class Listener:
     def ended(self, run_id: str, notice: Notice) -> None:
         """The run's training ended, or its budget stopped it: told once, by its supervisor."""
 
+    def noticed(self, run_id: str, notice: Notice) -> None:
+        """News while the run goes on (its forecast passed the budget), to show and send now."""
+        self.alert(run_id, notice.text)
+
 
 class Lifecycle:
     def __init__(self, registry: Registry | None = None, listener: Listener | None = None) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from pacerid_tui.core.cloud.base import Provider
-from pacerid_tui.core.kernel import cost
-from pacerid_tui.core.kernel.models import Instance, PricePoint, Run
+from pacerid_tui.core.kernel import cost, forecast
+from pacerid_tui.core.kernel.models import Instance, InstanceState, PricePoint, Run
 from pacerid_tui.core.kernel.price_table import prices_for
 from pacerid_tui.core.steps import budget_rule
 
@@ -55,6 +55,19 @@ class RunStatus:
     """How the run ended when it was not recovered (`Run.ended`), one sentence."""
     placement: str | None = None
     """Why the run is where it is, when the ranking placed it (`Run.placement`)."""
+    forecast_usd: float | None = None
+    """What the budget will count when the last epoch ends, at this pace and price
+    (`forecast.forecast`); None before an epoch was measured or once training is over."""
+    seconds_left: float | None = None
+    """Until the last epoch ends, at this pace."""
+    budget_epoch: int | None = None
+    """The epoch during which the budget would stop the run; None when it lasts."""
+    at_risk_s: float | None = None
+    """Seconds of training since the newest checkpoint the run could resume from (on the
+    host's volume in stop mode, on this machine in relaunch mode): what an interruption now
+    would make it do again."""
+    at_risk_usd: float | None = None
+    """What those seconds cost at the rate now."""
 
     @property
     def over_budget(self) -> bool:
@@ -164,6 +177,7 @@ def row(
         egress=cost.egress_cost(run.bytes_downloaded, prices_for(run.provider, region))
     )
     counted = budget_rule.counted(parts, include_egress)
+    ahead, risk = _ahead(run, history, now, counted, budget_usd, volume_gb)
     return RunStatus(
         run_id=run.run_id,
         provider=run.provider,
@@ -188,4 +202,58 @@ def row(
         budget_verdict=budget_rule.verdict(counted, budget_usd),
         ended=run.ended,
         placement=run.placement,
+        forecast_usd=ahead.cost_at_end_usd if ahead else None,
+        seconds_left=ahead.seconds_left if ahead else None,
+        budget_epoch=ahead.budget_epoch if ahead else None,
+        at_risk_s=risk[0] if risk else None,
+        at_risk_usd=risk[1] if risk else None,
     )
+
+
+def hourly_usd(run: Run, price: float, volume_gb: int) -> float:
+    """What the run's instance bills an hour as it runs now: compute at `price`, its volume
+    and its public IPv4 address (the budget's parts that grow with time)."""
+    where = prices_for(run.provider, run.instance.region if run.instance else "")
+    hour = cost.SECONDS_PER_HOUR
+    return price + cost.ipv4_cost(0.0, hour, where) + cost.volume_cost(volume_gb, 0.0, hour, where)
+
+
+def _ahead(
+    run: Run,
+    history: Sequence[PricePoint],
+    now: float,
+    counted: float,
+    budget_usd: float | None,
+    volume_gb: int,
+) -> tuple[forecast.Forecast | None, tuple[float, float] | None]:
+    """The forecast and the work at risk (seconds, USD), for a run whose instance runs and
+    trains; the USD at risk is what was billed since the checkpoint, at the prices then."""
+    inst = run.instance
+    if inst is None or inst.state is not InstanceState.RUNNING or not history:
+        return None, None
+    if run.training_started_at is None or not run.epochs or inst.launched_at is None:
+        return None, None
+    price = cost.price_at(history, now)
+    rate = hourly_usd(run, price, inst.volume_gb or volume_gb)
+    started = max([run.training_started_at, *run.epoch_ends[-1:]])
+    paid_ahead = inst.launched_at + cost.MINIMUM_BILLED_S - now
+    ahead = forecast.forecast(
+        counted,
+        rate,
+        run.epoch_seconds,
+        run.epoch or 0,
+        run.epochs,
+        now - started,
+        budget_usd,
+        max(paid_ahead, 0.0),
+    )
+    stop_mode = inst.spot_request_id is not None  # the host's volume outlives an interruption
+    since = forecast.resumable_since(
+        stop_mode, run.epoch_ends, run.training_started_at, run.downloaded_at
+    )
+    if since is None:
+        return ahead, None
+    since = min(max(since, inst.launched_at), now)
+    billed = cost.cost_usd(history, inst.launched_at, now)
+    compute = billed - cost.cost_usd(history, inst.launched_at, since)
+    return ahead, (now - since, compute + (rate - price) * (now - since) / cost.SECONDS_PER_HOUR)

@@ -1,4 +1,5 @@
-"""A budget stop: save what training made (bounded in time), then terminate, recording why.
+"""A budget stop: save what training made (bounded in time), then terminate, recording why;
+and when the forecast that one is coming is worth telling.
 
 The rule itself (what counts, the warning share, when to stop, the reason recorded) is
 `steps/budget_rule.py`, which every status row carries; the supervisor (`supervisor.py`) reads
@@ -19,9 +20,23 @@ from pacerid_tui.core.steps.budget_rule import STOP_REASON
 
 if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle
+    from pacerid_tui.core.steps.status import RunStatus
 
+WARM_EPOCHS = 2
+"""Epochs measured before the forecast's epoch is told: the first one's warm-up (the model
+built, the data cached) made it three times the next on 2 cores, and the news comes once."""
 BUDGET_DOWNLOAD_S = 300.0
 """How long a budget stop may spend saving results before it terminates regardless."""
+
+
+def foreseen(run: Run, row: RunStatus) -> bool:
+    """Whether the forecast that the budget will stop the run (`row.budget_epoch`) is worth
+    telling: on a pace past the first epoch's warm-up (`WARM_EPOCHS` measured), or when the
+    money runs out in the epoch under way (no later look would come before the stop)."""
+    if row.budget_epoch is None:
+        return False
+    measured = sum(1 for seconds in run.epoch_seconds if seconds > 0)
+    return measured >= WARM_EPOCHS or row.budget_epoch <= (run.epoch or 0) + 1
 
 
 async def stop(lifecycle: Lifecycle, run: Run, budget_usd: float) -> Run:

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pacerid_tui.core.kernel import host_records
+from pacerid_tui.core.kernel import forecast, host_records
 from pacerid_tui.core.kernel.errors import HostError, InstanceGone, PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import MetricEvent, Run
@@ -118,8 +118,18 @@ def _record(lifecycle: Lifecycle, run: Run, event: MetricEvent) -> None:
     if event.event == "superseded":  # resumed from an older checkpoint: those epochs run again
         lifecycle.update(run, epoch=event.epoch)
     elif event.event == "epoch":
+        now = lifecycle.registry.get(run.run_id)
+        ends, seconds = forecast.with_epoch(
+            now.epoch_ends,
+            now.epoch_seconds,
+            event.epoch or len(now.epoch_ends) + 1,
+            event.time,
+            now.training_started_at,
+        )
         lifecycle.update(
             run,
+            epoch_ends=ends,
+            epoch_seconds=seconds,
             epoch=event.epoch,
             epochs=event.epochs or run.epochs,
             train_loss=event.train_loss,

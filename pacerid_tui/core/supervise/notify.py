@@ -1,14 +1,16 @@
 """A word when a run ends: a desktop notification where one exists, and an optional webhook.
 
 Someone watching a long run has usually looked away when it ends. The run's supervisor tells
-each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`); the
-dashboard shows it as a toast and the bell, the CLI as a line and the bell, and both hand it to
-`tell`, which adds what reaches them elsewhere: `notify-send` (freedesktop) when it is installed,
-else nothing (never an error), and a JSON POST to `notify.webhook_url` when the config has one
-(Slack-style incoming webhooks, ntfy, a home server). Each ending is announced once: a marker in
-the state folder remembers what was sent, so following a finished run again, or a second
-dashboard, does not post twice; a run followed by both at once is still announced once (the
-marker is updated under a lock for that).
+each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`), and the
+news while a run goes on at once (`Listener.noticed`: its forecast passes its budget,
+`ahead_of_budget`); the dashboard shows each as a toast and the bell, the CLI as a line and the
+bell, and both hand it to `tell`, which adds what reaches them elsewhere: `notify-send`
+(freedesktop) when it is installed, else nothing (never an error), and a JSON POST to
+`notify.webhook_url` when the config has one (with a ready-made `text` and `content`, so Slack-,
+Mattermost- and Discord-style incoming webhooks show it without a relay; ntfy, a home server).
+Each notice is announced once: a marker in the state folder remembers what was sent, so
+following a finished run again, or a second dashboard, does not post twice; a run followed by
+both at once is still announced once (the marker is updated under a lock for that).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -30,6 +33,7 @@ from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.models import MetricEvent, Notice
 from pacerid_tui.core.steps.budget_rule import STOP_REASON
 from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.status import RunStatus
 
 WEBHOOK_TIMEOUT_S = 10.0
 """A webhook that does not answer in this long is given up (the toast has said it anyway)."""
@@ -53,6 +57,27 @@ class Ending:
 
 
 BUDGET = Notice("over budget", f"stopped: {STOP_REASON}", "budget")
+AHEAD_OF_BUDGET = "budget short"
+"""The state of the notice that a running run's forecast passes its budget."""
+CHAT_TEXT_LIMIT = 2000
+"""Discord refuses a `content` over 2,000 characters (Slack's `text` takes far more)."""
+
+
+def ahead_of_budget(row: RunStatus, budget_usd: float) -> Notice:
+    """The notice that the run's forecast passes its budget (`row.budget_epoch` set): the epoch
+    the budget would stop it in, and the two ways out, both for a new run (a run's config is
+    frozen at launch): fewer epochs, or a budget that covers the forecast."""
+    stop_epoch = row.budget_epoch or 1
+    forecast = row.forecast_usd or budget_usd
+    fewer = max(stop_epoch - 1, 1)
+    enough = math.ceil(forecast * 110) / 100  # a tenth over the forecast: the pace wobbles
+    text = (
+        f"at this pace the ${budget_usd:.2f} budget runs out during epoch {stop_epoch} of "
+        f"{row.epochs or '?'} (forecast ${forecast:.2f} by the last epoch), and the run will "
+        f"be stopped there; to finish, start a new run with `--set training.epochs={fewer}` "
+        f"or with a higher budget (`--set instance.budget_usd={enough:.2f}`)"
+    )
+    return Notice(AHEAD_OF_BUDGET, text, "forecast")  # once per run, whatever the pace says
 
 
 def of_event(event: MetricEvent, best_val_acc: float | None = None) -> Notice | None:
@@ -120,15 +145,29 @@ def announce(
     `terminal`) and the webhook. None, or the one sentence saying why the webhook failed."""
     if not first_time(ending.run_id, key):
         return None
-    title = f"pacerid-tui: {ending.run_id} {ending.state}"
-    body = ending.message + (
-        f" (best val acc {ending.best_val_acc:.1%})" if ending.best_val_acc is not None else ""
-    )
+    title, body = headline(ending)
     if not desktop(title, body):
         escape = osc9(f"{title}: {body}")
         if escape is not None:
             terminal(escape)
     return post_webhook(webhook_url, ending) if webhook_url else None
+
+
+def headline(ending: Ending) -> tuple[str, str]:
+    """The notice as a person reads it: a title and one line of body."""
+    title = f"pacerid-tui: {ending.run_id} {ending.state}"
+    body = ending.message + (
+        f" (best val acc {ending.best_val_acc:.1%})" if ending.best_val_acc is not None else ""
+    )
+    return title, body
+
+
+def webhook_body(ending: Ending) -> dict[str, object]:
+    """The webhook's JSON: the ending's fields, and the notice ready to show as `text` (Slack,
+    Mattermost) and `content` (Discord), so their incoming webhooks need no relay."""
+    title, body = headline(ending)
+    said = f"{title}: {body} · ${ending.cost_usd:.2f} spent"[:CHAT_TEXT_LIMIT]
+    return {**asdict(ending), "text": said, "content": said}
 
 
 def desktop(title: str, body: str) -> bool:
@@ -152,7 +191,7 @@ def post_webhook(url: str, ending: Ending) -> str | None:
     """POST the ending as JSON to `url`; None when it was accepted, else why not (a sentence)."""
     request = urllib.request.Request(
         url,
-        data=json.dumps(asdict(ending)).encode(),
+        data=json.dumps(webhook_body(ending)).encode(),
         headers={"Content-Type": "application/json", "User-Agent": "pacerid-tui"},
         method="POST",
     )

@@ -5,7 +5,8 @@ read; the rules that act on a live run are here, once, so they hold the same way
 (`all`, `train --follow`, `logs --follow`) and in the dashboard (one worker per live run):
 following the log and metrics (`follow_loop.py`, whose liveness checks are the controller's
 heartbeat on the host), background downloads, the budget (the rule in `steps/budget_rule.py`,
-read from the run's status row: a warning at 80 %; at 100 % `budget.py` saves then terminates),
+read from the run's status row: a notice once its forecast passes the budget, naming the epoch
+it would stop in; a warning at 80 %; at 100 % `budget.py` saves then terminates),
 spot notices and recovery (`recovery.py`), and each ending told once through the listener
 (`Listener.ended`: training finished, failed or interrupted; the budget stopped it), which the
 CLI and the dashboard only show. A budget stop runs in the supervisor's own task: nothing that
@@ -17,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
@@ -83,6 +85,10 @@ class Supervisor:
         self._best: float | None = None
         """The best validation accuracy streamed so far, for the ending's notice."""
         self._warned = False
+        self._foreseen = False
+        self._budget_hit = asyncio.Event()
+        """The budget stop began: a follow under way ends (`_cut_short`)."""
+        """The forecast passing the budget was told (`notify.ahead_of_budget`)."""
         self._stopping: asyncio.Task[Run] | None = None
         self._returning: asyncio.Task[Away | None] | None = None
 
@@ -117,9 +123,13 @@ class Supervisor:
                 f"{run.run_id} has spent ${row.budgeted_usd:.2f}, "
                 f"{row.budget_share or 0.0:.0%} of its ${limit:.2f} budget.",
             )
+        if not self._foreseen and budget.foreseen(run, row) and row.budget_verdict != "stop":
+            self._foreseen = True  # once: the pace wobbles, the news does not change
+            self.lifecycle.listener.noticed(run.run_id, notify.ahead_of_budget(row, limit))
         if row.budget_verdict != "stop" or self._stopping is not None:
             return self._stopping is not None
         self.budget_stopped = True
+        self._budget_hit.set()
         self._stopping = asyncio.ensure_future(self._stop(run, limit))
         # Shielded: a caller cancelled meanwhile (a step taken over, a follow ended) leaves the
         # save-then-terminate to finish; only the app's own exit cancels the task itself.
@@ -167,12 +177,12 @@ class Supervisor:
             return "budget"
         watcher = asyncio.create_task(self.watch()) if budget else None
         try:
-            outcome = await self._follow_on(stop)
+            outcome = await self._cut_short(self._follow_on(stop))
             while outcome in RECOVERABLE and not self.budget_stopped:
                 if not await self._after_end(outcome):
                     outcome = "ended"
                     break
-                outcome = await self._follow_on(stop)
+                outcome = await self._cut_short(self._follow_on(stop))
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -180,6 +190,19 @@ class Supervisor:
         if self._stopping is not None:
             await asyncio.shield(self._stopping)
         return "budget" if self.budget_stopped else outcome
+
+    async def _cut_short(self, following: Coroutine[Any, Any, str]) -> str:
+        """The follow, ended once the budget stop begins ("budget"): the host is being
+        terminated, and its follower would spend a reconnect deadline finding that out."""
+        task = asyncio.ensure_future(following)
+        halt = asyncio.ensure_future(self._budget_hit.wait())
+        try:
+            await asyncio.wait([task, halt], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (task, halt):
+                waiting.cancel()
+            await asyncio.gather(task, halt, return_exceptions=True)
+        return "budget" if task.cancelled() else task.result()
 
     async def _follow_on(self, stop: asyncio.Event | None) -> str:
         """One instance's follow; in stop mode the same instance stopping and starting again

@@ -1,7 +1,8 @@
 """The launch form (`l`): which config, instance type, market and max price, and the training
 fields a user changes between runs (model, epochs, learning rate, batch size, image size), with
 the current price in each zone beside it (with `instance.regions`: where the run would go, best
-first, with the reason per row) and an estimate of the run's duration and cost.
+first, with the reason per row) and an estimate of the run's duration and cost (for Kaggle data,
+from the image count Kaggle lists before anything is spent).
 
 Prices are asked for in a worker (the AWS call takes a moment); typing restarts it after a
 short pause, so a half-typed instance type costs no API call. The screen only collects the
@@ -26,6 +27,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from pacerid_tui.config import Config, ModelConfig, load_config
 from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.steps.dataset_size import DatasetSize, kaggle_size
 from pacerid_tui.core.steps.zone_market import ZoneQuotes
 from pacerid_tui.ui.launch import TRAINING_FIELDS, Choice, edited, estimate, write_launch_config
 
@@ -61,6 +63,8 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         self.config_path = config_path
         self.measured = measured
         self.quotes = ZoneQuotes()
+        self.sizes: dict[str, DatasetSize | None] = {}
+        """Kaggle datasets' sizes, as Kaggle listed them while this form was open."""
 
     def compose(self) -> ComposeResult:
         try:
@@ -203,9 +207,21 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
         cheapest = min(prices.values()) if prices and choice.market == "spot" else None
         if where is not None:
             cheapest = where.ranked[0].facts.price
+        images = await self.kaggle_images(config)
         self.query_one("#estimate", Static).update(
-            estimate(config, self.measured, cheapest).text(cheapest)
+            estimate(config, self.measured, cheapest, images).text(cheapest)
         )
+
+    async def kaggle_images(self, config: Config) -> int | None:
+        """The training images of the config's Kaggle dataset, as Kaggle lists them: asked once
+        per dataset a form (in a thread: a few HTTP calls), None when it cannot be told."""
+        if config.data.source != "kaggle":
+            return None
+        dataset = config.data.dataset
+        if dataset not in self.sizes:
+            self.sizes[dataset] = await asyncio.to_thread(kaggle_size, dataset)
+        size = self.sizes[dataset]
+        return size.train_images if size else None
 
     def zone_prices(self, config: Config) -> dict[str, float]:
         return self.quotes.now(config.instance)

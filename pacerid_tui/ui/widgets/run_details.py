@@ -1,4 +1,4 @@
-"""The selected run at a glance: instance, market, price, cost, projection, budget, training."""
+"""The selected run at a glance: instance, market, price, cost, forecast, budget, training."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ class RunDetails(Widget):
         *,
         training: Training | None = None,
         max_price: float | None = None,
-        projected_usd: float | None = None,
         warning: str | None = None,
         activity: str = "",
     ) -> None:
@@ -53,16 +52,24 @@ class RunDetails(Widget):
             f"{inst.instance_type if inst else '-'} {inst.market if inst else ''}{cap}",
             f"image {inst.image_name if inst and inst.image_name else '-'}",
             f"price now {'-' if row.price_per_hour is None else f'${row.price_per_hour:.4f}/h'}"
-            f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}"
-            + self._projection(projected_usd, row.budget_usd),
+            f"  cost so far [b]${row.cost_usd:.4f}[/b]  uptime {uptime_text(row.uptime_s)}",
         ]
+        ahead = self._ahead(row)
+        if ahead:
+            lines.append(ahead)
         if row.cost_parts:
             lines.append(self._parts(row.cost_parts, row.budget_includes_egress))
         share, budget_usd = row.budget_share, row.budget_usd
         if share is not None and budget_usd is not None:
             colour = "red" if row.budget_warning else "green"
+            stops = (
+                f" · [b red]stops in epoch {row.budget_epoch}[/b red]"
+                if row.budget_epoch and not row.over_budget  # past it, the stop is under way
+                else ""
+            )
             lines.append(
                 f"budget [{colour}]{bar(share)}[/{colour}] {share:4.0%} of ${budget_usd:.2f}"
+                + stops
             )
         lines.extend(self._training(run, training))
         lines.append("steps done: " + (", ".join(run.steps_done) or "none"))
@@ -91,13 +98,17 @@ class RunDetails(Widget):
         )
 
     @staticmethod
-    def _projection(projected: float | None, budget: float | None) -> str:
-        if projected is None:
-            return ""
-        over = budget is not None and projected > budget
-        return f"  projected total ${projected:.4f}" + (
-            " [b red](over budget)[/b red]" if over else ""
-        )
+    def _ahead(row: RunStatus) -> str:
+        """The forecast at this pace and price, and beside it the work an interruption now
+        would make the run do again: since the newest checkpoint it could resume from."""
+        parts = []
+        if row.forecast_usd is not None:
+            parts.append(
+                f"forecast [b]${row.forecast_usd:.2f}[/b] · {uptime_text(row.seconds_left)} left"
+            )
+        if row.at_risk_s is not None and row.at_risk_usd is not None:
+            parts.append(f"at risk {uptime_text(row.at_risk_s)} ${row.at_risk_usd:.2f}")
+        return " · ".join(parts)
 
     @staticmethod
     def _training(run: Run, training: Training | None) -> list[str]:

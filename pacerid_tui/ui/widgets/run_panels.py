@@ -64,7 +64,6 @@ class RunPanels(Vertical):
             runs.rows.get(run.run_id) if run else None,
             training=training,
             max_price=config.instance.max_price if config else None,
-            projected_usd=runs.projected(run, market) if run else None,
             warning=market.ssh_warning if market else None,
             activity=view.activity,
         )

@@ -1,0 +1,120 @@
+"""The cost to finish, on the local provider (issue 26, item 2): a run whose budget runs out
+mid-way is told so before the budget stops it, with the epoch it will stop in, once, and the
+webhook gets exactly one POST for it, its `text` and `content` ready for a chat's incoming
+webhook. The stop itself comes later, as ever.
+
+The local provider's simulated spot price (`LocalProvider.set_price`) is set once the first
+epoch's pace is known, so that the money runs out about three epochs later whatever this
+machine's speed: the test cannot know that speed beforehand, and a budget set at launch would
+stop a fast machine's run after its end and a slow one's before its first epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pacerid_tui.cli.commands import Printer
+from pacerid_tui.core.cloud.local import LocalProvider
+from pacerid_tui.core.kernel.models import Notice
+from pacerid_tui.core.supervise import notify
+from pacerid_tui.core.supervise.supervisor import Supervisor
+from tests.conftest import TakeRun
+from tests.core.test_notify import webhook_receiver
+from tests.e2e.test_cli_local import tiny_config, with_webhook
+from tests.e2e.test_follow_recovery import events_in, host_output
+
+BUDGET_USD = 1.0
+EPOCHS = 100
+"""Far more than the budget lasts, even on a fast machine that waits out EC2's first minute:
+the stop comes a few epochs after the price is set."""
+EPOCHS_OF_MONEY = 3.5
+"""The money left when the price is set lasts this many epochs at the first epochs' pace."""
+
+
+class Watching(Printer):
+    """The CLI's own listener (it prints each notice and hands it to `notify.tell` at once),
+    remembering when the forecast's notice came and what epoch was done when the stop began."""
+
+    def __init__(self) -> None:
+        super().__init__(show_metrics=False)
+        self.noticed_at: float | None = None
+        self.notices: list[Notice] = []
+        self.stop_began: tuple[float, int] | None = None
+        self.epoch_now = 0
+
+    def noticed(self, run_id: str, notice: Notice) -> None:
+        self.noticed_at = time.monotonic()
+        self.notices.append(notice)
+        super().noticed(run_id, notice)
+
+    def run_changed(self, run: Any) -> None:
+        self.epoch_now = run.epoch or 0
+
+    def alert(self, run_id: str, message: str) -> None:
+        if "saving results, then terminating" in message and self.stop_began is None:
+            self.stop_began = (time.monotonic(), self.epoch_now)
+        super().alert(run_id, message)
+
+
+def budgeted(tmp_path: Path, url: str) -> Path:
+    path = with_webhook(tiny_config(tmp_path, epochs=EPOCHS, interruption="relaunch"), url)
+    raw = yaml.safe_load(path.read_text())
+    # No max price: the host's own budget bound (budget / max price) stays out of the way.
+    raw["instance"].update(budget_usd=BUDGET_USD, max_price=None)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+async def test_the_budget_running_out_is_told_once_before_the_stop_naming_its_epoch(
+    tmp_path: Path, take_run: TakeRun
+) -> None:
+    watching = Watching()
+    with webhook_receiver() as (url, posts):
+        lifecycle, run = await take_run(budgeted(tmp_path, url), listener=watching)
+        watching.endings.lifecycle = lifecycle
+        assert run.instance is not None and run.instance.launched_at is not None
+        metrics = host_output(run) / "metrics.jsonl"
+        deadline = time.monotonic() + 300
+        while len(ends := [e for e in events_in(metrics) if e["event"] == "epoch"]) < 2:
+            assert time.monotonic() < deadline, "two epochs never ended"
+            time.sleep(0.2)
+        pace = ends[1]["time"] - ends[0]["time"]
+        # EC2 bills a start's first minute whole: the money must outlast launch + 60 s, so the
+        # price comes no earlier than that minus the epochs of money (what the forecast sees
+        # stays EPOCHS_OF_MONEY epochs ahead of the stop, whatever the setup took).
+        while time.time() < run.instance.launched_at + 60 - EPOCHS_OF_MONEY * pace:
+            time.sleep(0.2)
+        now = time.time()
+        runs_out_at = now + EPOCHS_OF_MONEY * pace
+        LocalProvider().set_price(BUDGET_USD * 3600 / (runs_out_at - now), at=now)
+
+        supervisor = Supervisor(lifecycle, run.run_id, poll_s=0.5)
+        assert await supervisor.follow() == "budget"
+        await watching.endings.announce(lifecycle)  # the CLI's end: the budget stop's notice
+
+    after = lifecycle.registry.get(run.run_id)
+    assert watching.stop_began is not None, "the budget never stopped the run"
+    stopped_at, epochs_done = watching.stop_began
+    assert epochs_done < EPOCHS, "the run finished before its budget ran out: not mid-way"
+    [notice] = watching.notices
+    assert watching.noticed_at is not None and watching.noticed_at < stopped_at
+    named = int(re.search(rf"runs out during epoch (\d+) of {EPOCHS}", notice.text).group(1))  # type: ignore[union-attr]
+    assert abs(named - (epochs_done + 1)) <= 1, (named, epochs_done, after.ended)
+    assert f"--set training.epochs={named - 1}" in notice.text
+    assert "--set instance.budget_usd=" in notice.text
+
+    short = [p for p in posts if p["state"] == notify.AHEAD_OF_BUDGET]
+    assert len(short) == 1, json.dumps(posts)
+    assert posts.index(short[0]) < posts.index(
+        next(p for p in posts if p["state"] == "over budget")
+    )
+    [post] = short
+    assert post["message"] == notice.text
+    assert post["text"] == post["content"]
+    assert post["text"].startswith(f"pacerid-tui: {run.run_id} budget short: at this pace")
