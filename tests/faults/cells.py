@@ -193,17 +193,20 @@ async def inject(lifecycle: Lifecycle, run: Run, fault: str, provider: LocalProv
 
 
 async def finish(lifecycle: Lifecycle, run: Run, provider: LocalProvider) -> str:
-    """A controller is back: reconcile, then take a run whose host is there to its end."""
-    away = await reconcile(lifecycle, run, since=0)
+    """A controller is back: reconcile, then take a run whose host is there to its end. It
+    heartbeats from the start, as the dashboard does while it follows a run: a reconcile's
+    download without one can outlast the tiny idle limit of the cells."""
     [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
     if run.instance is None or run.instance.state is not InstanceState.RUNNING:
-        said = (
-            away.cleaned_up or f"the host was {run.instance.state.value if run.instance else '-'}"
-        )
-        return f"ended by its guard ({said}); not finished"
+        away = await reconcile(lifecycle, run, since=0)
+        [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
+        state = run.instance.state.value if run.instance else "-"
+        return f"ended before finishing ({away.cleaned_up or f'the host was {state}'})"
     config = lifecycle.config_of(run)
     target = await lifecycle.ssh_target(run, run.instance)
     async with heartbeat.beating(target, run.run_id, config.instance):
+        await reconcile(lifecycle, run, since=0)
+        run = lifecycle.registry.get(run.run_id)
         for step in ("upload", "setup", "data"):
             if step not in run.steps_done:
                 await getattr(lifecycle, step)(run)
