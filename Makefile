@@ -10,7 +10,7 @@ CONFIG ?= configs/local.yaml
 AWS_CONFIG ?= configs/base.yaml
 CLI := $(BIN)/pacerid-tui
 
-.PHONY: run test lint venv system-deps bench screenshot \
+.PHONY: run test lint venv system-deps bench screenshot faults \
 	aws-launch aws-upload aws-setup aws-data aws-train aws-logs aws-ssh aws-status \
 	aws-download aws-terminate export sync-model
 
@@ -36,6 +36,11 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff check pacerid_tui trainer tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS)
+
+# Every phase of a run × every fault (tests/faults/cells.py) on the local provider, one cell after
+# the other, printed as the Markdown table docs/reliability.md keeps; exit 1 when a cell fails.
+faults: $(STAMP)
+	$(BIN)/python -W ignore -m tests.faults.matrix
 
 lint: $(STAMP)
 	$(BIN)/ruff check pacerid_tui trainer tests benchmarks

@@ -267,7 +267,7 @@ class SpotStandIn(AwsStandIn):
         if answer[0] != 200:
             return answer
         for request in self.requests.values():
-            if request.instance_id in ids and request.state in ("open", "active"):
+            if request.instance_id in ids and request.state in ("open", "active", "interrupted"):
                 form = urllib.parse.parse_qs(request.run_body.decode())
                 form.pop("ClientToken", None)  # a new launch, not a retry of the old one
                 again = moto(urllib.parse.urlencode(form, doseq=True).encode())
@@ -327,10 +327,14 @@ def request_item(request: SpotRequest) -> str:
         for key, value in request.tags.items()
     )
     until = f"<validUntil>{request.valid_until}</validUntil>" if request.valid_until else ""
-    code = {"active": "fulfilled", "expired": "schedule-expired"}.get(
-        request.state, "request-canceled-and-instance-running"
-    )
-    state = "cancelled" if request.state == "expired" else request.state
+    code = {
+        "active": "fulfilled",
+        "expired": "schedule-expired",
+        "interrupted": "instance-stopped-no-capacity",
+    }.get(request.state, "request-canceled-and-instance-running")
+    # An interruption with behaviour stop disables the request (user guide, "State changes
+    # for a Spot request": instance-stopped-no-capacity, disabled, stopped).
+    state = {"expired": "cancelled", "interrupted": "disabled"}.get(request.state, request.state)
     return (
         f"<item><spotInstanceRequestId>{request.request_id}</spotInstanceRequestId>"
         f"<type>persistent</type><state>{state}</state>"

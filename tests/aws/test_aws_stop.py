@@ -262,7 +262,12 @@ def test_a_stopped_instance_whose_request_expired_is_left_over_and_terminated_fo
     stopped = stop_provider.describe([instance.instance_id])[instance.instance_id]
     assert stopped.state is InstanceState.STOPPED
     [request] = spot.requests.values()
-    request.state = "open"  # interrupted: EC2 waits for capacity to start it again
+    request.state = "interrupted"  # disabled, instance-stopped-no-capacity: EC2 waits
+    found = stop_provider.spot_request_state(request.request_id)
+    assert found is not None and (found[0], found[2]) == (
+        "disabled",
+        "instance-stopped-no-capacity",
+    )
     assert left_over(stop_provider, stopped, time.time()) is None
     request.state = "expired"
     assert left_over(stop_provider, stopped, time.time()) == "its spot request is cancelled"

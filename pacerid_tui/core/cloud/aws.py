@@ -230,8 +230,9 @@ class AwsProvider:
                 raise
         report(f"Spot request {request_id} cancelled, so EC2 cannot launch it again.")
 
-    def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
-        """The SpotRequests capability of base.py: the request's state and ValidUntil."""
+    def spot_request_state(self, request_id: str) -> tuple[str, float | None, str] | None:
+        """The SpotRequests capability of base.py: the request's state, ValidUntil and status
+        code."""
         try:
             answer = self.clients.ec2.describe_spot_instance_requests(
                 SpotInstanceRequestIds=[request_id]
@@ -244,7 +245,8 @@ class AwsProvider:
             raise user_error(err, f"describe spot request {request_id}") from err
         for request in answer.get("SpotInstanceRequests", []):
             until = request.get("ValidUntil")
-            return str(request.get("State")), until.timestamp() if until else None
+            status = str(request.get("Status", {}).get("Code", ""))
+            return str(request.get("State")), until.timestamp() if until else None, status
         return None
 
     def price_history(self, instance: Instance, start: float, end: float) -> list[PricePoint]:

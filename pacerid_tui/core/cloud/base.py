@@ -93,9 +93,11 @@ class SpotRequests(Protocol):
     for capacity or is left over (core/supervise/reconcile.py). AWS and the local provider have
     it."""
 
-    def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
+    def spot_request_state(self, request_id: str) -> tuple[str, float | None, str] | None:
         """(EC2's request state: open, active, disabled, cancelled, closed or failed; its
-        ValidUntil as unix seconds), or None when the provider does not know the request."""
+        ValidUntil as unix seconds; its status code, which tells a stop by the Spot service,
+        `instance-stopped-no-capacity`, from one from inside, `instance-stopped-by-user`: both
+        are `disabled`), or None when the provider does not know the request."""
         ...
 
 

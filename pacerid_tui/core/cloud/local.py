@@ -14,16 +14,32 @@ The server runs in its own session, so it outlives the dashboard; describe reads
 checks the pid, so any later process finds the instance again. Cost is $0 unless a
 simulated spot price was set (`set_price`, for trying the money rules).
 
-`interruption: stop` is simulated with EC2's rules (user guide, "Spot Instance requests" and
-"Interruption behaviors"): the instance comes from a persistent "spot request" (request.json)
-and its shutdown behaviour is `stop`. `interrupt` (AWS taking the capacity back) kills every
-process of the host but keeps its workspace and marks it stopped; `capacity_returns` boots it
-again, and that boot runs the enabled boot units and cloud-init's per-boot scripts (the boot
-switch among them; local_server.py). Terminating the instance of an uncancelled request
-launches a fresh one for the request, as EC2 would; `terminate` cancels first. Such an
-instance has an instance role (role.json), and the host makes these two calls as on EC2: boto3,
-credentials from its instance metadata, EC2's Query API (local_imds.py and local_ec2.py, served
-by the instance's server).
+`interruption: stop` is simulated with EC2's rules, each named with its page of the EC2 User
+Guide (UG) or API reference (API) where its method does it. The instance comes from a
+persistent "spot request" (request.json: `state` and status code `status`) and its shutdown
+behaviour is `stop`:
+- launch: the request is `active`, `fulfilled`; its ValidUntil leaves room for stopped time
+  (base.request_valid_until; API, SpotMarketOptions) — `launch`;
+- `interrupt` (AWS takes the capacity back): every process dies, the disk stays, the instance
+  is stopped (`Server.SpotInstanceShutdown`) and its request `disabled`,
+  `instance-stopped-no-capacity` (UG, "State changes for a Spot request"; "Interruption
+  behaviors": only the Spot service starts it again); `capacity_returns` boots it again, and
+  that boot runs the enabled boot units and cloud-init's per-boot scripts, never the user data
+  again (UG, "Work with instance user data"; local_server.py);
+- a shutdown from inside (behaviour `stop`): stopped, request `disabled`,
+  `instance-stopped-by-user`; the Spot service never starts it — `spot_request_state`;
+- terminating the instance of an uncancelled (open, active or disabled) persistent request:
+  the request returns to pending evaluation and launches a fresh instance (UG, "State changes
+  for a Spot request", persistent requests) — `terminate_instance`; `terminate` cancels first;
+- cancelling: the request is `cancelled`, its instance, running or stopped, is not terminated
+  (UG, "Cancel a Spot Instance request") — `cancel_request`;
+- ValidUntil reached: the request ends (`closed`), its instance keeps its state (API,
+  SpotMarketOptions: the request stays active until then) — `spot_request_state`;
+- RebootInstances: a new boot on the same disk, the request unchanged — `reboot`.
+What each state bills (a running instance its compute, volume and public IPv4, a stopped one
+its volume) is core/kernel/cost.py's. Such an instance has an instance role (role.json), and
+the host makes its two calls as on EC2: boto3, credentials from its instance metadata, EC2's
+Query API (local_imds.py and local_ec2.py, served by the instance's server).
 """
 
 from __future__ import annotations
@@ -78,6 +94,7 @@ class LocalProvider:
             request = {
                 "request_id": f"sir-local{secrets.token_hex(4)}",
                 "state": "active",
+                "status": "fulfilled",
                 "valid_until": request_valid_until(time.time(), None),  # as on EC2
             }
         return self._launch(spec, request, report)
@@ -165,7 +182,7 @@ class LocalProvider:
         shutil.rmtree(folder / "t", ignore_errors=True)
         report(f"Local instance {instance_id} terminated.")
         request = _read_json(folder / "request.json")
-        if request and request["state"] in ("open", "active"):
+        if request and request["state"] in ("open", "active", "disabled"):
             launched = _read_json(folder / "launched.json") or {}
             spec = InstanceSpec(
                 run_id=str(launched.get("run_id")),
@@ -174,6 +191,7 @@ class LocalProvider:
                 max_runtime_minutes=launched.get("max_runtime_minutes"),
             )
             (folder / "request.json").unlink()
+            request = {**request, "state": "active", "status": "fulfilled"}
             fresh = self._launch(spec, request, report)
             report(
                 f"Spot request {request['request_id']} was open: it launched {fresh.instance_id}."
@@ -181,11 +199,18 @@ class LocalProvider:
         return self._describe_one(folder)
 
     def cancel_request(self, request_id: str) -> bool:
-        """EC2's CancelSpotInstanceRequests: the instance keeps running; False when unknown."""
+        """EC2's CancelSpotInstanceRequests: the instance keeps running, or stays stopped (UG,
+        "Cancel a Spot Instance request": cancelling does not terminate it); False when
+        unknown."""
         for path in self.root.glob("*/request.json"):
             request = _read_json(path)
             if request and request["request_id"] == request_id:
-                atomic.write_text(path, json.dumps({**request, "state": "cancelled"}) + "\n")
+                cancelled = {
+                    **request,
+                    "state": "cancelled",
+                    "status": "request-canceled-and-instance-running",
+                }
+                atomic.write_text(path, json.dumps(cancelled) + "\n")
                 return True
         return False
 
@@ -197,38 +222,59 @@ class LocalProvider:
         stopped = {"stopped_at": time.time(), "reason": "interrupted by AWS (stopped)"}
         atomic.write_text(folder / "stopped.json", json.dumps(stopped) + "\n")
         self._power_down(folder)
-        self._set_request(folder, "open")  # EC2 reopens it, waiting for capacity
+        self._set_request(folder, "disabled", "instance-stopped-no-capacity")
         return self._describe_one(folder)
 
     def capacity_returns(self, instance_id: str) -> Instance:
-        """EC2 starts an interrupted instance of an open request again: a new boot."""
+        """The Spot service starts the instance it stopped again: a new boot (UG, "Interruption
+        behaviors"); never one whose request was cancelled or expired meanwhile."""
         folder = self._folder(instance_id)
         request = _read_json(folder / "request.json")
-        if not (folder / "stopped.json").exists() or not request or request["state"] != "open":
+        waiting = request and (request["state"], request.get("status")) == (
+            "disabled",
+            "instance-stopped-no-capacity",
+        )
+        if not (folder / "stopped.json").exists() or not waiting or _expired(request):
             raise ProviderError(f"{instance_id} is not waiting for capacity.")
         (folder / "stopped.json").unlink()
-        self._set_request(folder, "active")
+        self._set_request(folder, "active", "fulfilled")
         self._boot(folder)
         return self._describe_one(folder)
 
-    def spot_request_state(self, request_id: str) -> tuple[str, float | None] | None:
-        """The SpotRequests capability (base.py): EC2's request states, simulated; a request
-        whose instance powered itself off is `disabled` (EC2: "you stopped the instance")."""
+    def reboot(self, instance_id: str) -> Instance:
+        """EC2's RebootInstances (user guide, "Reboot your instance": like an operating system
+        reboot, the instance keeps its host and disk, its request stays active): every process
+        dies, then a new boot runs the boot units and per-boot scripts, not the user data."""
+        folder = self._folder(instance_id)
+        if self._describe_one(folder).state is not InstanceState.RUNNING:
+            raise ProviderError(f"{instance_id} is not running; only a running one reboots.")
+        self._power_down(folder)
+        self._boot(folder)
+        return self._describe_one(folder)
+
+    def spot_request_state(self, request_id: str) -> tuple[str, float | None, str] | None:
+        """The SpotRequests capability (base.py): (state, ValidUntil, status code). A request
+        whose instance powered itself off is `disabled`, `instance-stopped-by-user` (UG, "State
+        changes for a Spot request"); one past its ValidUntil is `closed` (the guide names no
+        status code for an expiry after fulfilment; the last one is kept)."""
         for path in self.root.glob("*/request.json"):
             request = _read_json(path)
             if request and request["request_id"] == request_id:
-                state = str(request["state"])
+                state, status = str(request["state"]), str(request.get("status", ""))
                 until = float(request.get("valid_until") or 0) or None
-                if until is not None and until <= time.time() and state != "cancelled":
-                    state = "cancelled"  # EC2: status schedule-expired
                 inside = self._describe_one(path.parent).state_reason == INSIDE_STOP
-                return ("disabled" if inside and state == "active" else state), until
+                if inside and state == "active":
+                    state, status = "disabled", "instance-stopped-by-user"
+                if _expired(request) and state not in ("cancelled", "closed"):
+                    state = "closed"
+                return state, until, status
         return None
 
-    def _set_request(self, folder: Path, state: str) -> None:
+    def _set_request(self, folder: Path, state: str, status: str) -> None:
         request = _read_json(folder / "request.json")
         if request:
-            atomic.write_text(folder / "request.json", json.dumps({**request, "state": state}))
+            changed = {**request, "state": state, "status": status}
+            atomic.write_text(folder / "request.json", json.dumps(changed) + "\n")
 
     def _folder(self, instance_id: str) -> Path:
         folder = self.root / instance_id
@@ -367,6 +413,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, ValueError):
         return None
     return raw if isinstance(raw, dict) else None
+
+
+def _expired(request: dict[str, Any] | None) -> bool:
+    until = float((request or {}).get("valid_until") or 0)
+    return bool(until) and until <= time.time()
 
 
 def _alive(pid: int) -> bool:

@@ -8,7 +8,8 @@ With `instance.interruption: stop` a run is interrupted, stopped and resumed on 
   (Provider.terminate): its request expired (ValidUntil bounds the request, not the instance),
   was cancelled or closed, or is `disabled` because the host powered itself off after a failed
   self-clean-up (EC2 user guide, "State changes for a Spot request"). One whose request is
-  `open` waits for capacity and is left alone;
+  `disabled` by the Spot service's stop (`instance-stopped-no-capacity`) waits for capacity and
+  is left alone;
 - a running one has its new results downloaded;
 
 and it says what happened from the host's own records, downloaded into the results folder:
@@ -34,7 +35,16 @@ if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle
 
 GONE_STATES = ("disabled", "cancelled", "closed", "failed")
-"""Request states from which EC2 never starts the stopped instance again by itself."""
+"""Request states from which EC2 never starts the stopped instance again by itself, but for
+a `disabled` one stopped by the Spot service (WAITING_FOR_CAPACITY)."""
+WAITING_FOR_CAPACITY = (
+    "instance-stopped-no-capacity",
+    "instance-stopped-by-price",
+    "instance-stopped-capacity-oversubscribed",
+)
+"""A `disabled` request's status codes after an interruption with behaviour `stop` (user guide,
+"State changes for a Spot request"): the Spot service starts the instance again when capacity
+returns. After `instance-stopped-by-user` (a shutdown from inside) it never does."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +99,11 @@ def left_over(provider: Provider, instance: Instance, now: float) -> str | None:
     found = provider.spot_request_state(instance.spot_request_id)
     if found is None:
         return "its spot request is gone"
-    state, valid_until = found
+    state, valid_until, status = found
     if valid_until is not None and valid_until <= now:
         return "its spot request expired"
+    if state == "disabled" and status in WAITING_FOR_CAPACITY:
+        return None
     if state in GONE_STATES:
         return f"its spot request is {state}"
     return None

@@ -1,0 +1,77 @@
+"""`make faults`: every cell of the fault matrix (tests/faults/cells.py), one after the other,
+printed as a Markdown table for docs/reliability.md.
+
+    python -m tests.faults.matrix [--phase P ...] [--fault F ...]
+
+Each cell gets its own state folder and tmux folder (a short temporary folder: a local
+instance's tmux socket path must fit 107 bytes), as the test suite's `isolated` fixture does,
+and nothing can reach AWS, IMDS or Kaggle. Exit 1 when a cell does not hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.faults.cells import BOUND_S, ENV, FAULTS, PHASES, Outcome, run_cell
+
+ISOLATION = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "KAGGLE_API_ENVIRONMENT": "TEST",
+}
+
+
+def one_cell(phase: str, fault: str) -> Outcome:
+    root = Path(tempfile.mkdtemp(prefix="pacerid-fault-"))
+    os.environ.update(
+        PACERID_HOME=str(root / "home"), TMUX_TMPDIR=str(root / "tmux"), **ENV, **ISOLATION
+    )
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ["KAGGLE_CONFIG_DIR"] = str(root / "no-kaggle")
+    try:
+        return asyncio.run(run_cell(phase, fault, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", action="append", choices=PHASES)
+    parser.add_argument("--fault", action="append", choices=FAULTS)
+    args = parser.parse_args()
+    started = time.monotonic()
+    print(
+        f"Fault matrix, {time.strftime('%Y-%m-%d')}, {platform.node()} "
+        f"({os.cpu_count()} cores, Python {platform.python_version()}); bound {BOUND_S:.0f} s "
+        "after each fault.\n"
+    )
+    print("| cell | what happened | billed past the fault | verdict | cell took |")
+    print("| --- | --- | --- | --- | --- |")
+    outcomes = []
+    for phase in args.phase or PHASES:
+        for fault in args.fault or FAULTS:
+            outcome = one_cell(phase, fault)
+            outcomes.append(outcome)
+            print(outcome.row(), flush=True)
+    held = sum(o.verdict == "holds" for o in outcomes)
+    slowest = max(outcomes, key=lambda o: o.seconds)
+    print(
+        f"\n{held} of {len(outcomes)} cells hold; slowest {slowest.phase} × {slowest.fault} "
+        f"({slowest.seconds:.0f} s); all in {time.monotonic() - started:.0f} s."
+    )
+    return 0 if held == len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
