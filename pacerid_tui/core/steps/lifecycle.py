@@ -425,20 +425,28 @@ class Lifecycle:
         config = self.config_of(run)
         return Path(config.output.dir).expanduser() / run.run_id
 
+    @keeps_the_host  # a long download after training must not trip the watchdog's idle limit
     async def download(self, run: Run, *, checkpoints: bool = True) -> sync.SyncStats:
         """Fetch output/ (new or changed files only); epoch checkpoints only when configured.
         `checkpoints=False` (during training) leaves the resumable checkpoints on the host."""
         output = self.config_of(run).output
         final = output.checkpoints == "every_epoch"  # else latest is all that model_final holds
-        conn = await self.connection(run)
-        target = self.results_dir(run)
-        stats = await sync.download(
-            conn,
-            HostPaths(run.run_id).output,
-            target,
-            wanted=HostPaths.results_filter(checkpoints, output.download_epoch_checkpoints, final),
-            on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
-        )
+        conn, target = await self.connection(run), self.results_dir(run)
+        try:
+            stats = await sync.download(
+                conn,
+                HostPaths(run.run_id).output,
+                target,
+                wanted=HostPaths.results_filter(
+                    checkpoints, output.download_epoch_checkpoints, final
+                ),
+                on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
+            )
+        except (asyncssh.Error, OSError) as err:  # the host went away mid-way (SFTP lost)
+            raise HostError(
+                f"The download from {run.run_id}'s host was cut off ({err}); download again: "
+                "only what is missing is fetched."
+            ) from err
         self._say(
             run,
             f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
