@@ -9,7 +9,9 @@ started (read back from its downloaded metrics); the answers are messages it own
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,14 +19,16 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 
 from pacerid_tui.core.kernel.models import Run
-from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
 from pacerid_tui.ui.run_view import RunView
-from pacerid_tui.ui.runs import Runs
 from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import RunDetails
+
+if TYPE_CHECKING:  # the runs and their market reach the core: made after the first frame
+    from pacerid_tui.ui.market import Market
+    from pacerid_tui.ui.runs import Runs
 
 
 class RunPanels(Vertical):
@@ -40,11 +44,16 @@ class RunPanels(Vertical):
         run_id: str
         training: Training
 
-    def __init__(self, runs: Runs, *, id: str) -> None:
+    def __init__(self, runs: Callable[[], Runs], *, id: str) -> None:
         super().__init__(id=id)
-        self.runs = runs
+        self._runs = runs
         self.run_id: str | None = None
         """The run shown."""
+
+    @property
+    def runs(self) -> Runs:
+        """The App's runs, asked for when a run is shown (they do not exist at the first frame)."""
+        return self._runs()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="selected"):
@@ -82,6 +91,8 @@ class RunPanels(Vertical):
             self.ask_results(run)
 
     def ask_market(self, run: Run) -> None:
+        from pacerid_tui.ui.market import MARKET_TTL_S  # the core's, after the first frame
+
         instance_id = run.instance.instance_id if run.instance else None
         view = self.runs.view(run.run_id)
         asked, now = view.market_asked, self.runs.clock()
@@ -91,6 +102,8 @@ class RunPanels(Vertical):
 
     @work(exclusive=True, group="market", exit_on_error=False)
     async def fetch_market(self, run: Run) -> None:
+        from pacerid_tui.ui.market import fetch_market
+
         market = await fetch_market(self.runs.lifecycle, run, self.runs.clock())
         self.post_message(self.MarketFetched(run.run_id, market))
 
