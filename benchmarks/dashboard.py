@@ -71,15 +71,26 @@ def child_argv(kind: str, stats: Path) -> list[str]:
 
 
 # -- cold start -----------------------------------------------------------------------------------
-def cold_start(config: Path, repeats: int) -> dict[str, list[float]]:
-    argvs = {
-        "ours": app_argv(config),
-        "bare": [sys.executable, str(APPS), "--child", "bare"],
+def checkout_start(config: Path, repo: Path) -> tuple[list[str], dict[str, str]]:
+    """The dashboard of another checkout: its tree first on the path (-P: not this one's cwd)."""
+    env = {**term_env(), "PYTHONPATH": str(repo)}
+    return [sys.executable, "-P", "-m", "pacerid_tui", "--config", str(config)], env
+
+
+def cold_start(config: Path, repeats: int, repos: list[Path]) -> dict[str, list[float]]:
+    starts = {
+        "bare": ([sys.executable, str(APPS), "--child", "bare"], term_env()),
+        **(
+            {f"ours {repo}": checkout_start(config, repo) for repo in repos}
+            if repos
+            else {"ours": (app_argv(config), term_env())}
+        ),
     }
-    times: dict[str, list[float]] = {name: [] for name in argvs}
+    times: dict[str, list[float]] = {name: [] for name in starts}
     for n in range(repeats + 1):
-        for name in argvs if n % 2 == 0 else list(argvs)[::-1]:
-            term = Terminal(argvs[name], term_env())
+        for name in starts if n % 2 == 0 else list(starts)[::-1]:
+            argv, env = starts[name]
+            term = Terminal(argv, env)
             try:
                 took = term.wait_frame(30)
             finally:
@@ -264,7 +275,7 @@ def main(args: argparse.Namespace) -> None:
     host: Host | None = None
     try:
         if "cold" in wanted:
-            found["cold"] = cold_start(config, 2 if quick else 5)
+            found["cold"] = cold_start(config, args.repeats or (2 if quick else 5), args.repo or [])
             print(f"cold start done (load {loadavg()})", file=sys.stderr)
         if set(wanted) - {"cold"}:
             host = Host(config)
@@ -298,21 +309,24 @@ def report(found: dict[str, Any], rate: float) -> None:
     print(row("---", "---:", "---:", "---:", "---", "---"))
     if "cold" in found:
         starts = found["cold"]
-        base_s, ours_s = median(starts["bare"]), median(starts["ours"])
-        print(
-            row(
-                f"cold start to first frame (median of {len(starts['ours'])})",
-                f"{base_s:.2f} s (bare Textual)",
-                f"{ours_s:.2f} s",
-                f"{ours_s / base_s:.2f}×",
-                "≤ 0.8 s",
-                verdict(ours_s <= 0.8),
+        base_s = median(starts["bare"])
+        for name in (n for n in starts if n.startswith("ours")):
+            ours_s = median(starts[name])
+            print(
+                row(
+                    f"cold start to first frame, {name} (median of {len(starts[name])})",
+                    f"{base_s:.2f} s (bare Textual)",
+                    f"{ours_s:.2f} s",
+                    f"{ours_s / base_s:.2f}×",
+                    "≤ 1.5× bare",
+                    verdict(ours_s <= 1.5 * base_s),
+                )
             )
-        )
+            context.append(f"cold start, all runs (s), {name}: {starts[name]}")
+        context.append(f"cold start, all runs (s), bare: {starts['bare']}")
         context.append(
             f"python -c pass: {median(starts['python -c pass']):.3f} s (the interpreter alone)"
         )
-        context.append(f"cold start, all runs (s): ours {starts['ours']}, bare {starts['bare']}")
     if "idle" in found:
         cpu = found["idle"]
         print(
@@ -375,6 +389,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="shorter runs, 200,000 lines")
     parser.add_argument("--rate", type=float, default=10_000.0, help="lines/s for key latency")
     parser.add_argument("--lines", type=int, default=None, help="lines for the memory figure")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        action="append",
+        help="cold start of this checkout instead (repeatable: e.g. the base commit and this one)",
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="cold starts of each (median)")
     parser.add_argument(
         "--only", nargs="+", choices=FIGURES, help="measure only these figures (default: all)"
     )
