@@ -104,6 +104,8 @@ class PaceridApp(App[int]):
         self.clock = clock
         self.core: tuple[Runs, RunActions, EndingAlerts] | None = None
         """The runs, their actions and the ending alerts, once made (`made`)."""
+        self.refreshing = False
+        """The refreshes run (`start_refreshing`)."""
         self.start_error: PaceridError | None = None
         """Why the dashboard closed at start (a broken config): `run_dashboard` says it."""
         self.refresh_s = refresh_s
@@ -177,6 +179,14 @@ class PaceridApp(App[int]):
             self.start_error = err
             self.exit(err.exit_code)
             return
+        self.start_refreshing()
+
+    def start_refreshing(self) -> None:
+        """Once, as soon as the core is up with the app running: the refreshes, the looks for
+        orphans and leftovers, and the follows of live runs that trained."""
+        if self.refreshing:
+            return
+        self.refreshing = True
         self.set_interval(self.refresh_s, self.refresh_runs)
         self.refresh_runs()
         self.set_interval(ORPHANS_S, self.actions.look_for_orphans)
@@ -202,6 +212,8 @@ class PaceridApp(App[int]):
                 self, runs, self.config_path, lambda: self.selected, self.refresh_runs
             )
             self.core = (runs, actions, EndingAlerts(self, runs.lifecycle))
+            if self.is_running:  # a key came before `start_core`: refresh as it would have
+                self.start_refreshing()
         return self.core
 
     @property
