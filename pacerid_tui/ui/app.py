@@ -51,7 +51,6 @@ from pacerid_tui.ui.key_actions import ACTIONS
 from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.run_view import LOG_LINES_PER_RUN
 from pacerid_tui.ui.screens.help import HelpScreen, key_rows
-from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.run_panels import RunPanels
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 from pacerid_tui.ui.widgets.stream_log import StreamLog
@@ -70,7 +69,12 @@ screen); PACERID_REFRESH_S overrides it. State changes slowly (a spot interrupti
 two minutes' notice, handled on the host); each refresh redraws the table: 2 s cost 0.7 % of a
 core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
-CORE = ("pacerid_tui.config", "pacerid_tui.ui.actions", "pacerid_tui.ui.ending_alerts")
+CORE = (
+    "pacerid_tui.config",
+    "pacerid_tui.ui.actions",
+    "pacerid_tui.ui.ending_alerts",
+    "pacerid_tui.ui.widgets.loss_chart",
+)
 """What the dashboard imports once its first frame is drawn (the rest of the core with them)."""
 KEYS_WAIT_S = 1.0
 """The longest the core waits for the footer's keys (a headless app without focus has none)."""
@@ -180,6 +184,7 @@ class PaceridApp(App[int]):
             self.exit(err.exit_code)
             return
         self.start_refreshing()
+        await self.dashboard.query_one(RunPanels).add_chart()
 
     def start_refreshing(self) -> None:
         """Once, as soon as the core is up with the app running: the refreshes, the looks for
@@ -416,7 +421,9 @@ class PaceridApp(App[int]):
         self.actions.history()
 
     def action_log_scale(self) -> None:
-        self.dashboard.query_one(LossChart).toggle_log_scale()
+        chart = self.dashboard.query_one(RunPanels).chart
+        if chart is not None:
+            chart.toggle_log_scale()
 
     # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:

@@ -17,18 +17,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widgets import Static
 
 from pacerid_tui.core.kernel.models import Run
 from pacerid_tui.ui.run_view import RunView
 from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.widgets.host_panel import HostPanel
-from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import RunDetails
 
-if TYPE_CHECKING:  # the runs and their market reach the core: made after the first frame
-    from pacerid_tui.ui.market import Market
+if TYPE_CHECKING:  # the runs and their market reach the core, the chart plotext: all after
+    from pacerid_tui.ui.market import Market  # the first frame
     from pacerid_tui.ui.runs import Runs
+    from pacerid_tui.ui.widgets.loss_chart import LossChart
 
 
 class RunPanels(Vertical):
@@ -49,6 +50,8 @@ class RunPanels(Vertical):
         self._runs = runs
         self.run_id: str | None = None
         """The run shown."""
+        self.chart: LossChart | None = None
+        """The loss chart, once `add_chart` put it in its place."""
 
     @property
     def runs(self) -> Runs:
@@ -60,7 +63,18 @@ class RunPanels(Vertical):
             yield RunDetails(id="details")
             yield MarketPanel(id="market")
         yield HostPanel(id="host")
-        yield LossChart(id="chart")
+        yield Static(id="chart")  # the chart's place (and frame) until `add_chart`
+
+    async def add_chart(self) -> None:
+        """The loss chart in its place: after the first frame, as plotext costs a tenth of a
+        second to import and to draw empty (the App imports it with the core, in a thread)."""
+        from pacerid_tui.ui.widgets.loss_chart import LossChart
+
+        await self.query_one("#chart").remove()
+        self.chart = LossChart(id="chart")
+        await self.mount(self.chart)
+        if self.run_id is not None:
+            self.show(self.run_id)
 
     def show(self, run_id: str | None) -> None:
         self.run_id = run_id
@@ -81,11 +95,12 @@ class RunPanels(Vertical):
         steps = list(training.steps) if training else []
         self.query_one(HostPanel).show(list(view.samples), steps)
         live = run is not None and runs.training_live(run.run_id)
-        self.query_one(LossChart).show(
-            training.history() if training else [],
-            steps,
-            training.eta_seconds() if training and live else None,
-        )
+        if self.chart is not None:
+            self.chart.show(
+                training.history() if training else [],
+                steps,
+                training.eta_seconds() if training and live else None,
+            )
         if run is not None:
             self.ask_market(run)
             self.ask_results(run)
