@@ -10,9 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from pacerid_tui.core.kernel.models import Run
-
-if TYPE_CHECKING:  # a type only: ui/market.py reaches the providers (after the first frame)
+if TYPE_CHECKING:  # types only: ui/market.py reaches the providers (after the first frame)
+    from pacerid_tui.core.kernel.models import Run
     from pacerid_tui.ui.market import Market
 
 

@@ -19,16 +19,16 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Static
 
-from pacerid_tui.core.kernel.models import Run
 from pacerid_tui.ui.run_view import RunView
-from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import RunDetails
 
-if TYPE_CHECKING:  # the runs and their market reach the core, the chart plotext: all after
-    from pacerid_tui.ui.market import Market  # the first frame
+if TYPE_CHECKING:  # the core's and plotext's: imported after the dashboard's first frame
+    from pacerid_tui.core.kernel.models import Run
+    from pacerid_tui.ui.market import Market
     from pacerid_tui.ui.runs import Runs
+    from pacerid_tui.ui.training import Training
     from pacerid_tui.ui.widgets.loss_chart import LossChart
 
 
@@ -140,6 +140,8 @@ class RunPanels(Vertical):
     @work(group="results", exit_on_error=False)
     async def load_results(self, run: Run) -> None:
         path = self.runs.lifecycle.results_dir(run) / "metrics.jsonl"
+        from pacerid_tui.ui.training import read_metrics
+
         training = await asyncio.to_thread(read_metrics, path)
         if training.epochs:
             self.post_message(self.TrainingLoaded(run.run_id, training))
