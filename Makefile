@@ -10,7 +10,7 @@ CONFIG ?= configs/local.yaml
 AWS_CONFIG ?= configs/base.yaml
 CLI := $(BIN)/pacerid-tui
 
-.PHONY: run test lint venv system-deps bench screenshot faults \
+.PHONY: run test lint venv system-deps bench-deps bench screenshot faults \
 	aws-launch aws-upload aws-setup aws-data aws-train aws-logs aws-ssh aws-status \
 	aws-download aws-terminate export sync-model
 
@@ -80,10 +80,13 @@ sync-model: $(STAMP)
 # Every benchmark script, one after the other: the files in benchmarks/ that carry the line
 # "# make bench runs this script" (helper modules such as common.py or log_followers.py do not).
 # Each prints Markdown rows for docs/benchmarks.md. QUICK=1 passes --quick to the scripts that
-# take it. A failing script does not stop the others; the target fails at the end, and exits 0
-# when every script ran.
-bench: $(STAMP)
-	@command -v rsync >/dev/null || echo "rsync is missing: benchmarks/sync.py measures ours without its baseline (apt-get install -y rsync)."
+# take it. Like `make test`, it first installs what its baselines need (sshd, tmux, rsync:
+# scripts/system-deps.sh --bench). A failing script does not stop the others; the target fails
+# at the end, and exits 0 when every script ran.
+bench-deps:
+	@scripts/system-deps.sh --bench
+
+bench: $(STAMP) bench-deps
 	@failed=""; ran=0; for script in $$(grep -l '^# make bench runs this script' benchmarks/*.py); do \
 		args=""; [ -n "$(QUICK)" ] && grep -q -- '"--quick"' $$script && args=--quick; \
 		echo "== $$script $$args"; \

@@ -2,7 +2,8 @@
 
 Started detached by setup_host.sh, it survives the controller. On start it disarms the boot-time
 switch for this boot (pacerid_tui/core/boot.py, installed by the instance's user data to run at
-every boot) and owns the limits from then on. Every `poll_s` it checks, in this order:
+every boot) and owns the limits from then on. Every poll (15 s; PACERID_WATCHDOG_POLL_S) it
+checks, in this order:
 
 - max runtime: the host has run `max_runtime_s`;
 - budget: launched_at → now at the max price (an upper bound of the real cost) reaches the budget;
@@ -28,6 +29,13 @@ never starts training.
 
 Usage: python watchdog.py RUN_DIR [--check]   (settings in RUN_DIR/watchdog.json, written by
 the controller)
+
+watchdog.json is a contract between two programs that never import each other: its keys are
+defined once, here (`WatchdogSettings`), and the controller writes them through its mirror
+(pacerid_tui/core/remote/host_contract.py), which tests/core/test_watchdog_contract.py holds
+field by field to this one. A file with a key missing or unknown is refused in one sentence:
+`--check` (setup, before training) fails with it, and a watchdog that cannot read its limits
+never disarms the boot switch, which then powers the host off after its grace.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +70,50 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
+
+
+@dataclass(frozen=True)
+class WatchdogSettings:
+    """watchdog.json: the limits this host enforces, and its own ids in stop mode."""
+
+    launched_at: float | None = None
+    """Epoch seconds of the instance's launch (None: the watchdog's own start)."""
+    max_runtime_s: float | None = None
+    idle_s: float | None = None
+    """How long training may be over with no controller heartbeat (None or 0: never)."""
+    budget_usd: float | None = None
+    """What is left of the run's budget for this host (None or 0: no budget)."""
+    spent_usd: float = 0.0
+    """The run's cost on its earlier instances (already taken out of `budget_usd`)."""
+    price_per_hour: float | None = None
+    """An upper bound of this host's price: spot never bills above its max price."""
+    spot_request_id: str | None = None
+    """Stop mode only: the spot request this host cancels before terminating itself."""
+    instance_id: str | None = None
+    region: str | None = None
+
+
+class SettingsError(ValueError):
+    """watchdog.json is unreadable or does not hold exactly WatchdogSettings' keys."""
+
+
+def read_settings(path: Path) -> WatchdogSettings:
+    """The settings in `path`, or SettingsError with one sentence saying what is wrong."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SettingsError(f"{path} is not readable JSON ({err}); run setup again.") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path} holds no JSON object; run setup again.")
+    known = {field.name for field in fields(WatchdogSettings)}
+    missing, unknown = sorted(known - raw.keys()), sorted(raw.keys() - known)
+    if missing or unknown:
+        raise SettingsError(
+            f"{path} does not match this watchdog (missing: {', '.join(missing) or 'none'}; "
+            f"unknown: {', '.join(unknown) or 'none'}); upload and set up again so that the "
+            "controller and the host run the same version."
+        )
+    return WatchdogSettings(**raw)
 
 
 def alive(pid: object) -> bool:
@@ -127,22 +180,22 @@ class RunningTime:
 
 def reason_to_stop(
     run: Path,
-    settings: dict[str, Any],
+    settings: WatchdogSettings,
     started: float,
     now: float,
     running_s: float | None = None,
 ) -> str | None:
     """Why the run must end now, or None. `running_s`: the host's running time (default:
     wall time since launch)."""
-    launched = float(settings.get("launched_at") or started)
+    launched = float(settings.launched_at or started)
     running = now - launched if running_s is None else running_s
-    max_runtime = settings.get("max_runtime_s")
+    max_runtime = settings.max_runtime_s
     if max_runtime and running >= float(max_runtime):
         return f"max runtime of {float(max_runtime):.0f} s reached"
-    budget, price = settings.get("budget_usd"), settings.get("price_per_hour")
+    budget, price = settings.budget_usd, settings.price_per_hour
     if budget and price and running / 3600 * float(price) >= float(budget):
         return f"budget of ${float(budget):.2f} reached at up to ${float(price):.3f}/h"
-    idle = settings.get("idle_s")
+    idle = settings.idle_s
     ended = training_ended_at(run, started)
     if idle and ended is not None:
         quiet_since = max(ended, mtime(run / "heartbeat"))
@@ -208,9 +261,9 @@ def why(err: Exception) -> str:
     return str(err) or type(err).__name__
 
 
-def own_calls(settings: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def own_calls(settings: WatchdogSettings) -> list[tuple[str, str, dict[str, Any]]]:
     """The calls that end this host's run, in order: (EC2 action, boto3 method, arguments)."""
-    request, instance = str(settings["spot_request_id"]), str(settings["instance_id"])
+    request, instance = str(settings.spot_request_id), str(settings.instance_id)
     return [
         (
             "CancelSpotInstanceRequests",
@@ -221,12 +274,12 @@ def own_calls(settings: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
     ]
 
 
-def check_role(settings: dict[str, Any]) -> str | None:
+def check_role(settings: WatchdogSettings) -> str | None:
     """None when this host may end its own run through AWS, else why not. Each call is made with
     DryRun (EC2 API reference, "DryRun": the answer is the error DryRunOperation when the caller
     has the permissions, UnauthorizedOperation otherwise), so nothing changes."""
     try:
-        ec2 = ec2_client(settings.get("region"))
+        ec2 = ec2_client(settings.region)
     except ImportError as err:
         return why(err)
     for action, method, args in own_calls(settings):
@@ -240,11 +293,11 @@ def check_role(settings: dict[str, Any]) -> str | None:
     return None
 
 
-def end_run(settings: dict[str, Any]) -> None:
+def end_run(settings: WatchdogSettings) -> None:
     """Stop mode: cancel the spot request, then terminate; otherwise (or on failure) power off."""
-    if settings.get("spot_request_id") and settings.get("instance_id"):
+    if settings.spot_request_id and settings.instance_id:
         try:
-            ec2 = ec2_client(settings.get("region"))
+            ec2 = ec2_client(settings.region)
             for _action, method, args in own_calls(settings):
                 getattr(ec2, method)(**args)
         except Exception as err:  # whatever failed, the way out is the same
@@ -252,8 +305,8 @@ def end_run(settings: dict[str, Any]) -> None:
             log("powering off, which stops this instance")
         else:
             log(
-                f"spot request {settings['spot_request_id']} cancelled and "
-                f"{settings['instance_id']} terminated"
+                f"spot request {settings.spot_request_id} cancelled and "
+                f"{settings.instance_id} terminated"
             )
             return
     power_off()
@@ -281,10 +334,10 @@ def disarm_boot_switch(run: Path) -> None:
     log("boot switch disarmed: this watchdog owns the limits now")
 
 
-def check(settings: dict[str, Any]) -> int:
+def check(settings: WatchdogSettings) -> int:
     """`--check`, run by setup before training: exit 1 with one sentence when this stop-mode
     host could not end its own run."""
-    if not settings.get("spot_request_id"):
+    if not settings.spot_request_id:
         return 0  # no spot request: ending the run is a power-off
     problem = check_role(settings)
     if problem:
@@ -302,15 +355,22 @@ def check(settings: dict[str, Any]) -> int:
 def main(argv: list[str]) -> int:
     run = Path(argv[1]).resolve()
     started = time.time()
-    settings = read_json(run / "watchdog.json")
+    try:
+        settings = read_settings(run / "watchdog.json")
+    except SettingsError as err:
+        print(f"watchdog: {err}", flush=True)  # setup's --check shows it; no limits, no disarm
+        return 1
     if argv[2:] == ["--check"]:
         return check(settings)
-    poll = float(os.environ.get("PACERID_WATCHDOG_POLL_S") or settings.get("poll_s") or 15)
-    log(f"watching {run} every {poll:.1f} s: {json.dumps(settings)}")
+    poll = float(os.environ.get("PACERID_WATCHDOG_POLL_S") or 15)
+    log(f"watching {run} every {poll:.1f} s: {json.dumps(asdict(settings))}")
     disarm_boot_switch(run)
-    running = RunningTime(run, float(settings.get("launched_at") or started), started)
+    running = RunningTime(run, float(settings.launched_at or started), started)
     while True:
-        settings = read_json(run / "watchdog.json") or settings
+        try:  # read again each poll (a controller may tighten them); a bad file keeps the last
+            settings = read_settings(run / "watchdog.json")
+        except SettingsError as err:
+            log(f"keeping the last limits: {err}")
         reason = reason_to_stop(run, settings, started, time.time(), running.seconds())
         running.save()
         if reason:

@@ -33,9 +33,6 @@ from pacerid_tui.ui.screens.mistakes_screen import MistakesScreen
 from pacerid_tui.ui.screens.vanished import VanishedDialog
 from pacerid_tui.ui.screens.version_prompt import SyncRequest, VersionPrompt
 
-ORPHANS_S = 60.0
-"""How often to look for live instances of ours that no run knows (a lost registry)."""
-
 
 class RunActions:
     def __init__(

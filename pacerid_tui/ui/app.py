@@ -11,6 +11,13 @@ applies to the runs and draws at most once per `FRAME_S` (toolong's batching).
 No I/O on the UI thread: the registry is read in a thread at every refresh and its snapshot
 kept; each step runs in a worker, which calls the core and lets the core's listener post
 messages back. One handler deals with every worker error.
+
+The first frame comes before the core: this module imports Textual, the widgets and the
+kernel's plain types only, so the dashboard draws as soon as a bare Textual app would. Once the
+frame is on the terminal (Textual's Ready), a thread imports the core and checks the config;
+then the runs are made and the refreshes start (`start_core`). The runs, the actions and the
+alerts are properties that make them on first use, so a key pressed before that (or a test
+that reads `app.runs` at once) waits for the core instead of finding nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import math
 import os
 import signal
@@ -26,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -36,23 +45,20 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Log
 from textual.worker import Worker, WorkerState
 
 from pacerid_tui import paths
-from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import PaceridError, UsageError
-from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.ui import key_actions, messages
-from pacerid_tui.ui.actions import ORPHANS_S, RunActions
-from pacerid_tui.ui.ending_alerts import EndingAlerts
 from pacerid_tui.ui.key_actions import ACTIONS
-from pacerid_tui.ui.listener import AppListener
 from pacerid_tui.ui.messages import while_open
 from pacerid_tui.ui.run_view import LOG_LINES_PER_RUN
-from pacerid_tui.ui.runs import Runs
-from pacerid_tui.ui.screens.doctor_screen import DoctorScreen
 from pacerid_tui.ui.screens.help import HelpScreen, key_rows
-from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.run_panels import RunPanels
 from pacerid_tui.ui.widgets.runs_table import RunsTable
 from pacerid_tui.ui.widgets.stream_log import StreamLog
+
+if TYPE_CHECKING:  # imported after the first frame (`start_core`)
+    from pacerid_tui.ui.actions import RunActions
+    from pacerid_tui.ui.ending_alerts import EndingAlerts
+    from pacerid_tui.ui.runs import Runs
 
 FRAME_S = 0.1
 """Streamed log lines and the details they change reach the screen together at most this often
@@ -63,6 +69,17 @@ screen); PACERID_REFRESH_S overrides it. State changes slowly (a spot interrupti
 two minutes' notice, handled on the host); each refresh redraws the table: 2 s cost 0.7 % of a
 core more while following a run (docs/benchmarks.md)."""
 THEMES = ("textual-dark", "textual-light")
+CORE = (
+    "pacerid_tui.config",
+    "pacerid_tui.ui.actions",
+    "pacerid_tui.ui.ending_alerts",
+    "pacerid_tui.ui.widgets.loss_chart",
+)
+"""What the dashboard imports once its first frame is drawn (the rest of the core with them)."""
+KEYS_WAIT_S = 1.0
+"""The longest the core waits for the footer's keys (a headless app without focus has none)."""
+ORPHANS_S = 60.0
+"""How often to look for live instances of ours that no run knows (a lost registry)."""
 
 
 class PaceridApp(App[int]):
@@ -87,12 +104,14 @@ class PaceridApp(App[int]):
     ) -> None:
         super().__init__()
         self.config_path = config_path
-        self.runs = runs or Runs(Lifecycle(), clock=clock, poll_s=min(refresh_s, 5.0))
-        self.runs.lifecycle.listener = AppListener(self)
-        self.actions = RunActions(
-            self, self.runs, config_path, lambda: self.selected, self.refresh_runs
-        )
-        self.alerts = EndingAlerts(self, self.runs.lifecycle)
+        self.given_runs = runs
+        self.clock = clock
+        self.core: tuple[Runs, RunActions, EndingAlerts] | None = None
+        """The runs, their actions and the ending alerts, once made (`made`)."""
+        self.refreshing = False
+        """The refreshes run (`start_refreshing`)."""
+        self.start_error: PaceridError | None = None
+        """Why the dashboard closed at start (a broken config): `run_dashboard` says it."""
         self.refresh_s = refresh_s
         self.unshown: deque[str] = deque(maxlen=LOG_LINES_PER_RUN)
         """Lines of the selected run not yet written to the log widget (see `tick`); no more
@@ -108,7 +127,7 @@ class PaceridApp(App[int]):
         with Vertical(id="top"):  # its own clip: a frame elsewhere does not redraw the table
             yield RunsTable(id="runs")
         with Horizontal(id="main"):
-            yield RunPanels(self.runs, id="left")
+            yield RunPanels(lambda: self.runs, id="left")
             with Vertical(id="right"):
                 with Grid(id="actions"):
                     for action in (a for a in ACTIONS if a.button):
@@ -131,6 +150,48 @@ class PaceridApp(App[int]):
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         if os.isatty(0):
             self.set_interval(2.0, self.exit_without_terminal)
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: now the core."""
+        self.start_core()
+
+    async def keys_drawn(self) -> None:
+        """Until the footer shows its keys (a frame or two after Ready: it composes them once
+        the screen's bindings are known), so the core's imports do not hold up that frame."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(KEYS_WAIT_S):
+                while not self.dashboard.query_one(Footer).children:
+                    await asyncio.sleep(0.01)
+                await self.dashboard.wait_for_refresh()
+
+    @work(group="start", exit_on_error=False)
+    async def start_core(self) -> None:
+        """Import the core and read the config in a thread (a broken config closes the
+        dashboard with its sentence), then make the runs and start refreshing and watching."""
+        await self.keys_drawn()
+
+        def load() -> None:
+            for name in CORE:
+                importlib.import_module(name)
+            from pacerid_tui.config import load_config
+
+            load_config(self.config_path)
+
+        try:
+            await asyncio.to_thread(load)
+        except PaceridError as err:
+            self.start_error = err
+            self.exit(err.exit_code)
+            return
+        self.start_refreshing()
+        await self.dashboard.query_one(RunPanels).add_chart()
+
+    def start_refreshing(self) -> None:
+        """Once, as soon as the core is up with the app running: the refreshes, the looks for
+        orphans and leftovers, and the follows of live runs that trained."""
+        if self.refreshing:
+            return
+        self.refreshing = True
         self.set_interval(self.refresh_s, self.refresh_runs)
         self.refresh_runs()
         self.set_interval(ORPHANS_S, self.actions.look_for_orphans)
@@ -139,13 +200,47 @@ class PaceridApp(App[int]):
         self.actions.look_for_leftovers()
         self.run_worker(self.runs.follow_trained(), group="resume", exit_on_error=False)
 
+    def made(self) -> tuple[Runs, RunActions, EndingAlerts]:
+        """The runs, their actions and the ending alerts, made on first use."""
+        if self.core is None:
+            from pacerid_tui.core.steps.lifecycle import Lifecycle
+            from pacerid_tui.ui.actions import RunActions
+            from pacerid_tui.ui.ending_alerts import EndingAlerts
+            from pacerid_tui.ui.listener import AppListener
+            from pacerid_tui.ui.runs import Runs
+
+            runs = self.given_runs or Runs(
+                Lifecycle(), clock=self.clock, poll_s=min(self.refresh_s, 5.0)
+            )
+            runs.lifecycle.listener = AppListener(self)
+            actions = RunActions(
+                self, runs, self.config_path, lambda: self.selected, self.refresh_runs
+            )
+            self.core = (runs, actions, EndingAlerts(self, runs.lifecycle))
+            if self.is_running:  # a key came before `start_core`: refresh as it would have
+                self.start_refreshing()
+        return self.core
+
+    @property
+    def runs(self) -> Runs:
+        return self.made()[0]
+
+    @property
+    def actions(self) -> RunActions:
+        return self.made()[1]
+
+    @property
+    def alerts(self) -> EndingAlerts:
+        return self.made()[2]
+
     def exit_without_terminal(self) -> None:
         if not os.isatty(0):
             self.exit()
 
     def on_unmount(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        self.runs.stop_supervising()
+        if self.core is not None:
+            self.runs.stop_supervising()
 
     @property
     def dashboard(self) -> Screen[object]:
@@ -326,7 +421,9 @@ class PaceridApp(App[int]):
         self.actions.history()
 
     def action_log_scale(self) -> None:
-        self.dashboard.query_one(LossChart).toggle_log_scale()
+        chart = self.dashboard.query_one(RunPanels).chart
+        if chart is not None:
+            chart.toggle_log_scale()
 
     # -- app-level actions ------------------------------------------------------------------------
     def action_refresh(self) -> None:
@@ -356,6 +453,8 @@ class PaceridApp(App[int]):
         self.theme = THEMES[1] if self.theme == THEMES[0] else THEMES[0]
 
     def action_doctor(self) -> None:
+        from pacerid_tui.ui.screens.doctor_screen import DoctorScreen  # the core's checks
+
         self.push_screen(DoctorScreen(self.config_path))
 
     def action_help(self) -> None:
@@ -409,9 +508,10 @@ def refresh_interval(text: str | None) -> float:
 
 def run_dashboard(args: argparse.Namespace) -> int:
     config = paths.config_file(args.config)
-    load_config(config)  # a broken config is a one-sentence error before the screen opens
     app = PaceridApp(config, refresh_s=refresh_interval(os.environ.get("PACERID_REFRESH_S")))
     app.run()
+    if app.start_error is not None:  # a broken config: its one sentence, once the screen is gone
+        raise app.start_error
     live = [
         run
         for run in app.runs.lifecycle.registry.runs()

@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual.app import App
 from textual.message import Message
 
-from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
-from pacerid_tui.core.remote.sync import Progress
-from pacerid_tui.core.steps.status import RunStatus
 from pacerid_tui.ui.widgets.runs_table import RunsTable
+
+if TYPE_CHECKING:  # names for the fields only: the dashboard's first frame imports no core
+    from pacerid_tui.core.kernel.host_records import SystemSample
+    from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
+    from pacerid_tui.core.remote.sync import Progress
+    from pacerid_tui.core.steps.status import RunStatus
 
 Handler = TypeVar("Handler", bound=Callable[..., None])
 

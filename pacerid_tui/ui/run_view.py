@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pacerid_tui.config import Config
-from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.supervise.supervisor import Supervisor
-from pacerid_tui.ui.market import Market
-from pacerid_tui.ui.training import Training
 from pacerid_tui.ui.widgets.host_panel import SPARK_WIDTH
+
+if TYPE_CHECKING:  # the App imports this module before its first frame, the core after it
+    from pacerid_tui.config import Config
+    from pacerid_tui.core.kernel.host_records import SystemSample
+    from pacerid_tui.core.supervise.supervisor import Supervisor
+    from pacerid_tui.ui.market import Market
+    from pacerid_tui.ui.training import Training
 
 LOG_LINES_PER_RUN = 5000
 """Log lines kept per run: bounded memory however long a run streams."""

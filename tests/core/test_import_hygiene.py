@@ -9,10 +9,14 @@ import sys
 import pacerid_tui.core
 
 
-def imported_after(statement: str) -> set[str]:
+def modules_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return {name.split(".")[0] for name in out.stdout.split()}
+    return set(out.stdout.split())
+
+
+def imported_after(statement: str) -> set[str]:
+    return {name.split(".")[0] for name in modules_after(statement)}
 
 
 def test_core_modules_import_neither_textual_nor_rich() -> None:
@@ -27,6 +31,17 @@ def test_the_dashboard_starts_without_torch_or_coremltools() -> None:
     assert "textual" in loaded
     assert not {"torch", "coremltools", "torchvision"} & loaded
     assert not {"asyncssh", "boto3"} & loaded  # imported when a run is first reached
+
+
+def test_the_dashboard_draws_its_first_frame_before_importing_the_core() -> None:
+    """`python -m pacerid_tui` imports Textual, the widgets and the kernel's plain types before
+    its first frame; the config (pydantic, yaml), the lifecycle, the providers, SSH and the
+    supervisor come after it, in a thread (ui/app.py, `start_core`)."""
+    loaded = modules_after("import pacerid_tui.__main__, pacerid_tui.ui.app")
+    assert "textual.widgets._footer" in loaded
+    assert not {"pydantic", "yaml", "http.server", "tarfile"} & loaded
+    late = ("config", "core.steps.lifecycle", "core.remote", "core.supervise.supervisor", "ui.runs")
+    assert not {name for name in loaded if name.startswith(tuple(f"pacerid_tui.{m}" for m in late))}
 
 
 def test_a_deferred_module_imports_once_on_first_use_from_any_thread() -> None:

@@ -56,8 +56,8 @@ def test_a_replacement_host_is_told_what_is_left_of_the_budget() -> None:
     config = Config(instance=InstanceConfig(budget_usd=2.0, max_price=0.5))
     host = Instance("i-2", "aws", InstanceState.RUNNING, launched_at=100.0)
     first = watchdog_settings(config, host)
-    assert (first["budget_usd"], first["spent_usd"]) == (2.0, 0.0)
+    assert (first.budget_usd, first.spent_usd) == (2.0, 0.0)
     later = watchdog_settings(config, host, spent_usd=0.75)
-    assert (later["budget_usd"], later["spent_usd"]) == (1.25, 0.75)
-    spent = watchdog_settings(config, host, spent_usd=2.5)["budget_usd"]
+    assert (later.budget_usd, later.spent_usd) == (1.25, 0.75)
+    spent = watchdog_settings(config, host, spent_usd=2.5).budget_usd
     assert spent is not None and 0 < spent < 1e-5  # never 0: the watchdog reads 0 as no budget

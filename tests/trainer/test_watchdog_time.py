@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from trainer.watchdog import RunningTime, reason_to_stop
+from trainer.watchdog import RunningTime, WatchdogSettings, reason_to_stop
 
 
 def test_a_boot_after_a_stop_goes_on_from_the_saved_running_time(tmp_path: Path) -> None:
@@ -24,12 +24,9 @@ def test_a_boot_after_a_stop_goes_on_from_the_saved_running_time(tmp_path: Path)
 
 def test_limits_count_running_time_not_wall_time(tmp_path: Path) -> None:
     now = time.time()
-    settings = {
-        "launched_at": now - 7200,
-        "max_runtime_s": 3600,
-        "budget_usd": 0.3,
-        "price_per_hour": 0.3,
-    }
+    settings = WatchdogSettings(
+        launched_at=now - 7200, max_runtime_s=3600, budget_usd=0.3, price_per_hour=0.3
+    )
     # Two hours since launch, but twenty minutes of it running: neither limit is reached.
     assert reason_to_stop(tmp_path, settings, now, now, running_s=1200) is None
     assert "max runtime" in (reason_to_stop(tmp_path, settings, now, now) or "")

@@ -11,7 +11,7 @@ import importlib.util
 import json
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pacerid_tui.config import Config
@@ -158,21 +158,48 @@ BUDGET_LEFT_FLOOR_USD = 1e-6
 """What a host is told is left of a spent budget: the watchdog reads 0 as "no budget"."""
 
 
+@dataclass(frozen=True)
+class WatchdogSettings:
+    """watchdog.json as the controller writes it: the mirror of trainer/watchdog.py's
+    `WatchdogSettings`, which defines the keys (the host reads them; the two programs never
+    import each other). tests/core/test_watchdog_contract.py holds the two field by field, so a
+    key added on one side only fails there."""
+
+    launched_at: float | None
+    max_runtime_s: float | None
+    idle_s: float | None
+    budget_usd: float | None
+    spent_usd: float
+    price_per_hour: float | None
+    spot_request_id: str | None
+    """Stop mode only (else None): the host cancels its own spot request, then terminates."""
+    instance_id: str | None
+    region: str | None
+
+    def json(self) -> str:
+        return json.dumps(asdict(self)) + "\n"
+
+
 def watchdog_settings(
     config: Config, instance: Instance, spent_usd: float = 0.0
-) -> dict[str, float | None]:
+) -> WatchdogSettings:
     """What the host's dead-man switch enforces (trainer/watchdog.py reads it). A replacement
-    host gets what is left of the budget after the run's earlier instances (`spent_usd`)."""
+    host gets what is left of the budget after the run's earlier instances (`spent_usd`). A host
+    with a spot request is told its own ids, for its cancel-then-terminate in stop mode."""
     limits = config.instance
     left = limits.budget_usd
     if left is not None:
         left = max(left - spent_usd, BUDGET_LEFT_FLOOR_USD)
-    return {
-        "launched_at": instance.launched_at,
-        "max_runtime_s": limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
-        "idle_s": limits.idle_terminate_minutes * 60,
-        "budget_usd": left,
-        "spent_usd": spent_usd,
+    spot = instance.spot_request_id is not None
+    return WatchdogSettings(
+        launched_at=instance.launched_at,
+        max_runtime_s=limits.max_runtime_minutes * 60 if limits.max_runtime_minutes else None,
+        idle_s=limits.idle_terminate_minutes * 60,
+        budget_usd=left,
+        spent_usd=spent_usd,
         # An upper bound: spot never bills above max_price.
-        "price_per_hour": limits.max_price,
-    }
+        price_per_hour=limits.max_price,
+        spot_request_id=instance.spot_request_id,
+        instance_id=instance.instance_id if spot else None,
+        region=instance.region if spot else None,
+    )

@@ -365,15 +365,12 @@ class Lifecycle:
         host = HostPaths(run.run_id)
         run = self.registry.get(run.run_id)
         instance = self.live_instance(run)
-        settings = {
-            **watchdog_settings(self.config_of(run), instance, run.cost_usd),
-            **stop_mode.watchdog_extras(instance),
-        }
+        settings = watchdog_settings(self.config_of(run), instance, run.cost_usd)
         conn = await self.connection(run)
         await ssh.run(
             conn,
             f"mkdir -p {host.shell_root} && cat > {host.shell_root}/watchdog.json",
-            input=json.dumps(settings) + "\n",
+            input=settings.json(),
         )
         for name, content in stop_mode.boot_files(run.run_id, instance).items():
             await ssh.run(conn, f"cat > {host.shell_root}/{name}", input=content)

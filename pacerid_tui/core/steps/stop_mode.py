@@ -2,8 +2,8 @@
 
 In stop mode EC2 stops the instance at an interruption and starts the same one again when
 capacity returns, with its disk but none of its processes, and no controller may be running.
-So setup tells the host, next to the watchdog's limits, which spot request is its own (the watchdog
-cancels it before terminating itself: trainer/watchdog.py) and leaves `resume.sh`, the very command
+So the watchdog's settings name the host's own spot request (core/remote/host_contract.py: the
+watchdog cancels it before terminating itself), and setup leaves `resume.sh`, the very command
 `t` sends to start training (core/remote/host_contract.py, `--resume auto`), for the boot service
 (trainer/boot_service.sh) to run at every boot. The boot-time dead-man switch needs nothing from
 here: the user data installed it for every boot (core/kernel/boot_switch.py).
@@ -16,17 +16,6 @@ from __future__ import annotations
 
 from pacerid_tui.core.kernel.models import Instance
 from pacerid_tui.core.remote.host_contract import HostPaths
-
-
-def watchdog_extras(instance: Instance) -> dict[str, str | None]:
-    """Added to watchdog.json: the host's own ids, for its cancel-then-terminate."""
-    if instance.spot_request_id is None:
-        return {}
-    return {
-        "spot_request_id": instance.spot_request_id,
-        "instance_id": instance.instance_id,
-        "region": instance.region,
-    }
 
 
 def boot_files(run_id: str, instance: Instance) -> dict[str, str]:

@@ -8,13 +8,14 @@ update, where a Sparkline widget per GPU would be a layout per sample.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from pacerid_tui.core.kernel.host_records import SystemSample
-from pacerid_tui.core.kernel.models import MetricEvent
-from pacerid_tui.core.supervise.host_health import assess
+if TYPE_CHECKING:  # samples come once the core is up, after the dashboard's first frame
+    from pacerid_tui.core.kernel.host_records import SystemSample
+    from pacerid_tui.core.kernel.models import MetricEvent
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24
@@ -37,6 +38,8 @@ def host_text(samples: Sequence[SystemSample], steps: Sequence[MetricEvent]) -> 
         return Text("Host: no samples yet (they come while training runs).", style="dim")
     last = samples[-1]
     text = Text()
+    from pacerid_tui.core.supervise.host_health import assess
+
     assessment = assess(samples, steps)  # first: on a short terminal it is what stays
     if assessment.verdict:
         text.append(assessment.verdict + "\n", style="bold")

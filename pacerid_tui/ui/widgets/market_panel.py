@@ -4,12 +4,15 @@ a cheaper zone (or a price spike) is visible at a glance."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from pacerid_tui.core.kernel.models import Run
-from pacerid_tui.ui.market import Market
+if TYPE_CHECKING:  # types only: ui/market.py reaches the providers (after the first frame)
+    from pacerid_tui.core.kernel.models import Run
+    from pacerid_tui.ui.market import Market
 
 
 class MarketPanel(Vertical):

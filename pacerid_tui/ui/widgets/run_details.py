@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.markup import escape
 from textual.widget import Widget
 
-from pacerid_tui.core.kernel import cost
-from pacerid_tui.core.kernel.models import Run
-from pacerid_tui.core.steps.status import RunStatus, uptime_text
-from pacerid_tui.ui.training import Training
+if TYPE_CHECKING:  # runs come once the core is up, after the dashboard's first frame
+    from pacerid_tui.core.kernel.models import Run
+    from pacerid_tui.core.steps.status import RunStatus
+    from pacerid_tui.ui.training import Training
 
 
 def bar(fraction: float, width: int = 20) -> str:
@@ -42,6 +44,8 @@ class RunDetails(Widget):
         if run is None or row is None:
             self._paint("No run selected: [b]l[/b] launches one, [b]r[/b] runs every step.")
             return
+        from pacerid_tui.core.steps.status import uptime_text  # a row: the core is up
+
         inst = run.instance
         cap = "" if max_price is None or run.provider != "aws" else f" (max ${max_price:.2f}/h)"
         lines = [
@@ -112,6 +116,9 @@ class RunDetails(Widget):
 
     @staticmethod
     def _training(run: Run, training: Training | None) -> list[str]:
+        from pacerid_tui.core.kernel import cost
+        from pacerid_tui.core.steps.status import uptime_text
+
         epochs = run.epochs or 0
         epoch = run.epoch or 0
         if not epochs:

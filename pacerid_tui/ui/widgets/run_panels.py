@@ -9,22 +9,27 @@ started (read back from its downloaded metrics); the answers are messages it own
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widgets import Static
 
-from pacerid_tui.core.kernel.models import Run
-from pacerid_tui.ui.market import MARKET_TTL_S, Market, fetch_market
 from pacerid_tui.ui.run_view import RunView
-from pacerid_tui.ui.runs import Runs
-from pacerid_tui.ui.training import Training, read_metrics
 from pacerid_tui.ui.widgets.host_panel import HostPanel
-from pacerid_tui.ui.widgets.loss_chart import LossChart
 from pacerid_tui.ui.widgets.market_panel import MarketPanel
 from pacerid_tui.ui.widgets.run_details import RunDetails
+
+if TYPE_CHECKING:  # the core's and plotext's: imported after the dashboard's first frame
+    from pacerid_tui.core.kernel.models import Run
+    from pacerid_tui.ui.market import Market
+    from pacerid_tui.ui.runs import Runs
+    from pacerid_tui.ui.training import Training
+    from pacerid_tui.ui.widgets.loss_chart import LossChart
 
 
 class RunPanels(Vertical):
@@ -40,18 +45,36 @@ class RunPanels(Vertical):
         run_id: str
         training: Training
 
-    def __init__(self, runs: Runs, *, id: str) -> None:
+    def __init__(self, runs: Callable[[], Runs], *, id: str) -> None:
         super().__init__(id=id)
-        self.runs = runs
+        self._runs = runs
         self.run_id: str | None = None
         """The run shown."""
+        self.chart: LossChart | None = None
+        """The loss chart, once `add_chart` put it in its place."""
+
+    @property
+    def runs(self) -> Runs:
+        """The App's runs, asked for when a run is shown (they do not exist at the first frame)."""
+        return self._runs()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="selected"):
             yield RunDetails(id="details")
             yield MarketPanel(id="market")
         yield HostPanel(id="host")
-        yield LossChart(id="chart")
+        yield Static(id="chart")  # the chart's place (and frame) until `add_chart`
+
+    async def add_chart(self) -> None:
+        """The loss chart in its place: after the first frame, as plotext costs a tenth of a
+        second to import and to draw empty (the App imports it with the core, in a thread)."""
+        from pacerid_tui.ui.widgets.loss_chart import LossChart
+
+        await self.query_one("#chart").remove()
+        self.chart = LossChart(id="chart")
+        await self.mount(self.chart)
+        if self.run_id is not None:
+            self.show(self.run_id)
 
     def show(self, run_id: str | None) -> None:
         self.run_id = run_id
@@ -71,16 +94,19 @@ class RunPanels(Vertical):
         steps = list(training.steps) if training else []
         self.query_one(HostPanel).show(list(view.samples), steps)
         live = run is not None and runs.training_live(run.run_id)
-        self.query_one(LossChart).show(
-            training.history() if training else [],
-            steps,
-            training.eta_seconds() if training and live else None,
-        )
+        if self.chart is not None:
+            self.chart.show(
+                training.history() if training else [],
+                steps,
+                training.eta_seconds() if training and live else None,
+            )
         if run is not None:
             self.ask_market(run)
             self.ask_results(run)
 
     def ask_market(self, run: Run) -> None:
+        from pacerid_tui.ui.market import MARKET_TTL_S  # the core's, after the first frame
+
         instance_id = run.instance.instance_id if run.instance else None
         view = self.runs.view(run.run_id)
         asked, now = view.market_asked, self.runs.clock()
@@ -90,6 +116,8 @@ class RunPanels(Vertical):
 
     @work(exclusive=True, group="market", exit_on_error=False)
     async def fetch_market(self, run: Run) -> None:
+        from pacerid_tui.ui.market import fetch_market
+
         market = await fetch_market(self.runs.lifecycle, run, self.runs.clock())
         self.post_message(self.MarketFetched(run.run_id, market))
 
@@ -111,6 +139,8 @@ class RunPanels(Vertical):
     @work(group="results", exit_on_error=False)
     async def load_results(self, run: Run) -> None:
         path = self.runs.lifecycle.results_dir(run) / "metrics.jsonl"
+        from pacerid_tui.ui.training import read_metrics
+
         training = await asyncio.to_thread(read_metrics, path)
         if training.epochs:
             self.post_message(self.TrainingLoaded(run.run_id, training))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.widgets import DataTable
 
-from pacerid_tui.core.steps.status import RunStatus, cells
+if TYPE_CHECKING:  # the core's, imported after the dashboard's first frame
+    from pacerid_tui.core.steps.status import RunStatus
 
 COLUMNS = ("Run", "Provider", "Type", "Zone", "State", "Uptime", "Price/h", "Cost", "Epoch")
 """The status columns the dashboard shows (`status.COLUMNS`); the details show the rest."""
@@ -37,6 +40,8 @@ class RunsTable(DataTable[str]):
             self.call_after_refresh(self.move_cursor, row=self.cursor_row, animate=False)
 
     def show(self, rows: list[RunStatus]) -> None:
+        from pacerid_tui.core.steps.status import cells  # rows come once the core is up
+
         wanted = {row.run_id for row in rows}
         for key in list(self.rows):
             if key.value not in wanted:
