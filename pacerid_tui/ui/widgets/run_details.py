@@ -105,6 +105,8 @@ class RunDetails(Widget):
     def _ahead(row: RunStatus) -> str:
         """The forecast at this pace and price, and beside it the work an interruption now
         would make the run do again: since the newest checkpoint it could resume from."""
+        from pacerid_tui.core.steps.status import uptime_text  # a row: the core is up
+
         parts = []
         if row.forecast_usd is not None:
             parts.append(
