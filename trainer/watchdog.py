@@ -7,7 +7,11 @@ every boot) and owns the limits from then on. Every `poll_s` it checks, in this 
 - max runtime: the host has run `max_runtime_s`;
 - budget: launched_at → now at the max price (an upper bound of the real cost) reaches the budget;
 - idle: training has ended (done, failed, interrupted, or its process died) — or never started —
-  and no controller heartbeat (RUN_DIR/heartbeat, touched over SSH) came for `idle_s`.
+  and no controller heartbeat (RUN_DIR/heartbeat, touched over SSH) came for `idle_s`;
+- stall (stall.py): the live trainer made no step for `stall_s`, its loss is not finite, or its
+  GPU idled that long: a `stall` event told once, and with `on_stall: stop` the run ended as the
+  budget bound ends it, after the trainer was asked to save and a following controller had
+  time to download.
 
 Powering off an EC2 instance launched with InstanceInitiatedShutdownBehavior=terminate ends it
 (and its bill). On the local provider, "power off" stops the embedded SSH server, which stops
@@ -41,6 +45,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as a script on the host (setup_host.sh): the package is one folder up
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from trainer.stall import StallWatch, alive, mtime
+
 ENDED_PHASES = ("done", "error", "interrupted")
 BOOT_DIR = "/var/lib/pacerid"
 """The boot switch's folder on EC2 (PACERID_BOOT_DIR elsewhere); the same as core/boot.py's."""
@@ -61,25 +69,6 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
-
-
-def alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def training_session() -> bool:
@@ -309,9 +298,11 @@ def main(argv: list[str]) -> int:
     log(f"watching {run} every {poll:.1f} s: {json.dumps(settings)}")
     disarm_boot_switch(run)
     running = RunningTime(run, float(settings.get("launched_at") or started), started)
+    stalls = StallWatch(run, log)
     while True:
         settings = read_json(run / "watchdog.json") or settings
         reason = reason_to_stop(run, settings, started, time.time(), running.seconds())
+        reason = reason or stalls.check(settings, time.time())
         running.save()
         if reason:
             log(f"ending the run: {reason}")

@@ -1,8 +1,9 @@
-"""A word when a run ends (finished, failed, interrupted, over budget), as its supervisor told
-it (`Listener.ended`): a toast and the terminal bell with every ending the dashboard is told,
-then `notify.tell` for the once-per-machine channels (a desktop notification where one is
-available, notify-send or else OSC 9 written to this terminal; the config's webhook). Nothing
-here decides what ended: the core does, once, for the CLI and the dashboard alike.
+"""A word when a run ends (finished, failed, interrupted, over budget) or stalls, as its
+supervisor told it (`Listener.ended`): a toast and the terminal bell with every ending the
+dashboard is told, then `notify.tell` for the once-per-machine channels (a desktop
+notification where one is available, notify-send or else OSC 9 written to this terminal; the
+config's webhook). Nothing here decides what ended: the core does, once, for the CLI and the
+dashboard alike.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pacerid_tui.core.kernel.models import Notice
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise import notify
 
-BAD_ENDINGS = ("failed", "over budget")
+BAD_ENDINGS = ("failed", "over budget", "stalled")
 """Endings shown as errors; the others (finished, interrupted) as news."""
 
 

@@ -31,7 +31,8 @@ def test_a_busy_gpu_is_the_bottleneck() -> None:
 def test_an_idle_gpu_waiting_for_data_blames_the_input_pipeline() -> None:
     found = assess(samples(STARVED_CSV), steps(0.55))
     assert found.verdict == (
-        "GPU 39 % busy, 55 % of each step waiting for data: the input pipeline is the bottleneck"
+        "GPU 39 % busy, 55 % of each step waiting for data: the input pipeline is the bottleneck "
+        "(raise data.num_workers, or keep the data and its image cache on local disk)"
     )
     # GPU 0 of STARVED_CSV uses 14562 of 15360 MiB: 94.8 %, just under the warning
     assert found.warnings == []

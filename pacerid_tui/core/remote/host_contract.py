@@ -160,9 +160,11 @@ BUDGET_LEFT_FLOOR_USD = 1e-6
 
 def watchdog_settings(
     config: Config, instance: Instance, spent_usd: float = 0.0
-) -> dict[str, float | None]:
+) -> dict[str, float | str | None]:
     """What the host's dead-man switch enforces (trainer/watchdog.py reads it). A replacement
-    host gets what is left of the budget after the run's earlier instances (`spent_usd`)."""
+    host gets what is left of the budget after the run's earlier instances (`spent_usd`). The
+    stall watch (trainer/stall.py) gets its limit (None: the host's default, from the step
+    intervals it sees) and what a stall does."""
     limits = config.instance
     left = limits.budget_usd
     if left is not None:
@@ -175,4 +177,6 @@ def watchdog_settings(
         "spent_usd": spent_usd,
         # An upper bound: spot never bills above max_price.
         "price_per_hour": limits.max_price,
+        "stall_s": stall * 60 if (stall := config.training.stall_minutes) else None,
+        "on_stall": limits.on_stall,
     }

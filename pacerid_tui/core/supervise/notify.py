@@ -1,7 +1,8 @@
 """A word when a run ends: a desktop notification where one exists, and an optional webhook.
 
 Someone watching a long run has usually looked away when it ends. The run's supervisor tells
-each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`); the
+each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`), and a
+stall the host found (`of_stall`), whether or not it ends the run; the
 dashboard shows it as a toast and the bell, the CLI as a line and the bell, and both hand it to
 `tell`, which adds what reaches them elsewhere: `notify-send` (freedesktop) when it is installed,
 else nothing (never an error), and a JSON POST to `notify.webhook_url` when the config has one
@@ -46,13 +47,21 @@ class Ending:
 
     run_id: str
     state: str
-    """finished, failed, interrupted or over budget."""
+    """finished, failed, interrupted, over budget or stalled."""
     best_val_acc: float | None
     cost_usd: float
     message: str
 
 
 BUDGET = Notice("over budget", f"stopped: {STOP_REASON}", "budget")
+
+
+def of_stall(event: MetricEvent, stop: bool, best_val_acc: float | None = None) -> Notice:
+    """The notice of the host's `stall` event (trainer/stall.py): why, and what follows."""
+    then = "saving, then terminating" if stop else "still running (instance.on_stall: notify)"
+    return Notice(
+        "stalled", f"stalled: {event.message}; {then}", f"stall@{event.time}", best_val_acc
+    )
 
 
 def of_event(event: MetricEvent, best_val_acc: float | None = None) -> Notice | None:
