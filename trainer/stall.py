@@ -15,9 +15,10 @@ A stall is told once per trainer process: a `stall` event with the reason append
 metrics.jsonl, which the controller streams and tells (toast, line, webhook). With
 `instance.on_stall: stop` the trainer is then asked to save (SIGTERM: it checkpoints at its next
 step and exits; one that does not within the save window is killed, as one with a NaN loss is at
-once, so NaN weights never replace the last good checkpoint). A controller that was following
-gets `HANDOVER_S` to download and terminate, as a budget stop does; without one, the run ends
-at once, the way the watchdog's budget bound ends it.
+once, so NaN weights never replace the last good checkpoint). A controller that follows (its
+heartbeat comes after the stall) gets `HANDOVER_S` to download and terminate, as a budget stop
+does; with none, the run ends `ANSWER_S` after the save window, the way the watchdog's budget
+bound ends it.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ one that still answers checkpoints within seconds; a hung one never does."""
 HANDOVER_S = 300.0
 """How long a following controller gets to download and terminate after a stall stop (the
 controller's own budget-stop bound, core/supervise/budget.py BUDGET_DOWNLOAD_S)."""
-PRESENT_S = 60.0
-"""A controller heartbeat this recent means one is following (it touches it every 5 s)."""
+ANSWER_S = 15.0
+"""A following controller touches the heartbeat every 5 s (its liveness poll); none after the
+stall within this long past the save window means nobody follows: the host ends the run."""
 SAMPLES_TAIL_BYTES = 256_000
 """Only the end of system.jsonl is read each poll: a day of samples is megabytes."""
 FIX = (
@@ -174,9 +176,8 @@ class StallWatch:
         self.run, self.output, self.log = run, run / "output", log
         self.told: set[int] = set()
         """Trainer pids whose stall was told: each is told once."""
-        self.stopping: tuple[float, int, float, bool, str] | None = None
-        """A stall stop under way: (when, the trainer's pid, its save window, whether a
-        controller was following then, the reason)."""
+        self.stopping: tuple[float, int, float, str] | None = None
+        """A stall stop under way: (when, the trainer's pid, its save window, the reason)."""
 
     def check(self, settings: dict[str, Any], now: float) -> str | None:
         """Tell a new stall; the reason to end the run now, once a stall stop has come to it."""
@@ -205,20 +206,20 @@ class StallWatch:
             nan = reason.startswith("the loss is")
             send(pid, signal.SIGKILL if nan else signal.SIGTERM)
             save = min(SAVE_S, limit_s(events, configured))
-            present = now - mtime(self.run / "heartbeat") < PRESENT_S
-            self.stopping = (now, pid, 0.0 if nan else save, present, reason)
+            self.stopping = (now, pid, 0.0 if nan else save, reason)
         return None
 
     def _stop_done(self, now: float) -> str | None:
         assert self.stopping is not None
-        since, pid, save, present, reason = self.stopping
+        since, pid, save, reason = self.stopping
         if alive(pid):
             if now - since < save:
                 return None
             self.log(f"the trainer (pid {pid}) did not save within {save:.0f} s; killing it")
             send(pid, signal.SIGKILL)
-        if present and now - since < save + HANDOVER_S:
-            return None  # the controller downloads, then terminates this host
+        following = mtime(self.run / "heartbeat") > since
+        if now - since < save + (HANDOVER_S if following else ANSWER_S):
+            return None  # a following controller downloads, then terminates this host
         return f"training stalled ({reason}) and instance.on_stall is stop"
 
 
