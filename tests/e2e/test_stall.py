@@ -48,8 +48,8 @@ def fast_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PACERID_WATCHDOG_POLL_S", str(POLL_S))
 
 
-def stall_config(tmp_path: Path, fault: str, on_stall: str, **instance: Any) -> Path:
-    """tiny_config with a 6 s stall limit, three epochs, and the trainer's fault asked for."""
+def stall_config(tmp_path: Path, on_stall: str, **instance: Any) -> Path:
+    """tiny_config with a 6 s stall limit and three epochs (the fault: PACERID_TEST_FAULT)."""
     path = tiny_config(tmp_path, epochs=3, on_stall=on_stall, **instance)
     raw = yaml.safe_load(path.read_text())
     raw["training"]["stall_minutes"] = STALL_MINUTES
@@ -78,7 +78,7 @@ async def test_a_hung_loader_is_told_once_and_the_run_goes_on(
 ) -> None:
     monkeypatch.setenv("PACERID_TEST_FAULT", "hang@1")
     told = Told()
-    lifecycle, run = await take_run(stall_config(tmp_path, "hang@1", "notify"), listener=told)
+    lifecycle, run = await take_run(stall_config(tmp_path, "notify"), listener=told)
     stop = asyncio.Event()
     supervisor = Supervisor(lifecycle, run.run_id)
     following = asyncio.create_task(supervisor.follow(stop=stop))
@@ -112,7 +112,7 @@ async def test_on_stall_stop_saves_downloads_and_terminates(
 ) -> None:
     monkeypatch.setenv("PACERID_TEST_FAULT", fault)
     told = Told()
-    lifecycle, run = await take_run(stall_config(tmp_path, fault, "stop"), listener=told)
+    lifecycle, run = await take_run(stall_config(tmp_path, "stop"), listener=told)
     supervisor = Supervisor(lifecycle, run.run_id)
     outcome = await asyncio.wait_for(supervisor.follow(), 300)
 
@@ -139,7 +139,7 @@ async def test_with_no_controller_the_host_ends_a_stalled_run_itself(
     """The laptop is closed: no follow, no heartbeat. The watchdog writes the stall, gives the
     trainer its save window, and ends the run as its budget bound would."""
     monkeypatch.setenv("PACERID_TEST_FAULT", "hang@1")
-    path = stall_config(tmp_path, "hang@1", "stop", interruption="relaunch")
+    path = stall_config(tmp_path, "stop", interruption="relaunch")
     lifecycle, run = await take_run(path)
     lifecycle.close()
     run = await wait_until_stopped(lifecycle, run, timeout=240)
