@@ -68,8 +68,8 @@ async def stop_stalled(lifecycle: Lifecycle, run: Run, reason: str) -> Run:
 
     def ended(run: Run, which: str) -> str:
         return (
-            f"{run.run_id} was stopped because training stalled ({reason}) after epoch "
-            f"{run.epoch or 0} of {run.epochs or '?'}{which}."
+            f"{run.run_id} was stopped after epoch {run.epoch or 0} of {run.epochs or '?'} "
+            f"because training stalled: {reason}{which}."
         )
 
     return await _save_then_terminate(lifecycle, run, STALL_REASON, ended)
