@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import yaml
 from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Notice
 from pacerid_tui.core.steps.lifecycle import Listener
 from pacerid_tui.core.supervise.supervisor import Supervisor
+from tests import nvidia_smi
 from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import tiny_config
 from tests.e2e.test_watchdog import poweroff_reason, wait_until_stopped
@@ -104,6 +106,32 @@ async def test_a_hung_loader_is_told_once_and_the_run_goes_on(
     assert stall["action"] == "notify"
     [now] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
     assert now.instance is not None and now.instance.state is InstanceState.RUNNING
+
+
+async def test_an_idle_gpu_while_the_trainer_lives_is_a_stall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, take_run: TakeRun
+) -> None:
+    """Steps keep coming, but every host sample (a stand-in nvidia-smi on the host's PATH,
+    tests/nvidia_smi.py) says the GPU is idle: after the limit, a stall."""
+    bin_dir = nvidia_smi.install(tmp_path / "bin", nvidia_smi.IDLE_CSV)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")  # the host's too
+    path = stall_config(tmp_path, "notify")
+    raw = yaml.safe_load(path.read_text())
+    raw["training"]["epochs"] = 20  # trains on past the limit
+    raw["output"]["system_sample_s"] = 0.2
+    path.write_text(yaml.safe_dump(raw))
+    told = Told()
+    lifecycle, run = await take_run(path, listener=told)
+    stop = asyncio.Event()
+    following = asyncio.create_task(Supervisor(lifecycle, run.run_id).follow(stop=stop))
+    deadline = time.monotonic() + 180
+    while not told.endings:
+        assert time.monotonic() < deadline and not following.done(), "no stall was told"
+        await asyncio.sleep(0.2)
+    stop.set()
+    await following
+    [notice] = told.endings
+    assert notice.text.startswith("stalled: the GPU was below 5 % busy for 0.1 min")
 
 
 @pytest.mark.parametrize("fault", ["hang@1", "nan@1"])
