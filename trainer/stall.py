@@ -18,7 +18,8 @@ step and exits; one that does not within the save window is killed, as one with 
 once, so NaN weights never replace the last good checkpoint). A controller that follows (its
 heartbeat comes after the stall) gets `HANDOVER_S` to download and terminate, as a budget stop
 does; with none, the run ends `ANSWER_S` after the save window, the way the watchdog's budget
-bound ends it.
+bound ends it. The small readers both need (a pid alive, a file's mtime, a JSON file) live here,
+and the watchdog takes them from here (it imports this module, so not the other way round).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import math
 import os
 import signal
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -172,7 +173,7 @@ def mtime(path: Path) -> float:
 class StallWatch:
     """The stall rule applied to one run folder, poll after poll (see the module docstring)."""
 
-    def __init__(self, run: Path, log: Any) -> None:
+    def __init__(self, run: Path, log: Callable[[str], None]) -> None:
         self.run, self.output, self.log = run, run / "output", log
         self.told: set[int] = set()
         """Trainer pids whose stall was told: each is told once."""
@@ -183,7 +184,7 @@ class StallWatch:
         """Tell a new stall; the reason to end the run now, once a stall stop has come to it."""
         if self.stopping is not None:
             return self._stop_done(now)
-        state = read_status(self.output / "status.json")
+        state = read_json(self.output / "status.json")
         pid = state.get("pid")
         if state.get("phase") != "training" or not isinstance(pid, int) or not alive(pid):
             return None
@@ -229,7 +230,7 @@ def send(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def read_status(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -47,7 +47,7 @@ from typing import Any
 
 if not __package__:  # run as a script on the host (setup_host.sh): the package is one folder up
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from trainer.stall import StallWatch, alive, mtime
+from trainer.stall import StallWatch, alive, mtime, read_json
 
 ENDED_PHASES = ("done", "error", "interrupted")
 BOOT_DIR = "/var/lib/pacerid"
@@ -61,14 +61,6 @@ with a 1 s timeout: a busy host may miss it)."""
 
 def log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} watchdog: {message}", flush=True)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
 
 
 def training_session() -> bool:
