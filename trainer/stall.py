@@ -57,8 +57,8 @@ stall within this long past the save window means nobody follows: the host ends 
 SAMPLES_TAIL_BYTES = 256_000
 """Only the end of system.jsonl is read each poll: a day of samples is megabytes."""
 FIX = (
-    "the input pipeline is the bottleneck (raise data.num_workers, or keep the data and its "
-    "image cache on local disk)"
+    "the input pipeline is the bottleneck (raise data.num_workers, or keep the image cache on "
+    "local disk)"
 )
 """The same fix the dashboard's "GPU starved" verdict names (core/supervise/host_health.py)."""
 
