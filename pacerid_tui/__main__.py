@@ -15,15 +15,31 @@ from pacerid_tui import paths
 from pacerid_tui.core.kernel.errors import PaceridError
 
 
-def parser() -> argparse.ArgumentParser:
+def common_options(default: object) -> argparse.ArgumentParser:
+    """--config, --run and --debug, before or after the command. After it they default to
+    SUPPRESS, so `pacerid-tui --config X all` keeps X (a subparser's own default would
+    otherwise overwrite it with None)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help=f"run config (default: {paths.DEFAULT_CONFIG})")
-    common.add_argument("--run", help="run id or a prefix of it (default: the most recent run)")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help=f"run config (default: {paths.DEFAULT_CONFIG})",
+    )
+    common.add_argument(
+        "--run", default=default, help="run id or a prefix of it (default: the most recent run)"
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=default or False, help="show tracebacks"
+    )
+    return common
 
+
+def parser() -> argparse.ArgumentParser:
+    common = common_options(argparse.SUPPRESS)
     top = argparse.ArgumentParser(
         prog="pacerid-tui",
-        parents=[common],
+        parents=[common_options(None)],
         description="Train the PacerID classifier on a spot GPU (or this machine) from one "
         "terminal. Without a command, opens the dashboard.",
     )

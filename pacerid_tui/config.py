@@ -110,6 +110,11 @@ class InstanceConfig(Section):
     a warning, where the account may not create or pass it: see `doctor`'s role check).
     `relaunch`: the instance ends and a running controller (`all`, the dashboard) launches a
     replacement. On-demand instances are never interrupted, so neither applies to them."""
+    on_stall: Literal["notify", "stop"] = "notify"
+    """What a stalled run (`training.stall_minutes`) does: `notify` tells you (toast, line,
+    webhook) and lets it run; `stop` asks the trainer to save a checkpoint, then the run ends as
+    a budget stop does (results downloaded, instance terminated; the host ends itself when no
+    controller is there)."""
 
     @field_validator("regions", mode="before")
     @classmethod
@@ -203,6 +208,11 @@ class TrainingConfig(Section):
     84 MB for densenet121); the host always keeps checkpoint_latest.pt and checkpoint_best.pt."""
     seed: int = 42
     device: Literal["auto", "cuda", "cpu"] = "auto"
+    stall_minutes: float | None = Field(default=None, gt=0)
+    """The host's watchdog calls training stalled after this long with no step (or with the
+    GPU below 5 % busy while the trainer lives); default: the larger of 10 minutes and 20 step
+    intervals (the median so far). A non-finite loss is a stall at once. `instance.on_stall`
+    says what follows."""
 
     @field_validator("amp_dtype", mode="before")
     @classmethod

@@ -20,6 +20,8 @@ STARVED_CSV = "0, 38, 14562, 15360, 71, 64.83\n1, 40, 9811, 15360, 68, [N/A]\n"
 """Two T4-sized boards (15360 MiB), mostly idle: what a starved input pipeline looks like."""
 BUSY_CSV = "0, 97, 11020, 15360, 78, 69.12\n"
 """One board at work."""
+IDLE_CSV = "0, 0, 1210, 15360, 41, 27.50\n"
+"""One board doing nothing while the trainer lives (a loop that never reaches the GPU)."""
 
 
 def install(folder: Path, csv: str = STARVED_CSV) -> Path:

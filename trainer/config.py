@@ -67,6 +67,7 @@ class TrainingConfig:
     save_every_epoch_checkpoints: bool = False
     seed: int = 42
     device: str = "auto"
+    stall_minutes: float | None = None  # the host watchdog's (trainer/stall.py), not ours
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("training.grad_clip", lambda v: v is None or v > 0, "greater than 0, or null"),
     ("training.device", lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
     ("training.amp_dtype", lambda v: v in AMP_DTYPES, f"one of {', '.join(AMP_DTYPES)}"),
+    ("training.stall_minutes", lambda v: v is None or v > 0, "greater than 0, or null"),
     ("output.system_sample_s", lambda v: v > 0, "greater than 0"),
 ]
 

@@ -29,6 +29,7 @@ from trainer.augment import augment, prepare_eval
 from trainer.config import TrainerConfig
 from trainer.data import Split, batches
 from trainer.distributed import Context, sum_across
+from trainer.fault_hooks import fault, hang
 from trainer.model import build_model
 from trainer.precision import Precision, for_device
 
@@ -165,8 +166,11 @@ def train_steps(
     engine.net.train()
     loader = batches(split, order, batch_size, context.device)
     step = first_step
+    injected = fault(epoch)  # only tests set one (fault_hooks.py)
     while True:
         asked = time.perf_counter()
+        if injected == "hang":
+            hang()
         batch = next(loader, None)
         if wait is not None:
             wait.seconds += time.perf_counter() - asked
@@ -181,6 +185,8 @@ def train_steps(
             loss = F.cross_entropy(
                 engine.net(inputs), labels, label_smoothing=config.training.label_smoothing
             )
+        if injected == "nan":
+            loss = loss * float("nan")
         engine.optimizer.zero_grad(set_to_none=True)
         engine.scaler.scale(loss).backward()
         if config.training.grad_clip is not None:

@@ -8,7 +8,11 @@ checks, in this order:
 - max runtime: the host has run `max_runtime_s`;
 - budget: launched_at → now at the max price (an upper bound of the real cost) reaches the budget;
 - idle: training has ended (done, failed, interrupted, or its process died) — or never started —
-  and no controller heartbeat (RUN_DIR/heartbeat, touched over SSH) came for `idle_s`.
+  and no controller heartbeat (RUN_DIR/heartbeat, touched over SSH) came for `idle_s`;
+- stall (stall.py): the live trainer made no step for `stall_s`, its loss is not finite, or its
+  GPU idled that long: a `stall` event told once, and with `on_stall: stop` the run ended as the
+  budget bound ends it, after the trainer was asked to save and a following controller had
+  time to download.
 
 Powering off an EC2 instance launched with InstanceInitiatedShutdownBehavior=terminate ends it
 (and its bill). On the local provider, "power off" stops the embedded SSH server, which stops
@@ -50,6 +54,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as a script on the host (setup_host.sh): the package is one folder up
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from trainer.stall import StallWatch, alive, mtime, read_json
+
 ENDED_PHASES = ("done", "error", "interrupted")
 BOOT_DIR = "/var/lib/pacerid"
 """The boot switch's folder on EC2 (PACERID_BOOT_DIR elsewhere); the same as core/boot.py's."""
@@ -62,14 +70,6 @@ with a 1 s timeout: a busy host may miss it)."""
 
 def log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} watchdog: {message}", flush=True)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,10 @@ class WatchdogSettings:
     """Stop mode only: the spot request this host cancels before terminating itself."""
     instance_id: str | None = None
     region: str | None = None
+    stall_s: float | None = None
+    """No training step for this long is a stall (stall.py); None: the host's own default."""
+    on_stall: str = "notify"
+    """What a stall does: `notify` (a stall event) or `stop` (saved, then the run ended)."""
 
 
 class SettingsError(ValueError):
@@ -114,25 +118,6 @@ def read_settings(path: Path) -> WatchdogSettings:
             "controller and the host run the same version."
         )
     return WatchdogSettings(**raw)
-
-
-def alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def training_session() -> bool:
@@ -366,12 +351,14 @@ def main(argv: list[str]) -> int:
     log(f"watching {run} every {poll:.1f} s: {json.dumps(asdict(settings))}")
     disarm_boot_switch(run)
     running = RunningTime(run, float(settings.launched_at or started), started)
+    stalls = StallWatch(run, log)
     while True:
         try:  # read again each poll (a controller may tighten them); a bad file keeps the last
             settings = read_settings(run / "watchdog.json")
         except SettingsError as err:
             log(f"keeping the last limits: {err}")
         reason = reason_to_stop(run, settings, started, time.time(), running.seconds())
+        reason = reason or stalls.check(settings.stall_s, settings.on_stall, time.time())
         running.save()
         if reason:
             log(f"ending the run: {reason}")

@@ -220,7 +220,7 @@ async def run_all(lifecycle: Lifecycle, args: argparse.Namespace) -> int:
     if run.instance is not None and run.instance.state.is_alive:
         await lifecycle.terminate(run)
     if supervisor.budget_stopped:
-        return ended("budget")
+        return ended("stalled" if supervisor.stall_stopped else "budget")
     if supervisor.ended:
         print(f"pacerid-tui: {supervisor.ended}", file=sys.stderr)
         return 0 if (run.epoch or 0) >= (run.epochs or 1) else 1
@@ -239,6 +239,7 @@ def ended(outcome: str) -> int:
         "gone": "the instance ended; `pacerid-tui all` recovers on a new one",
         "budget": "the run reached its budget (instance.budget_usd): results saved, instance "
         "terminated",
+        "stalled": "training stalled (instance.on_stall: stop): results saved, instance terminated",
         "expired": "the stopped instance can never start again (its spot request closed), so it "
         "was terminated",
     }

@@ -1,9 +1,9 @@
-"""A word when a run ends (finished, failed, interrupted, over budget), or when its forecast
-passes its budget, as its supervisor told it (`Listener.ended`, `Listener.noticed`): a toast
-and the terminal bell with every notice the dashboard is told, then `notify.tell` for the
+"""A word when a run ends (finished, failed, interrupted, over budget) or stalls, or when its
+forecast passes its budget, as its supervisor told it (`Listener.ended`, `Listener.noticed`): a
+toast and the terminal bell with every notice the dashboard is told, then `notify.tell` for the
 once-per-machine channels (a desktop notification where one is available, notify-send or else
-OSC 9 written to this terminal; the config's webhook). Nothing
-here decides what ended: the core does, once, for the CLI and the dashboard alike.
+OSC 9 written to this terminal; the config's webhook). Nothing here decides what ended: the
+core does, once, for the CLI and the dashboard alike.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pacerid_tui.core.kernel.models import Notice
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise import notify
 
-BAD_ENDINGS = ("failed", "over budget", notify.AHEAD_OF_BUDGET)
+BAD_ENDINGS = ("failed", "over budget", "stalled", notify.AHEAD_OF_BUDGET)
 """Notices shown as errors; the others (finished, interrupted) as news."""
 
 

@@ -25,6 +25,7 @@ def steps(wait: float, count: int = 4) -> list[MetricEvent]:
 def test_a_busy_gpu_is_the_bottleneck() -> None:
     found = assess(samples(BUSY_CSV), steps(0.03))
     assert found.verdict == "GPU-bound: 97 % busy, 3 % of each step waiting for data"
+    assert found.advice is None
     assert found.warnings == []
 
 
@@ -33,6 +34,7 @@ def test_an_idle_gpu_waiting_for_data_blames_the_input_pipeline() -> None:
     assert found.verdict == (
         "GPU 39 % busy, 55 % of each step waiting for data: the input pipeline is the bottleneck"
     )
+    assert found.advice is not None and "data.num_workers" in found.advice
     # GPU 0 of STARVED_CSV uses 14562 of 15360 MiB: 94.8 %, just under the warning
     assert found.warnings == []
 

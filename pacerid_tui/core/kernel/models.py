@@ -128,7 +128,7 @@ class Notice:
     show it, and hand it to `notify.tell` for the once-per-machine channels."""
 
     state: str
-    """finished, failed, interrupted or over budget."""
+    """finished, failed, interrupted, over budget or stalled."""
     text: str
     """The sentence ("training failed: CUDA out of memory", "stopped: budget reached")."""
     key: str

@@ -175,6 +175,8 @@ class WatchdogSettings:
     """Stop mode only (else None): the host cancels its own spot request, then terminates."""
     instance_id: str | None
     region: str | None
+    stall_s: float | None
+    on_stall: str
 
     def json(self) -> str:
         return json.dumps(asdict(self)) + "\n"
@@ -185,7 +187,9 @@ def watchdog_settings(
 ) -> WatchdogSettings:
     """What the host's dead-man switch enforces (trainer/watchdog.py reads it). A replacement
     host gets what is left of the budget after the run's earlier instances (`spent_usd`). A host
-    with a spot request is told its own ids, for its cancel-then-terminate in stop mode."""
+    with a spot request is told its own ids, for its cancel-then-terminate in stop mode. The
+    stall watch (trainer/stall.py) gets its limit (None: the host's default, from the step
+    intervals it sees) and what a stall does."""
     limits = config.instance
     left = limits.budget_usd
     if left is not None:
@@ -202,4 +206,6 @@ def watchdog_settings(
         spot_request_id=instance.spot_request_id,
         instance_id=instance.instance_id if spot else None,
         region=instance.region if spot else None,
+        stall_s=stall * 60 if (stall := config.training.stall_minutes) else None,
+        on_stall=limits.on_stall,
     )

@@ -81,7 +81,8 @@ class Listener:
         self.report(run_id, message)
 
     def ended(self, run_id: str, notice: Notice) -> None:
-        """The run's training ended, or its budget stopped it: told once, by its supervisor."""
+        """The run's training ended, its budget stopped it, or it stalled: told once, by its
+        supervisor."""
 
     def noticed(self, run_id: str, notice: Notice) -> None:
         """News while the run goes on (its forecast passed the budget), to show and send now."""

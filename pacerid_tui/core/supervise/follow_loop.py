@@ -38,6 +38,7 @@ async def follow_run(
     stop: asyncio.Event | None = None,
     on_end: Callable[[MetricEvent], None] | None = None,
     on_epoch: Callable[[MetricEvent], None] | None = None,
+    on_stall: Callable[[MetricEvent], None] | None = None,
 ) -> str:
     """Stream train.log, metrics.jsonl and system.jsonl until training ends; how it ended.
 
@@ -46,7 +47,8 @@ async def follow_run(
     Each new epoch's metrics, logs and best weights (and, with `output.checkpoints:
     every_epoch`, its checkpoints) are downloaded in the background meanwhile, so results are
     never only on the host; the full checkpoint comes when the run is saved (notice, stop, end).
-    `on_end` is given the terminal event that ended it, `on_epoch` each epoch's event.
+    `on_end` is given the terminal event that ended it, `on_epoch` each epoch's event, `on_stall`
+    the host's `stall` event (trainer/stall.py) of this training.
     """
     host = HostPaths(run.run_id)
     log, metrics = f"{host.output}/train.log", f"{host.output}/metrics.jsonl"
@@ -73,6 +75,8 @@ async def follow_run(
             _record(lifecycle, run, event)
             if event.event == "epoch" and on_epoch is not None:
                 on_epoch(event)
+            if event.event == "stall" and event.time >= started_at and on_stall is not None:
+                on_stall(event)
             if event.event in TERMINAL_EVENTS and event.time >= started_at:
                 outcome = event.event
                 ended.set()

@@ -21,6 +21,9 @@ RECENT = 10
 """The verdict looks at the latest this many samples and step events (the run as it is now)."""
 STARVED_SHARE = 0.5
 """Waiting for data more than half of each step: the input pipeline is the bottleneck."""
+STARVED_FIX = "Fix: raise data.num_workers, or keep the image cache on local disk"
+"""What helps a starved GPU, a line of its own under the verdict; the host's stall watch names
+the same fix in a stall's reason (trainer/stall.py)."""
 BUSY_PERCENT = 80.0
 """A GPU this busy on average is the bottleneck (the usual reading of nvidia-smi's util)."""
 DISK_FREE_WARNING = 0.05
@@ -36,6 +39,8 @@ class Assessment:
     verdict: str | None
     """One line once there is enough data: where the run's time goes."""
     warnings: list[str] = field(default_factory=list)
+    advice: str | None = None
+    """What to change, when the verdict has a known fix (a starved GPU: STARVED_FIX)."""
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -62,6 +67,7 @@ def assess(samples: Sequence[SystemSample], steps: Sequence[MetricEvent]) -> Ass
     busy = "No GPU" if util is None else f"GPU {util:.0f} % busy"
     if wait > STARVED_SHARE:
         verdict = f"{busy}, {waiting}: the input pipeline is the bottleneck"
+        return Assessment(verdict, warnings, STARVED_FIX)
     elif util is not None and util >= BUSY_PERCENT:
         verdict = f"GPU-bound: {busy.removeprefix('GPU ')}, {waiting}"
     elif util is None:

@@ -1,16 +1,17 @@
 """A word when a run ends: a desktop notification where one exists, and an optional webhook.
 
 Someone watching a long run has usually looked away when it ends. The run's supervisor tells
-each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`), and the
-news while a run goes on at once (`Listener.noticed`: its forecast passes its budget,
-`ahead_of_budget`); the dashboard shows each as a toast and the bell, the CLI as a line and the
-bell, and both hand it to `tell`, which adds what reaches them elsewhere: `notify-send`
-(freedesktop) when it is installed, else nothing (never an error), and a JSON POST to
-`notify.webhook_url` when the config has one (with a ready-made `text` and `content`, so Slack-,
-Mattermost- and Discord-style incoming webhooks show it without a relay; ntfy, a home server).
-Each notice is announced once: a marker in the state folder remembers what was sent, so
-following a finished run again, or a second dashboard, does not post twice; a run followed by
-both at once is still announced once (the marker is updated under a lock for that).
+each ending once (`Listener.ended`, a `Notice` made here by `of_event` or `BUDGET`), a stall
+the host found (`of_stall`), whether or not it ends the run, and the news while a run goes on at
+once (`Listener.noticed`: its forecast passes its budget, `ahead_of_budget`); the dashboard
+shows each as a toast and the bell, the CLI as a line and the bell, and both hand it to `tell`,
+which adds what reaches them elsewhere: `notify-send` (freedesktop) when it is installed, else
+nothing (never an error), and a JSON POST to `notify.webhook_url` when the config has one (with
+a ready-made `text` and `content`, so Slack-, Mattermost- and Discord-style incoming webhooks
+show it without a relay; ntfy, a home server). Each notice is announced once: a marker in the
+state folder remembers what was sent, so following a finished run again, or a second dashboard,
+does not post twice; a run followed by both at once is still announced once (the marker is
+updated under a lock for that).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Ending:
 
     run_id: str
     state: str
-    """finished, failed, interrupted or over budget."""
+    """finished, failed, interrupted, over budget or stalled."""
     best_val_acc: float | None
     cost_usd: float
     message: str
@@ -78,6 +79,14 @@ def ahead_of_budget(row: RunStatus, budget_usd: float) -> Notice:
         f"or with a higher budget (`--set instance.budget_usd={enough:.2f}`)"
     )
     return Notice(AHEAD_OF_BUDGET, text, "forecast")  # once per run, whatever the pace says
+
+
+def of_stall(event: MetricEvent, stop: bool, best_val_acc: float | None = None) -> Notice:
+    """The notice of the host's `stall` event (trainer/stall.py): why, and what follows."""
+    then = "saving, then terminating" if stop else "still running (instance.on_stall: notify)"
+    return Notice(
+        "stalled", f"stalled: {event.message}; {then}", f"stall@{event.time}", best_val_acc
+    )
 
 
 def of_event(event: MetricEvent, best_val_acc: float | None = None) -> Notice | None:

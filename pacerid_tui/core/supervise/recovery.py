@@ -26,6 +26,7 @@ from pacerid_tui.core.kernel.models import Instance, Run
 from pacerid_tui.core.kernel.price_table import prices_for
 from pacerid_tui.core.remote.host_contract import HostPaths
 from pacerid_tui.core.steps.budget_rule import STOP_REASON
+from pacerid_tui.core.supervise.budget import STALL_REASON
 
 if TYPE_CHECKING:
     from pacerid_tui.core.steps.lifecycle import Lifecycle
@@ -51,7 +52,7 @@ def ending(outcome: str, instance: Instance | None, why: str | None = None) -> E
     "interrupted" message, where the follow saw one."""
     code = instance.state_code if instance else None
     reason = instance.state_reason if instance else None
-    if code in OWN_STOP_CODES or reason == STOP_REASON:
+    if code in OWN_STOP_CODES or reason in (STOP_REASON, STALL_REASON):
         return "ended"  # a trainer stopped by our own power-off says "interrupted" too
     if code in INTERRUPTED_CODES:
         return "recover"

@@ -23,7 +23,7 @@ from typing import Any
 
 from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
-from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Run
+from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Notice, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise import budget, notify
 from pacerid_tui.core.supervise.follow_loop import follow_run
@@ -76,7 +76,10 @@ class Supervisor:
         self.ended: str | None = None
         """How the run ended when it was not recovered (our own stop, or gone unasked)."""
         self.budget_stopped = False
-        """The budget stopped this run (saved, then terminated): nothing recovers it."""
+        """Our own stop ended this run (its budget, or a stall with `instance.on_stall: stop`;
+        saved, then terminated): nothing recovers it."""
+        self.stall_stopped = False
+        """…and it was the stall."""
         self.stopped_poll_s = STOPPED_POLL_S
         self.recovering = False
         """A recovery is under way, or failed (`failure.follow_or_clean_up` ends its host)."""
@@ -189,7 +192,9 @@ class Supervisor:
                 await asyncio.gather(watcher, return_exceptions=True)
         if self._stopping is not None:
             await asyncio.shield(self._stopping)
-        return "budget" if self.budget_stopped else outcome
+        if self.budget_stopped:
+            return "stalled" if self.stall_stopped else "budget"
+        return outcome
 
     async def _cut_short(self, following: Coroutine[Any, Any, str]) -> str:
         """The follow, ended once the budget stop begins ("budget"): the host is being
@@ -263,7 +268,12 @@ class Supervisor:
         self._last_end = None
         following = asyncio.ensure_future(
             follow_run(
-                self.lifecycle, self.run, stop=stop, on_end=self._ended_with, on_epoch=self._epoch
+                self.lifecycle,
+                self.run,
+                stop=stop,
+                on_end=self._ended_with,
+                on_epoch=self._epoch,
+                on_stall=self._stalled,
             )
         )
         if not self._stop_mode():
@@ -291,9 +301,29 @@ class Supervisor:
     def _ended_with(self, event: MetricEvent) -> None:
         """Training ended (finished, failed, interrupted): told once, here, for every face."""
         self._last_end = event
+        if self.stall_stopped:
+            return  # the trainer saved because the stall stop asked it to: told as the stall
         notice = notify.of_event(event, self._best)
         if notice is not None:
             self.lifecycle.listener.ended(self.run_id, notice)
+
+    def _stalled(self, event: MetricEvent) -> None:
+        """The host found training stalled (trainer/stall.py): told once; with
+        `instance.on_stall: stop` the run is saved and terminated, in the supervisor's own task
+        like a budget stop (the host has asked the trainer to save meanwhile)."""
+        stop = self.lifecycle.config_of(self.run).instance.on_stall == "stop"
+        notice = notify.of_stall(event, stop, self._best)
+        self.lifecycle.listener.alert(self.run_id, f"{self.run_id} {notice.text}")
+        if not stop or self._stopping is not None:
+            self.lifecycle.listener.ended(self.run_id, notice)
+            return
+        self.budget_stopped = self.stall_stopped = True
+        self._stopping = asyncio.ensure_future(self._stop_stalled(event, notice))
+
+    async def _stop_stalled(self, event: MetricEvent, notice: Notice) -> Run:
+        run = await budget.stop_stalled(self.lifecycle, self.run, event.message or "no reason")
+        self.lifecycle.listener.ended(self.run_id, notice)
+        return run
 
     def _epoch(self, event: MetricEvent) -> None:
         if event.val_acc is not None:

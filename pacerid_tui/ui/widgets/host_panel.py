@@ -43,6 +43,8 @@ def host_text(samples: Sequence[SystemSample], steps: Sequence[MetricEvent]) -> 
     assessment = assess(samples, steps)  # first: on a short terminal it is what stays
     if assessment.verdict:
         text.append(assessment.verdict + "\n", style="bold")
+        if assessment.advice:
+            text.append(f"→ {assessment.advice}\n", style="dim")
     else:
         text.append("Verdict: waiting for a few more samples and steps.\n", style="dim")
     for warning in assessment.warnings:
