@@ -56,8 +56,8 @@ def test_a_file_with_a_key_missing_or_unknown_is_refused_naming_it(tmp_path: Pat
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "idle_s"}))
     with pytest.raises(watchdog.SettingsError, match="missing: idle_s; unknown: none"):
         watchdog.read_settings(path)
-    path.write_text(json.dumps({**good, "stall_s": 60}))
-    with pytest.raises(watchdog.SettingsError, match="missing: none; unknown: stall_s"):
+    path.write_text(json.dumps({**good, "poll_s": 60}))
+    with pytest.raises(watchdog.SettingsError, match="missing: none; unknown: poll_s"):
         watchdog.read_settings(path)
 
 
