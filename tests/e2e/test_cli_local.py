@@ -33,6 +33,20 @@ def tiny_config(tmp_path: Path, epochs: int = 2, **instance: Any) -> Path:
     return path
 
 
+def finished_post(run_id: str, best: float) -> dict[str, Any]:
+    """The webhook's JSON for a local run that finished with `best` validation accuracy."""
+    said = f"training finished (best val acc {best:.1%}) · $0.00 spent"  # a chat shows this
+    return {
+        "run_id": run_id,
+        "state": "finished",
+        "best_val_acc": best,
+        "cost_usd": 0.0,
+        "message": "training finished",
+        "text": f"pacerid-tui: {run_id} finished: {said}",
+        "content": f"pacerid-tui: {run_id} finished: {said}",
+    }
+
+
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "pacerid_tui", *args],
@@ -141,18 +155,7 @@ def test_all_posts_the_end_once_and_not_again_on_the_finished_run(
     assert f"{run_id}: training finished" in done.stderr
     metrics = (tmp_path / "results" / run_id / "metrics.jsonl").read_text().splitlines()
     best = max(e["val_acc"] for e in map(json.loads, metrics) if e["event"] == "epoch")
-    said = f"training finished (best val acc {best:.1%}) · $0.00 spent"  # a chat shows this
-    assert posts == [
-        {
-            "run_id": run_id,
-            "state": "finished",
-            "best_val_acc": best,
-            "cost_usd": 0.0,
-            "message": "training finished",
-            "text": f"pacerid-tui: {run_id} finished: {said}",
-            "content": f"pacerid-tui: {run_id} finished: {said}",
-        }
-    ]
+    assert posts == [finished_post(run_id, best)]
     again = cli("all", "--run", run_id)
     assert "training finished" not in again.stderr  # no follow: the run had ended
     assert len(posts) == 1

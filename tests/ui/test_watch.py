@@ -23,7 +23,7 @@ from pacerid_tui.ui.widgets.host_panel import HostPanel
 from pacerid_tui.ui.widgets.loss_chart import LossChart
 from tests import nvidia_smi
 from tests.core.test_notify import webhook_receiver
-from tests.e2e.test_cli_local import tiny_config
+from tests.e2e.test_cli_local import finished_post, tiny_config
 from tests.ui.test_app import busy, wait_for
 
 
@@ -80,16 +80,7 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
         await wait_for(pilot, lambda: not busy(app), timeout=60)
         await wait_for(pilot, lambda: len(posts) == 1)
         best = max(e.val_acc or 0.0 for e in training.history())
-        said = f"training finished (best val acc {best:.1%}) · $0.00 spent"  # a chat shows this
-        assert posts[0] == {
-            "run_id": run_id,
-            "state": "finished",
-            "best_val_acc": best,
-            "cost_usd": 0.0,
-            "message": "training finished",
-            "text": f"pacerid-tui: {run_id} finished: {said}",
-            "content": f"pacerid-tui: {run_id} finished: {said}",
-        }
+        assert posts[0] == finished_post(run_id, best)
 
     # A dashboard started again follows the run again: it sees the end once more, posts nothing.
     again = PaceridApp(config, refresh_s=0.5)
