@@ -24,20 +24,9 @@ from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.errors import HostKeyMismatch
 from pacerid_tui.core.kernel.models import Instance, Run
 from pacerid_tui.core.remote import ssh
-from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from tests.conftest import REPO
-
-
-class Heard(Listener):
-    def __init__(self) -> None:
-        self.reports: list[str] = []
-        self.alerts: list[str] = []
-
-    def report(self, run_id: str, message: str) -> None:
-        self.reports.append(message)
-
-    def alert(self, run_id: str, message: str) -> None:
-        self.alerts.append(message)
+from tests.heard import Heard
 
 
 def host_key(sshd: Instance) -> asyncssh.SSHKey:

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
-from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Notice
-from pacerid_tui.core.steps.lifecycle import Listener
+from pacerid_tui.core.kernel.models import InstanceState, MetricEvent
 from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests import nvidia_smi
 from tests.conftest import TakeRun
 from tests.e2e.test_cli_local import tiny_config
 from tests.e2e.test_watchdog import poweroff_reason, wait_until_stopped
+from tests.heard import Heard
 
 STALL_MINUTES = 0.1
 """Six seconds without a step is a stall in these tests."""
@@ -31,18 +31,6 @@ POLL_S = 0.3
 LATE_S = 5.0
 """How much later than the limit a loaded 2-core machine may write the event (a poll, the
 watchdog's reads, the machine's load)."""
-
-
-class Told(Listener):
-    def __init__(self) -> None:
-        self.endings: list[Notice] = []
-        self.alerts: list[str] = []
-
-    def alert(self, run_id: str, message: str) -> None:
-        self.alerts.append(message)
-
-    def ended(self, run_id: str, notice: Notice) -> None:
-        self.endings.append(notice)
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +67,7 @@ async def test_a_hung_loader_is_told_once_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, take_run: TakeRun
 ) -> None:
     monkeypatch.setenv("PACERID_TEST_FAULT", "hang@1")
-    told = Told()
+    told = Heard()
     lifecycle, run = await take_run(stall_config(tmp_path, "notify"), listener=told)
     stop = asyncio.Event()
     supervisor = Supervisor(lifecycle, run.run_id)
@@ -120,7 +108,7 @@ async def test_an_idle_gpu_while_the_trainer_lives_is_a_stall(
     raw["training"]["epochs"] = 20  # trains on past the limit
     raw["output"]["system_sample_s"] = 0.2
     path.write_text(yaml.safe_dump(raw))
-    told = Told()
+    told = Heard()
     lifecycle, run = await take_run(path, listener=told)
     stop = asyncio.Event()
     following = asyncio.create_task(Supervisor(lifecycle, run.run_id).follow(stop=stop))
@@ -139,7 +127,7 @@ async def test_on_stall_stop_saves_downloads_and_terminates(
     fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, take_run: TakeRun
 ) -> None:
     monkeypatch.setenv("PACERID_TEST_FAULT", fault)
-    told = Told()
+    told = Heard()
     lifecycle, run = await take_run(stall_config(tmp_path, "stop"), listener=told)
     supervisor = Supervisor(lifecycle, run.run_id)
     outcome = await asyncio.wait_for(supervisor.follow(), 300)
