@@ -21,7 +21,7 @@ from pacerid_tui.ui.screens.doctor_screen import DoctorScreen
 from pacerid_tui.ui.screens.history_screen import HistoryScreen
 from pacerid_tui.ui.screens.launch_form import LaunchForm
 from pacerid_tui.ui.screens.mistakes_screen import MistakesScreen
-from tests.ui.demo import SIZE, demo_app, settle, wait_or_fail
+from tests.ui.demo import AWS_RUN, SIZE, demo_app, settle, wait_or_fail
 
 
 @pytest.fixture
@@ -58,6 +58,13 @@ async def open_launch_form(pilot: Pilot[int]) -> None:
 
     await wait_or_fail(pilot, priced, "the launch form never showed the zone prices")
     await pilot.app.workers.wait_for_complete()
+    app = pilot.app
+    assert isinstance(app, PaceridApp)
+
+    def table_sized() -> bool:  # a refresh under the form re-sizes the runs table at its idle
+        return next(iter(app.table.columns.values())).content_width >= len(AWS_RUN)
+
+    await wait_or_fail(pilot, table_sized, "the runs table behind the form was never sized")
 
 
 def test_launch_form(demo: PaceridApp, snap_compare: Any) -> None:
