@@ -47,15 +47,25 @@ def finished_post(run_id: str, best: float) -> dict[str, Any]:
     }
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pacerid_tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ.copy(),
-        cwd=REPO,
-    )
+CLI_TIMEOUT_S = 240
+"""Under pytest's 300 s: a stuck command fails with what it printed, not a bare timeout."""
+
+
+def cli(
+    *args: str, check: bool = True, timeout: float = CLI_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pacerid_tui", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=os.environ.copy(),
+            cwd=REPO,
+        )
+    except subprocess.TimeoutExpired as stuck:
+        said = stuck.stderr.decode() if isinstance(stuck.stderr, bytes) else stuck.stderr
+        pytest.fail(f"`pacerid-tui {' '.join(args)}` ran past {timeout:g} s; it said:\n{said}")
     if check:
         assert done.returncode == 0, done.stderr
     return done
