@@ -7,10 +7,16 @@ The local provider's simulated spot price (`LocalProvider.set_price`) is set onc
 epoch's pace is known, so that the money runs out about three epochs later whatever this
 machine's speed: the test cannot know that speed beforehand, and a budget set at launch would
 stop a fast machine's run after its end and a slow one's before its first epoch.
+
+The supervisor follows (and has measured two epochs) before the price is set: the runway is a
+few epochs of seconds, and a supervisor started after the price spent it on its own start
+(connecting, reconciling) under `make test`'s three workers on 2 cores, so the run reached its
+stop with no forecast told (CI, 2026-12-07).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -21,23 +27,24 @@ import yaml
 
 from pacerid_tui.cli.commands import Printer
 from pacerid_tui.core.cloud.local import LocalProvider
-from pacerid_tui.core.kernel.models import Notice
+from pacerid_tui.core.kernel.models import Notice, Run
+from pacerid_tui.core.steps.status import PriceCache
 from pacerid_tui.core.supervise import notify
 from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.conftest import TakeRun
 from tests.core.test_notify import webhook_receiver
 from tests.e2e.test_cli_local import tiny_config, with_webhook
-from tests.e2e.test_follow_recovery import events_in, host_output
 
 BUDGET_USD = 1.0
 EPOCHS = 100
 """Far more than the budget lasts, even on a fast machine that waits out EC2's first minute:
 the stop comes a few epochs after the price is set."""
-EPOCHS_OF_MONEY = 6.5
-"""The money left when the price is set lasts this many epochs at the first epochs' pace. It
-was 3.5; under `make test`'s three workers on 2 cores the run once reached its budget stop with
-no forecast told first (CI, 2026-12-07): the race is not found yet, and a longer runway leaves
-the supervisor more looks before the stop."""
+EPOCHS_OF_MONEY = 3.5
+"""The money left when the price is set lasts this many epochs at the first epochs' pace."""
+EPOCHS_OFF = 2
+"""How far the named epoch may be from the one the stop came in. The forecast is told once, at
+the pace of its moment; with three test workers on 2 cores an epoch of under two seconds runs
+up to a third faster or slower a few epochs later (seen: epoch 29 named, stopped in 31)."""
 
 
 class Watching(Printer):
@@ -65,6 +72,11 @@ class Watching(Printer):
         super().alert(run_id, message)
 
 
+def measured(run: Run) -> list[float]:
+    """The epoch seconds the supervisor's follow has recorded (0.0: an epoch not measured)."""
+    return [seconds for seconds in run.epoch_seconds if seconds > 0]
+
+
 def budgeted(tmp_path: Path, url: str) -> Path:
     path = with_webhook(tiny_config(tmp_path, epochs=EPOCHS, interruption="relaunch"), url)
     raw = yaml.safe_load(path.read_text())
@@ -82,23 +94,27 @@ async def test_the_budget_running_out_is_told_once_before_the_stop_naming_its_ep
         lifecycle, run = await take_run(budgeted(tmp_path, url), listener=watching)
         watching.endings.lifecycle = lifecycle
         assert run.instance is not None and run.instance.launched_at is not None
-        metrics = host_output(run) / "metrics.jsonl"
+        supervisor = Supervisor(lifecycle, run.run_id, poll_s=0.5)
+        following = asyncio.create_task(supervisor.follow())
         deadline = time.monotonic() + 300
-        while len(ends := [e for e in events_in(metrics) if e["event"] == "epoch"]) < 2:
+        while len(paces := measured(lifecycle.registry.get(run.run_id))) < 2:
+            assert not following.done(), following.result()
             assert time.monotonic() < deadline, "two epochs never ended"
-            time.sleep(0.2)
-        pace = ends[1]["time"] - ends[0]["time"]
+            await asyncio.sleep(0.2)
+        pace = paces[1]
         # EC2 bills a start's first minute whole: the money must outlast launch + 60 s, so the
         # price comes no earlier than that minus the epochs of money (what the forecast sees
         # stays EPOCHS_OF_MONEY epochs ahead of the stop, whatever the setup took).
         while time.time() < run.instance.launched_at + 60 - EPOCHS_OF_MONEY * pace:
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         now = time.time()
         runs_out_at = now + EPOCHS_OF_MONEY * pace
         LocalProvider().set_price(BUDGET_USD * 3600 / (runs_out_at - now), at=now)
+        # The supervisor's price history is cached for a minute (status.PRICE_TTL_S; spot
+        # prices change a few times a day at most): this one changed now, as the test says.
+        lifecycle.prices = PriceCache()
 
-        supervisor = Supervisor(lifecycle, run.run_id, poll_s=0.5)
-        assert await supervisor.follow() == "budget"
+        assert await following == "budget"
         await watching.endings.announce(lifecycle)  # the CLI's end: the budget stop's notice
 
     after = lifecycle.registry.get(run.run_id)
@@ -108,7 +124,7 @@ async def test_the_budget_running_out_is_told_once_before_the_stop_naming_its_ep
     [notice] = watching.notices
     assert watching.noticed_at is not None and watching.noticed_at < stopped_at
     named = int(re.search(rf"runs out during epoch (\d+) of {EPOCHS}", notice.text).group(1))  # type: ignore[union-attr]
-    assert abs(named - (epochs_done + 1)) <= 1, (named, epochs_done, after.ended)
+    assert abs(named - (epochs_done + 1)) <= EPOCHS_OFF, (named, epochs_done, after.ended)
     assert f"--set training.epochs={named - 1}" in notice.text
     assert "--set instance.budget_usd=" in notice.text
 
