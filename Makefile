@@ -37,8 +37,8 @@ test: $(STAMP) system-deps
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS)
 
-# Every phase of a run × every fault (tests/faults/cells.py) on the local provider, one cell after
-# the other, printed as the Markdown table docs/reliability.md keeps; exit 1 when a cell fails.
+# Every phase of a run × every fault (tests/faults/cells.py) on the local provider, three cells at
+# a time, printed as the Markdown table docs/reliability.md keeps; exit 1 when a cell fails.
 faults: $(STAMP)
 	$(BIN)/python -W ignore -m tests.faults.matrix
 

@@ -36,10 +36,16 @@ def following(app: PaceridApp) -> bool:
     return any(view.following for view in app.runs.views.values())
 
 
-async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float = 60) -> None:
+async def wait_for(
+    pilot: Pilot[int],
+    check: Callable[[], bool],
+    timeout: float = 60,
+    seen: Callable[[], object] = lambda: "",
+) -> None:
+    """Wait until `check()`; on timeout the failure shows `seen()` (what the dashboard had)."""
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "timed out waiting for the dashboard"
+        assert time.monotonic() < deadline, f"timed out waiting for the dashboard; {seen()}"
         await pilot.pause(0.1)
 
 

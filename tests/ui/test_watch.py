@@ -85,8 +85,16 @@ async def test_run_all_shows_the_host_at_work_the_step_curve_and_posts_its_end_o
     # A dashboard started again follows the run again: it sees the end once more, posts nothing.
     again = PaceridApp(config, refresh_s=0.5)
     async with again.run_test(size=(160, 45)) as pilot:
+
+        def seen() -> str:
+            view = again.runs.view(run_id)
+            return f"following={view.following}; log ends {list(view.log)[-8:]}"
+
         await wait_for(  # the trainer's last line, "Done." (after its one test pass)
-            pilot, lambda: any("INFO Done" in line for line in again.runs.view(run_id).log), 120
+            pilot,
+            lambda: any("INFO Done" in line for line in again.runs.view(run_id).log),
+            120,
+            seen,
         )
         await wait_for(pilot, lambda: not again.runs.view(run_id).following, timeout=60)
         # Every worker done but the live run's supervisor, which watches until it ends.
