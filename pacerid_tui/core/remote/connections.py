@@ -51,8 +51,22 @@ class Connections:
         run = self._current(run.run_id)
         if run.instance is None or not run.instance.state.is_alive:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
-        target = await self.ssh_target(run, run.instance)
-        conn = await ssh.connect(target, report=lambda m: self._report(run.run_id, m))
+        instance = run.instance
+        target = await self.ssh_target(run, instance)
+        provider = self._provider_of(run)
+
+        async def gone() -> str | None:
+            try:
+                found = await asyncio.to_thread(provider.describe, [instance.instance_id])
+            except PaceridError:
+                return None  # cannot tell: keep waiting, as for a host still booting
+            now = found.get(instance.instance_id)
+            if now is not None and now.state.is_alive:
+                return None
+            why = (now.state_reason if now else None) or "gone"
+            return f"Instance {instance.instance_id} ended ({why}); it cannot be reached."
+
+        conn = await ssh.connect(target, report=lambda m: self._report(run.run_id, m), gone=gone)
         self._conns[run.run_id] = conn
         return conn
 

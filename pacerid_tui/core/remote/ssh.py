@@ -16,14 +16,14 @@ import asyncio
 import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pacerid_tui import paths
 from pacerid_tui.core.cloud.base import Report, quiet
 from pacerid_tui.core.kernel import atomic
-from pacerid_tui.core.kernel.errors import HostError, HostKeyMismatch
+from pacerid_tui.core.kernel.errors import HostError, HostKeyMismatch, InstanceGone
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import Instance
 
@@ -43,6 +43,10 @@ CIPHERS = (
 chacha20 for uploads here (docs/benchmarks.md); the rest keep older servers working."""
 BOOT_DEADLINE_S = 300.0
 """How long to wait for a freshly launched host's sshd before giving up."""
+GONE_CHECK_S = 10.0
+"""While waiting for sshd, how often the provider is asked whether the instance still exists:
+a host that ended (its own idle power-off, a spot reclaim) is said at once, not after the
+boot deadline of refusals."""
 PROXY_TOKEN = re.compile(r"%([hpr%])")
 """The ProxyCommand tokens we expand (config.py refuses any other)."""
 
@@ -204,11 +208,18 @@ async def connect_once(target: Target, report: Report = quiet) -> asyncssh.SSHCl
 
 
 async def connect(
-    target: Target, *, deadline_s: float = BOOT_DEADLINE_S, report: Report = quiet
+    target: Target,
+    *,
+    deadline_s: float = BOOT_DEADLINE_S,
+    report: Report = quiet,
+    gone: Callable[[], Awaitable[str | None]] | None = None,
 ) -> asyncssh.SSHClientConnection:
-    """Connect, waiting with backoff while the host boots (refused, timeouts, auth not ready)."""
+    """Connect, waiting with backoff while the host boots (refused, timeouts, auth not ready).
+
+    `gone`, asked every GONE_CHECK_S while waiting, says why the instance has ended (then
+    InstanceGone with that sentence), or None while it exists."""
     start = time.monotonic()
-    delay = 0.5
+    delay, next_check = 0.5, GONE_CHECK_S
     while True:
         try:
             return await connect_once(target, report)
@@ -216,6 +227,11 @@ async def connect(
             raise
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as err:
             waited = time.monotonic() - start
+            if gone is not None and waited >= next_check:
+                next_check = waited + GONE_CHECK_S
+                why = await gone()
+                if why:
+                    raise InstanceGone(why) from None
             if waited + delay > deadline_s:
                 check = (
                     f"instance.ssh_proxy_command works (its errors: {paths.proxy_log_file()})"
