@@ -53,10 +53,12 @@ async def beating(target: ssh.Target, run_id: str, limits: InstanceConfig) -> As
     """The host hears from us at once, then every period(limits), until the block ends."""
     every, touch = period(limits), command(run_id)
 
+    done = asyncio.Event()
+
     async def beat() -> None:
         conn: asyncssh.SSHClientConnection | None = None
         try:
-            while True:
+            while not done.is_set():
                 try:
                     conn = conn or await ssh.connect_once(target)
                     await ssh.run(conn, touch)
@@ -64,6 +66,8 @@ async def beating(target: ssh.Target, run_id: str, limits: InstanceConfig) -> As
                     if conn is not None:
                         conn.close()
                     conn = None
+                if done.is_set():
+                    break  # ended while connecting or touching: see below
                 await asyncio.sleep(every)
         finally:
             if conn is not None:
@@ -73,6 +77,12 @@ async def beating(target: ssh.Target, run_id: str, limits: InstanceConfig) -> As
     try:
         yield
     finally:
+        # The event as well as the cancel: on Python 3.11 asyncio.wait_for (inside asyncssh's
+        # connect) can swallow a cancel that comes as the connection completes (CPython
+        # gh-86296, fixed in 3.12), and a beat that went on would touch the heartbeat for as
+        # long as this process lives, keeping an idle host billing. Seen once in the fault
+        # matrix (launch-pending × ssh-drop: the cell waited on the beat for 18 minutes).
+        done.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
