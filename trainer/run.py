@@ -168,6 +168,20 @@ def test_best(
     if recorder is not None:
         write_json_atomic(output_dir / "report.json", report)
         draw_confusion(test.confusion, classes, output_dir / PNG_NAME)
+    log.info(
+        "Test, once, on epoch %d's model (best validation accuracy %.1f%%): accuracy %.1f%% on "
+        "%d images%s.",
+        best["epoch"],
+        100 * best["best_val_acc"],
+        100 * test.accuracy,
+        report["images"],
+        f", manufacturer {100 * makers['accuracy']:.1f}%" if makers else "",
+    )
+    # The log's last lines before the `done` event: a follower ends once it has read every
+    # file to the size it had when it saw that event (core/remote/file_follower.py), so lines
+    # written after it could be missing from a live log.
+    log.info("Done.")
+    if recorder is not None:
         recorder.event(
             "done",
             epoch=position.epoch,
@@ -181,16 +195,6 @@ def test_best(
             manufacturer_acc=makers["accuracy"] if makers else None,
         )
         recorder.status("done", epoch=position.epoch)
-    log.info(
-        "Test, once, on epoch %d's model (best validation accuracy %.1f%%): accuracy %.1f%% on "
-        "%d images%s.",
-        best["epoch"],
-        100 * best["best_val_acc"],
-        100 * test.accuracy,
-        report["images"],
-        f", manufacturer {100 * makers['accuracy']:.1f}%" if makers else "",
-    )
-    log.info("Done.")
     return EXIT_OK
 
 

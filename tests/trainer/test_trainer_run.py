@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from PIL import Image
 from tests.trainer.support import REPO, events, run_trainer
 from trainer.checkpoint import REQUIRED_KEYS
 from trainer.model import build_model
+
+pytestmark = pytest.mark.xdist_group("trainer-run")
+"""One worker runs this module: its module-scoped fixture trains once, not once per worker."""
 
 EVENT_KEYS = {
     "start": {"event", "time", "epochs", "epoch", "steps", "classes"},
@@ -97,6 +101,18 @@ def test_the_run_writes_every_file_of_the_host_contract(local_run: Path) -> None
     assert events(output, "start")[0]["dtype"] == "fp32"
     resolved = yaml.safe_load((output / "config.resolved.yaml").read_text())
     assert resolved["model"]["name"] == "resnet18" and resolved["training"]["epochs"] == 3
+
+
+def test_the_log_is_whole_before_the_done_event(local_run: Path) -> None:
+    """A follower ends once it has read every file to the size it had when metrics.jsonl gave
+    the `done` event (core/remote/file_follower.py), so the log's last lines (the test figures,
+    "Done.") must be written before that event, or a live log can end without them."""
+    done = events(local_run, "done")[0]
+    lines = (local_run / "train.log").read_text().splitlines()
+    assert lines[-1].endswith("INFO Done.") and "INFO Test, once" in lines[-2]
+    # asctime, to the millisecond and in local time: "2026-12-07 13:40:01,234"
+    written = datetime.strptime(lines[-1][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    assert written <= done["time"]
 
 
 def test_checkpoints_hold_what_export_needs_and_load_alone(local_run: Path) -> None:
