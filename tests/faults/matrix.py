@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.faults.cells import BOUND_S, ENV, FAULTS, PHASES, Outcome, run_cell
+from tests.faults.cells import BOUND_S, CELL_TIMEOUT_S, ENV, FAULTS, PHASES, Outcome, run_cell
 
 ISOLATION = {
     "AWS_EC2_METADATA_DISABLED": "true",
@@ -43,9 +43,20 @@ def one_cell(phase: str, fault: str) -> Outcome:
         os.environ.pop(name, None)
     os.environ["KAGGLE_CONFIG_DIR"] = str(root / "no-kaggle")
     try:
-        return asyncio.run(run_cell(phase, fault, root))
+        return asyncio.run(bounded(phase, fault, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def bounded(phase: str, fault: str, root: Path) -> Outcome:
+    """The cell, or a failed row when it has not ended within CELL_TIMEOUT_S: one stuck cell
+    must not hold up the matrix (one did, on a heartbeat that would not stop)."""
+    try:
+        async with asyncio.timeout(CELL_TIMEOUT_S):
+            return await run_cell(phase, fault, root)
+    except TimeoutError:
+        said = f"did not end within {CELL_TIMEOUT_S:.0f} s"
+        return Outcome(phase, fault, said, 0.0, 0.0, "FAILS: stuck", CELL_TIMEOUT_S)
 
 
 def main() -> int:
