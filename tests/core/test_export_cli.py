@@ -24,6 +24,9 @@ from pacerid_tui.core.results.coreml_export import (
 )
 from pacerid_tui.core.results.ios_sync import package_sha256, read_manifest, sync_model
 
+pytestmark = pytest.mark.xdist_group("export-cli")
+"""One worker runs this module: its module-scoped fixture trains once, not once per worker."""
+
 TINY_RUN = """
 data: {source: synthetic, image_size: 32, batch_size: 8, num_workers: 0,
        synthetic: {classes: 3, train_per_class: 8, test_per_class: 2, seed: 0}}

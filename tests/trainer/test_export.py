@@ -28,6 +28,9 @@ from trainer.export import (
 )
 from trainer.model import IMAGENET_MEAN, IMAGENET_STD, build_model
 
+pytestmark = pytest.mark.xdist_group("trainer-export")
+"""One worker runs this module: its module-scoped fixture trains once, not once per worker."""
+
 LABELS = ["Sorin Reply", "Medtronic Azure", "Boston Scientific Accolade"]  # not sorted
 SIZE = 32
 
