@@ -82,6 +82,13 @@ ORPHANS_S = 60.0
 """How often to look for live instances of ours that no run knows (a lost registry)."""
 
 
+def breakpoint_class(length: int, breakpoints: list[tuple[int, str]]) -> list[str]:
+    """The class a screen of this width (or height) gets from these breakpoints, as Textual
+    chooses it: the one of the largest threshold not above it."""
+    reached = [(threshold, name) for threshold, name in breakpoints if length >= threshold]
+    return [max(reached)[1]] if reached else []
+
+
 class PaceridApp(App[int]):
     TITLE = "pacerid-tui"
     CSS_PATH = "app.tcss"
@@ -241,6 +248,19 @@ class PaceridApp(App[int]):
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         if self.core is not None:
             self.runs.stop_supervising()
+
+    def get_default_screen(self) -> Screen[object]:
+        """The main screen, already with the breakpoint classes of the terminal's size: given
+        them at its first resize instead, every widget is styled and laid out once more before
+        the first frame (30-40 ms of a 0.5-s start, docs/benchmarks.md). Textual's resize still
+        sets them, so a wrong guess only costs that again."""
+        screen = Screen[object](id="_default")
+        width, height = self.size
+        screen.add_class(
+            *breakpoint_class(width, self.HORIZONTAL_BREAKPOINTS or []),
+            *breakpoint_class(height, self.VERTICAL_BREAKPOINTS or []),
+        )
+        return screen
 
     @property
     def dashboard(self) -> Screen[object]:
