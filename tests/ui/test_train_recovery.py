@@ -73,8 +73,14 @@ async def test_t_recovers_an_interrupted_run_onto_a_replacement(
             after = assert_recovered_once(run)
             assert after.instance is not None
             new = after.instance.instance_id
-            await wait_for(pilot, lambda: app.runs.rows[run.run_id].instance_id == new)
-            assert app.runs.rows[run.run_id].epoch == 3
+
+            def row() -> tuple[str | None, int | None]:
+                shown = app.runs.rows[run.run_id]
+                return shown.instance_id, shown.epoch
+
+            # The table shows it at the next refresh: one that read the registry before the
+            # last epoch was recorded may land after the follow ended (it did once, serially).
+            await wait_for(pilot, lambda: row() == (new, 3), timeout=30, seen=row)
     finally:
         lifecycle = Lifecycle()
         [current] = Registry(paths.registry_file()).runs()
