@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -217,6 +218,33 @@ async def test_embedded_server_ends_a_command_whose_channel_closes(
     process.close()
     await until(lambda: no_tail_left(folder), "tail to end with its channel")
     control.close()
+
+
+async def test_embedded_server_gives_commands_default_signals_whatever_it_inherited() -> None:
+    """Started from a shell that ignores SIGHUP (`nohup`) or SIGINT and SIGQUIT (a script's
+    `cmd &`), the embedded server stands in for a host's sshd all the same: sshd runs under
+    systemd, which starts a service with every signal at its default (systemd.exec(5)), and a
+    signal ignored at exec stays ignored (POSIX exec), so a command would ignore the hang-up at
+    its channel's close. Found by a CI run under `nohup`: the test above waited 60 s for a quiet
+    `tail -F` to end (with the hang-up ignored, only the server's pipes closing can end it)."""
+    ignored = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    provider = LocalProvider()
+    try:
+        instance = provider.launch(
+            InstanceSpec(run_id=f"test-{secrets.token_hex(3)}", provider="local")
+        )
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    try:
+        control = await ssh.connect(ssh.Target.of(instance, paths.known_hosts_file()))
+        status = (await ssh.run(control, "cat /proc/self/status")).stdout
+        control.close()
+    finally:
+        provider.terminate(instance.instance_id)
+    [mask] = [line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")]
+    assert [sig.name for sig in ignored if int(mask, 16) & 1 << (sig - 1)] == []
 
 
 def test_only_tails_notices_about_the_file_are_taken_out_of_the_stream() -> None:

@@ -288,7 +288,19 @@ async def run_detached(inst: Instance, argv: list[str]) -> None:
     await child.wait()
 
 
+HANG_UPS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+"""Signals a host's commands receive at their default disposition, however this server was
+started: a host's sshd starts under systemd, which execs a service with every signal at its
+default (systemd.exec(5); SIGPIPE aside), while an ignored signal stays ignored across fork and
+exec (POSIX exec). Started from `nohup` (SIGHUP) or a script's `cmd &` (SIGINT, SIGQUIT), this
+server would pass the ignoring on, and the hang-up at a channel's close would end nothing: a quiet
+`tail -F` outlived its channel, found by a CI run under nohup."""
+
+
 def main() -> None:
+    for sig in HANG_UPS:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
     asyncio.run(serve(Path(sys.argv[1])))
 
 
