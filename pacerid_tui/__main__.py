@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "dashboard"
     try:
         if command == "dashboard":
-            from pacerid_tui.ui.app import run_dashboard
+            from pacerid_tui.ui.entry import run_dashboard
 
             return run_dashboard(args)
         from pacerid_tui.cli import commands  # not needed (nor imported) for the dashboard

@@ -3,7 +3,7 @@
 # (instance.interruption: stop). EC2 starts a stopped spot instance again when capacity returns;
 # setup_host.sh installs this as a systemd unit (pacerid-resume.service) that runs it at each
 # boot, and the local provider's simulated boot runs the same unit. The boot-time dead-man
-# switch (core/boot.py) arms itself at every boot (cloud-init's per-boot scripts), before or
+# switch (core/kernel/boot_switch.py) arms itself at every boot (cloud-init's per-boot scripts), before or
 # after this unit. In order:
 #   1. starts the host watchdog (trainer/watchdog.py), which disarms the switch for this boot;
 #   2. if training had started and not finished (status.json says neither done nor error),

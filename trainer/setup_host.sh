@@ -14,7 +14,7 @@
 # PACERID_IMAGE_ROOT (default empty) prefixes the image paths looked at, so tests can lay an
 # image out under a folder instead of /.
 # Also starts the host watchdog when RUN_DIR/watchdog.json exists; the watchdog disarms the
-# boot-time dead-man switch (pacerid_tui/core/boot.py) and owns the limits from then on. In stop
+# boot-time dead-man switch (core/kernel/boot_switch.py) and owns the limits from then on. In stop
 # mode (RUN_DIR/resume.sh exists) it installs the boot service, boot_service.sh; before that, a
 # stop-mode host checks it can end its own run through AWS (watchdog.py --check), and setup
 # fails if not: training must never start on a host that could only stop itself.

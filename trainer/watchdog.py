@@ -1,9 +1,9 @@
 """The host's dead-man switch: powers the machine off when nobody is watching and money runs.
 
 Started detached by setup_host.sh, it survives the controller. On start it disarms the boot-time
-switch for this boot (pacerid_tui/core/boot.py, installed by the instance's user data to run at
-every boot) and owns the limits from then on. Every poll (15 s; PACERID_WATCHDOG_POLL_S) it
-checks, in this order:
+switch for this boot (pacerid_tui/core/kernel/boot_switch.py, installed by the instance's user
+data to run at every boot) and owns the limits from then on. Every poll (15 s;
+PACERID_WATCHDOG_POLL_S) it checks, in this order:
 
 - max runtime: the host has run `max_runtime_s`;
 - budget: launched_at → now at the max price (an upper bound of the real cost) reaches the budget;
@@ -60,7 +60,8 @@ from trainer.stall import StallWatch, alive, mtime, read_json
 
 ENDED_PHASES = ("done", "error", "interrupted")
 BOOT_DIR = "/var/lib/pacerid"
-"""The boot switch's folder on EC2 (PACERID_BOOT_DIR elsewhere); the same as core/boot.py's."""
+"""The boot switch's folder on EC2 (PACERID_BOOT_DIR elsewhere); the same as
+pacerid_tui/core/kernel/boot_switch.py's."""
 API_ATTEMPTS = 4
 """Tries per AWS call (botocore's standard mode retries throttling and server errors only)."""
 IMDS_ATTEMPTS = "3"
@@ -304,8 +305,9 @@ def boot_id() -> str:
 
 
 def disarm_boot_switch(run: Path) -> None:
-    """Stand the boot-time dead-man switch down for this boot (pacerid_tui/core/boot.py): from
-    now on this watchdog owns the limits. Its folder is absent on hosts not launched by us."""
+    """Stand the boot-time dead-man switch down for this boot
+    (pacerid_tui/core/kernel/boot_switch.py): from now on this watchdog owns the limits. Its
+    folder is absent on hosts not launched by us."""
     folder = Path(os.environ.get("PACERID_BOOT_DIR") or BOOT_DIR)
     if not folder.is_dir():
         return

@@ -22,11 +22,9 @@ that reads `app.runs` at once) waits for the core instead of finding nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import importlib
-import math
 import os
 import signal
 import time
@@ -44,8 +42,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Log
 from textual.worker import Worker, WorkerState
 
-from pacerid_tui import paths
-from pacerid_tui.core.kernel.errors import PaceridError, UsageError
+from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.ui import key_actions, messages
 from pacerid_tui.ui.key_actions import ACTIONS
 from pacerid_tui.ui.messages import while_open
@@ -252,7 +249,7 @@ class PaceridApp(App[int]):
     def get_default_screen(self) -> Screen[object]:
         """The main screen, already with the breakpoint classes of the terminal's size: given
         them at its first resize instead, every widget is styled and laid out once more before
-        the first frame (30-40 ms of a 0.5-s start, docs/benchmarks.md). Textual's resize still
+        the first frame (Ready 26 ms sooner headless; docs/benchmarks.md). Textual's resize still
         sets them, so a wrong guess only costs that again."""
         screen = Screen[object](id="_default")
         width, height = self.size
@@ -509,40 +506,3 @@ class PaceridApp(App[int]):
         self.notify(text, title=event.worker.name, severity="error", timeout=10)
         if self.selected is not None:
             self._append(self.selected, [f"! {text}"])
-
-
-def refresh_interval(text: str | None) -> float:
-    """PACERID_REFRESH_S as seconds (at least 0.2); unset or empty means the default."""
-    if not text:
-        return REFRESH_S
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0.2 <= seconds < math.inf:  # nan compares false: refused too
-        raise UsageError(
-            f"PACERID_REFRESH_S={text!r} is not a number of seconds ≥ 0.2; set it to e.g. 5."
-        )
-    return seconds
-
-
-def run_dashboard(args: argparse.Namespace) -> int:
-    config = paths.config_file(args.config)
-    app = PaceridApp(config, refresh_s=refresh_interval(os.environ.get("PACERID_REFRESH_S")))
-    app.run()
-    if app.start_error is not None:  # a broken config: its one sentence, once the screen is gone
-        raise app.start_error
-    live = [
-        run
-        for run in app.runs.lifecycle.registry.runs()
-        if run.instance is not None and run.instance.state.is_alive
-    ]
-    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-        for run in live:
-            assert run.instance is not None
-            print(
-                f"{run.run_id}: instance {run.instance.instance_id} keeps running "
-                f"({run.provider}); `pacerid-tui` follows it again, `pacerid-tui terminate "
-                f"--run {run.run_id}` stops it."
-            )
-    return 0

@@ -27,7 +27,7 @@ def test_core_modules_import_neither_textual_nor_rich() -> None:
 
 
 def test_the_dashboard_starts_without_torch_or_coremltools() -> None:
-    loaded = imported_after("import pacerid_tui.__main__, pacerid_tui.ui.app")
+    loaded = imported_after("import pacerid_tui.__main__, pacerid_tui.ui.entry")
     assert "textual" in loaded
     assert not {"torch", "coremltools", "torchvision"} & loaded
     assert not {"asyncssh", "boto3"} & loaded  # imported when a run is first reached
@@ -37,7 +37,7 @@ def test_the_dashboard_draws_its_first_frame_before_importing_the_core() -> None
     """`python -m pacerid_tui` imports Textual, the widgets and the kernel's plain types before
     its first frame; the config (pydantic, yaml), the lifecycle, the providers, SSH and the
     supervisor come after it, in a thread (ui/app.py, `start_core`)."""
-    loaded = modules_after("import pacerid_tui.__main__, pacerid_tui.ui.app")
+    loaded = modules_after("import pacerid_tui.__main__, pacerid_tui.ui.entry")
     assert "textual.widgets._footer" in loaded
     assert not {"pydantic", "yaml", "http.server", "tarfile"} & loaded
     late = ("config", "core.steps.lifecycle", "core.remote", "core.supervise.supervisor", "ui.runs")

@@ -1,16 +1,15 @@
 """A controller's sign of life on the host while a step before training runs.
 
 Until the host watchdog starts (at the end of setup), the boot switch powers the host off
-`boot_grace_minutes` after its last heartbeat (core/boot.py); from then on the watchdog does so
-`idle_terminate_minutes` after training ended or never started (trainer/watchdog.py). A step
-that outlasts either while the controller is plainly there (a dataset upload over a slow link,
-a long setup, a Kaggle download) must not trip them, so upload, setup and data touch both
-heartbeats for as long as they run (`keeps_the_host` decorates those steps): BEATS_PER_LIMIT
-times within the shorter limit, at most MAX_PERIOD_S apart. The touches go over an SSH
-connection of their own: on the step's, a heartbeat waits behind whatever the upload has queued
+`boot_grace_minutes` after its last heartbeat (core/kernel/boot_switch.py); from then on the
+watchdog does so `idle_terminate_minutes` after training ended or never started
+(trainer/watchdog.py). A step that outlasts either while the controller is plainly there (a dataset
+upload over a slow link, a long setup, a Kaggle download) must not trip them, so upload, setup and
+data touch both heartbeats for as long as they run (`keeps_the_host` decorates those steps):
+BEATS_PER_LIMIT times within the shorter limit, at most MAX_PERIOD_S apart. The touches go over an
+SSH connection of their own: on the step's, a heartbeat waits behind whatever the upload has queued
 (up to a channel window, 2 MB: ten seconds at 200 kB/s). A failed touch is tried again, on a new
-connection, at the next beat; the step's own connection tells the step what went wrong.
-"""
+connection, at the next beat; the step's own connection tells the step what went wrong."""
 
 from __future__ import annotations
 
@@ -58,7 +57,7 @@ async def beating(target: ssh.Target, run_id: str, limits: InstanceConfig) -> As
     async def beat() -> None:
         conn: asyncssh.SSHClientConnection | None = None
         try:
-            while not done.is_set():
+            while True:
                 try:
                     conn = conn or await ssh.connect_once(target)
                     await ssh.run(conn, touch)
@@ -66,8 +65,8 @@ async def beating(target: ssh.Target, run_id: str, limits: InstanceConfig) -> As
                     if conn is not None:
                         conn.close()
                     conn = None
-                if done.is_set():
-                    break  # ended while connecting or touching: see below
+                if done.is_set():  # ended while connecting or touching: see below
+                    break
                 await asyncio.sleep(every)
         finally:
             if conn is not None:
