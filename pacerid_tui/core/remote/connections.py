@@ -3,15 +3,16 @@
 Kept apart from the steps (steps/lifecycle.py) because reaching a host is its own small policy: the
 provider's SSH rule follows this machine's address on every (re)connect, and before the first
 pin the host key is checked against the fingerprints the host printed on its console. The
-lifecycle hands in how to read a run (as last recorded), its config, provider and listener as
-callables, so the listener it calls is always the current one (the dashboard replaces it after
-construction), and this room never imports the steps' registry.
+lifecycle hands in how to read a run (as last recorded), how to refresh it from its provider
+(recording what it says), its config, provider and listener as callables, so the listener it
+calls is always the current one (the dashboard replaces it after construction), and this room
+never imports the steps' registry.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from pacerid_tui import paths
@@ -31,12 +32,14 @@ class Connections:
     def __init__(
         self,
         current: Callable[[str], Run],
+        refresh: Callable[[list[Run]], Awaitable[list[Run]]],
         config_of: Callable[[Run], Config],
         provider_of: Callable[[Run], Provider],
         report: Tell,
         alert: Tell,
     ) -> None:
         self._current = current
+        self._refresh = refresh
         self._config_of = config_of
         self._provider_of = provider_of
         self._report = report
@@ -53,17 +56,17 @@ class Connections:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
         instance = run.instance
         target = await self.ssh_target(run, instance)
-        provider = self._provider_of(run)
 
         async def gone() -> str | None:
+            # Through the refresh, so the registry records the ending too: the next command
+            # and the dashboard must not take the instance for live (or billing).
             try:
-                found = await asyncio.to_thread(provider.describe, [instance.instance_id])
+                [now] = await self._refresh([self._current(run.run_id)])
             except PaceridError:
                 return None  # cannot tell: keep waiting, as for a host still booting
-            now = found.get(instance.instance_id)
-            if now is not None and now.state.is_alive:
+            if now.instance is not None and now.instance.state.is_alive:
                 return None
-            why = (now.state_reason if now else None) or "gone"
+            why = (now.instance.state_reason if now.instance else None) or "gone"
             return f"Instance {instance.instance_id} ended ({why}); it cannot be reached."
 
         conn = await ssh.connect(target, report=lambda m: self._report(run.run_id, m), gone=gone)

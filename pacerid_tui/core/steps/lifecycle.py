@@ -100,6 +100,7 @@ class Lifecycle:
         """Launches under way, per run: a terminate waits for one and ends what it started."""
         self.connections = Connections(
             self.registry.get,
+            self.refresh,
             self.config_of,
             self.provider_of,
             report=lambda run_id, m: self.listener.report(run_id, m),
