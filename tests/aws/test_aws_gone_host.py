@@ -20,6 +20,10 @@ moto's instances have made-up addresses, so the instance is reached through
 loopback port that refuses (tests/conftest.py `closed_port`): the host is down, as a terminated
 one is. Its key is pinned, as after the run's first upload, so the step goes straight to the
 connect loop. The step runs through the real program (`pacerid-tui setup`).
+
+Before the first pin the step waits for the host's key fingerprints on its boot console
+(GetConsoleOutput; `instance.host_key_wait_s`, four minutes): a host that ended before it
+printed them never will, so that wait asks too ("terminated before its first upload").
 """
 
 from __future__ import annotations
@@ -66,7 +70,9 @@ def pin_a_key(instance_id: str) -> None:
     atomic.write_text(known, f"{instance_id} {' '.join(key.split()[:2])}\n")
 
 
-@pytest.mark.parametrize("ending", ["terminated", "no longer listed"])
+@pytest.mark.parametrize(
+    "ending", ["terminated", "no longer listed", "terminated before its first upload"]
+)
 async def test_a_step_on_an_aws_instance_that_ended_says_so_within_seconds(
     ending: str, aws_env: str, aws_config: Path, ec2: Any, tmp_path: Path, take_run: TakeRun
 ) -> None:
@@ -77,7 +83,8 @@ async def test_a_step_on_an_aws_instance_that_ended_says_so_within_seconds(
         lifecycle.close()
         assert run.instance is not None and run.instance.state is InstanceState.RUNNING
         instance_id = run.instance.instance_id
-        pin_a_key(instance_id)
+        if ending != "terminated before its first upload":
+            pin_a_key(instance_id)
         ec2.terminate_instances(InstanceIds=[instance_id])  # behind this machine's registry
         if ending == "no longer listed":
             reset = urllib.request.Request(f"{aws_env}/moto-api/reset", method="POST")
@@ -95,10 +102,13 @@ async def test_a_step_on_an_aws_instance_that_ended_says_so_within_seconds(
 
     assert done.returncode == 1, done.stderr
     said = done.stderr.strip().splitlines()[-1]
-    reason = "no longer known to the provider" if ending != "terminated" else "terminated"
+    reason = "no longer known to the provider" if ending == "no longer listed" else "terminated"
     assert said.startswith(f"pacerid-tui: Instance {instance_id} ended ("), done.stderr
     assert reason in said.lower(), said
     assert "Traceback" not in done.stderr
-    assert (tmp_path / "asked").read_text().strip(), "the relay was never asked: no refusals"
+    if ending == "terminated before its first upload":  # told in the wait for fingerprints,
+        assert not (tmp_path / "asked").exists()  # before any connect
+    else:
+        assert (tmp_path / "asked").read_text().strip(), "the relay was never asked: no refusals"
     now = Registry(paths.registry_file()).get(run.run_id).instance
     assert now is not None and not now.state.is_alive, now

@@ -55,7 +55,6 @@ class Connections:
         if run.instance is None or not run.instance.state.is_alive:
             raise UsageError(f"Run {run.run_id} has no running instance; launch it first.")
         instance = run.instance
-        target = await self.ssh_target(run, instance)
 
         async def gone() -> str | None:
             # Through the refresh, so the registry records the ending too: the next command
@@ -69,6 +68,7 @@ class Connections:
             why = (now.instance.state_reason if now.instance else None) or "gone"
             return f"Instance {instance.instance_id} ended ({why}); it cannot be reached."
 
+        target = await self.ssh_target(run, instance, gone)
         conn = await ssh.connect(target, report=lambda m: self._report(run.run_id, m), gone=gone)
         self._conns[run.run_id] = conn
         return conn
@@ -80,8 +80,14 @@ class Connections:
             raise InstanceGone(f"Run {run.run_id} has no running instance.")
         return instance
 
-    async def ssh_target(self, run: Run, instance: Instance) -> ssh.Target:
-        """How to reach the host; before the first pin, the fingerprints its console printed."""
+    async def ssh_target(
+        self,
+        run: Run,
+        instance: Instance,
+        gone: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> ssh.Target:
+        """How to reach the host; before the first pin, the fingerprints its console printed
+        (waiting for them ends early when `gone` says the instance has ended)."""
         config = self._config_of(run).instance
         target = ssh.Target.of(
             instance, paths.known_hosts_file(), proxy_command=config.ssh_proxy_command
@@ -104,6 +110,7 @@ class Connections:
             config.host_key_wait_s,
             say,
             lambda m: self._alert(run.run_id, m),
+            gone,
         )
         return replace(target, fingerprints=printed)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from pacerid_tui.core.cloud.base import HostKeyFingerprints, Report
-from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.kernel.errors import InstanceGone, PaceridError
 
 FIRST_RETRY_S = 3.0
 """Pause before the second read: the console is rarely ready at `running`."""
@@ -25,9 +26,18 @@ fingerprints come once, so a few seconds late costs nothing."""
 
 
 async def printed_fingerprints(
-    provider: HostKeyFingerprints, instance_id: str, wait_s: float, say: Report, alert: Report
+    provider: HostKeyFingerprints,
+    instance_id: str,
+    wait_s: float,
+    say: Report,
+    alert: Report,
+    gone: Callable[[], Awaitable[str | None]] | None = None,
 ) -> tuple[str, ...]:
-    """The fingerprints the host printed; empty (said through `alert`) when none came in time."""
+    """The fingerprints the host printed; empty (said through `alert`) when none came in time.
+
+    `gone` is asked before each pause, as the connect loop asks it (ssh.connect): a host that
+    ended before it printed anything prints nothing, and waiting out `wait_s` for it (four
+    minutes by default) would only hold the step; then InstanceGone with its sentence."""
     deadline = time.monotonic() + wait_s
     pause = FIRST_RETRY_S
     said_waiting = False
@@ -51,6 +61,9 @@ async def printed_fingerprints(
                 "first connect."
             )
             return ()
+        why = await gone() if gone is not None else None
+        if why:
+            raise InstanceGone(why)
         if not said_waiting:
             say(f"Waiting for {instance_id} to print its host key fingerprints on its console…")
             said_waiting = True
