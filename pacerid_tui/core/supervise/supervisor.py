@@ -6,12 +6,12 @@ read; the rules that act on a live run are here, once, so they hold the same way
 following the log and metrics (`follow_loop.py`, whose liveness checks are the controller's
 heartbeat on the host), background downloads, the budget (the rule in `steps/budget_rule.py`,
 read from the run's status row: a notice once its forecast passes the budget, naming the epoch
-it would stop in; a warning at 80 %; at 100 % `budget.py` saves then terminates),
-spot notices and recovery (`recovery.py`), stop mode's waits for the same instance to start
-again (`restart_wait.py`), coming back to a run that went on unwatched (`reconcile.on_return`),
-and each ending told once through the listener (`Listener.ended`: training finished, failed
-or interrupted; the budget stopped it), which the CLI and the dashboard only show. A budget stop runs in the supervisor's own task: nothing that
-refreshes the screen can cancel it halfway.
+it would stop in; a warning at 80 %; at 100 % `budget.py` saves then terminates), spot notices
+and recovery (`recovery.py`), stop mode's waits for the same instance to start again
+(`restart_wait.py`), coming back to a run that went on unwatched (`reconcile.on_return`), and
+each ending told once through the listener (`Listener.ended`: training finished, failed or
+interrupted; the budget stopped it), which the CLI and the dashboard only show. A budget stop
+runs in the supervisor's own task: nothing that refreshes the screen can cancel it halfway.
 """
 
 from __future__ import annotations
