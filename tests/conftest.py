@@ -30,7 +30,8 @@ import pytest
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.kernel.models import Instance, InstanceSpec, InstanceState, Run
-from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.run_listener import Listener
 from tests.kaggle_standin import KaggleStandIn, kaggle_port
 from tests.metadata_standin import MetadataService
 from tests.standins import serving

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pacerid_tui.core.kernel.models import Notice
-from pacerid_tui.core.steps.lifecycle import Listener
+from pacerid_tui.core.steps.run_listener import Listener
 
 
 class Heard(Listener):

@@ -23,8 +23,9 @@ from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote import ssh, sync
 from pacerid_tui.core.remote.host_contract import INTERRUPTED_EXIT, HostPaths
 from pacerid_tui.core.results import delivery
-from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps.run_listener import Listener
 from pacerid_tui.core.steps.status import COLUMNS, RunStatus, cells
 from pacerid_tui.core.steps.status import row as status_row
 from pacerid_tui.core.supervise import orphans

@@ -9,7 +9,7 @@ from textual.app import App
 from pacerid_tui.core.kernel.host_records import SystemSample
 from pacerid_tui.core.kernel.models import MetricEvent, Notice, Run
 from pacerid_tui.core.remote.sync import Progress
-from pacerid_tui.core.steps.lifecycle import Listener
+from pacerid_tui.core.steps.run_listener import Listener
 from pacerid_tui.ui import messages
 
 

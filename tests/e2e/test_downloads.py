@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from pacerid_tui.config import load_config
-from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.run_listener import Listener
 from pacerid_tui.core.supervise.supervisor import run_all
 from tests.e2e.test_cli_local import tiny_config
 from trainer.export import load_checkpoint, restore_model

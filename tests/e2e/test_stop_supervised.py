@@ -19,7 +19,8 @@ from typing import Any
 from pacerid_tui.config import load_config
 from pacerid_tui.core.cloud.local import LocalProvider
 from pacerid_tui.core.kernel.models import InstanceState, MetricEvent
-from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.lifecycle import Lifecycle
+from pacerid_tui.core.steps.run_listener import Listener
 from pacerid_tui.core.supervise.supervisor import Supervisor
 from tests.conftest import TakeRun
 from tests.e2e.test_stop_mode import epochs_in, longer_epochs, read_json

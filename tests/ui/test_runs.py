@@ -16,8 +16,9 @@ from typing import Any
 from pacerid_tui import paths
 from pacerid_tui.config import load_config
 from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
-from pacerid_tui.core.steps.lifecycle import Lifecycle, Listener
+from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps.run_listener import Listener
 from pacerid_tui.core.steps.status import row as status_row
 from pacerid_tui.ui.runs import Runs
 from tests.conftest import REPO

@@ -1,38 +1,26 @@
-"""The doctor's AWS checks: the account, as a launch would find it, without changing anything.
+"""The doctor's AWS checks: the account, as a launch would find it, without changing anything;
+`aws_checks` runs them and the host checks (`aws_host_checks.py`: network, image, key pair,
+firewall) by name.
 
-Each check calls only describe/get APIs and the same look-ups the launch uses (aws_network,
-aws_quota, aws_ami.find_image, aws_keypair.candidates, aws_firewall, aws_role), so what the
-doctor says is what the launch will do; the role and credentials checks also ask IAM's policy
-simulator (the credentials check about every action of docs/aws-policy.json), which changes
-nothing. Any error becomes that check's fail or warn; one that says nothing about the account
-(AWS unreachable, too slow, a server error, a page that is not AWS's: aws_session's NoAnswer)
-makes that check "cannot tell", and costs no other. When the credentials fail, the other checks
-are not asked (they would only repeat it).
+The account's checks (credentials, permissions, instance types, quota, the stop-mode role, the
+price) call only describe/get APIs and the same look-ups the launch uses (aws_quota, aws_types,
+aws_prices, aws_role), so what the doctor says is what the launch will do; the role and
+credentials checks also ask IAM's policy simulator (the credentials check about every action of
+docs/aws-policy.json), which changes nothing. Any error becomes that check's fail or warn; one
+that says nothing about the account (AWS unreachable, too slow, a server error, a page that is
+not AWS's: aws_session's NoAnswer) makes that check "cannot tell", and costs no other. When the
+credentials fail, the other checks are not asked (they would only repeat it).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from pacerid_tui.config import Config
 from pacerid_tui.core.cloud.aws import AwsProvider
-from pacerid_tui.core.cloud.aws_ami import find_image
-from pacerid_tui.core.cloud.aws_firewall import (
-    allowed_cidr,
-    find_group,
-    group_in_use,
-    rule_description,
-    ssh_rules,
-    ssh_warning,
-    stale_rules,
-)
-from pacerid_tui.core.cloud.aws_keypair import candidates, readable_public_key
-from pacerid_tui.core.cloud.aws_keyprint import fingerprints
-from pacerid_tui.core.cloud.aws_network import Network, find_network
+from pacerid_tui.core.cloud.aws_host_checks import HostChecks
 from pacerid_tui.core.cloud.aws_policy import missing
 from pacerid_tui.core.cloud.aws_prices import current_prices, on_demand_price
 from pacerid_tui.core.cloud.aws_quota import (
@@ -54,6 +42,8 @@ from pacerid_tui.core.kernel.errors import PaceridError
 
 
 class AwsDoctor:
+    """The account's checks of one config; `host` holds the host checks (`HostChecks`)."""
+
     def __init__(
         self, config: Config, provider: AwsProvider | None = None, thorough: bool = True
     ) -> None:
@@ -64,12 +54,7 @@ class AwsDoctor:
         self.instance = config.instance
         self.provider = provider or AwsProvider(config.instance)
         self.ec2 = self.provider.clients.ec2
-        self._network: Network | None = None
-
-    def network_found(self) -> Network:
-        if self._network is None:
-            self._network = find_network(self.ec2, self.instance)
-        return self._network
+        self.host = HostChecks(self.instance, self.provider)
 
     def credentials(self) -> Check:
         sts = self.provider.clients.other("sts")
@@ -197,127 +182,6 @@ class AwsDoctor:
             "Check the vCPU quotas of Amazon EC2 in the Service Quotas console.",
         )
 
-    def network(self) -> Check:
-        network = self.network_found()
-        where = (
-            f"Subnet {next(iter(network.subnets.values()))} of {network.vpc_id}"
-            if network.configured
-            else f"Default VPC {network.vpc_id}"
-        )
-        zones = list(network.subnets)
-        wanted = self.instance.zones
-        missing = [zone for zone in wanted if zone not in network.subnets]
-        detail = f"{where}; zones with a subnet: {', '.join(zones)}; the security group goes there"
-        if wanted and len(missing) == len(wanted):
-            return Check(
-                "network",
-                FAIL,
-                f"{detail}, but none of instance.zones ({', '.join(wanted)}).",
-                "Set instance.zones to zones listed here, or instance.subnet_id.",
-                usage=True,
-            )
-        if missing:
-            return Check(
-                "network",
-                WARN,
-                f"{detail}; {', '.join(missing)} have none and are skipped.",
-                "Drop them from instance.zones, or set instance.subnet_id.",
-            )
-        private = [s for s, public in network.public.items() if not public]
-        if private and len(private) == len(network.public) and not self.instance.ssh_proxy_command:
-            return Check(
-                "network",
-                WARN,
-                f"{detail}; {private[0]} gives instances no public IP.",
-                f"Run `aws ec2 modify-subnet-attribute --subnet-id {private[0]} "
-                "--map-public-ip-on-launch`, or reach the host with instance.ssh_proxy_command.",
-            )
-        return Check("network", OK, detail + ".", "")
-
-    def image(self) -> Check:
-        image = find_image(
-            self.ec2, self.provider.clients.ssm, self.instance.region, self.instance.ami_id
-        )
-        torch = re.search(r"PyTorch (\d+(?:\.\d+)*)", image.name)
-        system = re.search(r"(Ubuntu \d+\.\d+|Amazon Linux \d+)", image.name)
-        return Check(
-            "image",
-            OK,
-            f"{image.image_id}: {image.name} (PyTorch {torch.group(1) if torch else 'unknown'}, "
-            f"{system.group(1) if system else 'OS unknown'}, "
-            f"SSH user {self.instance.ssh_user or image.user}).",
-            "",
-        )
-
-    def key_pair(self) -> Check:
-        pairs = candidates(self.instance)
-        with aws_errors("look up key pairs"):
-            found = self.ec2.describe_key_pairs(
-                Filters=[{"Name": "key-name", "Values": [pair.name for pair in pairs]}]
-            ).get("KeyPairs", [])
-        in_aws = {entry.get("KeyName"): entry.get("KeyFingerprint", "") for entry in found}
-        for pair in pairs:
-            if pair.name in in_aws and pair.path.exists():
-                return self._compare(pair.name, pair.path, in_aws[pair.name])
-        for pair in pairs:
-            if pair.name not in in_aws and readable_public_key(pair.path) is not None:
-                detail = f"Key pair {pair.name} will be imported at launch from {pair.path}."
-                return Check("key_pair", OK, detail, "")
-        configured = pairs[0]
-        return Check(
-            "key_pair",
-            OK,
-            f"Key pair {configured.name} will be created at launch, its private key saved to "
-            f"{configured.path} (0400).",
-            "",
-        )
-
-    def _compare(self, name: str, path: Path, remote: str) -> Check:
-        try:
-            local = fingerprints(path.read_bytes())
-        except (OSError, ValueError) as err:
-            return Check(
-                "key_pair",
-                FAIL,
-                f"{path} cannot be read as a private key ({err}).",
-                "Fix instance.key_path, or move the file away so a new pair is created.",
-                usage=True,
-            )
-        if normal(remote) in {normal(print_) for print_ in local}:
-            return Check("key_pair", OK, f"Key pair {name} matches {path}.", "")
-        return Check(
-            "key_pair",
-            FAIL,
-            f"Key pair {name} in AWS does not match {path} (the fingerprints differ).",
-            f"Point instance.key_path at its key, or delete the pair (`aws ec2 delete-key-pair "
-            f"--key-name {name}`) to get a new one.",
-            usage=True,
-        )
-
-    def firewall(self) -> Check:
-        cidr = allowed_cidr(self.instance)
-        name = self.instance.security_group
-        group = find_group(self.ec2, name, self.network_found().vpc_id)
-        opened = f"SSH from {cidr}" + ("" if self.instance.ssh_cidr else " (this machine's IP)")
-        warning = ssh_warning(self.instance)
-        if group is None:
-            detail = f"{opened}; group {name} will be created at launch."
-            return Check("firewall", WARN if warning else OK, detail, warning or "")
-        rules = ssh_rules(group.get("IpPermissions", []))
-        group_id = group["GroupId"]
-        stale = stale_rules(
-            rules, cidr, rule_description(), lambda: group_in_use(self.ec2, group_id)
-        )
-        detail = f"{opened} in {name} ({group['GroupId']})"
-        if stale:
-            return Check(
-                "firewall",
-                WARN,
-                f"{detail}; stale rules: {', '.join(rule.cidr for rule in stale)}.",
-                "Nothing to do: the next launch or connection revokes them.",
-            )
-        return Check("firewall", WARN if warning else OK, detail + ".", warning or "")
-
     def role(self) -> Check:
         """Whether stop mode will get its instance role, or the launch will fall back."""
         inst = self.instance
@@ -375,7 +239,7 @@ class AwsDoctor:
         prices = current_prices(self.ec2, [inst.instance_type], time.time()).get(
             inst.instance_type, {}
         )
-        zones = inst.zones or list(self.network_found().subnets)
+        zones = inst.zones or list(self.host.network_found().subnets)
         prices = {zone: price for zone, price in sorted(prices.items()) if zone in zones}
         if not prices:
             return Check(
@@ -415,10 +279,6 @@ def bound(rate: float, minutes: float | None) -> str:
     return f", at most ${rate * minutes / 60:.2f} over instance.max_runtime_minutes ({minutes:g})"
 
 
-def normal(fingerprint: str) -> str:
-    return fingerprint.removeprefix("SHA256:").rstrip("=").lower()
-
-
 def no_answer(name: str, err: NoAnswer) -> Check:
     """A check AWS gave nothing to go on: a warn that says so, and why."""
     return cannot_tell(name, str(err))
@@ -435,10 +295,10 @@ def aws_checks(
         "credentials": doctor.credentials,
         "instance_type": doctor.instance_type,
         "quota": doctor.quota,
-        "network": doctor.network,
-        "image": doctor.image,
-        "key_pair": doctor.key_pair,
-        "firewall": doctor.firewall,
+        "network": doctor.host.network,
+        "image": doctor.host.image,
+        "key_pair": doctor.host.key_pair,
+        "firewall": doctor.host.firewall,
         "role": doctor.role,
         "price": doctor.price,
     }

@@ -1,5 +1,6 @@
 """One check's answer (ok, warn or fail, a sentence of detail and one of fix): the shape that
-doctor's checks share with the provider modules that run them (cloud/aws_doctor.py).
+doctor's checks share with the provider modules that run them (cloud/aws_doctor.py,
+aws_host_checks.py).
 
 Kept in the kernel so that a provider's checks and the doctor that asks for them both import
 it, and neither imports the other.

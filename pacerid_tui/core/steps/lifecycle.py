@@ -1,19 +1,19 @@
 """The steps of a run, in order: launch → upload → setup → data → train → download → terminate.
 
-Each step is idempotent and resumable: it reads the run from the registry, does its work on the
-host over SSH, and records itself in `run.steps_done`. The CLI and the dashboard call the same
-methods; what happens is told to a `Listener` (the CLI prints, the dashboard posts messages),
-so this module knows nothing about either. Every step reads the run's config as it was frozen
-at launch (`config_of`), never the YAML file again. Orchestration (following training, the
-budget, recovery, every step in a row) is the supervisor's (`supervisor.py`), above this layer;
-queries here (`refresh`, `statuses`) only read.
-"""
+Each step is idempotent and resumable: it reads the run from the registry, does its work, and
+records itself in `run.steps_done`. `Lifecycle` is the one object the CLI, the dashboard and the
+supervisor call: launching, ending and listing instances are here; the steps done on the host
+over SSH (upload to download) are `host_steps.py`'s, offered here as methods. What happens is
+told to a `Listener` (`run_listener.py`: the CLI prints, the dashboard posts messages), so this
+module knows nothing about either. Every step reads the run's config as it was frozen at launch
+(`config_of`), never the YAML file again. Orchestration (following training, the budget,
+recovery, every step in a row) is the supervisor's (`supervisor.py`), above this layer; queries
+here (`refresh`, `statuses`) only read."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import secrets
 import shutil
 import time
@@ -27,66 +27,20 @@ from pacerid_tui.config import Config, InstanceConfig, load_config
 from pacerid_tui.core.cloud.base import Provider
 from pacerid_tui.core.cloud.factory import provider_for
 from pacerid_tui.core.kernel import atomic
-from pacerid_tui.core.kernel.errors import HostError, PaceridError, UsageError
-from pacerid_tui.core.kernel.host_records import SystemSample, stopped_stretches
+from pacerid_tui.core.kernel.errors import PaceridError
+from pacerid_tui.core.kernel.host_records import stopped_stretches
 from pacerid_tui.core.kernel.lazy import asyncssh
-from pacerid_tui.core.kernel.models import (
-    Instance,
-    InstanceState,
-    MetricEvent,
-    Notice,
-    PricePoint,
-    Run,
-)
+from pacerid_tui.core.kernel.models import Instance, InstanceState, PricePoint, Run
 from pacerid_tui.core.remote import ssh, sync
 from pacerid_tui.core.remote.connections import Connections
-from pacerid_tui.core.remote.heartbeat import keeps_the_host
-from pacerid_tui.core.remote.host_contract import (
-    HostPaths,
-    TrainingState,
-    code_files,
-    watchdog_settings,
-)
-from pacerid_tui.core.steps import placement, placement_rank, stop_mode
+from pacerid_tui.core.remote.host_contract import TrainingState
+from pacerid_tui.core.steps import host_steps, placement, placement_rank
 from pacerid_tui.core.steps.credentials import kaggle_credentials
 from pacerid_tui.core.steps.doctor import preflight
 from pacerid_tui.core.steps.registry import Registry
+from pacerid_tui.core.steps.run_listener import Listener
 from pacerid_tui.core.steps.status import PriceCache, RunStatus
 from pacerid_tui.core.steps.status import row as status_row
-
-
-class Listener:
-    """What the lifecycle tells its caller. Override what you need; the rest is dropped."""
-
-    def report(self, run_id: str, message: str) -> None:
-        """One sentence of progress."""
-
-    def lines(self, run_id: str, source: str, lines: list[str]) -> None:
-        """Log lines from the host: source is setup, data or train."""
-
-    def metric(self, run_id: str, event: MetricEvent) -> None:
-        """One metrics.jsonl event from the trainer."""
-
-    def progress(self, run_id: str, step: str, progress: sync.Progress) -> None:
-        """Transfer progress of upload or download."""
-
-    def system(self, run_id: str, sample: SystemSample) -> None:
-        """One host sample from the trainer's system.jsonl."""
-
-    def run_changed(self, run: Run) -> None:
-        """The registry entry of a run changed."""
-
-    def alert(self, run_id: str, message: str) -> None:
-        """Something the user must notice (budget warnings, stops); by default a report."""
-        self.report(run_id, message)
-
-    def ended(self, run_id: str, notice: Notice) -> None:
-        """The run's training ended, its budget stopped it, or it stalled: told once, by its
-        supervisor."""
-
-    def noticed(self, run_id: str, notice: Notice) -> None:
-        """News while the run goes on (its forecast passed the budget), to show and send now."""
-        self.alert(run_id, notice.text)
 
 
 class Lifecycle:
@@ -138,6 +92,10 @@ class Lifecycle:
             config = self._configs[run.run_id] = load_config(snapshot)
         return config
 
+    def results_dir(self, run: Run) -> Path:
+        config = self.config_of(run)
+        return Path(config.output.dir).expanduser() / run.run_id
+
     def provider_of(self, run: Run) -> Provider:
         """The run's provider, in the region it was placed in: its recorded region wins."""
         instance = self.config_of(run).instance
@@ -186,12 +144,6 @@ class Lifecycle:
         self.listener.run_changed(updated)
         return updated
 
-    def _done(self, run: Run, step: str) -> Run:
-        run = self.registry.get(run.run_id)
-        if step in run.steps_done:
-            return run
-        return self.update(run, steps_done=[*run.steps_done, step])
-
     def _say(self, run: Run, message: str) -> None:
         self.listener.report(run.run_id, message)
 
@@ -237,7 +189,7 @@ class Lifecycle:
         except Exception:
             self._forget_unlaunched(run)
             raise
-        return self._done(run, "launch")
+        return host_steps.record_done(self, run, "launch")
 
     def _forget_unlaunched(self, run: Run) -> None:
         """A first launch that failed leaves no "not launched" run behind (a recovery's does:
@@ -312,150 +264,24 @@ class Lifecycle:
     def close(self) -> None:
         self.connections.close()
 
-    # -- the steps on the host --------------------------------------------------------------------
-    @keeps_the_host
+    # -- the steps on the host (host_steps.py does them; here for every caller) ------------------
     async def upload(self, run: Run) -> sync.SyncStats:
-        """Delta-sync trainer/, configs/ and the run's config (and a local dataset) to the host."""
-        config = self.config_of(run)
-        conn = await self.connection(run)
-        host = HostPaths(run.run_id)
-        files = code_files(paths.run_config_file(run.run_id), config.data.excludes)
-        stats = await sync.upload(
-            conn,
-            files,
-            host.code,
-            on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
-        )
-        self._say(
-            run,
-            f"Upload: {stats.files_sent} of {stats.files_listed} files sent "
-            f"({stats.bytes_sent / 1e6:.2f} MB), {stats.files_deleted} deleted.",
-        )
-        if config.data.source == "local" and config.data.local_dir:
-            data_files = sync.local_tree(
-                Path(config.data.local_dir).expanduser(), sync.Excludes(config.data.excludes)
-            )
-            data = await sync.upload(
-                conn,
-                data_files,
-                host.data,
-                on_progress=lambda p: self.listener.progress(run.run_id, "upload", p),
-            )
-            self._say(run, f"Dataset: {data.files_sent} of {data.files_listed} files sent.")
-        self._done(run, "upload")
-        return stats
+        return await host_steps.upload(self, run)
 
-    async def _stream_step(self, run: Run, source: str, command: str, stdin: str | None) -> None:
-        conn = await self.connection(run)
-        status = await ssh.stream(
-            conn,
-            command,
-            lambda line: self.listener.lines(run.run_id, source, [line]),
-            input=stdin,
-        )
-        if status != 0:
-            raise HostError(
-                f"The {source} step failed on the host (exit {status}); "
-                f"its log is in output/{source}.log there and above."
-            )
-
-    @keeps_the_host
     async def setup(self, run: Run) -> None:
-        """Run the shipped setup script (idempotent: instant the second time)."""
-        if "upload" not in self.registry.get(run.run_id).steps_done:
-            await self.upload(run)
-        host = HostPaths(run.run_id)
-        run = self.registry.get(run.run_id)
-        instance = self.live_instance(run)
-        settings = watchdog_settings(self.config_of(run), instance, run.cost_usd)
-        conn = await self.connection(run)
-        await ssh.run(
-            conn,
-            f"mkdir -p {host.shell_root} && cat > {host.shell_root}/watchdog.json",
-            input=settings.json(),
-        )
-        for name, content in stop_mode.boot_files(run.run_id, instance).items():
-            await ssh.run(conn, f"cat > {host.shell_root}/{name}", input=content)
-        self._say(run, "Setting up the host…")
-        await self._stream_step(run, "setup", host.setup_command(), None)
-        self._done(run, "setup")
+        await host_steps.setup(self, run)
 
-    @keeps_the_host
     async def data(self, run: Run) -> None:
-        """Fetch the dataset on the host: Kaggle (credentials via stdin only) or synthetic."""
-        config = self.config_of(run)
-        host = HostPaths(run.run_id)
-        log = f"{host.shell_root}/output/data.log"
-        if config.data.source == "kaggle":
-            stdin = json.dumps(kaggle_credentials()) + "\n"
-            args = host.trainer_args("download", "--credentials-stdin")
-        elif config.data.source == "synthetic":
-            stdin, args = None, host.trainer_args("synthetic")
-        else:
-            self._say(run, "Dataset uploaded from this machine; nothing to fetch.")
-            self._done(run, "data")
-            return
-        self._say(run, f"Preparing the {config.data.source} dataset on the host…")
-        command = f"mkdir -p {host.shell_root}/output && {host.python(*args)} 2>&1 | tee -a {log}"
-        await self._stream_step(run, "data", f"set -o pipefail; {command}", stdin)
-        self._done(run, "data")
+        await host_steps.data(self, run)
 
     async def training_state(self, run: Run) -> TrainingState:
-        conn = await self.connection(run)
-        result = await ssh.run(conn, HostPaths(run.run_id).training_state_command())
-        return TrainingState.parse(result.stdout)
+        return await host_steps.training_state(self, run)
 
     async def train(self, run: Run, resume: str = "auto") -> None:
-        """Start training detached on the host; refuse when it is already running."""
-        state = await self.training_state(run)
-        if state.alive:
-            raise UsageError(
-                f"Training of {run.run_id} is already running (epoch {state.epoch or 0}/"
-                f"{state.epochs or '?'}); follow it with `pacerid-tui logs --follow`."
-            )
-        conn = await self.connection(run)
-        host_now = float((await ssh.run(conn, "date +%s")).stdout.strip() or 0)
-        self.update(run, training_started_at=host_now)
-        await ssh.run(conn, HostPaths(run.run_id).train_command(resume))
-        self._say(run, "Training started on the host (tmux session `training`).")
-        self._done(run, "train")
+        await host_steps.train(self, run, resume)
 
-    def results_dir(self, run: Run) -> Path:
-        config = self.config_of(run)
-        return Path(config.output.dir).expanduser() / run.run_id
-
-    @keeps_the_host  # a long download after training must not trip the watchdog's idle limit
     async def download(self, run: Run, *, checkpoints: bool = True) -> sync.SyncStats:
-        """Fetch output/ (new or changed files only); epoch checkpoints only when configured.
-        `checkpoints=False` (during training) leaves the resumable checkpoints on the host."""
-        output = self.config_of(run).output
-        final = output.checkpoints == "every_epoch"  # else latest is all that model_final holds
-        conn, target = await self.connection(run), self.results_dir(run)
-        try:
-            stats = await sync.download(
-                conn,
-                HostPaths(run.run_id).output,
-                target,
-                wanted=HostPaths.results_filter(
-                    checkpoints, output.download_epoch_checkpoints, final
-                ),
-                on_progress=lambda p: self.listener.progress(run.run_id, "download", p),
-            )
-        except (asyncssh.Error, OSError) as err:  # the host went away mid-way (SFTP lost)
-            raise HostError(
-                f"The download from {run.run_id}'s host was cut off ({err}); download again: "
-                "only what is missing is fetched."
-            ) from err
-        self._say(
-            run,
-            f"Download: {stats.files_sent} new or changed of {stats.files_listed} "
-            f"files ({stats.bytes_sent / 1e6:.2f} MB) into {target}.",
-        )
-        run = self._done(run, "download")
-        total = run.bytes_downloaded + stats.bytes_sent
-        saved = {"downloaded_at": time.time()} if checkpoints else {}  # resumable from here
-        self.update(run, bytes_downloaded=total, **saved)
-        return stats
+        return await host_steps.download(self, run, checkpoints=checkpoints)
 
 
 def freeze(run_id: str, config: Config) -> None:

@@ -2,7 +2,7 @@
 
 With `instance.interruption: stop` a run is interrupted, stopped and resumed on its own
 (trainer/boot_service.sh), with nobody watching. When the dashboard or a command next runs,
-`reconcile` (for the supervisor to call per run) does what the host could not:
+`on_return` (the supervisor's, once per run before it acts) reconciles what the host could not:
 
 - a stopped instance that can never run again is terminated, its request cancelled first
   (Provider.terminate): its request expired (ValidUntil bounds the request, not the instance),
@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pacerid_tui.core.cloud.base import Provider, SpotRequests
 from pacerid_tui.core.kernel import host_records
+from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.host_records import Interruption
+from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import Instance, InstanceState, Run
 
 if TYPE_CHECKING:
@@ -127,3 +130,31 @@ async def reconcile(lifecycle: Lifecycle, run: Run, since: float) -> Away:
         elif instance.state is InstanceState.RUNNING:
             await lifecycle.download(run)
     return replace(away_from(lifecycle.results_dir(run), since), cleaned_up=cleaned)
+
+
+async def on_return(lifecycle: Lifecycle, run_id: str, end: Callable[[str], None]) -> Away | None:
+    """Reconcile a live run that trained while nobody watched: what happened while away said
+    through the listener, the training's start moved to the latest boot, and a stopped
+    instance that can never start again terminated, `end` told why. None when there was
+    nothing to reconcile, or it could not be (said)."""
+    [run] = await lifecycle.refresh([lifecycle.registry.get(run_id)])
+    if run.instance is None or not run.instance.state.is_alive:
+        return None
+    if run.training_started_at is None and run.instance.state is not InstanceState.STOPPED:
+        return None  # nothing trained yet, so nothing happened while away
+    since = run.downloaded_at or run.training_started_at or run.created_at
+    try:
+        away = await reconcile(lifecycle, run, since)
+    except (PaceridError, OSError, asyncssh.Error) as err:
+        lifecycle.listener.report(run.run_id, f"Could not reconcile on return: {err}")
+        return None
+    for line in away.lines():
+        lifecycle.listener.report(run.run_id, f"While away: {line}")
+    boots = [i.booted_at for i in away.interruptions if i.booted_at is not None]
+    if boots and max(boots) > (run.training_started_at or 0):
+        # The boot service restarted training then: the follow ends at events after it,
+        # never at the interruption before it.
+        lifecycle.update(lifecycle.registry.get(run_id), training_started_at=max(boots))
+    if away.cleaned_up:
+        end(away.cleaned_up)
+    return away

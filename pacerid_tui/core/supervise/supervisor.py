@@ -6,11 +6,12 @@ read; the rules that act on a live run are here, once, so they hold the same way
 following the log and metrics (`follow_loop.py`, whose liveness checks are the controller's
 heartbeat on the host), background downloads, the budget (the rule in `steps/budget_rule.py`,
 read from the run's status row: a notice once its forecast passes the budget, naming the epoch
-it would stop in; a warning at 80 %; at 100 % `budget.py` saves then terminates),
-spot notices and recovery (`recovery.py`), and each ending told once through the listener
-(`Listener.ended`: training finished, failed or interrupted; the budget stopped it), which the
-CLI and the dashboard only show. A budget stop runs in the supervisor's own task: nothing that
-refreshes the screen can cancel it halfway.
+it would stop in; a warning at 80 %; at 100 % `budget.py` saves then terminates), spot notices
+and recovery (`recovery.py`), stop mode's waits for the same instance to start again
+(`restart_wait.py`), coming back to a run that went on unwatched (`reconcile.on_return`), and
+each ending told once through the listener (`Listener.ended`: training finished, failed or
+interrupted; the budget stopped it), which the CLI and the dashboard only show. A budget stop
+runs in the supervisor's own task: nothing that refreshes the screen can cancel it halfway.
 """
 
 from __future__ import annotations
@@ -27,23 +28,20 @@ from pacerid_tui.core.kernel.models import InstanceState, MetricEvent, Notice, R
 from pacerid_tui.core.steps.lifecycle import Lifecycle
 from pacerid_tui.core.supervise import budget, notify
 from pacerid_tui.core.supervise.follow_loop import follow_run
-from pacerid_tui.core.supervise.reconcile import Away, left_over, reconcile
+from pacerid_tui.core.supervise.reconcile import Away, on_return
 from pacerid_tui.core.supervise.recovery import ending, how_it_ended, recover
+from pacerid_tui.core.supervise.restart_wait import (
+    STOP_MODE_ENDS,
+    STOPPED_POLL_S,
+    in_stop_mode,
+    until_stopped,
+)
+from pacerid_tui.core.supervise.restart_wait import wait_for_start as restarted
 
 BUDGET_POLL_S = 5.0
 """How often the budget is checked while a run lives: the cost moves by cents an hour, and a
 check reads the registry and a cached price history, no API call."""
 RECOVERABLE = ("interrupted", "gone")
-STOPPED_POLL_S = 15.0
-"""Stop mode: how often to ask the provider whether EC2 started a stopped instance again. A
-describe call is free, and capacity returns after minutes to hours."""
-STOP_AFTER_NOTICE_S = 180.0
-"""Stop mode: how long after the trainer's notice the instance may still run before AWS stops
-it (the two-minute warning, and a margin); past it, nothing stopped it."""
-RESUME_WAIT_S = 180.0
-"""Stop mode: how long a restarted host's boot service may take to have training running."""
-STOP_MODE_ENDS = ("interrupted", "gone", "stopped")
-"""A follow ending so in stop mode may be the same instance stopping: wait for it."""
 
 
 class Supervisor:
@@ -216,7 +214,7 @@ class Supervisor:
         instance = self.run.instance
         if instance is None or instance.state is not InstanceState.STOPPED:
             outcome = await self._follow_once(stop)
-        while outcome in STOP_MODE_ENDS and self._stop_mode() and not self.budget_stopped:
+        while outcome in STOP_MODE_ENDS and in_stop_mode(self.run) and not self.budget_stopped:
             if not await self.wait_for_start():
                 return "expired" if self.ended else outcome
             outcome = await self._follow_once(stop)
@@ -261,7 +259,7 @@ class Supervisor:
                 await asyncio.shield(self._stopping)
         return self.run
 
-    # -- stop mode ------------------------------------------------------------------------------
+    # -- one follow, and what it hears ------------------------------------------------------------
     async def _follow_once(self, stop: asyncio.Event | None) -> str:
         """`follow_run`; in stop mode cut short ("stopped") once the provider says the instance
         stopped, as its follower would otherwise keep reconnecting to a host that is down."""
@@ -276,17 +274,12 @@ class Supervisor:
                 on_stall=self._stalled,
             )
         )
-        if not self._stop_mode():
+        if not in_stop_mode(self.run):
             return await following
 
-        async def until_stopped() -> None:
-            while True:
-                await asyncio.sleep(self.stopped_poll_s)
-                [run] = await self.lifecycle.refresh([self.run])
-                if run.instance is not None and run.instance.state is InstanceState.STOPPED:
-                    return
-
-        watching = asyncio.ensure_future(until_stopped())
+        watching = asyncio.ensure_future(
+            until_stopped(self.lifecycle, self.run_id, self.stopped_poll_s)
+        )
         try:
             await asyncio.wait([following, watching], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -329,67 +322,10 @@ class Supervisor:
         if event.val_acc is not None:
             self._best = max(event.val_acc, self._best or event.val_acc)
 
-    def _stop_mode(self) -> bool:
-        instance = self.run.instance
-        return instance is not None and instance.spot_request_id is not None
-
     async def wait_for_start(self) -> bool:
-        """Stop mode: the same instance stops and EC2 starts it again when capacity returns;
-        wait for that (never a second instance), polling the provider every `stopped_poll_s`.
-
-        True once it runs again with training resumed by its boot service (follow on); False
-        when it never stopped, ended, or can never start again (then terminated, as the next
-        reconciliation would, and `self.ended` says why).
-        """
-        lifecycle, say = self.lifecycle, self.lifecycle.listener.report
-        noticed_at, stopped_seen = time.monotonic(), None
-        while True:
-            [run] = await lifecycle.refresh([self.run])
-            instance = run.instance
-            if instance is None or not instance.state.is_alive:
-                return False
-            if instance.state is InstanceState.STOPPED:
-                why = await asyncio.to_thread(
-                    left_over, lifecycle.provider_of(run), instance, time.time()
-                )
-                if why:
-                    await lifecycle.terminate(run)
-                    self._end(
-                        f"{instance.instance_id} was stopped and {why}, so it was terminated "
-                        "(its request cancelled first)."
-                    )
-                    return False
-                if stopped_seen is None:
-                    say(
-                        run.run_id,
-                        f"{instance.instance_id} was stopped by AWS ({instance.state_code}); "
-                        "EC2 starts it again when capacity returns. Waiting, asking every "
-                        f"{self.stopped_poll_s:g} s; no second instance is launched.",
-                    )
-                stopped_seen = time.time()  # host clock ~ ours: the resumed events come later
-            elif instance.state is InstanceState.RUNNING and stopped_seen is not None:
-                say(run.run_id, f"{instance.instance_id} started again; following on.")
-                lifecycle.update(run, training_started_at=stopped_seen)
-                return await self._resumed(run)
-            elif stopped_seen is None and time.monotonic() - noticed_at > STOP_AFTER_NOTICE_S:
-                return False
-            await asyncio.sleep(self.stopped_poll_s)
-
-    async def _resumed(self, run: Run) -> bool:
-        """Wait (bounded) for the boot service to have training running again, or done."""
-        deadline = time.monotonic() + RESUME_WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                state = await self.lifecycle.training_state(run)
-            except (PaceridError, OSError, asyncssh.Error):
-                state = None  # the host is still booting
-            if state is not None and (state.alive or state.phase == "done"):
-                return True
-            await asyncio.sleep(1.0)
-        self.lifecycle.listener.report(
-            run.run_id, f"Training did not resume within {RESUME_WAIT_S:.0f} s of the restart."
-        )
-        return False
+        """Stop mode: wait for EC2 to start the same instance again and training to resume
+        (`restart_wait.wait_for_start`); False, and `self.ended` perhaps saying why, when not."""
+        return await restarted(self.lifecycle, self.run_id, self.stopped_poll_s, self._end)
 
     # -- coming back ------------------------------------------------------------------------------
     async def come_back(self) -> Away | None:
@@ -397,31 +333,10 @@ class Supervisor:
         watched (what happened while away, said through the listener; what is new downloaded;
         a stopped instance that can never start again terminated, `self.ended` saying so)."""
         if self._returning is None:
-            self._returning = asyncio.ensure_future(self._come_back())
+            self._returning = asyncio.ensure_future(
+                on_return(self.lifecycle, self.run_id, self._end)
+            )
         return await asyncio.shield(self._returning)
-
-    async def _come_back(self) -> Away | None:
-        [run] = await self.lifecycle.refresh([self.run])
-        if run.instance is None or not run.instance.state.is_alive:
-            return None
-        if run.training_started_at is None and run.instance.state is not InstanceState.STOPPED:
-            return None  # nothing trained yet, so nothing happened while away
-        since = run.downloaded_at or run.training_started_at or run.created_at
-        try:
-            away = await reconcile(self.lifecycle, run, since)
-        except (PaceridError, OSError, asyncssh.Error) as err:
-            self.lifecycle.listener.report(run.run_id, f"Could not reconcile on return: {err}")
-            return None
-        for line in away.lines():
-            self.lifecycle.listener.report(run.run_id, f"While away: {line}")
-        boots = [i.booted_at for i in away.interruptions if i.booted_at is not None]
-        if boots and max(boots) > (run.training_started_at or 0):
-            # The boot service restarted training then: the follow ends at events after it,
-            # never at the interruption before it.
-            self.lifecycle.update(self.run, training_started_at=max(boots))
-        if away.cleaned_up:
-            self._end(away.cleaned_up)
-        return away
 
     async def _after_end(self, outcome: str) -> bool:
         """Training or its instance ended early: recover (True) or say how the run ended."""
