@@ -105,7 +105,7 @@ R = TypeVar("R")
 def keeps_the_host(
     step: Callable[Concatenate[S, Run, P], Awaitable[R]],
 ) -> Callable[Concatenate[S, Run, P], Awaitable[R]]:
-    """A step of the run given after self, run `beating` its host while it runs."""
+    """A step (taking the lifecycle, then the run) run `beating` the run's host while it runs."""
 
     @functools.wraps(step)
     async def step_beating(steps: S, run: Run, /, *args: P.args, **kwargs: P.kwargs) -> R:
