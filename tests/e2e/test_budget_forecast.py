@@ -27,6 +27,7 @@ import yaml
 
 from pacerid_tui.cli.commands import Printer
 from pacerid_tui.core.cloud.local import LocalProvider
+from pacerid_tui.core.kernel.forecast import seconds_per_epoch
 from pacerid_tui.core.kernel.models import Notice, Run
 from pacerid_tui.core.steps.status import PriceCache
 from pacerid_tui.core.supervise import notify
@@ -95,17 +96,23 @@ async def test_the_budget_running_out_is_told_once_before_the_stop_naming_its_ep
         watching.endings.lifecycle = lifecycle
         assert run.instance is not None and run.instance.launched_at is not None
         supervisor = Supervisor(lifecycle, run.run_id, poll_s=0.5)
+
+        def now_pace() -> float:
+            return seconds_per_epoch(lifecycle.registry.get(run.run_id).epoch_seconds) or 0.0
+
         following = asyncio.create_task(supervisor.follow())
         deadline = time.monotonic() + 300
-        while len(paces := measured(lifecycle.registry.get(run.run_id))) < 2:
+        while len(measured(lifecycle.registry.get(run.run_id))) < 2:
             assert not following.done(), following.result()
             assert time.monotonic() < deadline, "two epochs never ended"
             await asyncio.sleep(0.2)
-        pace = paces[1]
         # EC2 bills a start's first minute whole: the money must outlast launch + 60 s, so the
         # price comes no earlier than that minus the epochs of money (what the forecast sees
-        # stays EPOCHS_OF_MONEY epochs ahead of the stop, whatever the setup took).
-        while time.time() < run.instance.launched_at + 60 - EPOCHS_OF_MONEY * pace:
+        # stays EPOCHS_OF_MONEY epochs ahead of the stop, whatever the setup took). The pace is
+        # the forecast's own, as of the price's moment: the second epoch alone (6.0 s in a CI
+        # run whose later epochs took 2.3 s) gave 9 epochs of money, and 9 epochs on a loaded
+        # machine drifted 5 from the forecast.
+        while time.time() < run.instance.launched_at + 60 - EPOCHS_OF_MONEY * (pace := now_pace()):
             await asyncio.sleep(0.2)
         now = time.time()
         runs_out_at = now + EPOCHS_OF_MONEY * pace
