@@ -9,6 +9,10 @@ here does anything.
   stuck on a dead network disk does (the stop flag is not looked at: a hung loader never sees
   it either).
 - `nan@N`: from epoch N+1 on, every step's loss is NaN, as after a diverging learning rate.
+- `pace@S`: every epoch lasts at least S seconds (it waits out the rest before it closes), so
+  its wall time is steady as a GPU's epochs are, where a test's tiny CPU epochs on a shared
+  machine ran from 1 s to 5 s within one run (the budget forecast's story names an epoch by
+  the pace of its moment).
 """
 
 from __future__ import annotations
@@ -31,3 +35,10 @@ def hang() -> None:
     """Never return (a sleep, so the hung trainer costs no CPU)."""
     while True:
         time.sleep(1.0)
+
+
+def steady(started: float) -> None:
+    """Under `pace@S`, wait until S seconds have passed since `started` (time.monotonic)."""
+    kind, _, seconds = os.environ.get(VARIABLE, "").partition("@")
+    if kind == "pace":
+        time.sleep(max(0.0, float(seconds) - (time.monotonic() - started)))

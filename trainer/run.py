@@ -34,6 +34,7 @@ from trainer.engine import (
     train_steps,
 )
 from trainer.errors import EXIT_INTERRUPTED, EXIT_OK, TrainerError
+from trainer.fault_hooks import steady
 from trainer.interrupt import StopFlag, catch_signals, metadata_url, watch_spot_notice
 from trainer.layout import check_classes, list_split, split_dir
 from trainer.metrics import Recorder, add_log_file, write_json_atomic
@@ -132,10 +133,12 @@ def run(
     )
     durations: list[float] = []
     while position.epoch < epochs:
+        started = time.monotonic()
         if not train_epoch(engine, train_split, position, flag, recorder):
             return interrupted(engine, classes, position, flag, output_dir, recorder)
         refresh_batchnorm(engine, train_split, position.epoch)
         evaluation = evaluate(engine, val_split, len(classes))
+        steady(started)  # only tests set a pace (fault_hooks.py)
         finish_epoch(engine, classes, position, evaluation, durations, output_dir, recorder)
         if stop_requested(flag, context) and position.epoch < epochs:
             return interrupted(engine, classes, position, flag, output_dir, recorder)
