@@ -1,9 +1,9 @@
-"""Faults a test asks of the trainer, through one environment variable: PACERID_TEST_FAULT.
+"""Conditions a test asks of the trainer, through one environment variable: PACERID_TEST_FAULT.
 
 The stall watch (trainer/stall.py) must be tested against a trainer that really hangs or really
-goes NaN, on the local provider, over SSH, as a user's would; these two hooks make one. Only
-tests set the variable (PACERID_* variables reach a local host's processes); unset, nothing
-here does anything.
+goes NaN, on the local provider, over SSH, as a user's would; the first two hooks make one. The
+third gives the budget forecast's story a GPU's steady epochs. Only tests set the variable
+(PACERID_* variables reach a local host's processes); unset, nothing here does anything.
 
 - `hang@N`: from epoch N+1 on, asking the data loader for a batch never returns, as a loader
   stuck on a dead network disk does (the stop flag is not looked at: a hung loader never sees
