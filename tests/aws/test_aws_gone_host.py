@@ -22,8 +22,11 @@ one is. Its key is pinned, as after the run's first upload, so the step goes str
 connect loop. The step runs through the real program (`pacerid-tui setup`).
 
 Before the first pin the step waits for the host's key fingerprints on its boot console
-(GetConsoleOutput; `instance.host_key_wait_s`, four minutes): a host that ended before it
-printed them never will, so that wait asks too ("terminated before its first upload").
+(GetConsoleOutput; `instance.host_key_wait_s`, four minutes). EC2 API reference,
+GetConsoleOutput: the output is "buffered information that was posted shortly after an instance
+transition state (start, stop, reboot, or terminate)": a host that ended before cloud-init
+printed the fingerprints has a console without them, as moto's fixed console output is, and
+will never print them, so that wait asks too ("terminated before its first upload").
 """
 
 from __future__ import annotations

@@ -112,23 +112,28 @@ def left_over(provider: Provider, instance: Instance, now: float) -> str | None:
     return None
 
 
+async def end_left_over(lifecycle: Lifecycle, run: Run) -> str | None:
+    """Terminate the run's stopped instance if it can never start again (`left_over`; its
+    request cancelled first) and say so; None when it was not left over."""
+    instance = run.instance
+    if instance is None:
+        return None
+    why = await asyncio.to_thread(left_over, lifecycle.provider_of(run), instance, time.time())
+    if not why:
+        return None
+    await lifecycle.terminate(run)
+    return (
+        f"{instance.instance_id} was stopped and {why}, so it was terminated "
+        "(its request cancelled first)."
+    )
+
+
 async def reconcile(lifecycle: Lifecycle, run: Run, since: float) -> Away:
     """Clean up and download what is due for this run; what happened after `since`."""
     [run] = await lifecycle.refresh([lifecycle.registry.get(run.run_id)])
-    cleaned = None
-    if run.instance is not None:
-        instance = run.instance
-        reason = await asyncio.to_thread(
-            left_over, lifecycle.provider_of(run), instance, time.time()
-        )
-        if reason:
-            await lifecycle.terminate(run)
-            cleaned = (
-                f"{instance.instance_id} was stopped and {reason}, so it was terminated "
-                "(its request cancelled first)."
-            )
-        elif instance.state is InstanceState.RUNNING:
-            await lifecycle.download(run)
+    cleaned = await end_left_over(lifecycle, run)
+    if cleaned is None and run.instance is not None and run.instance.state is InstanceState.RUNNING:
+        await lifecycle.download(run)
     return replace(away_from(lifecycle.results_dir(run), since), cleaned_up=cleaned)
 
 

@@ -18,7 +18,7 @@ from pacerid_tui.core.kernel.errors import PaceridError
 from pacerid_tui.core.kernel.lazy import asyncssh
 from pacerid_tui.core.kernel.models import InstanceState, Run
 from pacerid_tui.core.steps.lifecycle import Lifecycle
-from pacerid_tui.core.supervise.reconcile import left_over
+from pacerid_tui.core.supervise.reconcile import end_left_over
 
 STOPPED_POLL_S = 15.0
 """How often to ask the provider whether EC2 started a stopped instance again. A describe call
@@ -64,15 +64,9 @@ async def wait_for_start(
         if instance is None or not instance.state.is_alive:
             return False
         if instance.state is InstanceState.STOPPED:
-            why = await asyncio.to_thread(
-                left_over, lifecycle.provider_of(run), instance, time.time()
-            )
-            if why:
-                await lifecycle.terminate(run)
-                end(
-                    f"{instance.instance_id} was stopped and {why}, so it was terminated "
-                    "(its request cancelled first)."
-                )
+            cleaned = await end_left_over(lifecycle, run)
+            if cleaned:
+                end(cleaned)
                 return False
             if stopped_seen is None:
                 say(
